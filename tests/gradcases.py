@@ -1,0 +1,61 @@
+"""Shared machinery for gradient-check tests.
+
+Each op test file declares ``GRADCHECK_CASES``, a list of ``GradCase``; the
+file runs ``tn.gradcheck`` on every case (``run_case``), and
+``test_gradcheck_coverage.py`` imports all the lists, builds each case's graph
+and fails if some ``Function`` subclass of tinynet appears in none of them.
+"""
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import tinynet as tn
+from tinynet.autograd import Tensor
+
+
+@dataclass
+class GradCase:
+    """A gradient check: ``fn(*inputs)`` with inputs from ``make_inputs(rng)``.
+
+    ``make_inputs`` returns a list; float ndarrays become float64 Tensors that
+    require grad, anything else (an int array of labels, a Tensor, None) is
+    passed as it is, without a gradient check.
+    """
+    name: str
+    fn: Callable
+    make_inputs: Callable
+    tolerances: dict = field(default_factory=dict)  # eps / atol / rtol overrides
+
+    def __str__(self):
+        return self.name
+
+
+def build_inputs(case, seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for x in case.make_inputs(rng):
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            x = tn.tensor(x.astype(np.float64), requires_grad=True)
+        elif isinstance(x, np.ndarray):
+            x = tn.tensor(x)
+        inputs.append(x)
+    return inputs
+
+
+def run_case(case):
+    assert tn.gradcheck(case.fn, build_inputs(case), **case.tolerances)
+
+
+def functions_in_graph(outputs):
+    """The set of Function classes in the graph that produced ``outputs``."""
+    outs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+    seen, stack, classes = set(), [o.grad_fn for o in outs if o.grad_fn], set()
+    while stack:
+        fn = stack.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        classes.add(type(fn))
+        stack.extend(x.grad_fn for x in fn.inputs if x is not None and x.grad_fn is not None)
+    return classes

@@ -1,0 +1,18 @@
+"""tinynet: a small, readable deep-learning framework on NumPy (CPU) and CuPy (GPU).
+
+    import tinynet as tn
+    x = tn.tensor(array, requires_grad=True)
+    y = tn.ops.conv2d(x, w, b, padding=1).relu().sum()
+    y.backward(); x.grad
+"""
+from . import backend
+from .autograd import (Function, Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad,
+                       set_grad_enabled, tensor)
+from . import ops
+from .backend import gpu_available, manual_seed
+from .gradcheck import GradcheckError, gradcheck
+from .ops.creation import arange, ones, ones_like, rand, randn, zeros, zeros_like
+
+__version__ = "0.1.0"
+float32 = backend.np.float32
+float64 = backend.np.float64

@@ -1,0 +1,130 @@
+"""Array backends: NumPy on the CPU, CuPy on the GPU, behind one name ``xp``.
+
+Every op in tinynet is written once against the NumPy API and runs on either
+library: ``xp = get_array_module(array)`` picks the module that owns an array,
+so the same line ``xp.matmul(a, b)`` is a NumPy GEMM on the CPU and a cuBLAS
+GEMM on the GPU.
+
+CuPy is imported lazily, the first time something asks for the GPU, so that a
+machine without CuPy (or without a GPU) imports tinynet without noticing.
+
+Devices are named like PyTorch's, but only two exist: ``"cpu"`` and ``"gpu"``
+(``"cuda"`` is accepted as an alias of ``"gpu"``).
+"""
+import numpy as np
+
+DEVICES = ("cpu", "gpu")
+_DEVICE_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
+
+#: The dtype of new floating-point tensors, parameters and buffers.
+DEFAULT_DTYPE = np.float32
+
+_cupy = None  # the cupy module once imported successfully
+
+
+class DeviceError(RuntimeError):
+    """Raised for an unknown device name or a GPU that is not available."""
+
+
+def normalize_device(device):
+    """Return ``"cpu"`` or ``"gpu"`` for a device name, or raise DeviceError."""
+    if device is None:
+        return "cpu"
+    name = str(device).lower()
+    if name.startswith("cuda:") or name.startswith("gpu:"):
+        name = name.split(":")[0]
+    if name not in _DEVICE_ALIASES:
+        raise DeviceError(
+            f"unknown device {device!r}: tinynet knows 'cpu' and 'gpu' (alias 'cuda')")
+    return _DEVICE_ALIASES[name]
+
+
+def _import_cupy():
+    """Import CuPy and check that it sees a GPU; raise one clear error if not."""
+    global _cupy
+    if _cupy is not None:
+        return _cupy
+    try:
+        import cupy
+    except ImportError as exc:
+        raise DeviceError(
+            "device 'gpu' needs CuPy, which is not installed: "
+            "pip install 'tinynet[gpu]' (or the cupy-cudaXXx wheel matching your CUDA)"
+        ) from exc
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver missing or broken
+        raise DeviceError(f"device 'gpu': CuPy is installed but CUDA is not usable ({exc})") from exc
+    if count == 0:
+        raise DeviceError("device 'gpu': CuPy is installed but no GPU was found")
+    _cupy = cupy
+    return cupy
+
+
+def gpu_available():
+    """True if CuPy is installed and sees at least one GPU."""
+    try:
+        _import_cupy()
+        return True
+    except DeviceError:
+        return False
+
+
+def xp_for_device(device):
+    """The array module (numpy or cupy) that holds arrays on ``device``."""
+    return np if normalize_device(device) == "cpu" else _import_cupy()
+
+
+def get_array_module(*arrays):
+    """The array module of the given arrays: cupy if any is a CuPy array, else numpy.
+
+    Only checks ``cupy`` if it was already imported, so CPU-only code never pays
+    for (or fails on) importing CuPy.
+    """
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+def device_of(array):
+    """``"gpu"`` for a CuPy array, ``"cpu"`` for anything else."""
+    return "gpu" if get_array_module(array) is not np else "cpu"
+
+
+def to_device(array, device):
+    """Return ``array`` on ``device``, copying only if it is elsewhere."""
+    device = normalize_device(device)
+    if device == device_of(array):
+        return array
+    if device == "cpu":
+        return array.get()  # cupy -> numpy
+    return _import_cupy().asarray(array)
+
+
+def to_numpy(array):
+    """A NumPy array holding ``array``'s values, wherever it lives."""
+    return to_device(array, "cpu") if not isinstance(array, np.ndarray) else array
+
+
+def manual_seed(seed):
+    """Seed every random generator tinynet draws from (NumPy, and CuPy if in use).
+
+    Layers draw from ``get_rng()`` (a ``numpy.random.Generator``) so that
+    initialization and dropout are reproducible; the same seed gives the same
+    weights on the CPU and on the GPU, because weights are drawn on the CPU.
+    """
+    global _rng
+    _rng = np.random.default_rng(seed)
+    np.random.seed(seed % 2**32)
+    if _cupy is not None:
+        _cupy.random.seed(seed % 2**32)
+
+
+def get_rng():
+    """The NumPy generator that initialization and CPU dropout masks draw from."""
+    return _rng
+
+
+_rng = np.random.default_rng(0)

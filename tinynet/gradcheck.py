@@ -1,0 +1,118 @@
+"""Numerical gradient checking: compare backward() with central differences.
+
+For a function ``f`` of tensors, pick a fixed random array ``R`` of the output's
+shape and check the scalar ``L(x) = sum(f(x) * R)``.  Its gradient by backward
+is ``g = dL/dx``; numerically, along a direction ``d``,
+
+    (L(x + eps*d) - L(x - eps*d)) / (2*eps)  ~=  <g, d>     (error O(eps^2))
+
+* small inputs (at most ``max_elements`` values) are checked element by element
+  (``d`` = each unit vector), so a failure names the exact element;
+* large inputs are checked along ``n_directions`` random directions, which costs
+  two forward passes per direction instead of two per element.
+
+Always run it in float64: in float32 the rounding error of the difference
+quotient (~1e-7 / eps) swamps the truncation error.
+"""
+import numpy as np
+
+from . import backend
+from .autograd import Tensor, no_grad
+
+
+class GradcheckError(AssertionError):
+    """Raised when an analytic gradient disagrees with the numerical one."""
+
+
+def _scalar_loss(fn, inputs, weights):
+    out = fn(*inputs)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    total = 0.0
+    for o, w in zip(outs, weights):
+        total += float((o.data * w).sum())
+    return total
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64,
+              n_directions=8, seed=0):
+    """Check the gradients of ``fn(*inputs)`` for every input that requires grad.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes the tensors in ``inputs`` and returns a Tensor (or a tuple of Tensors).
+    inputs : sequence of Tensor
+        Inputs with ``requires_grad=True`` are checked; they must be float64.
+    eps, atol, rtol : float
+        Step of the central difference; pass if ``|analytic - numeric| <=
+        atol + rtol * |numeric|`` for every checked element or direction.
+
+    Returns True, or raises GradcheckError naming the input, the worst element
+    (or direction) and the analytic and numeric values.
+    """
+    inputs = list(inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input has requires_grad=True")
+    for i in checked:
+        if inputs[i].dtype != np.float64:
+            raise TypeError(f"gradcheck: input {i} has dtype {inputs[i].dtype}; use float64 "
+                            "(float32 rounding makes numerical gradients meaningless)")
+    rng = np.random.default_rng(seed)
+
+    # Analytic gradients of L = sum(f(x) * R).
+    for i in checked:
+        inputs[i].grad = None
+    out = fn(*inputs)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    xp = backend.get_array_module(outs[0].data)
+    weights = [xp.asarray(rng.standard_normal(o.shape)) for o in outs]
+    total = sum((o * Tensor(w)).sum() for o, w in zip(outs, weights) if o.requires_grad)
+    if not isinstance(total, Tensor):
+        raise GradcheckError("gradcheck: the output does not depend on any checked input")
+    total.backward()
+    analytic = {}
+    for i in checked:
+        g = inputs[i].grad
+        analytic[i] = backend.to_numpy(g.data) if g is not None else np.zeros(inputs[i].shape)
+
+    def directional(i, direction):
+        x = inputs[i]
+        original = x.data
+        d = backend.to_device(direction, x.device)
+        with no_grad():
+            x.data = original + eps * d
+            plus = _scalar_loss(fn, inputs, weights)
+            x.data = original - eps * d
+            minus = _scalar_loss(fn, inputs, weights)
+        x.data = original
+        return (plus - minus) / (2 * eps)
+
+    for i in checked:
+        x, g = inputs[i], analytic[i]
+        worst = None  # (excess over tolerance, where, analytic, numeric)
+        if x.size <= max_elements:
+            for flat in range(x.size):
+                d = np.zeros(x.size)
+                d[flat] = 1.0
+                numeric = directional(i, d.reshape(x.shape))
+                a = float(g.reshape(-1)[flat])
+                excess = abs(a - numeric) - (atol + rtol * abs(numeric))
+                where = f"element {tuple(int(k) for k in np.unravel_index(flat, x.shape))}"
+                if worst is None or excess > worst[0]:
+                    worst = (excess, where, a, numeric)
+        else:
+            for k in range(n_directions):
+                d = rng.standard_normal(x.shape)
+                numeric = directional(i, d)
+                a = float((g * d).sum())
+                excess = abs(a - numeric) - (atol + rtol * abs(numeric))
+                if worst is None or excess > worst[0]:
+                    worst = (excess, f"random direction {k}", a, numeric)
+        if worst[0] > 0:
+            _, where, a, numeric = worst
+            raise GradcheckError(
+                f"gradcheck failed for input {i} (shape {x.shape}) at {where}: "
+                f"analytic {a:.8g} vs numeric {numeric:.8g} "
+                f"(|diff| {abs(a - numeric):.3g} > atol {atol} + rtol {rtol} * |numeric|)")
+    return True

@@ -1,0 +1,12 @@
+"""Differentiable operations on Tensors, mirroring ``torch.nn.functional``.
+
+One topic per module; everything public is re-exported here, so
+``tn.ops.conv2d`` and ``tinynet.ops.conv.conv2d`` are the same function.
+"""
+from .math import *  # noqa: F401,F403
+from .reduce import *  # noqa: F401,F403
+from .shape import *  # noqa: F401,F403
+from .creation import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .activation import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
