@@ -9,6 +9,9 @@ from . import backend
 from .autograd import (Function, Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad,
                        set_grad_enabled, tensor)
 from . import ops
+from . import nn
+from . import io
+from . import optim
 from .backend import gpu_available, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .ops.creation import arange, ones, ones_like, rand, randn, zeros, zeros_like

@@ -1,0 +1,165 @@
+"""Learning-rate schedulers: lr sequences against PyTorch, state_dict, errors."""
+import math
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import optim
+from tinynet.optim import lr_scheduler
+
+
+def two_group_sgd(module, lib_tensor):
+    """SGD over two parameter groups with different starting lrs (tinynet or torch)."""
+    a, b = lib_tensor(np.zeros(2)), lib_tensor(np.zeros(3))
+    return module.SGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.03}],
+                      lr=0.1, momentum=0.9)
+
+
+def lr_sequences(torch, make_scheduler, epochs, metrics=None):
+    """(ours, torch's) lists of get_last_lr() after construction and after each step()."""
+    sequences = []
+    for module, lib_tensor in ((optim, lambda a: tn.tensor(a, requires_grad=True)),
+                               (torch.optim, lambda a: torch.tensor(a, requires_grad=True))):
+        opt = two_group_sgd(module, lib_tensor)
+        sched = make_scheduler(module.lr_scheduler, opt)
+        lrs = [list(sched.get_last_lr())]
+        for epoch in range(epochs):
+            opt.step()  # no gradients: nothing moves, but torch wants the call order
+            sched.step() if metrics is None else sched.step(metrics[epoch])
+            lrs.append(list(sched.get_last_lr()))
+            assert lrs[-1] == [g["lr"] for g in opt.param_groups]
+        sequences.append(np.array(lrs, dtype=np.float64))
+    return sequences
+
+
+SCHEDULES = {
+    "step": lambda m, opt: m.StepLR(opt, step_size=3, gamma=0.5),
+    "multistep": lambda m, opt: m.MultiStepLR(opt, milestones=[2, 5, 5, 9], gamma=0.3),
+    "cosine": lambda m, opt: m.CosineAnnealingLR(opt, T_max=7),
+    "cosine_eta_min": lambda m, opt: m.CosineAnnealingLR(opt, T_max=10, eta_min=0.01),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_epoch_schedules_match_torch(name):
+    torch = pytest.importorskip("torch")
+    # Two full cosine periods and then some: the curve rises again after T_max.
+    ours, theirs = lr_sequences(torch, SCHEDULES[name], epochs=23)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_cosine_closed_form_values():
+    p = tn.tensor(np.zeros(1), requires_grad=True)
+    sched = lr_scheduler.CosineAnnealingLR(optim.SGD([p], lr=1.0), T_max=4, eta_min=0.2)
+    lrs = [sched.get_last_lr()[0]]
+    for _ in range(8):
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    expected = [0.2 + 0.8 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(9)]
+    np.testing.assert_allclose(lrs, expected, rtol=0, atol=1e-15)
+    assert lrs[4] == pytest.approx(0.2) and lrs[8] == pytest.approx(1.0)
+
+
+# A loss that improves, plateaus, improves a little (below the rel threshold), ...
+LOSSES = [1.0, 0.9, 0.8, 0.8, 0.79995, 0.8, 0.81, 0.7, 0.7, 0.7, 0.7, 0.7, 0.69, 0.7,
+          0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
+
+PLATEAU = {
+    "min_rel_cooldown": lambda m, opt: m.ReduceLROnPlateau(opt, factor=0.5, patience=2,
+                                                           cooldown=2),
+    "min_abs_min_lr": lambda m, opt: m.ReduceLROnPlateau(
+        opt, factor=0.3, patience=1, threshold=0.005, threshold_mode="abs",
+        min_lr=[0.005, 0.001]),
+    "max_rel": lambda m, opt: m.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=3,
+                                                  cooldown=1, min_lr=1e-4),
+    "eps_skips_tiny_changes": lambda m, opt: m.ReduceLROnPlateau(opt, factor=0.5, patience=0,
+                                                                 eps=0.02),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLATEAU))
+def test_reduce_on_plateau_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    metrics = LOSSES if not name.startswith("max") else [1.0 - x for x in LOSSES]  # accuracy-like
+    ours, theirs = lr_sequences(torch, PLATEAU[name], epochs=len(LOSSES), metrics=metrics)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+    assert ours[-1, 0] < ours[0, 0]  # the sequence actually triggered reductions
+
+
+def test_reduce_on_plateau_cooldown_ignores_bad_epochs():
+    p = tn.tensor(np.zeros(1), requires_grad=True)
+    opt = optim.SGD([p], lr=1.0)
+    sched = lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, cooldown=3)
+    lrs = []
+    for loss in [1.0] * 9:
+        sched.step(loss)
+        lrs.append(opt.param_groups[0]["lr"])
+    # bad epochs 2 and 3 -> reduce at epoch 3; epochs 4-6 in cooldown; bad 7, 8 -> reduce at 8
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("name", ["step", "cosine_eta_min"])
+def test_scheduler_state_dict_round_trip(name):
+    make = SCHEDULES[name]
+
+    def fresh():
+        opt = two_group_sgd(optim, lambda a: tn.tensor(a, requires_grad=True))
+        return opt, make(lr_scheduler, opt)
+
+    opt_a, sched_a = fresh()
+    for _ in range(5):
+        sched_a.step()
+    opt_b, sched_b = fresh()
+    sched_b.load_state_dict(sched_a.state_dict())
+    opt_b.load_state_dict(opt_a.state_dict())
+    assert "optimizer" not in sched_a.state_dict()
+    for _ in range(6):
+        sched_a.step()
+        sched_b.step()
+        assert sched_a.get_last_lr() == sched_b.get_last_lr()
+        assert [g["lr"] for g in opt_b.param_groups] == sched_a.get_last_lr()
+
+
+def test_plateau_state_dict_round_trip():
+    def fresh():
+        opt = two_group_sgd(optim, lambda a: tn.tensor(a, requires_grad=True))
+        return opt, lr_scheduler.ReduceLROnPlateau(opt, patience=1, cooldown=1)
+
+    opt_a, sched_a = fresh()
+    for loss in LOSSES[:6]:
+        sched_a.step(loss)
+    opt_b, sched_b = fresh()
+    sched_b.load_state_dict(sched_a.state_dict())
+    opt_b.load_state_dict(opt_a.state_dict())
+    for loss in LOSSES[6:]:
+        sched_a.step(loss)
+        sched_b.step(loss)
+        assert sched_a.get_last_lr() == sched_b.get_last_lr()
+
+
+def test_resuming_needs_initial_lr():
+    opt = optim.SGD([tn.tensor(np.zeros(1), requires_grad=True)], lr=0.1)
+    with pytest.raises(KeyError, match=r"initial_lr' in param_groups\[0\]"):
+        lr_scheduler.StepLR(opt, step_size=2, last_epoch=4)
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda opt: lr_scheduler.StepLR("sgd", 3), TypeError, "expected an Optimizer, got str"),
+    (lambda opt: lr_scheduler.StepLR(opt, 0), ValueError, "step_size must be a positive integer"),
+    (lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=0), ValueError, "T_max must be"),
+    (lambda opt: lr_scheduler.ReduceLROnPlateau(opt, factor=1.0), ValueError, r"factor .*\[0, 1\)"),
+    (lambda opt: lr_scheduler.ReduceLROnPlateau(opt, mode="up"), ValueError, "'min' or 'max'"),
+    (lambda opt: lr_scheduler.ReduceLROnPlateau(opt, threshold_mode="x"), ValueError, "'rel'"),
+    (lambda opt: lr_scheduler.ReduceLROnPlateau(opt, min_lr=[0, 0]), ValueError,
+     "2 min_lr values for 1 parameter groups"),
+])
+def test_scheduler_argument_errors(make, error, match):
+    opt = optim.SGD([tn.tensor(np.zeros(1), requires_grad=True)], lr=0.1)
+    with pytest.raises(error, match=match):
+        make(opt)
+
+
+def test_schedulers_are_reexported():
+    assert optim.StepLR is lr_scheduler.StepLR
+    assert optim.ReduceLROnPlateau is lr_scheduler.ReduceLROnPlateau

@@ -1,0 +1,253 @@
+"""tinynet.nn layers against PyTorch: same weights (copied via load_state_dict), same
+outputs and gradients; same default initialization, repr, keys and parameter counts.
+
+Tolerances: float32 forward and gradients, rtol 1e-4 / atol 1e-5 (1e-4 for sums over
+many terms), from accumulation-order differences only.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+import tinynet.nn as nn
+
+
+def copy_from_torch(torch_module, module):
+    """Load a torch module's state into ours by name (the checkpoint path users take)."""
+    result = module.load_state_dict(
+        {k: v.detach().numpy() for k, v in torch_module.state_dict().items()})
+    assert result == ([], [])
+
+
+def run_both(torch, torch_module, module, x, call=lambda m, x: m(x)):
+    """Forward with ``x`` and backward with a fixed random output gradient in both
+    frameworks; return (ours, theirs) as dicts of NumPy arrays."""
+    xt = torch.tensor(x, requires_grad=True)
+    yt = call(torch_module, xt)
+    g = np.random.default_rng(7).standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.tensor(g))
+    theirs = {"out": yt.detach().numpy(), "input": xt.grad.numpy()}
+    theirs.update({n: p.grad.numpy() for n, p in torch_module.named_parameters()})
+
+    xn = tn.tensor(x, requires_grad=True)
+    yn = call(module, xn)
+    yn.backward(g)
+    ours = {"out": yn.numpy(), "input": xn.grad.numpy()}
+    ours.update({n: p.grad.numpy() for n, p in module.named_parameters()})
+    return ours, theirs
+
+
+def assert_same(ours, theirs, rtol=1e-4, atol=1e-5):
+    assert list(ours) == list(theirs)
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=rtol, atol=atol, err_msg=key)
+
+
+def randn(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((3, 4, 3), dict(stride=2, padding=1)),
+    ((3, 5, (3, 1)), dict(padding=(1, 0), dilation=2, bias=False)),
+    ((2, 4, 1), dict()),
+])
+def test_conv2d_matches_torch(args, kwargs):
+    torch = pytest.importorskip("torch")
+    theirs_m, ours_m = torch.nn.Conv2d(*args, **kwargs), nn.Conv2d(*args, **kwargs)
+    copy_from_torch(theirs_m, ours_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(2, args[0], 9, 8)))
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((4, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+    ((4, 2, (2, 3)), dict(stride=(2, 1), bias=False)),
+    ((3, 3, 3), dict(dilation=2, padding=2)),
+])
+def test_conv_transpose2d_matches_torch(args, kwargs):
+    torch = pytest.importorskip("torch")
+    theirs_m = torch.nn.ConvTranspose2d(*args, **kwargs)
+    ours_m = nn.ConvTranspose2d(*args, **kwargs)
+    assert ours_m.weight.shape == tuple(theirs_m.weight.shape)  # (in, out, kH, kW)
+    copy_from_torch(theirs_m, ours_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(2, args[0], 5, 6)))
+
+
+def test_conv_transpose2d_output_size_matches_torch():
+    torch = pytest.importorskip("torch")
+    theirs_m, ours_m = torch.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1), \
+        nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    copy_from_torch(theirs_m, ours_m)
+    call = lambda m, x: m(x, output_size=(2, 2, 10, 9))  # noqa: E731
+    ours, theirs = run_both(torch, theirs_m, ours_m, randn(2, 3, 5, 5), call)
+    assert ours["out"].shape == (2, 2, 10, 9)
+    assert_same(ours, theirs)
+    with pytest.raises(ValueError, match="dimension 0 must be between 9 and 10"):
+        ours_m(tn.randn(2, 3, 5, 5), output_size=(12, 9))
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm2d_training_matches_torch(momentum):
+    torch = pytest.importorskip("torch")
+    theirs_m = torch.nn.BatchNorm2d(3, momentum=momentum)
+    ours_m = nn.BatchNorm2d(3, momentum=momentum)
+    with torch.no_grad():  # non-trivial affine parameters
+        theirs_m.weight.copy_(torch.tensor([0.5, 1.5, -1.0]))
+        theirs_m.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    copy_from_torch(theirs_m, ours_m)
+    for step in range(3):
+        x = randn(4, 3, 5, 6, seed=step) * 2 + 1
+        ours_m.zero_grad()
+        theirs_m.zero_grad()
+        assert_same(*run_both(torch, theirs_m, ours_m, x), atol=1e-4)
+    assert int(ours_m.num_batches_tracked.item()) == int(theirs_m.num_batches_tracked) == 3
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(getattr(ours_m, name).numpy(),
+                                   getattr(theirs_m, name).numpy(), rtol=1e-5, atol=1e-6)
+    ours_m.eval()
+    theirs_m.eval()
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 3, 4, 4, seed=9)))
+
+
+def test_batchnorm1d_and_untracked_batchnorm_match_torch():
+    torch = pytest.importorskip("torch")
+    theirs_m, ours_m = torch.nn.BatchNorm1d(4), nn.BatchNorm1d(4)
+    copy_from_torch(theirs_m, ours_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(8, 4)), atol=1e-4)
+    np.testing.assert_allclose(ours_m.running_var.numpy(), theirs_m.running_var.numpy(),
+                               rtol=1e-5)
+
+    theirs_m = torch.nn.BatchNorm2d(2, affine=False, track_running_stats=False).eval()
+    ours_m = nn.BatchNorm2d(2, affine=False, track_running_stats=False).eval()
+    assert ours_m.state_dict() == {} and ours_m.running_mean is None
+    assert repr(ours_m) == repr(theirs_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(3, 2, 4, 4)), atol=1e-4)
+
+    theirs_m, ours_m = torch.nn.BatchNorm2d(2, bias=False), nn.BatchNorm2d(2, bias=False)
+    assert repr(ours_m) == repr(theirs_m) and list(ours_m.state_dict()) == list(
+        theirs_m.state_dict())
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(3, 2, 4, 4)), atol=1e-4)
+
+
+def test_batchnorm_input_errors():
+    with pytest.raises(ValueError, match=r"BatchNorm2d: expected 4D input .* got 3D"):
+        nn.BatchNorm2d(3)(tn.randn(2, 3, 4))
+    with pytest.raises(ValueError, match="input has 5 channels .* num_features=3"):
+        nn.BatchNorm2d(3)(tn.randn(2, 5, 4, 4))
+
+
+@pytest.mark.parametrize("shape", [(5, 6), (2, 3, 6)])
+def test_linear_matches_torch(shape):
+    torch = pytest.importorskip("torch")
+    theirs_m, ours_m = torch.nn.Linear(6, 4), nn.Linear(6, 4)
+    copy_from_torch(theirs_m, ours_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(*shape)))
+
+
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("MaxPool2d", (3,), dict(stride=2, padding=1)),
+    ("AvgPool2d", (2,), dict()),
+    ("AdaptiveAvgPool2d", ((1, 1),), dict()),
+    ("Upsample", (), dict(scale_factor=2, mode="nearest")),
+    ("ReLU", (), dict()),
+    ("LeakyReLU", (0.2,), dict()),
+    ("Sigmoid", (), dict()),
+    ("Tanh", (), dict()),
+    ("Softmax", (), dict(dim=1)),
+    ("LogSoftmax", (), dict(dim=1)),
+    ("Flatten", (), dict()),
+    ("Identity", (), dict()),
+])
+def test_stateless_layers_match_torch(name, args, kwargs):
+    torch = pytest.importorskip("torch")
+    theirs_m, ours_m = getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
+    assert repr(ours_m) == repr(theirs_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 3, 6, 6)))
+
+
+def test_dropout_train_and_eval():
+    drop = nn.Dropout(0.25)
+    x = tn.ones(200, 100)
+    y = drop(x).numpy()
+    assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.75)}
+    assert abs((y == 0).mean() - 0.25) < 0.02
+    drop.eval()
+    np.testing.assert_array_equal(drop(x).numpy(), x.numpy())
+    with pytest.raises(ValueError, match="between 0 and 1, but got 1.5"):
+        nn.Dropout(1.5)
+
+
+def test_upsample_needs_exactly_one_of_size_and_scale():
+    with pytest.raises(ValueError, match="exactly one of size and scale_factor"):
+        nn.Upsample()
+    assert nn.Upsample(size=(4, 6))(tn.randn(1, 2, 2, 3)).shape == (1, 2, 4, 6)
+
+
+def test_conv2d_same_padding_and_construction_dtype():
+    conv = nn.Conv2d(2, 3, 5, padding="same", dtype=np.float64)
+    assert conv.weight.dtype == np.float64 and conv.bias.dtype == np.float64
+    assert conv(tn.tensor(np.zeros((1, 2, 7, 9)))).shape == (1, 3, 7, 9)
+    assert "padding=same" in repr(conv)
+    with pytest.raises(NotImplementedError, match="asymmetric"):
+        nn.Conv2d(2, 3, 4, padding="same")
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv2d(3, 4, 3, groups=2)
+
+
+def build(torch_or_tinynet_nn):
+    """The same small network in either framework (same constructor calls)."""
+    m = torch_or_tinynet_nn
+    return m.Sequential(
+        m.Conv2d(3, 8, 3, padding=1, bias=False), m.BatchNorm2d(8), m.ReLU(inplace=True),
+        m.MaxPool2d(3, 2, 1), m.ConvTranspose2d(8, 4, 2, stride=2), m.LeakyReLU(0.1),
+        m.AdaptiveAvgPool2d((1, 1)), m.Flatten(), m.Dropout(0.5), m.Linear(4, 2))
+
+
+def test_network_structure_matches_torch():
+    torch = pytest.importorskip("torch")
+    theirs, ours = build(torch.nn), build(nn)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
+    for key, value in theirs.state_dict().items():
+        assert ours.state_dict()[key].shape == tuple(value.shape), key
+
+
+def test_network_forward_backward_matches_torch():
+    torch = pytest.importorskip("torch")
+    theirs, ours = build(torch.nn).eval(), build(nn).eval()  # eval: no dropout randomness
+    copy_from_torch(theirs, ours)
+    assert_same(*run_both(torch, theirs, ours, randn(2, 3, 8, 8)), atol=1e-4)
+    # And back: a tinynet state_dict loads into torch.
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+
+
+@pytest.mark.parametrize("make, fan_in", [
+    (lambda m: m.Conv2d(16, 32, 5), 16 * 25),
+    (lambda m: m.ConvTranspose2d(8, 64, 3), 64 * 9),  # PyTorch reads fan_in from dim 1
+    (lambda m: m.Linear(300, 200), 300),
+])
+def test_default_init_bounds_follow_torch_formula(make, fan_in):
+    torch = pytest.importorskip("torch")
+    theirs = make(torch.nn)
+    torch_fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(theirs.weight)
+    assert torch_fan_in == fan_in
+    bound = 1 / math.sqrt(fan_in)  # kaiming_uniform_(a=sqrt(5)) and the bias rule
+    ours = make(nn)
+    w, b = ours.weight.numpy(), ours.bias.numpy()
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    assert np.abs(w).max() > 0.95 * bound  # the whole range is used
+    np.testing.assert_allclose(w.std(), bound / math.sqrt(3), rtol=0.05)
+    np.testing.assert_allclose(w.std(), theirs.weight.detach().numpy().std(), rtol=0.05)
+    assert w.dtype == np.float32
+
+
+def test_batchnorm_default_init():
+    bn = nn.BatchNorm2d(4)
+    np.testing.assert_array_equal(bn.weight.numpy(), np.ones(4))
+    np.testing.assert_array_equal(bn.bias.numpy(), np.zeros(4))
+    np.testing.assert_array_equal(bn.running_mean.numpy(), np.zeros(4))
+    assert int(bn.num_batches_tracked.item()) == 0

@@ -1,0 +1,208 @@
+"""Gradient checks, PyTorch parity and error messages of pooling and nearest upsampling."""
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import ops
+from gradcases import GradCase, run_case
+
+
+def normal(rng, *shape):
+    return rng.standard_normal(shape)
+
+
+GRADCHECK_CASES = [
+    # Max pooling: random normal inputs have no ties within eps, so the argmax is stable.
+    GradCase("max_pool_k2_tiles", lambda x: ops.max_pool2d(x, 2),
+             lambda r: [normal(r, 1, 2, 4, 6)]),
+    GradCase("max_pool_k3_s2_p1", lambda x: ops.max_pool2d(x, 3, stride=2, padding=1),
+             lambda r: [normal(r, 1, 2, 5, 5)]),
+    GradCase("max_pool_overlapping_s1", lambda x: ops.max_pool2d(x, 2, stride=1),
+             lambda r: [normal(r, 1, 1, 4, 5)]),
+    GradCase("max_pool_ceil_dilation",
+             lambda x: ops.max_pool2d(x, 2, 2, 0, dilation=2, ceil_mode=True),
+             lambda r: [normal(r, 1, 1, 6, 7)]),
+    GradCase("max_pool_large_random_dirs",
+             lambda x: ops.max_pool2d(x, (3, 2), stride=(2, 1), padding=1),
+             lambda r: [normal(r, 2, 2, 6, 5)]),
+    # Average pooling.
+    GradCase("avg_pool_k2_tiles", lambda x: ops.avg_pool2d(x, 2),
+             lambda r: [normal(r, 1, 2, 4, 6)]),
+    GradCase("avg_pool_k3_s2_p1", lambda x: ops.avg_pool2d(x, 3, stride=2, padding=1),
+             lambda r: [normal(r, 1, 2, 5, 5)]),
+    GradCase("avg_pool_exclude_pad_ceil",
+             lambda x: ops.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+             lambda r: [normal(r, 1, 1, 6, 6)]),
+    GradCase("avg_pool_large_tile_einsum", lambda x: ops.avg_pool2d(x, (4, 5)),
+             lambda r: [normal(r, 1, 2, 4, 10)]),
+    # Adaptive average pooling (global = one large tile; divisible = loop path).
+    GradCase("adaptive_avg_global", lambda x: ops.adaptive_avg_pool2d(x, 1),
+             lambda r: [normal(r, 2, 2, 5, 5)]),
+    GradCase("adaptive_avg_2x3", lambda x: ops.adaptive_avg_pool2d(x, (2, 3)),
+             lambda r: [normal(r, 1, 2, 4, 6)]),
+    # Nearest upsampling: integer factors (repeat) and arbitrary sizes (gather).
+    GradCase("upsample_nearest_x2", lambda x: ops.upsample_nearest2d(x, scale_factor=2),
+             lambda r: [normal(r, 1, 2, 3, 3)]),
+    GradCase("interpolate_x3x1", lambda x: ops.interpolate(x, scale_factor=(3, 1)),
+             lambda r: [normal(r, 1, 2, 2, 3)]),
+    GradCase("interpolate_size_5x7", lambda x: ops.interpolate(x, size=(5, 7)),
+             lambda r: [normal(r, 1, 2, 3, 4)]),
+]
+
+
+@pytest.mark.parametrize("case", GRADCHECK_CASES, ids=str)
+def test_gradcheck(case):
+    run_case(case)
+
+
+# ---------------------------------------------------------------------------
+# Behaviour
+# ---------------------------------------------------------------------------
+
+def test_max_pool_ties_route_gradient_to_first_maximum():
+    # After a ReLU whole windows are 0: the gradient must go to one element per
+    # window (the first, in row-major order), not to all of them.
+    x = tn.tensor(np.zeros((1, 1, 4, 4), np.float32), requires_grad=True)
+    ops.max_pool2d(x, 2).sum().backward()
+    expected = np.zeros((4, 4), np.float32)
+    expected[::2, ::2] = 1
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], expected)
+
+
+def test_max_pool_padding_is_never_the_maximum():
+    x = tn.tensor(-np.ones((1, 1, 3, 3), np.float32), requires_grad=True)
+    y = ops.max_pool2d(x, 3, stride=1, padding=1)
+    np.testing.assert_array_equal(y.numpy(), -np.ones((1, 1, 3, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pools_keep_dtype(dtype, rng):
+    x = tn.tensor(rng.standard_normal((1, 2, 4, 4)).astype(dtype))
+    for y in (ops.max_pool2d(x, 2), ops.avg_pool2d(x, 3, 1, 1), ops.adaptive_avg_pool2d(x, 1),
+              ops.interpolate(x, scale_factor=2), ops.interpolate(x, size=(5, 3))):
+        assert y.dtype == dtype
+
+
+def test_adaptive_global_equals_mean(rng):
+    x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    y = ops.adaptive_avg_pool2d(tn.tensor(x), (1, 1))
+    assert y.shape == (2, 3, 1, 1)
+    np.testing.assert_allclose(y.numpy(), x.mean(axis=(2, 3), keepdims=True), rtol=1e-6, atol=1e-7)
+
+
+def test_upsample_nearest_replicates_blocks():
+    x = np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)
+    y = ops.upsample_nearest2d(tn.tensor(x), scale_factor=2).numpy()[0, 0]
+    np.testing.assert_array_equal(y, [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
+
+
+# ---------------------------------------------------------------------------
+# Parity with PyTorch (float32)
+# ---------------------------------------------------------------------------
+
+def _parity(tn_fn, torch_fn, x, rtol=1e-5, atol=1e-6):
+    """Compare forward and input gradient (for a random upstream gradient) with PyTorch."""
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch_fn(xt)
+    g = np.random.default_rng(7).standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.tensor(g))
+    xn = tn.tensor(x, requires_grad=True)
+    yn = tn_fn(xn)
+    yn.backward(g)
+    assert yn.shape == tuple(yt.shape)
+    np.testing.assert_allclose(yn.numpy(), yt.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=rtol, atol=atol)
+
+
+POOL_PARITY = [
+    # (name, kwargs); inputs are ReLU'd, so windows of zeros (ties) occur.
+    ("max_k3_s2_p1_resnet", "max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    ("max_k2_s2", "max_pool2d", dict(kernel_size=2, stride=2)),
+    ("max_k3_s2_ceil", "max_pool2d", dict(kernel_size=3, stride=2, ceil_mode=True)),
+    ("max_k3_s1_dilation2", "max_pool2d", dict(kernel_size=3, stride=1, dilation=2)),
+    ("avg_k2", "avg_pool2d", dict(kernel_size=2)),
+    ("avg_k3_s2_p1", "avg_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    ("avg_k3_s2_p1_exclude_pad_ceil", "avg_pool2d",
+     dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    ("avg_divisor_override", "avg_pool2d", dict(kernel_size=2, divisor_override=3)),
+]
+
+
+@pytest.mark.parametrize("name,op,kwargs", POOL_PARITY, ids=[p[0] for p in POOL_PARITY])
+def test_pool_parity_with_torch(name, op, kwargs, rng):
+    torch = pytest.importorskip("torch")
+    x = np.maximum(rng.standard_normal((2, 3, 17, 16)), 0).astype(np.float32)
+    _parity(lambda t: getattr(ops, op)(t, **kwargs),
+            lambda t: getattr(torch.nn.functional, op)(t, **kwargs), x)
+
+
+@pytest.mark.parametrize("output_size", [1, (1, 1), (2, 4), (None, 2)])
+def test_adaptive_avg_pool_parity_with_torch(output_size, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 4, 8, 8)).astype(np.float32)
+    _parity(lambda t: ops.adaptive_avg_pool2d(t, output_size),
+            lambda t: torch.nn.functional.adaptive_avg_pool2d(t, output_size), x)
+
+
+INTERP_PARITY = [dict(scale_factor=2), dict(scale_factor=3), dict(size=(14, 20)),
+                 dict(size=(11, 13)), dict(scale_factor=1.5), dict(scale_factor=(2, 0.5)),
+                 dict(scale_factor=2.5, recompute_scale_factor=True)]
+
+
+@pytest.mark.parametrize("kwargs", INTERP_PARITY, ids=str)
+def test_interpolate_nearest_parity_with_torch(kwargs, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 7, 10)).astype(np.float32)
+    _parity(lambda t: ops.interpolate(t, **kwargs),
+            lambda t: torch.nn.functional.interpolate(t, mode="nearest", **kwargs), x)
+
+
+def test_upsample_nearest2d_matches_torch_interpolate(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    _parity(lambda t: ops.upsample_nearest2d(t, scale_factor=2),
+            lambda t: torch.nn.functional.interpolate(t, scale_factor=2, mode="nearest"), x)
+
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+X4 = np.zeros((1, 2, 6, 6), np.float32)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: ops.max_pool2d(X4, 0), ValueError,
+     r"max_pool2d: kernel_size must be >= 1, got \(0, 0\)"),
+    (lambda: ops.max_pool2d(X4, 2.5), TypeError,
+     r"max_pool2d: kernel_size must be an int or a pair"),
+    (lambda: ops.max_pool2d(X4, (2, 2, 2)), TypeError, r"kernel_size must be an int or a pair"),
+    (lambda: ops.max_pool2d(X4, 2, stride=0), ValueError, r"stride must be >= 1"),
+    (lambda: ops.max_pool2d(X4, 7), ValueError,
+     r"kernel \(7, 7\) .* does not fit in the input of shape \(1, 2, 6, 6\)"),
+    (lambda: ops.max_pool2d(X4, 3, padding=2), ValueError,
+     r"padding \(2, 2\) must be at most half of the \(dilated\) kernel size \(3, 3\)"),
+    (lambda: ops.max_pool2d(np.zeros((2, 6, 6), np.float32), 2), ValueError,
+     r"max_pool2d: expected a 4-D input \(N, C, H, W\), got shape \(2, 6, 6\)"),
+    (lambda: ops.max_pool2d(X4, 2, return_indices=True), NotImplementedError, "return_indices"),
+    (lambda: ops.avg_pool2d(np.zeros((6, 6), np.float32), 2), ValueError,
+     r"avg_pool2d: expected a 4-D input"),
+    (lambda: ops.avg_pool2d(X4, 2, divisor_override=0), ValueError, "divisor_override"),
+    (lambda: ops.adaptive_avg_pool2d(X4, 4), NotImplementedError,
+     r"output size \(4, 4\) does not divide the input size \(6, 6\)"),
+    (lambda: ops.adaptive_avg_pool2d(X4, 0), ValueError, "output_size must be positive"),
+    (lambda: ops.interpolate(X4, scale_factor=2, mode="bilinear"), NotImplementedError,
+     "mode 'bilinear' is not supported"),
+    (lambda: ops.interpolate(X4, size=4, scale_factor=2), ValueError,
+     "exactly one of size and scale_factor"),
+    (lambda: ops.interpolate(X4), ValueError, "exactly one of size and scale_factor"),
+    (lambda: ops.interpolate(X4, scale_factor=-1), ValueError, "scale_factor must be a positive"),
+    (lambda: ops.interpolate(X4, size=(2, 0)), ValueError, "size must be a positive int"),
+    (lambda: ops.interpolate(X4, scale_factor=2, align_corners=True), ValueError, "align_corners"),
+    (lambda: ops.upsample_nearest2d(np.zeros((2, 3), np.float32), 2), ValueError,
+     r"upsample_nearest2d: expected a 4-D input \(N, C, H, W\), got shape \(2, 3\)"),
+])
+def test_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()

@@ -1,0 +1,75 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+Saving a checkpoint straight onto its target is dangerous: a crash, a full disk
+or Ctrl-C halfway through leaves a truncated file where the last good
+checkpoint used to be.  Instead we
+
+1. write everything to a temporary file in the *same directory* (so the final
+   rename stays on one filesystem, where ``rename`` is atomic),
+2. ``flush`` and ``os.fsync`` it, so the bytes are on disk before the rename
+   makes them visible under the real name,
+3. ``os.replace`` it onto the target (atomic on POSIX and Windows),
+4. fsync the directory (POSIX), so the rename itself survives a power cut.
+
+If anything fails before step 3 the temporary file is removed and the
+exception propagates; the previous file at ``path`` is never touched.
+"""
+import os
+import tempfile
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path, write):
+    """Call ``write(binary_file)`` and atomically move the result onto ``path``.
+
+    ``write`` receives an open binary file object positioned at offset 0.
+    Returns ``path`` as a string.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp_path = tempfile.mkstemp(
+        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates the file with mode 0600; give it the mode a plain
+        # open() would have, so atomic saving does not change permissions.
+        os.chmod(tmp_path, _mode_for(path))
+        os.replace(tmp_path, path)
+    except BaseException:  # also KeyboardInterrupt: never leave the temp behind
+        try:
+            os.unlink(tmp_path)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+    return path
+
+
+def _mode_for(path):
+    """The permission bits the new file should get: the old file's, else 0666 & ~umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)  # the only portable way to read the umask is to set it
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_directory(directory):
+    """Make the rename durable (POSIX only; Windows cannot open directories)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the data is already safe
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,30 @@
+"""``tinynet.nn``: modules, parameters and layers, with PyTorch's names and behaviour.
+
+    import tinynet.nn as nn
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))
+    net.state_dict()              # OrderedDict: "0.weight", "0.bias", "1.weight", ...
+    net.to("gpu"); net.eval()
+
+Submodules: ``init`` (weight initialization), ``functional`` (the ops, as ``F``),
+``utils`` (gradient clipping, parameter counting).
+"""
+from . import functional, init, utils
+from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .container import ModuleDict, ModuleList, Sequential
+from .conv import Conv2d, ConvTranspose2d
+from .dropout import Dropout
+from .flatten import Flatten
+from .linear import Identity, Linear
+from .hooks import RemovableHandle
+from .module import Module
+from .parameter import Parameter
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .upsampling import Upsample
+
+__all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "utils",
+           "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "Linear", "Identity",
+           "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample",
+           "Dropout", "Flatten", "Sequential", "ModuleList", "ModuleDict"]

@@ -1,0 +1,162 @@
+"""Convolution layers: ``Conv2d`` and ``ConvTranspose2d`` (PyTorch's arguments and init).
+
+Weights are stored as PyTorch/torchvision store them, so checkpoints load by name:
+
+* Conv2d:          weight (out_channels, in_channels // groups, kH, kW), bias (out_channels,)
+* ConvTranspose2d: weight (in_channels, out_channels // groups, kH, kW), bias (out_channels,)
+
+Default initialization (PyTorch's ``reset_parameters``): weight
+``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in = weight.shape[1] * kH * kW
+(for ConvTranspose2d that is out_channels // groups * kH * kW, as in PyTorch).
+"""
+import math
+
+from ..ops.im2col import pair as _pair
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import empty_parameter
+
+__all__ = ["Conv2d", "ConvTranspose2d"]
+
+
+class _ConvNd(Module):
+    """What Conv2d and ConvTranspose2d share: arguments, parameters, init, repr."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 transposed, output_padding, groups, bias, padding_mode, device, dtype):
+        super().__init__()
+        name = type(self).__name__
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must both be divisible by groups ({groups})")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not "
+                                      "implemented (only 'zeros')")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.transposed = transposed
+        self.output_padding = _pair(output_padding, "output_padding")
+        self.groups = groups
+        self.padding_mode = padding_mode
+        if transposed:
+            shape = (in_channels, out_channels // groups) + self.kernel_size
+        else:
+            shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = empty_parameter(shape, device, dtype)
+        if bias:
+            self.bias = empty_parameter((out_channels,), device, dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default init (see the module docstring)."""
+        # a = sqrt(5) makes the kaiming bound gain*sqrt(3/fan_in) = 1/sqrt(fan_in).
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution layer: (N, in_channels, H, W) -> (N, out_channels, OH, OW).
+
+    ``OH = (H + 2*padding - dilation*(kH-1) - 1) // stride + 1`` (likewise OW).
+    ``padding`` is an int, a pair, ``"valid"`` (no padding) or ``"same"``
+    (output size = input size; needs stride 1 and an even total padding).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
+        self._numeric_padding = self._resolve_padding()
+
+    def _resolve_padding(self):
+        """Integer (h, w) padding for the conv2d op, from ``self.padding``."""
+        if not isinstance(self.padding, str):
+            return self.padding
+        if self.padding == "valid":
+            return (0, 0)
+        if self.padding != "same":
+            raise ValueError(f"Conv2d: invalid padding string {self.padding!r}, "
+                             "should be one of 'valid', 'same'")
+        if self.stride != (1, 1):
+            raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
+        totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+        if any(t % 2 for t in totals):
+            # PyTorch pads one extra pixel on the bottom/right here; our op pads symmetrically.
+            raise NotImplementedError(f"Conv2d: padding='same' with kernel_size="
+                                      f"{self.kernel_size}, dilation={self.dilation} needs "
+                                      "asymmetric padding, which is not implemented")
+        return tuple(t // 2 for t in totals)
+
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self._numeric_padding,
+                        self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """2-D transposed convolution layer (the adjoint of Conv2d; learned upsampling).
+
+    (N, in_channels, H, W) -> (N, out_channels, OH, OW) with
+    ``OH = (H-1)*stride - 2*padding + dilation*(kH-1) + output_padding + 1``.
+    ``forward(input, output_size)`` may name the wanted (OH, OW) instead of
+    ``output_padding``, as in PyTorch.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        if isinstance(padding, str):
+            raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         True, output_padding, groups, bias, padding_mode, device, dtype)
+
+    def _output_padding(self, input, output_size):
+        """The output_padding that makes the output ``output_size`` (H, W) (PyTorch's rule)."""
+        if output_size is None:
+            return self.output_padding
+        output_size = tuple(output_size)[-2:]
+        if len(output_size) != 2:
+            raise ValueError(f"ConvTranspose2d: output_size must have 2 or 4 elements, "
+                             f"got {output_size}")
+        padding = []
+        for d in range(2):
+            smallest = ((input.shape[d + 2] - 1) * self.stride[d] - 2 * self.padding[d]
+                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            largest = smallest + self.stride[d] - 1
+            if not smallest <= output_size[d] <= largest:
+                raise ValueError(f"ConvTranspose2d: requested output size {output_size} is not "
+                                 f"reachable from input {tuple(input.shape)}: dimension {d} "
+                                 f"must be between {smallest} and {largest}")
+            padding.append(output_size[d] - smallest)
+        return tuple(padding)
+
+    def forward(self, input, output_size=None):
+        output_padding = self._output_padding(input, output_size)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  output_padding, self.groups, self.dilation)

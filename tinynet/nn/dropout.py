@@ -1,0 +1,30 @@
+"""``Dropout``: random zeroing of elements while training (a regularizer).
+
+In training mode each element is zeroed with probability ``p`` and the
+survivors are scaled by 1 / (1 - p), so the expected output equals the input;
+in evaluation mode the layer is the identity.  The mask is drawn by the
+dropout op (reproducible with ``tn.manual_seed``).
+"""
+import numbers
+
+from . import functional as F
+from .module import Module
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` in training (scale the rest by 1/(1-p))."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace  # accepted for PyTorch compatibility; never in place
+
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"

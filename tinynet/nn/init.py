@@ -1,0 +1,141 @@
+"""Weight initialization, with PyTorch's names and formulas (``torch.nn.init``).
+
+Every function fills a Tensor (usually a Parameter) IN PLACE and returns it.
+Random values are drawn on the CPU from ``tinynet.backend.get_rng()`` and then
+copied to the tensor's device, so ``tn.manual_seed(s)`` gives the same weights
+on the CPU and on the GPU.
+
+Fans, for a weight of shape (out, in, kH, kW) (a Linear weight is (out, in)):
+
+    fan_in  = in  * kH * kW      (inputs feeding one output)
+    fan_out = out * kH * kW
+
+A ConvTranspose2d weight is stored (in, out, kH, kW), and PyTorch still reads
+dimension 1 as "fan_in" for it; we do the same, so default initializations match.
+"""
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+
+__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_",
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+
+
+def calculate_gain(nonlinearity, param=None):
+    """The recommended scale of weights before ``nonlinearity`` (PyTorch's table).
+
+    linear / conv / sigmoid: 1;  tanh: 5/3;  relu: sqrt(2);
+    leaky_relu: sqrt(2 / (1 + slope^2)) with slope = param (default 0.01);  selu: 3/4.
+    """
+    linear_like = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                   "conv_transpose2d", "conv_transpose3d", "sigmoid")
+    if nonlinearity in linear_like:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param!r} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor):
+    """``(fan_in, fan_out)`` of a weight with at least 2 dimensions (see module docstring)."""
+    shape = tuple(tensor.shape)
+    if len(shape) < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than "
+                         f"2 dimensions (got shape {shape})")
+    receptive_field = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    return shape[1] * receptive_field, shape[0] * receptive_field
+
+
+def _calculate_correct_fan(tensor, mode):
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _fill(tensor, values):
+    """Copy CPU ``values`` into ``tensor``'s array in place, on its device and in its dtype."""
+    target = tensor.data if isinstance(tensor, Tensor) else tensor
+    target[...] = backend.to_device(np.asarray(values, dtype=target.dtype),
+                                    backend.device_of(target))
+    return tensor
+
+
+def uniform_(tensor, a=0.0, b=1.0):
+    """Fill with values drawn from U(a, b)."""
+    return _fill(tensor, backend.get_rng().uniform(a, b, size=tuple(tensor.shape)))
+
+
+def normal_(tensor, mean=0.0, std=1.0):
+    """Fill with values drawn from N(mean, std^2)."""
+    return _fill(tensor, backend.get_rng().normal(mean, std, size=tuple(tensor.shape)))
+
+
+def constant_(tensor, val):
+    """Fill with the constant ``val``."""
+    return _fill(tensor, np.full(tuple(tensor.shape), val))
+
+
+def ones_(tensor):
+    return constant_(tensor, 1.0)
+
+
+def zeros_(tensor):
+    return constant_(tensor, 0.0)
+
+
+def xavier_uniform_(tensor, gain=1.0):
+    """Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    bound = math.sqrt(3.0) * std  # U(-a, a) has std a / sqrt(3)
+    return uniform_(tensor, -bound, bound)
+
+
+def xavier_normal_(tensor, gain=1.0):
+    """Glorot normal: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+
+
+def _kaiming_std(tensor, a, mode, nonlinearity):
+    fan = _calculate_correct_fan(tensor, mode)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He uniform: U(-b, b), b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a).
+
+    PyTorch's default Conv2d/Linear weight init is ``kaiming_uniform_(w, a=sqrt(5))``,
+    i.e. b = 1 / sqrt(fan_in).
+    """
+    if 0 in tuple(tensor.shape):
+        return tensor  # nothing to fill
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return uniform_(tensor, -bound, bound)
+
+
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He normal: N(0, std^2), std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a).
+
+    torchvision ResNets use ``kaiming_normal_(w, mode="fan_out", nonlinearity="relu")``.
+    """
+    if 0 in tuple(tensor.shape):
+        return tensor
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))

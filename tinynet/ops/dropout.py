@@ -1,0 +1,62 @@
+"""Dropout: zero each element with probability p while training (inverted dropout).
+
+    y = x * mask,   mask = keep / (1 - p),   keep ~ Bernoulli(1 - p), one per element
+
+Scaling the kept elements by 1 / (1 - p) at training time keeps E[y] = x, so
+evaluation is the identity and needs no rescaling.  Backward is g * mask.
+
+Randomness: on the CPU the mask is drawn from ``backend.get_rng()``, the
+generator ``tn.manual_seed`` resets, so a seed fixes the masks; on the GPU it
+is drawn on the device by ``cupy.random`` (also seeded by ``tn.manual_seed``),
+to avoid copying a full-size mask over the bus every step.
+"""
+from .. import backend
+from ..autograd import Function, as_tensor
+
+__all__ = ["dropout"]
+
+
+def _uniform(xp, shape):
+    """float32 uniform [0, 1) samples of ``shape`` on the device of ``xp``."""
+    if xp is backend.np:
+        return backend.get_rng().random(shape, dtype=backend.np.float32)
+    return xp.random.random(shape, dtype=xp.float32)
+
+
+class DropoutFunction(Function):
+    """y = x * mask with mask in {0, 1 / (1 - p)} (x's dtype); saves only the mask."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if self.p == 1:  # everything dropped; 1 / (1 - p) would be inf, and 0 * inf is nan
+            mask = xp.zeros(x.shape, dtype=x.dtype)
+        else:
+            # u >= p has probability 1 - p for u uniform in [0, 1).
+            mask = (_uniform(xp, x.shape) >= self.p).astype(x.dtype)
+            mask *= x.dtype.type(1 / (1 - self.p))
+        self.mask = mask
+        return x * mask
+
+    def backward(self, g):
+        return g * self.mask
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Inverted dropout, like ``torch.nn.functional.dropout``.
+
+    While ``training``, each element is zeroed with probability ``p`` and the
+    others are scaled by 1 / (1 - p); with ``training=False`` or ``p=0`` the
+    input is returned unchanged.  ``inplace`` is accepted for signature
+    compatibility and ignored (the result is always a new tensor).
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability p has to be between 0 and 1, but got {p}")
+    x = as_tensor(input)
+    if not training or p == 0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout: expected a floating-point input, got dtype {x.dtype}")
+    return DropoutFunction(float(p))(x)

@@ -1,0 +1,115 @@
+"""Adam and AdamW: adaptive moment estimation (Kingma & Ba, 2015; Loshchilov & Hutter, 2019).
+
+For each parameter p with gradient g, at step t = 1, 2, ... (PyTorch's formulation)::
+
+    g = -g                                     if maximize
+    g = g + weight_decay * p                   Adam: L2 penalty in the gradient
+    p = p * (1 - lr * weight_decay)            AdamW: decay decoupled from the gradient
+    m = beta1 * m + (1 - beta1) * g            first moment (mean of g)
+    v = beta2 * v + (1 - beta2) * g**2         second moment (uncentred variance)
+    v_max = max(v_max, v)                      if amsgrad; then v_max replaces v below
+    p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+m and v start at zero, so early on they are biased towards zero; dividing by
+``1 - beta**t`` (bias correction) undoes that.  Why AdamW: with L2 in the
+gradient, the decay term is also divided by sqrt(v), so weights with large
+gradients are barely regularized; decoupling applies the same decay to all.
+"""
+import math
+
+from .. import backend
+from .optimizer import Optimizer
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """Adam (``torch.optim.Adam`` semantics and arguments).
+
+    Parameters
+    ----------
+    params : iterable of Tensor or of dict (parameter groups)
+    lr : float, learning rate (>= 0).
+    betas : (float, float), decay rates of the first and second moments, each in [0, 1).
+    eps : float, added to the denominator for numerical stability (>= 0).
+    weight_decay : float, L2 penalty (>= 0); decoupled (AdamW) if ``decoupled_weight_decay``.
+    amsgrad : bool, use the running maximum of the second moment (Reddi et al., 2018).
+    maximize : bool, ascend the objective instead of descending it.
+
+    State per parameter: ``"step"`` (int), ``"exp_avg"``, ``"exp_avg_sq"`` and,
+    with amsgrad, ``"max_exp_avg_sq"``.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group):
+        name = self._name
+        for key in ("lr", "eps", "weight_decay"):
+            if group[key] < 0:
+                raise ValueError(f"{name}: invalid {key} {group[key]} (must be >= 0)")
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        group["betas"] = tuple(betas)  # hashable and printable like torch's
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{name}: invalid beta parameter at index {i}: {beta} "
+                                 "(must be in [0, 1))")
+
+    def _update(self, param, grad, group, state):
+        lr, eps, weight_decay = (float(group[k]) for k in ("lr", "eps", "weight_decay"))
+        beta1, beta2 = (float(b) for b in group["betas"])
+        if group["maximize"]:
+            grad = -grad
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                param.data *= 1.0 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * param.data
+        self._init_state(param, group, state)
+        state["step"] += 1
+        step = state["step"]
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg *= beta1
+        exp_avg += (1.0 - beta1) * grad
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1.0 - beta2) * (grad * grad)
+        second = exp_avg_sq
+        if group["amsgrad"]:
+            xp = backend.get_array_module(param.data)
+            second = xp.maximum(state["max_exp_avg_sq"], exp_avg_sq,
+                                out=state["max_exp_avg_sq"])
+        # Bias corrections are Python floats: cheap scalars, no extra array passes.
+        step_size = lr / (1.0 - beta1 ** step)
+        denom = backend.get_array_module(second).sqrt(second)
+        denom /= math.sqrt(1.0 - beta2 ** step)
+        denom += eps
+        param.data -= step_size * (exp_avg / denom)
+
+    @staticmethod
+    def _init_state(param, group, state):
+        """Create the moment buffers (zeros like the parameter) the first time ``param`` updates."""
+        xp = backend.get_array_module(param.data)
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(param.data)
+            state["exp_avg_sq"] = xp.zeros_like(param.data)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = xp.zeros_like(param.data)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``torch.optim.AdamW``): ``p *= 1 - lr * weight_decay``.
+
+    Same arguments as ``Adam``, but ``weight_decay`` defaults to 1e-2.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
