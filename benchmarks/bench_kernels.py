@@ -1,23 +1,31 @@
 """Kernel benchmark: conv2d, conv_transpose2d and batch_norm, tinynet vs PyTorch.
 
 For each op and shape: forward, and forward+backward (input and weight
-gradients), in ms; GFLOP/s and share of NumPy's GEMM peak for convolutions;
-the ratio tinynet / PyTorch when torch is importable (the two are timed
-alternately).  float32, batch 8 unless ``--batch``.
+gradients, from a fixed random output gradient), in ms; GFLOP/s and share of
+NumPy's GEMM peak for convolutions; the ratio tinynet / PyTorch when torch is
+importable.  float32, batch 8 unless ``--batch``.
+
+Each framework runs in its own subprocess, and the two alternate round by
+round.  Timing both in one process is wrong: measured here, a PyTorch
+convolution took 52 ms alone and 103 ms right after a NumPy matmul, because
+OpenBLAS's worker threads keep spinning after a call and steal the cores
+from PyTorch's threads (and the other way round).
 
     python benchmarks/bench_kernels.py            # full run
-    python benchmarks/bench_kernels.py --quick    # fewer repeats, smaller batch
-    python benchmarks/bench_kernels.py --json out.json
+    python benchmarks/bench_kernels.py --quick    # batch 2, 1 round of 3 repeats
+    python benchmarks/bench_kernels.py --only conv2d --json out.json
 """
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
 
 import numpy as np
 
-from common import (alternate, gemm_peak_gflops, geometric_mean, machine_description,
-                    print_table, try_import_torch, write_json)
-
-import tinynet as tn
-from tinynet import ops
+from common import (gemm_peak_gflops, geometric_mean, machine_description, print_table,
+                    time_call, torch_available, write_json)
 
 # (name, C_in, C_out, H=W, kernel, stride, padding)
 CONV_SHAPES = [
@@ -32,180 +40,185 @@ CONV_SHAPES = [
     ("resnet 256->256@14", 256, 256, 14, 3, 1, 1),
     ("resnet 512->512@7", 512, 512, 7, 3, 1, 1),
 ]
-# (name, C_in, C_out, H=W) for conv_transpose2d kernel 2 stride 2
+# (name, C_in, C_out, H=W) for conv_transpose2d with kernel 2, stride 2
 TRANSPOSE_SHAPES = [("convT k2s2 256->128@16", 256, 128, 16), ("convT k2s2 64->32@64", 64, 32, 64)]
 # (name, C, H=W) for batch_norm in training mode
 BN_SHAPES = [("bn 16@256", 16, 256), ("bn 64@64", 64, 64), ("bn 256@16", 256, 16)]
+OPS = ("conv2d", "conv_transpose2d", "batch_norm")
 
 
-def conv_flops(n, cin, cout, out_side, k):
-    return 2 * n * cout * out_side * out_side * cin * k * k
+def make_cases(n, only=None):
+    """Every benchmark case: op, name, input shapes, keyword arguments, forward FLOPs."""
+    cases = []
+    if only in (None, "conv2d"):
+        for name, cin, cout, side, k, stride, pad in CONV_SHAPES:
+            out = (side + 2 * pad - k) // stride + 1
+            cases.append(dict(op="conv2d", name=name, x=(n, cin, side, side), w=(cout, cin, k, k),
+                              y=(n, cout, out, out), kwargs=dict(stride=stride, padding=pad),
+                              flops=2 * n * cout * out * out * cin * k * k))
+    if only in (None, "conv_transpose2d"):
+        for name, cin, cout, side in TRANSPOSE_SHAPES:
+            cases.append(dict(op="conv_transpose2d", name=name, x=(n, cin, side, side),
+                              w=(cin, cout, 2, 2), y=(n, cout, 2 * side, 2 * side),
+                              kwargs=dict(stride=2), flops=2 * n * cin * side * side * cout * 4))
+    if only in (None, "batch_norm"):
+        for name, c, side in BN_SHAPES:
+            cases.append(dict(op="batch_norm", name=name, x=(n, c, side, side), w=(c,),
+                              y=(n, c, side, side), kwargs=dict(training=True), flops=None))
+    return cases
 
 
-def bench_conv(torch, n, repeats, peak):
-    rows = []
+class TinynetAPI:
+    """The few calls the benchmark needs, for tinynet."""
+
+    def __init__(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+        import tinynet
+        self.tn, self.F = tinynet, tinynet.ops
+
+    def leaf(self, a):
+        return self.tn.tensor(a, requires_grad=True)
+
+    def buffer(self, a):
+        return self.tn.tensor(a.copy())
+
+    def gradient(self, a):
+        return a
+
+    def no_grad(self):
+        return self.tn.no_grad()
+
+
+class TorchAPI:
+    """The same calls for PyTorch, with as many threads as there are cores (as NumPy's BLAS)."""
+
+    def __init__(self):
+        import torch
+        torch.set_num_threads(os.cpu_count())
+        self.torch, self.F = torch, torch.nn.functional
+
+    def leaf(self, a):
+        return self.torch.from_numpy(a).requires_grad_()
+
+    def buffer(self, a):
+        return self.torch.from_numpy(a.copy())
+
+    def gradient(self, a):
+        return self.torch.from_numpy(a)
+
+    def no_grad(self):
+        return self.torch.no_grad()
+
+
+def build(api, case, rng):
+    """Closures (forward, forward+backward) running ``case`` with ``api``."""
+    x = api.leaf(rng.standard_normal(case["x"]).astype(np.float32))
+    w = api.leaf((rng.standard_normal(case["w"]) * 0.1).astype(np.float32))
+    gy = api.gradient(rng.standard_normal(case["y"]).astype(np.float32))
+    if case["op"] == "batch_norm":
+        c = case["w"][0]
+        b = api.leaf(np.zeros(c, np.float32))
+        mean, var = api.buffer(np.zeros(c, np.float32)), api.buffer(np.ones(c, np.float32))
+        params = [x, w, b]
+
+        def call():
+            return api.F.batch_norm(x, mean, var, w, b, **case["kwargs"])
+    else:
+        params = [x, w]
+        op = getattr(api.F, case["op"])
+
+        def call():
+            return op(x, w, **case["kwargs"])
+
+    def forward():
+        with api.no_grad():
+            call()
+
+    def forward_backward():
+        for p in params:
+            p.grad = None
+        call().backward(gy)
+    return forward, forward_backward
+
+
+def worker(framework, n, repeats, only):
+    """Subprocess body: time every case with one framework, print JSON {name: {mode: s}}."""
+    api = TinynetAPI() if framework == "tinynet" else TorchAPI()
     rng = np.random.default_rng(0)
-    for name, cin, cout, side, k, stride, pad in CONV_SHAPES:
-        x = rng.standard_normal((n, cin, side, side)).astype(np.float32)
-        w = (rng.standard_normal((cout, cin, k, k)) * 0.1).astype(np.float32)
-        tx, tw = tn.tensor(x, requires_grad=True), tn.tensor(w, requires_grad=True)
-        out_side = (side + 2 * pad - k) // stride + 1
-        flops = conv_flops(n, cin, cout, out_side, k)
-
-        def ours_fwd():
-            with tn.no_grad():
-                ops.conv2d(tx, tw, stride=stride, padding=pad)
-
-        def ours_fwd_bwd():
-            tx.grad = tw.grad = None
-            ops.conv2d(tx, tw, stride=stride, padding=pad).sum().backward()
-
-        theirs_fwd = theirs_fwd_bwd = None
-        if torch is not None:
-            px = torch.from_numpy(x).requires_grad_()
-            pw = torch.from_numpy(w).requires_grad_()
-
-            def theirs_fwd():
-                with torch.no_grad():
-                    torch.nn.functional.conv2d(px, pw, stride=stride, padding=pad)
-
-            def theirs_fwd_bwd():
-                px.grad = pw.grad = None
-                torch.nn.functional.conv2d(px, pw, stride=stride, padding=pad).sum().backward()
-
-        rows += measure(name, ours_fwd, theirs_fwd, ours_fwd_bwd, theirs_fwd_bwd, repeats,
-                        flops, peak)
-    return rows
+    results = {}
+    for case in make_cases(n, only):
+        forward, forward_backward = build(api, case, rng)
+        forward_backward()  # warm-up
+        results[case["name"]] = {
+            "fwd": statistics.median(time_call(forward, repeats)),
+            "fwd+bwd": statistics.median(time_call(forward_backward, repeats))}
+    print(json.dumps(results))
 
 
-def bench_conv_transpose(torch, n, repeats, peak):
-    rows = []
-    rng = np.random.default_rng(0)
-    for name, cin, cout, side in TRANSPOSE_SHAPES:
-        x = rng.standard_normal((n, cin, side, side)).astype(np.float32)
-        w = (rng.standard_normal((cin, cout, 2, 2)) * 0.1).astype(np.float32)
-        tx, tw = tn.tensor(x, requires_grad=True), tn.tensor(w, requires_grad=True)
-        flops = conv_flops(n, cout, cin, side, 2)  # same work as the conv it transposes
-
-        def ours_fwd():
-            with tn.no_grad():
-                ops.conv_transpose2d(tx, tw, stride=2)
-
-        def ours_fwd_bwd():
-            tx.grad = tw.grad = None
-            ops.conv_transpose2d(tx, tw, stride=2).sum().backward()
-
-        theirs_fwd = theirs_fwd_bwd = None
-        if torch is not None:
-            px = torch.from_numpy(x).requires_grad_()
-            pw = torch.from_numpy(w).requires_grad_()
-
-            def theirs_fwd():
-                with torch.no_grad():
-                    torch.nn.functional.conv_transpose2d(px, pw, stride=2)
-
-            def theirs_fwd_bwd():
-                px.grad = pw.grad = None
-                torch.nn.functional.conv_transpose2d(px, pw, stride=2).sum().backward()
-
-        rows += measure(name, ours_fwd, theirs_fwd, ours_fwd_bwd, theirs_fwd_bwd, repeats,
-                        flops, peak)
-    return rows
-
-
-def bench_batch_norm(torch, n, repeats):
-    rows = []
-    rng = np.random.default_rng(0)
-    for name, c, side in BN_SHAPES:
-        x = rng.standard_normal((n, c, side, side)).astype(np.float32)
-        tx = tn.tensor(x, requires_grad=True)
-        tw = tn.tensor(np.ones(c, np.float32), requires_grad=True)
-        tb = tn.tensor(np.zeros(c, np.float32), requires_grad=True)
-        rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
-
-        def ours_fwd():
-            with tn.no_grad():
-                ops.batch_norm(tx, rm, rv, tw, tb, training=True)
-
-        def ours_fwd_bwd():
-            tx.grad = tw.grad = tb.grad = None
-            ops.batch_norm(tx, rm, rv, tw, tb, training=True).sum().backward()
-
-        theirs_fwd = theirs_fwd_bwd = None
-        if torch is not None:
-            px = torch.from_numpy(x).requires_grad_()
-            pw = torch.ones(c, requires_grad=True)
-            pb = torch.zeros(c, requires_grad=True)
-            prm, prv = torch.zeros(c), torch.ones(c)
-
-            def theirs_fwd():
-                with torch.no_grad():
-                    torch.nn.functional.batch_norm(px, prm, prv, pw, pb, training=True)
-
-            def theirs_fwd_bwd():
-                px.grad = pw.grad = pb.grad = None
-                torch.nn.functional.batch_norm(px, prm, prv, pw, pb, training=True).sum().backward()
-
-        rows += measure(name, ours_fwd, theirs_fwd, ours_fwd_bwd, theirs_fwd_bwd, repeats)
-    return rows
-
-
-def measure(name, ours_fwd, theirs_fwd, ours_fwd_bwd, theirs_fwd_bwd, repeats, flops=None,
-            peak=None):
-    rows = []
-    for mode, ours, theirs, work in [("fwd", ours_fwd, theirs_fwd, flops),
-                                     ("fwd+bwd", ours_fwd_bwd, theirs_fwd_bwd,
-                                      None if flops is None else 3 * flops)]:
-        t_ours, t_theirs = alternate(ours, theirs, repeats)
-        row = {"op": name, "mode": mode, "tinynet ms": t_ours * 1e3,
-               "torch ms": None if t_theirs is None else t_theirs * 1e3,
-               "ratio": None if t_theirs is None else t_ours / t_theirs}
-        if work is not None:
-            row["GFLOP/s"] = work / t_ours / 1e9
-            row["% peak"] = 100 * row["GFLOP/s"] / peak
-        rows.append(row)
-        print(f"  {name:32s} {mode:8s} {row['tinynet ms']:9.2f} ms"
-              + ("" if t_theirs is None else f"  torch {t_theirs * 1e3:9.2f} ms  "
-                 f"ratio {row['ratio']:.2f}"), flush=True)
-    return rows
-
-
-def summarize(rows, prefix):
-    ratios = [r["ratio"] for r in rows if r["mode"] == "fwd+bwd" and r["op"].startswith(prefix)]
-    if not ratios or None in ratios:
-        return None
-    return {"geomean": geometric_mean(ratios), "worst": max(ratios)}
+def run_worker(framework, n, repeats, only):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--batch", str(n),
+           "--repeats", str(repeats)] + (["--only", only] if only else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 repeats, batch 2")
+    parser.add_argument("--quick", action="store_true", help="batch 2, one round of 3 repeats")
     parser.add_argument("--batch", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per round")
+    parser.add_argument("--rounds", type=int, default=None, help="alternations of the frameworks")
+    parser.add_argument("--only", choices=OPS, help="benchmark one op only")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--worker", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     n = args.batch or (2 if args.quick else 8)
-    repeats = args.repeats or (3 if args.quick else 7)
-    torch = None if args.no_torch else try_import_torch()
+    repeats = args.repeats or (3 if args.quick else 5)
+    if args.worker:
+        return worker(args.worker, n, repeats, args.only)
+    rounds = args.rounds or (1 if args.quick else 3)
+    frameworks = ["tinynet"] + ([] if args.no_torch or not torch_available() else ["torch"])
 
     print(f"machine: {machine_description()}")
     peak = gemm_peak_gflops()
-    print(f"NumPy float32 GEMM peak: {peak:.0f} GFLOP/s; batch {n}; median of {repeats}; "
-          f"torch {'not installed' if torch is None else torch.__version__}\n")
-    rows = bench_conv(torch, n, repeats, peak)
-    rows += bench_conv_transpose(torch, n, repeats, peak)
-    rows += bench_batch_norm(torch, n, repeats)
+    print(f"NumPy float32 GEMM peak: {peak:.0f} GFLOP/s; batch {n}; {rounds} round(s) x "
+          f"{repeats} repeats, median; frameworks: {', '.join(frameworks)}\n", flush=True)
+    per_round = {f: [] for f in frameworks}
+    for r in range(rounds):
+        for f in frameworks:
+            per_round[f].append(run_worker(f, n, repeats, args.only))
+        print(f"  round {r + 1}/{rounds} done", flush=True)
+
+    rows = []
+    for case in make_cases(n, args.only):
+        for mode, work in [("fwd", case["flops"]),
+                           ("fwd+bwd", None if case["flops"] is None else 3 * case["flops"])]:
+            t = {f: statistics.median(res[case["name"]][mode] for res in per_round[f])
+                 for f in frameworks}
+            row = {"op": case["name"], "kind": case["op"], "mode": mode,
+                   "tinynet ms": t["tinynet"] * 1e3, "torch ms": None, "ratio": None}
+            if "torch" in t:
+                row["torch ms"] = t["torch"] * 1e3
+                row["ratio"] = t["tinynet"] / t["torch"]
+            if work is not None:
+                row["GFLOP/s"] = work / t["tinynet"] / 1e9
+                row["% peak"] = 100 * row["GFLOP/s"] / peak
+            rows.append(row)
     print()
     print_table(rows, ["op", "mode", "tinynet ms", "torch ms", "ratio", "GFLOP/s", "% peak"])
-    summary = {"conv2d": summarize(rows, "res"), "conv_transpose2d": summarize(rows, "convT"),
-               "batch_norm": summarize(rows, "bn")}
-    if torch is not None:
-        print("\nfwd+bwd time ratio tinynet/torch:")
+    summary = {}
+    for op in OPS:
+        ratios = [r["ratio"] for r in rows if r["kind"] == op and r["mode"] == "fwd+bwd"]
+        if ratios and None not in ratios:
+            summary[op] = {"geomean": geometric_mean(ratios), "worst": max(ratios)}
+    if summary:
+        print("\nforward+backward time, tinynet / torch:")
         for op, s in summary.items():
             print(f"  {op:18s} geometric mean {s['geomean']:.2f}x, worst {s['worst']:.2f}x")
     write_json(args.json, {"machine": machine_description(), "gemm_peak_gflops": peak,
-                           "batch": n, "repeats": repeats, "rows": rows, "summary": summary})
+                           "batch": n, "rounds": rounds, "repeats": repeats, "rows": rows,
+                           "summary": summary})
 
 
 if __name__ == "__main__":

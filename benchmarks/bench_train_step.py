@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import geometric_mean, machine_description, print_table, write_json
+from common import geometric_mean, machine_description, print_table, torch_available, write_json
 
 HERE = Path(__file__).resolve().parent
 CASES = [  # (network, batch, side)
@@ -145,13 +145,7 @@ def main(argv=None):
 
     rounds = args.rounds or (1 if args.quick else 2)
     steps = args.steps or (2 if args.quick else 3)
-    frameworks = ["tinynet"]
-    if not args.no_torch:
-        try:
-            import torch  # noqa: F401
-            frameworks.append("torch")
-        except ImportError:
-            pass
+    frameworks = ["tinynet"] + ([] if args.no_torch or not torch_available() else ["torch"])
     print(f"machine: {machine_description()}; {rounds} round(s) of {steps} steps\n")
     rows = []
     for network, batch, side in CASES:

@@ -1,8 +1,9 @@
 """Shared helpers of the benchmarks: timing, GEMM peak, tables, JSON, machine info.
 
-Timing rule: tinynet and PyTorch runs alternate (t, p, t, p, ...) and each side
-reports its median, so slow drifts of the machine (heat, other processes)
-affect both sides alike.
+Timing rule: tinynet and PyTorch run in separate processes (their BLAS/OpenMP
+thread pools disturb each other inside one process), alternating round by round
+(t, p, t, p, ...), and each side reports its median, so slow drifts of the
+machine (heat, other processes) affect both sides alike.
 """
 import json
 import os
@@ -14,18 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-# Make ``import tinynet`` work when run from a checkout without installing.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def try_import_torch(threads=None):
-    """torch, with as many threads as NumPy's BLAS uses, or None when not installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads or os.cpu_count())
-    return torch
+def torch_available():
+    """True when PyTorch can be imported (it is only ever imported in worker processes)."""
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
 
 
 def time_call(fn, repeats):
@@ -36,20 +31,6 @@ def time_call(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return times
-
-
-def alternate(tinynet_fn, torch_fn, repeats, warmup=1):
-    """Median seconds of tinynet_fn and torch_fn (None if torch_fn is None), interleaved."""
-    for _ in range(warmup):
-        tinynet_fn()
-        if torch_fn is not None:
-            torch_fn()
-    ours, theirs = [], []
-    for _ in range(repeats):
-        ours += time_call(tinynet_fn, 1)
-        if torch_fn is not None:
-            theirs += time_call(torch_fn, 1)
-    return statistics.median(ours), (statistics.median(theirs) if theirs else None)
 
 
 def gemm_peak_gflops(n=2048, repeats=5):

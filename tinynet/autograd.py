@@ -470,16 +470,23 @@ def _accumulate(existing, new):
     return new if existing is None else existing + new
 
 
-def _leaf_gradient(existing, new):
-    """The new ``.grad`` array of a leaf: a fresh, writable, contiguous array.
+def _leaf_gradient(existing, new, handed_out):
+    """The new ``.grad`` array of a leaf: an array that no one else holds.
 
-    A leaf's gradient must own its memory, because optimizers and gradient
-    clipping update it in place, while ``new`` may be a read-only broadcast
-    view or an array shared with another input's gradient.
+    A leaf's gradient must own its memory, because optimizers update it in
+    place, while ``new`` may be a broadcast view, or the very array that was
+    given to another input (``add`` returns its gradient twice).  So ``new`` is
+    kept as it is only if it owns its data and was not handed out before in
+    this backward pass (``handed_out`` holds the ids); otherwise it is copied.
+    Copying always would be simpler, but costs a full pass over every input
+    gradient (measured: 2 ms of a 13 ms batch_norm forward+backward).
     """
-    if existing is None:
-        return new.copy()
-    return existing.data + new
+    if existing is not None:
+        return existing.data + new
+    if not new.flags.owndata or id(new) in handed_out:
+        new = new.copy()
+    handed_out.add(id(new))
+    return new
 
 
 def backward(output, gradient=None, retain_graph=False):
@@ -501,8 +508,11 @@ def backward(output, gradient=None, retain_graph=False):
                              f"output shape {output.shape}")
         gradient = gradient.astype(output.dtype, copy=False)
 
+    # ids of arrays that a leaf's .grad must not take over: the caller's
+    # gradient, then every array already stored in a leaf during this pass.
+    handed_out = {id(gradient)}
     if output.grad_fn is None:  # backward on a leaf: d out / d out = gradient
-        output.grad = Tensor(_leaf_gradient(output.grad, gradient))
+        output.grad = Tensor(_leaf_gradient(output.grad, gradient, handed_out))
         return
 
     _check_not_released(output.grad_fn)
@@ -531,7 +541,7 @@ def backward(output, gradient=None, retain_graph=False):
                 raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
                                    f"{tuple(g.shape)} for an input of shape {x.shape}")
             if x.grad_fn is None:  # a leaf: store in .grad
-                x.grad = Tensor(_leaf_gradient(x.grad, g))
+                x.grad = Tensor(_leaf_gradient(x.grad, g, handed_out))
             else:
                 slots = pending.setdefault(x.grad_fn, [None] * len(x.grad_fn._output_meta))
                 slots[x._output_index] = _accumulate(slots[x._output_index], g)
