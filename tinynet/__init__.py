@@ -12,6 +12,7 @@ from . import ops
 from . import nn
 from . import io
 from . import optim
+from . import models
 from .backend import gpu_available, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .ops.creation import arange, ones, ones_like, rand, randn, zeros, zeros_like
