@@ -4,6 +4,9 @@ import pytest
 
 import tinynet as tn
 from tinynet import ops
+from tinynet.ops import planes
+from tinynet.ops.pool import pool_geometry
+from tinynet.ops.upsample import repeat_elements, sum_blocks
 from gradcases import GradCase, run_case
 
 
@@ -25,6 +28,10 @@ GRADCHECK_CASES = [
     GradCase("max_pool_large_random_dirs",
              lambda x: ops.max_pool2d(x, (3, 2), stride=(2, 1), padding=1),
              lambda r: [normal(r, 2, 2, 6, 5)]),
+    GradCase("max_pool_stride_over_kernel", lambda x: ops.max_pool2d(x, 2, stride=3),
+             lambda r: [normal(r, 1, 2, 8, 7)]),
+    GradCase("max_pool_k4_s2_p2_ceil", lambda x: ops.max_pool2d(x, 4, 2, 2, ceil_mode=True),
+             lambda r: [normal(r, 1, 2, 7, 6)]),
     # Average pooling.
     GradCase("avg_pool_k2_tiles", lambda x: ops.avg_pool2d(x, 2),
              lambda r: [normal(r, 1, 2, 4, 6)]),
@@ -97,6 +104,120 @@ def test_upsample_nearest_replicates_blocks():
 
 
 # ---------------------------------------------------------------------------
+# Max pooling (two 1-D passes, blocks of planes) against PyTorch's loop written out
+# ---------------------------------------------------------------------------
+
+def reference_max_pool(x, g, kernel, stride, padding, dilation, out):
+    """y and dx of PyTorch's CPU max pool loop, one window at a time (float64 sums).
+
+    Each window starts at its first real element with max -inf and takes an
+    element when it is greater or NaN, scanning rows then columns; dx[winner] += g.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (ho, wo) = kernel, stride, padding, dilation, out
+    n, c, h, w = x.shape
+    y, dx = np.empty((n, c, ho, wo)), np.zeros((n, c, h, w))
+    for p, q, oh, ow in np.ndindex(n, c, ho, wo):
+        rows = [r for r in range(oh * sh - ph, oh * sh - ph + kh * dh, dh) if 0 <= r < h]
+        cols = [s for s in range(ow * sw - pw, ow * sw - pw + kw * dw, dw) if 0 <= s < w]
+        best, winner = -np.inf, (rows[0], cols[0])
+        for r in rows:
+            for s in cols:
+                if x[p, q, r, s] > best or np.isnan(x[p, q, r, s]):
+                    best, winner = x[p, q, r, s], (r, s)
+        y[p, q, oh, ow] = best
+        dx[(p, q) + winner] += g[p, q, oh, ow]
+    return y, dx
+
+
+MAX_POOL_GEOMETRIES = [  # kernel, stride, padding, dilation, ceil_mode
+    (3, 2, 1, 1, False), (2, 2, 0, 1, False), (2, 2, 0, 1, True), (3, 1, 1, 1, False),
+    (3, 2, 0, 1, True), ((3, 2), (2, 1), (1, 0), 1, False), (3, 1, 1, 2, False),
+    (2, 3, 0, 1, False), (2, 3, 1, 1, True), (4, 2, 2, 1, True), (1, 1, 0, 1, False),
+    ((1, 5), (1, 2), (0, 2), 1, False),
+]
+
+
+def tie_heavy(rng, shape):
+    """Small integers (most windows hold tied maxima), a few -inf; float32."""
+    x = rng.integers(0, 3, shape).astype(np.float32)
+    x[rng.random(shape) < 0.1] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("geometry", MAX_POOL_GEOMETRIES, ids=str)
+def test_max_pool_matches_reference_loop_on_ties(geometry, rng):
+    kernel, stride, padding, dilation, ceil_mode = geometry
+    x = tie_heavy(rng, (2, 3, 9, 8))
+    x[0, 0] = -np.inf  # whole windows of -inf: the gradient goes to the first real element
+    xt = tn.tensor(x, requires_grad=True)
+    y = ops.max_pool2d(xt, kernel, stride, padding, dilation, ceil_mode)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(g)
+    geo = pool_geometry("max_pool2d", x.shape, kernel, stride, padding, dilation, ceil_mode)
+    y_ref, dx_ref = reference_max_pool(x, g, geo.kernel, geo.stride, geo.padding, geo.dilation,
+                                       geo.out)
+    np.testing.assert_array_equal(y.numpy(), y_ref)
+    np.testing.assert_allclose(xt.grad.numpy(), dx_ref, rtol=1e-6, atol=1e-6)
+
+
+def test_max_pool_nan_wins_and_the_last_nan_gets_the_gradient(rng):
+    x = rng.standard_normal((1, 2, 6, 6)).astype(np.float32)
+    x[0, 0, 1, 1] = x[0, 0, 2, 2] = x[0, 1, 0, 3] = np.nan
+    xt = tn.tensor(x, requires_grad=True)
+    y = ops.max_pool2d(xt, 3, 2, 1)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(g)
+    y_ref, dx_ref = reference_max_pool(x, g, (3, 3), (2, 2), (1, 1), (1, 1), (3, 3))
+    np.testing.assert_array_equal(y.numpy(), y_ref)  # NaN where the reference has NaN
+    np.testing.assert_allclose(xt.grad.numpy(), dx_ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("geometry", [(3, 2, 1, 1, False), (2, 2, 0, 1, False)], ids=str)
+def test_max_pool_blocks_of_planes_agree_with_one_block(geometry, rng, monkeypatch):
+    x = tie_heavy(rng, (3, 4, 10, 12))
+    g = rng.standard_normal(ops.max_pool2d(x, *geometry).shape).astype(np.float32)
+    results = []
+    for block_bytes in (1, 2**40):  # one plane per block; everything in one block
+        monkeypatch.setattr(planes, "BLOCK_BYTES", block_bytes)
+        xt = tn.tensor(x, requires_grad=True)
+        y = ops.max_pool2d(xt, *geometry)
+        y.backward(g)
+        results.append((y.numpy(), xt.grad.numpy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plane_blocks_cover_every_plane_once(monkeypatch):
+    stack = np.zeros((10, 4, 4), np.float32)  # 64 bytes a plane
+    monkeypatch.setattr(planes, "BLOCK_BYTES", 200)
+    assert list(planes.plane_blocks(stack)) == [slice(0, 3), slice(3, 6), slice(6, 9),
+                                                slice(9, 10)]
+
+
+def test_max_pool_without_grad_gives_the_same_values(rng):
+    x = tie_heavy(rng, (2, 3, 9, 8))
+    with tn.no_grad():
+        y = ops.max_pool2d(tn.tensor(x, requires_grad=True), 3, 2, 1)
+    np.testing.assert_array_equal(y.numpy(), ops.max_pool2d(x, 3, 2, 1).numpy())
+
+
+# ---------------------------------------------------------------------------
+# Nearest upsampling by integer factors against NumPy's repeat / block sums
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("factors", [(1, 1), (2, 2), (3, 1), (1, 4), (2, 3)], ids=str)
+@pytest.mark.parametrize("block_bytes", [1, 2**40])
+def test_integer_upsampling_matches_repeat_and_block_sums(factors, block_bytes, rng, monkeypatch):
+    monkeypatch.setattr(planes, "BLOCK_BYTES", block_bytes)
+    rh, rw = factors
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    g = rng.standard_normal((2, 3, 4 * rh, 5 * rw)).astype(np.float32)
+    np.testing.assert_array_equal(repeat_elements(x, rh, rw), x.repeat(rh, 2).repeat(rw, 3))
+    np.testing.assert_allclose(sum_blocks(g, rh, rw),
+                               g.reshape(2, 3, 4, rh, 5, rw).sum(axis=(3, 5)), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------
 # Parity with PyTorch (float32)
 # ---------------------------------------------------------------------------
 
@@ -135,6 +256,20 @@ def test_pool_parity_with_torch(name, op, kwargs, rng):
     x = np.maximum(rng.standard_normal((2, 3, 17, 16)), 0).astype(np.float32)
     _parity(lambda t: getattr(ops, op)(t, **kwargs),
             lambda t: getattr(torch.nn.functional, op)(t, **kwargs), x)
+
+
+@pytest.mark.parametrize("geometry", MAX_POOL_GEOMETRIES, ids=str)
+def test_max_pool_ties_nan_and_inf_parity_with_torch(geometry, rng):
+    # PyTorch sends the gradient to the first maximum in row-major window order
+    # (the last NaN if any), and to the first real element of an all -inf window.
+    torch = pytest.importorskip("torch")
+    kernel, stride, padding, dilation, ceil_mode = geometry
+    x = tie_heavy(rng, (2, 3, 9, 8))
+    x[1, 2] = -np.inf
+    x[0, 1, 4, 4] = x[0, 1, 4, 5] = np.nan
+    args = (kernel, stride, padding, dilation, ceil_mode)
+    _parity(lambda t: ops.max_pool2d(t, *args),
+            lambda t: torch.nn.functional.max_pool2d(t, *args), x)
 
 
 @pytest.mark.parametrize("output_size", [1, (1, 1), (2, 4), (None, 2)])

@@ -6,27 +6,27 @@ A pooling window of size (kh, kw) slides over the (H, W) plane of every
 
     Ho = floor((H + 2*ph - dh*(kh - 1) - 1) / sh) + 1
 
-Nothing loops over pixels.  For every kernel offset (i, j) the strided view
+Max pooling runs as two 1-D passes, along W then along H, in maxpool.py (see
+there for why and for its timings).  Average pooling here loops over the
+kernel offsets: nothing loops over pixels.  For every offset (i, j) the
+strided view
 
     x_pad[:, :, i*dh : i*dh + sh*(Ho-1) + 1 : sh,  j*dw : ... : sw]     (N, C, Ho, Wo)
 
-holds the (i, j)-th element of every window at once, so a pooling op is a loop
-of kh*kw whole-array operations (max or +) over such views, and its backward a
-loop of kh*kw strided accumulations into the input gradient.
+holds the (i, j)-th element of every window at once, so the pool is a loop
+of kh*kw whole-array additions over such views, and its backward a loop of
+kh*kw strided accumulations into the input gradient.
 
 When the windows tile the input exactly (kernel == stride, no padding, H and
 W divisible; the common 2x2/stride-2 pool) the same views are slices of the
 reshape (N, C, Ho, kh, Wo, kw): no padded copy, and backward writes every
 input position exactly once instead of zero-filling and accumulating.
 
-Measured on (8, 64, 64, 64) float32, one core (PyTorch 2.13 CPU, 1 thread, for
-scale): 2x2 max pool forward 5.6 ms with the offset loop, 15.5 ms with an argmax
-over a transposed (..., kh*kw) copy, 36 ms with ``reshape(...).max(axis=(3, 5))``
-(NumPy reduces over two strided axes slowly); backward 5.5 ms; PyTorch forward
-+ backward 11.6 ms.  For avg pooling the loop is also fastest for small kernels
-(2x2: 0.9 ms vs 7.2 ms einsum), but a large kernel that tiles the input (the
-global average pool, 7x7 in a ResNet) is one ``einsum`` reduction instead
-(64x64 window: 0.1 ms, where a loop would issue 4096 tiny operations).
+Measured on (8, 64, 64, 64) float32, one core: the offset loop is fastest
+for small kernels (2x2: 0.9 ms vs 7.2 ms einsum), but a large kernel that
+tiles the input (the global average pool, 7x7 in a ResNet) is one ``einsum``
+reduction instead (64x64 window: 0.1 ms, where a loop would issue 4096 tiny
+operations).
 
 Nearest-neighbour upsampling (``upsample_nearest2d``, ``interpolate``) lives in
 ``upsample.py``; it is re-exported here, where ``torch.nn.functional`` users
@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 from .. import backend
 from ..autograd import Function, as_tensor
+from .maxpool import MaxPool2dFunction
 from .upsample import interpolate, upsample_nearest2d  # noqa: F401  (re-exported)
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "upsample_nearest2d", "interpolate"]
@@ -179,44 +180,8 @@ def _scatter_windows(xp, geo, n_c, dtype, grad_of_offset):
 
 
 # ---------------------------------------------------------------------------
-# Max pooling
+# Max pooling (the two passes are in maxpool.py)
 # ---------------------------------------------------------------------------
-
-class MaxPool2dFunction(Function):
-    """y[n, c, oh, ow] = max over the window of x_pad (padding is -inf, so never chosen).
-
-    Backward sends each output gradient to the one input element that was the
-    maximum (the first one in row-major window order when several tie, as in
-    PyTorch); elements in several windows collect one share per window won.
-    Saved: the winning offset per output element (uint8, 1/4 of a float32 output).
-    """
-
-    def __init__(self, geo):
-        self.geo = geo
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        n_offsets = self.geo.kernel[0] * self.geo.kernel[1]
-        views = _window_views(_pad(x, self.geo, -xp.inf), self.geo)
-        _, first = next(views)
-        out = first.copy()
-        argmax = xp.zeros(out.shape, dtype=xp.uint8 if n_offsets <= 256 else xp.int32)
-        for k, view in views:
-            # Strict '>' keeps the earliest of tied maxima.  Ties are common:
-            # after a ReLU whole windows are 0, and the gradient must go to one
-            # element, not to all of them.  (maximum() propagates NaN like PyTorch.)
-            argmax = xp.where(view > out, argmax.dtype.type(k), argmax)
-            out = xp.maximum(out, view)
-        self.argmax = argmax
-        self.n_c = x.shape[:2]
-        return out
-
-    def backward(self, g):
-        xp = backend.get_array_module(g)
-        zero = g.dtype.type(0)
-        return _scatter_windows(xp, self.geo, self.n_c, g.dtype,
-                                lambda k: xp.where(self.argmax == k, g, zero))
-
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
