@@ -32,7 +32,7 @@ import numbers
 from .. import backend
 
 __all__ = ["pair", "conv_output_size", "im2col", "col2im", "col2im_stride1",
-           "is_plain_gemm"]
+           "is_plain_gemm", "batch_chunks"]
 
 
 def pair(value, name):
@@ -53,6 +53,19 @@ def conv_output_size(size, kernel, stride, padding, dilation):
         out = (size + 2*padding - dilation*(kernel-1) - 1) // stride + 1
     """
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def batch_chunks(n, sample_bytes, chunk_bytes):
+    """Equal slices [n0, n1) of a batch of n, each holding about ``chunk_bytes`` at most.
+
+    ``sample_bytes``: the size of one sample's buffer (im2col columns, Winograd
+    V).  Convolutions run chunk by chunk so that such buffers, many times the
+    size of the input, are built and used while they are still in the CPU
+    cache, and never exist for the whole batch at once.
+    """
+    count = min(n, max(1, -(-n * sample_bytes // chunk_bytes)))
+    step = -(-n // count)
+    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
 
 
 def is_plain_gemm(x_hw, kernel, stride, padding, out_hw):
