@@ -15,17 +15,15 @@ from PyTorch's threads (and the other way round).
     python benchmarks/bench_kernels.py --quick    # batch 2, 1 round of 3 repeats
     python benchmarks/bench_kernels.py --only conv2d --json out.json
 """
-import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 
 import numpy as np
 
-from common import (gemm_peak_gflops, geometric_mean, machine_description, print_table,
-                    time_call, torch_available, write_json)
+from common import (alternate_workers, gemm_peak_gflops, machine_description,
+                    op_benchmark_arguments, print_table, summarize_ratios, time_cases, timing_rows,
+                    torch_available, write_json)
 
 # (name, C_in, C_out, H=W, kernel, stride, padding)
 CONV_SHAPES = [
@@ -141,42 +139,16 @@ def build(api, case, rng):
     return forward, forward_backward
 
 
-def worker(framework, n, repeats, only):
-    """Subprocess body: time every case with one framework, print JSON {name: {mode: s}}."""
-    api = TinynetAPI() if framework == "tinynet" else TorchAPI()
-    rng = np.random.default_rng(0)
-    results = {}
-    for case in make_cases(n, only):
-        forward, forward_backward = build(api, case, rng)
-        forward_backward()  # warm-up
-        results[case["name"]] = {
-            "fwd": statistics.median(time_call(forward, repeats)),
-            "fwd+bwd": statistics.median(time_call(forward_backward, repeats))}
-    print(json.dumps(results))
-
-
-def run_worker(framework, n, repeats, only):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--batch", str(n),
-           "--repeats", str(repeats)] + (["--only", only] if only else [])
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batch 2, one round of 3 repeats")
-    parser.add_argument("--batch", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls per round")
-    parser.add_argument("--rounds", type=int, default=None, help="alternations of the frameworks")
-    parser.add_argument("--only", choices=OPS, help="benchmark one op only")
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument("--worker", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
+    parser = op_benchmark_arguments(__doc__.splitlines()[0], OPS, default_repeats=5)
     args = parser.parse_args(argv)
     n = args.batch or (2 if args.quick else 8)
     repeats = args.repeats or (3 if args.quick else 5)
+    cases = make_cases(n, args.only)
     if args.worker:
-        return worker(args.worker, n, repeats, args.only)
+        api = TinynetAPI() if args.worker == "tinynet" else TorchAPI()
+        print(json.dumps(time_cases(cases, build, api, repeats)))
+        return
     rounds = args.rounds or (1 if args.quick else 3)
     frameworks = ["tinynet"] + ([] if args.no_torch or not torch_available() else ["torch"])
 
@@ -184,38 +156,17 @@ def main(argv=None):
     peak = gemm_peak_gflops()
     print(f"NumPy float32 GEMM peak: {peak:.0f} GFLOP/s; batch {n}; {rounds} round(s) x "
           f"{repeats} repeats, median; frameworks: {', '.join(frameworks)}\n", flush=True)
-    per_round = {f: [] for f in frameworks}
-    for r in range(rounds):
-        for f in frameworks:
-            per_round[f].append(run_worker(f, n, repeats, args.only))
-        print(f"  round {r + 1}/{rounds} done", flush=True)
-
-    rows = []
-    for case in make_cases(n, args.only):
-        for mode, work in [("fwd", case["flops"]),
-                           ("fwd+bwd", None if case["flops"] is None else 3 * case["flops"])]:
-            t = {f: statistics.median(res[case["name"]][mode] for res in per_round[f])
-                 for f in frameworks}
-            row = {"op": case["name"], "kind": case["op"], "mode": mode,
-                   "tinynet ms": t["tinynet"] * 1e3, "torch ms": None, "ratio": None}
-            if "torch" in t:
-                row["torch ms"] = t["torch"] * 1e3
-                row["ratio"] = t["tinynet"] / t["torch"]
-            if work is not None:
-                row["GFLOP/s"] = work / t["tinynet"] / 1e9
-                row["% peak"] = 100 * row["GFLOP/s"] / peak
-            rows.append(row)
+    worker_args = ["--batch", str(n), "--repeats", str(repeats)]
+    worker_args += ["--only", args.only] if args.only else []
+    rows = timing_rows(cases, alternate_workers(__file__, frameworks, rounds, worker_args))
+    for row, case in zip(rows, [c for c in cases for _ in range(2)]):
+        if case["flops"] is not None:  # forward: one GEMM's work; fwd+bwd: three
+            work = case["flops"] * (1 if row["mode"] == "fwd" else 3)
+            row["GFLOP/s"] = work / row["tinynet ms"] / 1e6
+            row["% peak"] = 100 * row["GFLOP/s"] / peak
     print()
     print_table(rows, ["op", "mode", "tinynet ms", "torch ms", "ratio", "GFLOP/s", "% peak"])
-    summary = {}
-    for op in OPS:
-        ratios = [r["ratio"] for r in rows if r["kind"] == op and r["mode"] == "fwd+bwd"]
-        if ratios and None not in ratios:
-            summary[op] = {"geomean": geometric_mean(ratios), "worst": max(ratios)}
-    if summary:
-        print("\nforward+backward time, tinynet / torch:")
-        for op, s in summary.items():
-            print(f"  {op:18s} geometric mean {s['geomean']:.2f}x, worst {s['worst']:.2f}x")
+    summary = summarize_ratios(rows, OPS)
     write_json(args.json, {"machine": machine_description(), "gemm_peak_gflops": peak,
                            "batch": n, "rounds": rounds, "repeats": repeats, "rows": rows,
                            "summary": summary})

@@ -13,17 +13,15 @@ alternate round by round (see common.py for why).
     python benchmarks/bench_pool.py --quick    # batch 2, 1 round of 3 repeats
     python benchmarks/bench_pool.py --only max_pool2d --json out.json
 """
-import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 
 import numpy as np
 
-from common import (geometric_mean, machine_description, print_table, time_call,
-                    torch_available, write_json)
+from common import (alternate_workers, machine_description, op_benchmark_arguments,
+                    print_table, summarize_ratios, time_cases, timing_rows, torch_available,
+                    write_json)
 
 # (name, C, H=W, keyword arguments of max_pool2d)
 MAX_POOL_SHAPES = [
@@ -85,76 +83,27 @@ def build(api, case, rng):
     return forward, forward_backward
 
 
-def worker(framework, n, repeats, only):
-    """Subprocess body: time every case with one framework, print JSON {name: {mode: s}}."""
-    api = load_api(framework)
-    rng = np.random.default_rng(0)
-    results = {}
-    for case in make_cases(n, only):
-        forward, forward_backward = build(api, case, rng)
-        forward_backward()  # warm-up
-        results[case["name"]] = {
-            "fwd": statistics.median(time_call(forward, repeats)),
-            "fwd+bwd": statistics.median(time_call(forward_backward, repeats))}
-    print(json.dumps(results))
-
-
-def run_worker(framework, n, repeats, only):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--batch", str(n),
-           "--repeats", str(repeats)] + (["--only", only] if only else [])
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="batch 2, one round of 3 repeats")
-    parser.add_argument("--batch", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls per round")
-    parser.add_argument("--rounds", type=int, default=None, help="alternations of the frameworks")
-    parser.add_argument("--only", choices=OPS, help="benchmark one op only")
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument("--worker", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
+    parser = op_benchmark_arguments(__doc__.splitlines()[0], OPS, default_repeats=10)
     args = parser.parse_args(argv)
     n = args.batch or (2 if args.quick else 8)
     repeats = args.repeats or (3 if args.quick else 10)
+    cases = make_cases(n, args.only)
     if args.worker:
-        return worker(args.worker, n, repeats, args.only)
+        print(json.dumps(time_cases(cases, build, load_api(args.worker), repeats)))
+        return
     rounds = args.rounds or (1 if args.quick else 3)
     frameworks = ["tinynet"] + ([] if args.no_torch or not torch_available() else ["torch"])
 
     print(f"machine: {machine_description()}")
     print(f"batch {n}; {rounds} round(s) x {repeats} repeats, median; "
           f"frameworks: {', '.join(frameworks)}\n", flush=True)
-    per_round = {f: [] for f in frameworks}
-    for r in range(rounds):
-        for f in frameworks:
-            per_round[f].append(run_worker(f, n, repeats, args.only))
-        print(f"  round {r + 1}/{rounds} done", flush=True)
-
-    rows = []
-    for case in make_cases(n, args.only):
-        for mode in ("fwd", "fwd+bwd"):
-            t = {f: statistics.median(res[case["name"]][mode] for res in per_round[f])
-                 for f in frameworks}
-            row = {"op": case["name"], "kind": case["op"], "mode": mode,
-                   "tinynet ms": t["tinynet"] * 1e3, "torch ms": None, "ratio": None}
-            if "torch" in t:
-                row["torch ms"] = t["torch"] * 1e3
-                row["ratio"] = t["tinynet"] / t["torch"]
-            rows.append(row)
+    worker_args = ["--batch", str(n), "--repeats", str(repeats)]
+    worker_args += ["--only", args.only] if args.only else []
+    rows = timing_rows(cases, alternate_workers(__file__, frameworks, rounds, worker_args))
     print()
     print_table(rows, ["op", "mode", "tinynet ms", "torch ms", "ratio"])
-    summary = {}
-    for op in OPS:
-        ratios = [r["ratio"] for r in rows if r["kind"] == op and r["mode"] == "fwd+bwd"]
-        if ratios and None not in ratios:
-            summary[op] = {"geomean": geometric_mean(ratios), "worst": max(ratios)}
-    if summary:
-        print("\nforward+backward time, tinynet / torch:")
-        for op, s in summary.items():
-            print(f"  {op:12s} geometric mean {s['geomean']:.2f}x, worst {s['worst']:.2f}x")
+    summary = summarize_ratios(rows, OPS)
     write_json(args.json, {"machine": machine_description(), "batch": n, "rounds": rounds,
                            "repeats": repeats, "rows": rows, "summary": summary})
 

@@ -81,3 +81,83 @@ def write_json(path, payload):
     if path:
         Path(path).write_text(json.dumps(payload, indent=2))
         print(f"\nwrote {path}")
+
+
+# ---------------------------------------------------------------------------
+# The driver shared by the op benchmarks (bench_kernels.py, bench_pool.py)
+# ---------------------------------------------------------------------------
+
+def op_benchmark_arguments(description, ops, default_repeats):
+    """The command line every op benchmark takes."""
+    import argparse
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="batch 2, one round of 3 repeats")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help=f"timed calls per round (default {default_repeats})")
+    parser.add_argument("--rounds", type=int, default=None, help="alternations of the frameworks")
+    parser.add_argument("--only", choices=ops, help="benchmark one op only")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--worker", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
+    return parser
+
+
+def time_cases(cases, build, api, repeats):
+    """Worker side: median seconds of forward and forward+backward of every case."""
+    rng = np.random.default_rng(0)
+    results = {}
+    for case in cases:
+        forward, forward_backward = build(api, case, rng)
+        forward_backward()  # warm-up
+        results[case["name"]] = {
+            "fwd": statistics.median(time_call(forward, repeats)),
+            "fwd+bwd": statistics.median(time_call(forward_backward, repeats))}
+    return results
+
+
+def alternate_workers(script, frameworks, rounds, worker_args):
+    """Run ``script --worker F`` for each framework, ``rounds`` times in turn.
+
+    Returns {framework: [results of round 1, round 2, ...]}, each the JSON the
+    worker printed on its last line.
+    """
+    import subprocess
+    per_round = {f: [] for f in frameworks}
+    for r in range(rounds):
+        for f in frameworks:
+            cmd = [sys.executable, os.path.abspath(script), "--worker", f] + worker_args
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            per_round[f].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"  round {r + 1}/{rounds} done", flush=True)
+    return per_round
+
+
+def timing_rows(cases, per_round):
+    """One row per case and mode: the median over rounds of each framework, and the ratio."""
+    rows = []
+    for case in cases:
+        for mode in ("fwd", "fwd+bwd"):
+            t = {f: statistics.median(res[case["name"]][mode] for res in results)
+                 for f, results in per_round.items()}
+            row = {"op": case["name"], "kind": case["op"], "mode": mode,
+                   "tinynet ms": t["tinynet"] * 1e3, "torch ms": None, "ratio": None}
+            if "torch" in t:
+                row["torch ms"] = t["torch"] * 1e3
+                row["ratio"] = t["tinynet"] / t["torch"]
+            rows.append(row)
+    return rows
+
+
+def summarize_ratios(rows, ops):
+    """Geometric mean and worst forward+backward ratio per op kind; printed, and returned."""
+    summary = {}
+    for op in ops:
+        ratios = [r["ratio"] for r in rows if r["kind"] == op and r["mode"] == "fwd+bwd"]
+        if ratios and None not in ratios:
+            summary[op] = {"geomean": geometric_mean(ratios), "worst": max(ratios)}
+    if summary:
+        print("\nforward+backward time, tinynet / torch:")
+        for op, s in summary.items():
+            print(f"  {op:18s} geometric mean {s['geomean']:.2f}x, worst {s['worst']:.2f}x")
+    return summary

@@ -11,7 +11,6 @@ from typing import Callable
 import numpy as np
 
 import tinynet as tn
-from tinynet.autograd import Tensor
 
 
 @dataclass

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet import nn, ops
+from tinynet import ops
 from tinynet.models import ResUNet, replace_head, resnet18, resnet34, resnet50
 from torch_models import torch_resnet, torch_resunet
 
