@@ -10,7 +10,6 @@ Default initialization (PyTorch's ``reset_parameters``): weight
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in = weight.shape[1] * kH * kW
 (for ConvTranspose2d that is out_channels // groups * kH * kW, as in PyTorch).
 """
-import math
 
 from ..ops.im2col import pair as _pair
 from . import functional as F
@@ -57,13 +56,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self):
         """PyTorch's default init (see the module docstring)."""
-        # a = sqrt(5) makes the kaiming bound gain*sqrt(3/fan_in) = 1/sqrt(fan_in).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init.default_weight_and_bias_(self.weight, self.bias)
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -21,7 +21,8 @@ from .. import backend
 from ..autograd import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_",
-           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "default_weight_and_bias_"]
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -139,3 +140,17 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     if 0 in tuple(tensor.shape):
         return tensor
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
+
+
+def default_weight_and_bias_(weight, bias):
+    """PyTorch's default initialization of Linear and Conv layers, in place.
+
+    ``kaiming_uniform_(weight, a=sqrt(5))``, whose bound gain*sqrt(3/fan_in)
+    works out to 1/sqrt(fan_in), and the bias from U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)) (left at zero when fan_in is 0).  ``bias`` may be None.
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound)

@@ -6,7 +6,6 @@ Linear: y = x @ weight.T + bias, with x (N, *, in_features), weight
 U(-1/sqrt(in_features), 1/sqrt(in_features)) (kaiming_uniform_ with a=sqrt(5)),
 bias the same bound.
 """
-import math
 
 from . import functional as F
 from . import init
@@ -43,11 +42,7 @@ class Linear(Module):
 
     def reset_parameters(self):
         """PyTorch's default init: U(-1/sqrt(in_features), 1/sqrt(in_features)) for both."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
