@@ -39,6 +39,7 @@ GRADCHECK_CASES = [
               stride=(2, 1), padding=(1, 0), dilation=(1, 2)),
     conv_case("conv2d_1x1_fast_path", (2, 3, 4, 3), (4, 3, 1, 1)),
     conv_case("conv2d_1x1_stride2", (2, 3, 5, 4), (2, 3, 1, 1), stride=2),
+    conv_case("conv2d_1x1_to_one_channel", (2, 4, 3, 3), (1, 4, 1, 1)),
     convt_case("conv_transpose2d_k2_s2", (2, 3, 3, 2), (3, 2, 2, 2), bias=False, stride=2),
     convt_case("conv_transpose2d_k3_s2_p1_op1", (1, 2, 3, 3), (2, 3, 3, 3),
                stride=2, padding=1, output_padding=1),
@@ -62,14 +63,15 @@ def test_gradcheck_when_cols_are_recomputed(case, monkeypatch):
 
 
 def test_cols_kept_only_when_small_and_needed(monkeypatch):
+    """The im2col path (a strided convolution here) keeps its columns for dW if small."""
     x = tn.tensor(np.ones((1, 2, 5, 5), np.float32), requires_grad=True)
     w = tn.tensor(np.ones((3, 2, 3, 3), np.float32), requires_grad=True)
-    assert hasattr(ops.conv2d(x, w).grad_fn, "cols")
+    assert hasattr(ops.conv2d(x, w, stride=2).grad_fn, "cols")
     frozen = tn.tensor(w.data)  # no weight gradient: nothing is needed for dW
-    fn = ops.conv2d(x, frozen).grad_fn
+    fn = ops.conv2d(x, frozen, stride=2).grad_fn
     assert not hasattr(fn, "cols") and not hasattr(fn, "x")
     monkeypatch.setattr(conv_module, "KEEP_COLS_MAX_BYTES", 0)
-    fn = ops.conv2d(x, w).grad_fn
+    fn = ops.conv2d(x, w, stride=2).grad_fn
     assert not hasattr(fn, "cols") and fn.x is x.data
 
 
@@ -149,11 +151,14 @@ def test_conv_transpose2d_positional_order_matches_torch(rng):
 # The 1x1 fast path, dtypes, and the im2col helpers
 # ---------------------------------------------------------------------------
 
-def test_1x1_fast_path_matches_einsum_and_general_path(rng):
-    x = rng.standard_normal((3, 5, 6, 4))
-    w = rng.standard_normal((7, 5, 1, 1))
-    b = rng.standard_normal(7)
-    dy = rng.standard_normal((3, 7, 6, 4))
+@pytest.mark.parametrize("c_in,c_out", [(5, 7), (7, 5), (5, 1), (1, 5)],
+                         ids=["more_outputs", "more_inputs", "one_output", "one_input"])
+def test_1x1_fast_path_matches_einsum_and_general_path(c_in, c_out, rng):
+    """Both orientations of the weight GEMM, and the rank-1 products done as multiplies."""
+    x = rng.standard_normal((3, c_in, 6, 4))
+    w = rng.standard_normal((c_out, c_in, 1, 1))
+    b = rng.standard_normal(c_out)
+    dy = rng.standard_normal((3, c_out, 6, 4))
     # The fast path uses x itself as the columns (no copy).
     assert np.shares_memory(im2col(x, (1, 1), (1, 1), (0, 0), (1, 1)), x)
 
@@ -206,6 +211,17 @@ def test_col2im_is_the_adjoint_of_im2col(kernel, stride, padding, dilation, h, w
     np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10)
 
 
+@pytest.mark.parametrize("kernel,stride,padding,dilation,h,w", GEOMETRIES)
+def test_col2im_writes_into_out(kernel, stride, padding, dilation, h, w, rng):
+    out_size = tuple(conv_output_size(*a) for a in zip((h, w), kernel, stride, padding, dilation))
+    cols = rng.standard_normal((2, 3 * kernel[0] * kernel[1], out_size[0] * out_size[1]))
+    expected = col2im(cols, (2, 3, h, w), kernel, stride, padding, dilation, out_size)
+    out = np.full((2, 3, h, w), np.nan)
+    got = col2im(cols, (2, 3, h, w), kernel, stride, padding, dilation, out_size, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("kernel,stride,padding,dilation,h,w",
                          [g for g in GEOMETRIES if g[1] == (1, 1)])
 def test_col2im_stride1_equals_col2im(kernel, stride, padding, dilation, h, w, rng):
@@ -220,6 +236,10 @@ def test_col2im_stride1_equals_col2im(kernel, stride, padding, dilation, h, w, r
     got = col2im_stride1(wide.reshape(2, -1, oh * wp), (2, 3, h, w), kernel, padding,
                          dilation, out_size)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    out = np.full((2, 3, h, w), np.nan)
+    col2im_stride1(wide.reshape(2, -1, oh * wp), (2, 3, h, w), kernel, padding, dilation,
+                   out_size, out=out)
+    np.testing.assert_array_equal(out, got)
 
 
 def test_im2col_layout_matches_weight_flattening(rng):

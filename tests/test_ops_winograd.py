@@ -204,27 +204,29 @@ def test_batch_chunks_cover_the_batch(n, sample, chunk):
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("x_shape,w_shape,stride,dilation,expected", [
-    ((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1), "winograd"),
+    ((8, 128, 28, 28), (128, 128, 3, 3), (1, 1), (1, 1), "winograd"),
     ((8, 512, 7, 7), (512, 512, 3, 3), (1, 1), (1, 1), "winograd"),
-    ((8, 64, 32, 32), (128, 64, 3, 3), (1, 1), (1, 1), "winograd"),
+    ((8, 128, 16, 16), (256, 128, 3, 3), (1, 1), (1, 1), "winograd"),
+    ((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1), "rows"),         # < 128 channels
+    ((8, 64, 32, 32), (128, 64, 3, 3), (1, 1), (1, 1), "rows"),
+    ((8, 256, 64, 64), (32, 256, 3, 3), (1, 1), (1, 1), "rows"),       # few outputs
     ((8, 3, 256, 256), (16, 3, 3, 3), (1, 1), (1, 1), "im2col"),       # few channels
-    ((8, 32, 64, 64), (64, 32, 3, 3), (1, 1), (1, 1), "im2col"),
-    ((8, 128, 64, 64), (32, 128, 3, 3), (1, 1), (1, 1), "im2col"),     # few outputs
-    ((8, 64, 56, 56), (64, 64, 3, 3), (2, 2), (1, 1), "im2col"),       # strided
-    ((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (2, 2), "im2col"),       # dilated
-    ((8, 64, 56, 56), (64, 64, 1, 1), (1, 1), (1, 1), "im2col"),       # not 3x3
-    ((8, 64, 56, 56), (64, 64, 5, 5), (1, 1), (1, 1), "im2col"),
+    ((8, 128, 56, 56), (128, 128, 3, 3), (2, 2), (1, 1), "im2col"),    # strided
+    ((8, 128, 56, 56), (128, 128, 3, 3), (1, 1), (2, 2), "rows"),      # dilated
+    ((8, 128, 56, 56), (128, 128, 1, 1), (1, 1), (1, 1), "im2col"),    # 1x1
+    ((8, 128, 56, 56), (128, 128, 5, 5), (1, 1), (1, 1), "rows"),      # not 3x3
 ])
 def test_choose_algorithm(x_shape, w_shape, stride, dilation, expected):
-    assert choose_algorithm(x_shape, w_shape, stride, dilation) == expected
+    padding = (0, 0) if w_shape[2] == 1 else (1, 1)
+    assert choose_algorithm(x_shape, w_shape, stride, padding, dilation) == expected
 
 
 def test_conv2d_dispatches_to_winograd(rng):
-    x = tn.tensor(rng.standard_normal((1, 64, 6, 6)).astype(np.float32), requires_grad=True)
-    w = tn.tensor(rng.standard_normal((64, 64, 3, 3)).astype(np.float32), requires_grad=True)
+    x = tn.tensor(rng.standard_normal((1, 128, 6, 6)).astype(np.float32), requires_grad=True)
+    w = tn.tensor(rng.standard_normal((128, 128, 3, 3)).astype(np.float32), requires_grad=True)
     fn = tn.ops.conv2d(x, w, padding=1).grad_fn
-    assert fn.algorithm == "winograd" and fn.v.shape == (4, 4, 1, 3, 3, 64)
-    assert fn.u.shape == (16, 64, 64) and not hasattr(fn, "cols")
+    assert fn.algorithm == "winograd" and fn.v.shape == (4, 4, 1, 3, 3, 128)
+    assert fn.u.shape == (16, 128, 128) and not hasattr(fn, "cols")
     assert tn.ops.conv2d(x, w, stride=2, padding=1).grad_fn.algorithm == "im2col"
     small = tn.tensor(rng.standard_normal((1, 3, 6, 6)).astype(np.float32))
     w3 = tn.tensor(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), requires_grad=True)

@@ -26,6 +26,8 @@ form one strided slice of the padded input,
 (N, C, OH, OW).  So ``im2col`` is KH*KW slice copies (9 for a 3x3 kernel) and
 ``col2im`` is KH*KW slice additions, each a fast vectorized array operation,
 whatever the batch or image size.  The same code runs on NumPy and CuPy.
+(For stride 1, ``conv_rows.py`` lays the columns out on the padded row width
+instead, where each kernel offset is ONE contiguous copy per channel.)
 """
 import numbers
 
@@ -101,6 +103,24 @@ def _pad(x, padding):
     return out
 
 
+def _into(out, a):
+    """``a``, copied into ``out`` if one is given."""
+    if out is None:
+        return a
+    out[...] = a
+    return out
+
+
+def _interior(x_pad, padding, hw, out):
+    """The unpadded interior of x_pad, copied (into ``out`` if given) so x_pad can be freed."""
+    (ph, pw), (h, w) = padding, hw
+    if ph == 0 and pw == 0:
+        return _into(out, x_pad)
+    xp = backend.get_array_module(x_pad)
+    interior = x_pad[:, :, ph:ph + h, pw:pw + w]
+    return xp.ascontiguousarray(interior) if out is None else _into(out, interior)
+
+
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     """Patches of ``x`` as columns: (N, C, H, W) -> (N, C*KH*KW, OH*OW).
 
@@ -136,7 +156,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     return cols.reshape(n, c * kh * kw, oh * ow)
 
 
-def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size, out=None):
     """Sum columns back onto the image: (N, C*KH*KW, OH*OW) -> ``x_shape`` (N, C, H, W).
 
     The adjoint of ``im2col``: ``x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw] +=
@@ -145,13 +165,13 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
 
     ``out_size`` (OH, OW) is the spatial shape the columns came from.  Pixels
     that no window reaches (the right/bottom rows left over when the stride
-    does not divide evenly) stay zero.
+    does not divide evenly) stay zero.  ``out``: an ``x_shape`` array to write into.
     """
     n, c, h, w = x_shape
     kh, kw = kernel_size
     oh, ow = out_size
     if is_plain_gemm((h, w), kernel_size, stride, padding, out_size):
-        return cols.reshape(n, c, h, w)
+        return _into(out, cols.reshape(n, c, h, w))
     xp = backend.get_array_module(cols)
     ph, pw = padding
     x_pad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
@@ -163,13 +183,10 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
         for j in range(kw):
             rows, columns = _offset_window(i, j, stride, dilation, out_size)
             x_pad[:, :, rows, columns] += cols[:, :, i, j]
-    if ph == 0 and pw == 0:
-        return x_pad
-    # Copy the interior out, so the padded buffer can be freed.
-    return xp.ascontiguousarray(x_pad[:, :, ph:ph + h, pw:pw + w])
+    return _interior(x_pad, padding, (h, w), out)
 
 
-def col2im_stride1(cols, x_shape, kernel_size, padding, dilation, out_size):
+def col2im_stride1(cols, x_shape, kernel_size, padding, dilation, out_size, out=None):
     """``col2im`` for stride 1, from columns laid out on the padded row width.
 
     ``cols`` is (N, C*KH*KW, OH*Wp), Wp = W + 2*pw: output pixel (oh, ow) is
@@ -180,7 +197,7 @@ def col2im_stride1(cols, x_shape, kernel_size, padding, dilation, out_size):
     columns lands on ONE contiguous run of the flattened padded image.  The
     KH*KW additions are then long contiguous adds (about 2.5x faster than the
     strided ones in ``col2im``, measured on 8x32x64x64, 3x3).  The zero
-    columns fall onto padding pixels or add nothing.
+    columns fall onto padding pixels or add nothing.  ``out`` as in ``col2im``.
     """
     n, c, h, w = x_shape
     kh, kw = kernel_size
@@ -196,7 +213,4 @@ def col2im_stride1(cols, x_shape, kernel_size, padding, dilation, out_size):
         for j in range(kw):
             start = i * dh * wp + j * dw
             flat[:, :, start:start + length] += cols[:, :, i, j, :length]
-    x_pad = flat.reshape(n, c, hp, wp)
-    if ph == 0 and pw == 0:
-        return x_pad
-    return xp.ascontiguousarray(x_pad[:, :, ph:ph + h, pw:pw + w])
+    return _interior(flat.reshape(n, c, hp, wp), padding, (h, w), out)
