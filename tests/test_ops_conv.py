@@ -308,3 +308,22 @@ def test_gradcheck_cases_build_conv_graphs():
     for case in GRADCHECK_CASES:
         found |= functions_in_graph(case.fn(*build_inputs(case)))
     assert {conv_module.Conv2dFunction, conv_module.ConvTranspose2dFunction} <= found
+
+
+def test_tiling_fast_path_equals_the_strided_path(monkeypatch):
+    """k == stride, no padding: im2col/col2im regroup axes instead of slicing."""
+    from tinynet.ops import im2col as im2col_module
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 6, 8))
+    w = rng.standard_normal((3, 4, 2, 2))
+    geometry = ((2, 2), (2, 2), (0, 0), (1, 1))
+    assert im2col_module.is_tiling(*geometry, (6, 8), (3, 4))
+    fast_cols = im2col_module.im2col(x, *geometry, (3, 4))
+    dcols = rng.standard_normal(fast_cols.shape)
+    fast_back = im2col_module.col2im(dcols, x.shape, *geometry, (3, 4))
+    fast_y = tn.ops.conv_transpose2d(tn.tensor(x), w, stride=2).data
+    monkeypatch.setattr(im2col_module, "is_tiling", lambda *args: False)
+    np.testing.assert_array_equal(fast_cols, im2col_module.im2col(x, *geometry, (3, 4)))
+    np.testing.assert_array_equal(fast_back, im2col_module.col2im(dcols, x.shape, *geometry, (3, 4)))
+    np.testing.assert_allclose(fast_y, tn.ops.conv_transpose2d(tn.tensor(x), w, stride=2).data,
+                               rtol=1e-12, atol=1e-12)

@@ -308,11 +308,12 @@ class ConvTranspose2dFunction(Function):
     def backward(self, dy):
         geo = (self.stride, self.padding, self.dilation)
         in_size = self.x_shape[2:]  # with output_padding >= stride, the conv of dy is larger
-        dx = dw = db = None
+        dx = dw = db = cols = None
         if self.needs_input_grad[0]:
-            dx = conv_gemm(dy, self.weight, *geo, in_size)[0]
+            dx, cols = conv_gemm(dy, self.weight, *geo, in_size)
         if self.needs_input_grad[1]:
-            cols = im2col(dy, self.weight_shape[2:], *geo, in_size)
+            if cols is None:  # the im2col of dy serves both gradients: build it once
+                cols = im2col(dy, self.weight_shape[2:], *geo, in_size)
             dw = weight_gemm(cols, self.x).reshape(self.weight_shape)
         if self.needs_input_grad[2]:
             db = dy.sum(axis=(0, 2, 3))

@@ -34,7 +34,7 @@ import numbers
 from .. import backend
 
 __all__ = ["pair", "conv_output_size", "im2col", "col2im", "col2im_stride1",
-           "is_plain_gemm", "batch_chunks"]
+           "is_plain_gemm", "is_tiling", "batch_chunks"]
 
 
 def pair(value, name):
@@ -74,6 +74,18 @@ def is_plain_gemm(x_hw, kernel, stride, padding, out_hw):
     """True for a 1x1, stride-1, unpadded convolution: its columns are x itself."""
     return (tuple(kernel) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0)
             and tuple(out_hw) == tuple(x_hw))
+
+
+def is_tiling(kernel, stride, padding, dilation, x_hw, out_hw):
+    """True when the windows tile the image exactly: kernel == stride, no padding
+    or dilation, and OH*KH == H, OW*KW == W (e.g. a k2 s2 transposed convolution).
+
+    Then im2col and col2im are a pure regrouping of axes, one copy each, instead
+    of KH*KW strided slice copies or additions into zeros.
+    """
+    return (tuple(kernel) == tuple(stride) and tuple(padding) == (0, 0)
+            and tuple(dilation) == (1, 1)
+            and all(o * k == n for o, k, n in zip(out_hw, kernel, x_hw)))
 
 
 def _offset_window(i, j, stride, dilation, out_hw):
@@ -144,6 +156,12 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     if is_plain_gemm((h, w), kernel_size, stride, padding, out_size):
         return x.reshape(n, c, h * w)
     xp = backend.get_array_module(x)
+    if is_tiling(kernel_size, stride, padding, dilation, (h, w), out_size):
+        # Windows tile the image exactly: the columns are x with its axes
+        # regrouped, (N, C, OH, KH, OW, KW) -> (N, C, KH, KW, OH, OW), one copy.
+        oh, ow = out_size
+        tiles = x.reshape(n, c, oh, kh, ow, kw).transpose(0, 1, 3, 5, 2, 4)
+        return xp.ascontiguousarray(tiles).reshape(n, c * kh * kw, oh * ow)
     x_pad = _pad(x, padding)
     oh, ow = out_size
     # Filled as (N, C, KH, KW, OH, OW) so each kernel offset is one slice
@@ -173,6 +191,14 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size, out=
     if is_plain_gemm((h, w), kernel_size, stride, padding, out_size):
         return _into(out, cols.reshape(n, c, h, w))
     xp = backend.get_array_module(cols)
+    if is_tiling(kernel_size, stride, padding, dilation, (h, w), out_size):
+        # Every pixel lies in exactly one window: no sums, just the inverse
+        # regrouping of im2col's, (N, C, KH, KW, OH, OW) -> (N, C, OH, KH, OW, KW).
+        tiles = cols.reshape(n, c, kh, kw, oh, ow).transpose(0, 1, 4, 2, 5, 3)
+        if out is None:
+            return xp.ascontiguousarray(tiles).reshape(n, c, h, w)
+        out.reshape(n, c, oh, kh, ow, kw)[...] = tiles
+        return out
     ph, pw = padding
     x_pad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     cols = cols.reshape(n, c, kh, kw, oh, ow)
