@@ -40,8 +40,11 @@ one core (PyTorch 2.13 CPU, one thread: 6.2 ms):
   statistics in float64; doing so here (einsum/dot with dtype=float64) costs
   about +1 ms per reduction, ~2x the whole op, for a difference of a few ulps.
 """
+import numpy as np
+
 from .. import backend
 from ..autograd import Function, Tensor, as_tensor
+from .planes import BLOCK_BYTES
 
 __all__ = ["batch_norm"]
 
@@ -130,16 +133,39 @@ class BatchNormFunction(Function):
         if need_w or (need_x and self.training):
             # sum(g * xhat) = (sum(g * x) - mean * sum(g)) * inv_std: no xhat array needed.
             dweight = (_channel_dot(xp, g, x) - mean * dbias) * inv_std
-        if need_x:
+        if need_x and not self.training:
             dx = g * _per_channel(scale, g.ndim)
-            if self.training:
-                # dx = scale * (g - dbias/m - xhat * dweight/m), expanded into
-                # per-channel coefficients of g, x and 1 so it is three passes.
-                coef_x = -scale * inv_std * dweight / m
-                coef_1 = -scale * dbias / m - coef_x * mean
-                dx += x * _per_channel(coef_x, x.ndim)
-                dx += _per_channel(coef_1, x.ndim)
+        elif need_x:
+            # dx = scale * (g - dbias/m - xhat * dweight/m), expanded into
+            # per-channel coefficients of g, x and 1 so it is three passes.
+            coef_x = -scale * inv_std * dweight / m
+            coef_1 = -scale * dbias / m - coef_x * mean
+            dx = _affine_of_two(xp, g, _per_channel(scale, g.ndim), x,
+                                _per_channel(coef_x, x.ndim), _per_channel(coef_1, x.ndim))
         return dx, dweight if need_w else None, dbias if need_b else None
+
+
+def _affine_of_two(xp, g, a, x, b, c):
+    """``g * a + x * b + c`` (per-channel a, b, c), computed a few samples at a time.
+
+    On the CPU the temporary ``x * b`` of a block stays in the cache and its
+    memory is reused, where a whole-batch temporary is fresh pages each call
+    (see ``planes.py``).  Measured on (8, 64, 64, 64) float32, the whole
+    backward (weight, bias and input gradients): 3.6 ms with whole arrays,
+    3.1 ms by blocks of ~2 MiB (AMD EPYC, 2 cores, median of 9, 3 repeats).
+    """
+    dx = xp.empty_like(g)
+    if xp is not np:  # one block on the GPU
+        blocks = [slice(0, g.shape[0])]
+    else:
+        step = max(1, BLOCK_BYTES // max(1, g[0].nbytes))
+        blocks = [slice(i, i + step) for i in range(0, g.shape[0], step)]
+    for blk in blocks:
+        out = dx[blk]
+        xp.multiply(g[blk], a, out=out)
+        out += x[blk] * b
+        out += c
+    return dx
 
 
 def _raw_stat(name, stat, channels, input_shape):
