@@ -58,3 +58,17 @@ def functions_in_graph(outputs):
         classes.add(type(fn))
         stack.extend(x.grad_fn for x in fn.inputs if x is not None and x.grad_fn is not None)
     return classes
+
+
+def forced_conv2d(algorithm, **kwargs):
+    """conv2d(x, w, b) through the given algorithm (the public conv2d picks by itself)."""
+    from tinynet.ops.conv import Conv2dFunction
+    return lambda x, w, b: Conv2dFunction(algorithm=algorithm, **kwargs)(x, w, b)
+
+
+def conv_grad_case(algorithm, name, x_shape, w_shape, bias=True, **kwargs):
+    """A GradCase of conv2d through ``algorithm``, with random x, weight and bias."""
+    def make(r):
+        return [r.standard_normal(x_shape), r.standard_normal(w_shape),
+                r.standard_normal(w_shape[0]) if bias else None]
+    return GradCase(name, forced_conv2d(algorithm, **kwargs), make)

@@ -5,19 +5,11 @@ import pytest
 import tinynet as tn
 from tinynet.ops import conv_rows
 from tinynet.ops.conv import Conv2dFunction, choose_algorithm
-from gradcases import GradCase, run_case
-
-
-def forced(algorithm, **kwargs):
-    """conv2d(x, w, b) through the given algorithm (the public conv2d picks by itself)."""
-    return lambda x, w, b: Conv2dFunction(algorithm=algorithm, **kwargs)(x, w, b)
+from gradcases import conv_grad_case, forced_conv2d as forced, run_case
 
 
 def rows_case(name, x_shape, w_shape, bias=True, **kwargs):
-    def make(r):
-        return [r.standard_normal(x_shape), r.standard_normal(w_shape),
-                r.standard_normal(w_shape[0]) if bias else None]
-    return GradCase(name, forced("rows", **kwargs), make)
+    return conv_grad_case("rows", name, x_shape, w_shape, bias, **kwargs)
 
 
 GRADCHECK_CASES = [

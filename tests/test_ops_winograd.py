@@ -7,19 +7,11 @@ from tinynet.ops import conv as conv_module
 from tinynet.ops import winograd
 from tinynet.ops.conv import Conv2dFunction, choose_algorithm
 from tinynet.ops.im2col import batch_chunks
-from gradcases import GradCase, run_case
-
-
-def forced(algorithm, **kwargs):
-    """conv2d(x, w, b) through the given algorithm (the public conv2d picks by itself)."""
-    return lambda x, w, b: Conv2dFunction(algorithm=algorithm, **kwargs)(x, w, b)
+from gradcases import GradCase, conv_grad_case, forced_conv2d as forced, run_case
 
 
 def wino_case(name, x_shape, w_shape, bias=True, **kwargs):
-    def make(r):
-        return [r.standard_normal(x_shape), r.standard_normal(w_shape),
-                r.standard_normal(w_shape[0]) if bias else None]
-    return GradCase(name, forced("winograd", **kwargs), make)
+    return conv_grad_case("winograd", name, x_shape, w_shape, bias, **kwargs)
 
 
 GRADCHECK_CASES = [
