@@ -39,7 +39,59 @@ def test_crafted_pth_rebuilds_strided_views(tmp_path, byteorder):
 ])
 def test_crafted_pth_with_bad_geometry_is_rejected(tmp_path, entry, storages, message):
     path = write_pth(tmp_path / "bad.pth", state_dict_pickle([("w", entry)]), storages)
-    with pytest.raises(TorchFormatError, match=message):
+    with pytest.raises(TorchFormatError, match=message) as info:
+        load_torchvision(path)
+    assert "entry 'w'" in str(info.value)
+
+
+def test_view_that_would_expand_to_terabytes_is_refused_with_its_size(tmp_path):
+    # torch.zeros(1).expand(10**6, 10**6): 4 bytes of storage, strides (0, 0).
+    entries = [("ok", tensor_opcodes("0", 2, 0, (2,), (1,))),
+               ("huge", tensor_opcodes("1", 1, 0, (10 ** 6, 10 ** 6), (0, 0)))]
+    path = write_pth(tmp_path / "expand.pth", state_dict_pickle(entries),
+                     {"0": bytes(8), "1": bytes(4)})
+    with pytest.raises(TorchFormatError,
+                       match=r"entry 'huge' .*shape \(1000000, 1000000\) with strides .*\(0, 0\)"
+                             r".*4-byte storage.*4000000000000 bytes \(3\.6 TiB\)"):
+        load_torchvision(path)
+
+
+def test_modest_expanded_views_are_copied_out(tmp_path):
+    row = np.array([1, 2, 3, 4], dtype=np.float32)
+    entries = [("rows", tensor_opcodes("0", 4, 0, (3, 4), (0, 1))),     # expand(3, 4)
+               ("windows", tensor_opcodes("0", 4, 0, (3, 2), (1, 1)))]  # overlapping strides
+    sd = load_torchvision(write_pth(tmp_path / "e.pth", state_dict_pickle(entries),
+                                    {"0": row.tobytes()}))
+    assert_same(sd["rows"], np.tile(row, (3, 1)))
+    assert_same(sd["windows"], np.array([[1, 2], [2, 3], [3, 4]], dtype=np.float32))
+    sd["rows"][0, 0] = 99  # a real copy, not a view repeating one element
+    assert sd["rows"][1, 0] == 1
+
+
+@pytest.mark.parametrize("length, refused", [(9, False), (10, True)])
+def test_expansion_limit_counts_the_bytes_added_beyond_the_storage(tmp_path, monkeypatch,
+                                                                   length, refused):
+    from tinynet.io import torch_pth
+    monkeypatch.setattr(torch_pth, "MAX_EXPANSION_BYTES", 32)
+    # One float32 expanded to `length`: the copy adds (length - 1) * 4 bytes.
+    entries = [("w", tensor_opcodes("0", 1, 0, (length,), (0,)))]
+    path = write_pth(tmp_path / "e.pth", state_dict_pickle(entries), {"0": bytes(4)})
+    if refused:
+        with pytest.raises(TorchFormatError, match=r"entry 'w'.*40 bytes"):
+            load_torchvision(path)
+    else:
+        assert_same(load_torchvision(path)["w"], np.zeros(length, dtype=np.float32))
+
+
+def test_empty_tensor_offset_must_lie_within_its_storage(tmp_path):
+    # x[2:] of a 2-element tensor has offset 2 (the end): valid; offset 3 is not.
+    entries = [("end", tensor_opcodes("0", 2, 2, (0,), (1,)))]
+    sd = load_torchvision(write_pth(tmp_path / "a.pth", state_dict_pickle(entries),
+                                    {"0": bytes(8)}))
+    assert sd["end"].shape == (0,)
+    entries = [("past", tensor_opcodes("0", 2, 3, (0,), (1,)))]
+    path = write_pth(tmp_path / "b.pth", state_dict_pickle(entries), {"0": bytes(8)})
+    with pytest.raises(TorchFormatError, match=r"entry 'past'.*offset 3 is beyond the end"):
         load_torchvision(path)
 
 
@@ -111,6 +163,16 @@ def test_load_torchvision_matches_torch_exactly(tmp_path):
         assert_same(loaded[key], expected_from_torch(torch, t).copy(), key)
     assert loaded["1.num_batches_tracked"].dtype == np.int64
     assert loaded["1.num_batches_tracked"].shape == ()
+
+
+def test_torch_expanded_views_load_small_and_refuse_huge(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save({"bias": torch.arange(4.0).expand(3, 4)}, tmp_path / "small.pth")
+    assert_same(load_torchvision(tmp_path / "small.pth")["bias"],
+                np.tile(np.arange(4, dtype=np.float32), (3, 1)))
+    torch.save({"w": torch.zeros(1).expand(10 ** 6, 10 ** 6)}, tmp_path / "huge.pth")
+    with pytest.raises(TorchFormatError, match=r"entry 'w'.*\(3\.6 TiB\)"):
+        load_torchvision(tmp_path / "huge.pth")
 
 
 def test_load_torchvision_unwraps_training_checkpoints(tmp_path):

@@ -18,12 +18,22 @@ a downloaded ``.pth`` with plain ``pickle`` runs whatever its author wanted.  Ou
 our own harmless stand-ins, and refuses every other global with
 ``UnsafePickleError`` before anything is called.
 
-Tensors are rebuilt with NumPy: the storage bytes become a 1-D array, then
-``as_strided(storage[offset:], size, stride)`` (after checking the view stays
-inside the storage) and a copy gives a contiguous array.  Several tensors may
-share one storage (views, tied weights); each result is an independent copy.
+Tensors are rebuilt with NumPy, in two stages.  While unpickling, a rebuild
+call only records where the tensor lies (storage, offset, size, stride); once
+the whole dict is read and every tensor's key is known, each record is copied
+out: the storage bytes become a 1-D array, then ``as_strided(storage[offset:],
+size, stride)`` (after checking the view stays inside the storage) and a copy
+gives a contiguous array.  Deferring the copy lets every error name the entry.
+Several tensors may share one storage (views, tied weights); each result is an
+independent copy.
+
+A view can repeat elements (``torch.zeros(1).expand(10**6, 10**6)`` is saved as
+4 bytes of storage and stride 0), so the copy can be far larger than the file;
+a view whose copy would exceed its storage by more than ``MAX_EXPANSION_BYTES``
+is refused instead of exhausting memory.
 """
 import io
+import math
 import os
 import pickle
 import zipfile
@@ -66,6 +76,12 @@ _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 
 _LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"  # pickled 0x1950a86a20f9469cfc6c
 
+#: How many bytes a view that repeats elements (stride 0, overlapping strides) may
+#: add beyond its storage when it is copied out.  Real checkpoints hold plain
+#: tensors (their copy is never larger than the storage); an expanded bias or mask
+#: is a few MiB.  More than this is a crafted or broken file.
+MAX_EXPANSION_BYTES = 256 * 2 ** 20
+
 
 def load_torchvision(path):
     """Load a PyTorch ``.pth``/``.pt`` state dict as an OrderedDict of NumPy arrays.
@@ -90,10 +106,12 @@ def load_torchvision(path):
         raise TorchFormatError(_not_zip_message(path))
     try:
         with zipfile.ZipFile(path) as archive:
-            obj = _TensorUnpickler(archive, path).load_state()
+            unpickler = _TensorUnpickler(archive, path)
+            records = _as_state_dict(unpickler.load_state(), path)
+            return OrderedDict((key, unpickler.copy_out(key, record))
+                               for key, record in records.items())
     except (zipfile.BadZipFile, zlib.error) as exc:
         raise TorchFormatError(f"load_torchvision: {path} is a corrupt zip file ({exc})") from exc
-    return _as_state_dict(obj, path)
 
 
 # -- the restricted unpickler ----------------------------------------------------
@@ -120,8 +138,20 @@ class _StorageRef:
         self.key, self.storage_type, self.numel = key, storage_type, numel
 
 
+class _TensorRecord:
+    """What a rebuild call returns: where a tensor's elements lie, not yet copied out.
+
+    ``dtype`` is the torch dtype name; ``offset``, ``size`` and ``stride`` count
+    elements, exactly as pickled (checked only when the tensor is copied out).
+    """
+
+    def __init__(self, storage, dtype, offset, size, stride):
+        self.storage, self.dtype = storage, dtype
+        self.offset, self.size, self.stride = offset, size, stride
+
+
 class _TensorUnpickler(pickle.Unpickler):
-    """An Unpickler that can only rebuild tensors (as NumPy arrays) and dicts."""
+    """An Unpickler that can only rebuild tensors (as records, see ``copy_out``) and dicts."""
 
     def __init__(self, archive, path):
         self.archive, self.path = archive, path
@@ -185,7 +215,7 @@ class _TensorUnpickler(pickle.Unpickler):
         if dtype is None:
             raise TorchFormatError(f"load_torchvision: {self.path}: an untyped storage "
                                    "needs _rebuild_tensor_v3, which names the dtype")
-        return self._tensor(storage, dtype, offset, size, stride)
+        return _TensorRecord(storage, dtype, offset, size, stride)
 
     # torch._utils._rebuild_tensor_v3(storage, storage_offset, size, stride,
     #                                 requires_grad, backward_hooks, dtype, metadata=None)
@@ -195,19 +225,24 @@ class _TensorUnpickler(pickle.Unpickler):
         if not isinstance(dtype, _DtypeMarker):
             raise TorchFormatError(f"load_torchvision: {self.path}: _rebuild_tensor_v3 got "
                                    f"{dtype!r} where a torch dtype belongs")
-        return self._tensor(storage, dtype.name, offset, size, stride)
+        return _TensorRecord(storage, dtype.name, offset, size, stride)
 
-    def _tensor(self, storage, dtype, offset, size, stride):
-        flat = self._storage_array(storage, dtype)
-        view = _strided_view(flat, offset, size, stride, f"{self.path} storage {storage.key!r}")
+    def copy_out(self, key, record):
+        """The tensor ``record`` of entry ``key`` as a new C-contiguous, writable array."""
+        storage, dtype = record.storage, record.dtype
+        where = f"{self.path}: entry {key!r} (storage {storage.key!r})"
+        flat = self._storage_array(storage, dtype, where)
+        view = _strided_view(flat, record.offset, record.size, record.stride, where)
         native = np.dtype(_READ_AS.get(dtype, dtype))  # native byte order
+        out_itemsize = 4 if dtype == "bfloat16" else native.itemsize
+        _refuse_large_expansion(view, flat, out_itemsize, where)
         array = np.array(view, dtype=native, order="C", copy=True)
         if dtype == "bfloat16":
             # bfloat16 is the top half of a float32: shift the bits into place.
             array = (array.astype(np.uint32) << 16).view(np.float32)
         return array
 
-    def _storage_array(self, storage, dtype):
+    def _storage_array(self, storage, dtype, where):
         """The storage's bytes as a 1-D array of ``dtype`` in the file's byte order."""
         cache_key = (storage.key, dtype)
         if cache_key not in self._storages:
@@ -215,14 +250,14 @@ class _TensorUnpickler(pickle.Unpickler):
             try:
                 raw = self.archive.read(record)
             except KeyError:
-                raise TorchFormatError(f"load_torchvision: {self.path} is missing the storage "
-                                       f"record {record!r}") from None
+                raise TorchFormatError(f"load_torchvision: {where}: the file is missing the "
+                                       f"storage record {record!r}") from None
             element = np.dtype(_READ_AS.get(dtype, dtype)).newbyteorder(self.byteorder)
             # Typed storages count elements; untyped ones count bytes.
             n_bytes = storage.numel * (element.itemsize if storage.storage_type.dtype else 1)
             if len(raw) < n_bytes:
                 raise TorchFormatError(
-                    f"load_torchvision: {self.path}: storage record {record!r} has {len(raw)} "
+                    f"load_torchvision: {where}: storage record {record!r} has {len(raw)} "
                     f"bytes but the pickle declares {n_bytes}")
             count = n_bytes // element.itemsize
             self._storages[cache_key] = np.frombuffer(raw, dtype=element, count=count)
@@ -256,15 +291,53 @@ def _strided_view(flat, offset, size, stride, where):
     if offset < 0 or any(v < 0 for v in size) or any(v < 0 for v in stride):
         raise TorchFormatError(f"load_torchvision: {where}: negative offset, size or stride "
                                f"(offset={offset}, size={size}, stride={stride})")
+    if offset > flat.size:
+        raise TorchFormatError(f"load_torchvision: {where}: storage offset {offset} is beyond "
+                               f"the end of the storage ({flat.size} elements)")
     if 0 in size:
-        return np.empty(size, dtype=flat.dtype)
+        return _numpy_call(np.empty, where, size, dtype=flat.dtype)
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     if last >= flat.size:
         raise TorchFormatError(
             f"load_torchvision: {where}: tensor of size {size} with stride {stride} at offset "
             f"{offset} reads element {last}, but the storage has only {flat.size}")
-    return np.lib.stride_tricks.as_strided(
-        flat[offset:], shape=size, strides=[s * flat.itemsize for s in stride], writeable=False)
+    return _numpy_call(np.lib.stride_tricks.as_strided, where, flat[offset:], shape=size,
+                       strides=[s * flat.itemsize for s in stride], writeable=False)
+
+
+def _refuse_large_expansion(view, flat, out_itemsize, where):
+    """Raise if copying ``view`` out would add more than MAX_EXPANSION_BYTES to its storage.
+
+    A view that reads each storage element at most once is never larger than
+    the storage; only repeated elements (stride 0, overlapping strides) make
+    the copy grow, by (view.size - flat.size) elements of ``out_itemsize`` bytes.
+    """
+    extra_bytes = (view.size - flat.size) * out_itemsize
+    if extra_bytes > MAX_EXPANSION_BYTES:
+        total = view.size * out_itemsize
+        raise TorchFormatError(
+            f"load_torchvision: {where}: shape {view.shape} with strides (in elements) "
+            f"{tuple(s // flat.itemsize for s in view.strides)} is a view that repeats "
+            f"elements of its {flat.nbytes}-byte storage; copying it out would take {total} "
+            f"bytes ({_human_bytes(total)}), more than {_human_bytes(MAX_EXPANSION_BYTES)} "
+            "beyond the storage, so it is refused (if the tensor is real, save "
+            "tensor.contiguous() in PyTorch)")
+
+
+def _numpy_call(function, where, *args, **kwargs):
+    """``function(*args, **kwargs)``, with NumPy's "too big" ValueError naming the entry."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError as exc:
+        raise TorchFormatError(f"load_torchvision: {where}: {exc}") from exc
+
+
+def _human_bytes(n):
+    """1536 -> '1.5 KiB'."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
 
 
 # -- zip layout ----------------------------------------------------------------
@@ -308,23 +381,21 @@ def _not_zip_message(path):
 # -- picking the state dict out of what was pickled -----------------------------
 
 def _as_state_dict(obj, path):
-    """The {key: array} mapping in ``obj``, unwrapping a training-checkpoint dict."""
+    """The {key: tensor record} mapping in ``obj``, unwrapping a training-checkpoint dict.
+
+    A tensor pickled under two keys (pickle memo) is one record; each key still
+    gets its own copy, since ``copy_out`` makes a new array per call.
+    """
     if not isinstance(obj, dict):
         raise TorchFormatError(f"load_torchvision: {path} holds a {type(obj).__name__}, "
                                "not a state dict")
-    if not all(isinstance(v, np.ndarray) for v in obj.values()):
+    if not all(isinstance(v, _TensorRecord) for v in obj.values()):
         for key in _WRAPPER_KEYS:
             if isinstance(obj.get(key), dict):
                 return _as_state_dict(obj[key], path)
-        bad = next(k for k, v in obj.items() if not isinstance(v, np.ndarray))
+        bad = next(k for k, v in obj.items() if not isinstance(v, _TensorRecord))
         raise TorchFormatError(
             f"load_torchvision: {path}: entry {bad!r} holds a value of type "
             f"{type(obj[bad]).__name__}, not a tensor, and no "
             f"{'/'.join(_WRAPPER_KEYS)} entry holds a state dict")
-    result, seen = OrderedDict(), set()
-    for key, array in obj.items():
-        # The same tensor object may appear under two keys (pickle memo): copy
-        # so that callers never get two entries aliasing one buffer.
-        result[str(key)] = array.copy() if id(array) in seen else array
-        seen.add(id(array))
-    return result
+    return OrderedDict((str(key), record) for key, record in obj.items())
