@@ -160,7 +160,7 @@ def _per_slice_counts(fn, pred_masks, true_masks):
         raise ValueError(f"{fn}: masks must be a non-empty stack of slices (N, H, W), "
                          f"got shape {pred.shape}")
     pred, true = pred.reshape(len(pred), -1), true.reshape(len(true), -1)
-    return ((pred & true).sum(axis=1), pred.sum(axis=1), true.sum(axis=1))
+    return tuple(np.count_nonzero(m, axis=1) for m in (pred & true, pred, true))
 
 
 def dice_per_slice(pred_masks, true_masks):
