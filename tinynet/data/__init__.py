@@ -1,0 +1,31 @@
+"""Data for the brain-MRI pipeline: reading, splitting, preprocessing, augmenting, batching.
+
+    from tinynet.data import open_dataset, split_patients, channel_stats, Augment, BatchLoader
+    ds = open_dataset("kaggle_3m", size=128)          # or None / "phantom", or a packed .npz
+    split = split_patients(ds.patients, val_fraction=0.2, seed=0)
+    train = ds.indices_of(split["train"])
+    stats = channel_stats(ds, train)
+    loader = BatchLoader(ds, train, 8, augment=Augment(), normalization=stats)
+
+One topic per module: ``dataset`` (SliceDataset), ``kaggle3m`` (the reader),
+``phantom`` (synthetic data), ``packed`` (one-file .npz; CLI
+``python -m tinynet.data.pack``), ``sources`` (open_dataset), ``splits``,
+``preprocess`` (resize, channel_stats, normalize), ``augment``, ``loader``.
+This package knows arrays and files, never networks: it imports only NumPy,
+SciPy and Pillow.
+"""
+from .augment import Augment
+from .dataset import SliceDataset
+from .errors import DataError
+from .kaggle3m import read_kaggle3m
+from .loader import Batch, BatchLoader
+from .packed import load_packed, pack
+from .phantom import make_phantom
+from .preprocess import channel_stats, normalize, resize_dataset, resize_image, resize_mask
+from .sources import open_dataset
+from .splits import institution_of, load_split, save_split, split_patients
+
+__all__ = ["DataError", "SliceDataset", "read_kaggle3m", "make_phantom", "pack", "load_packed",
+           "open_dataset", "institution_of", "split_patients", "save_split", "load_split",
+           "channel_stats", "normalize", "resize_image", "resize_mask", "resize_dataset",
+           "Augment", "BatchLoader", "Batch"]
