@@ -52,6 +52,16 @@ def tensor_opcodes(key, numel, offset, size, stride, storage="FloatStorage"):
             + pickle_global("collections", "OrderedDict") + b")R" + b"tR")
 
 
+def tensor_v3_opcodes(key, n_bytes, offset, size, stride, dtype):
+    """_rebuild_tensor_v3 over an untyped (byte) storage, as torch writes for uint16, float8..."""
+    storage_id = (b"(" + push("storage") + pickle_global("torch.storage", "UntypedStorage")
+                  + push(key) + push("cpu") + push(n_bytes) + b"tQ")
+    return (pickle_global("torch._utils", "_rebuild_tensor_v3") + b"(" + storage_id
+            + push(offset) + push(tuple(size)) + push(tuple(stride)) + push(False)
+            + pickle_global("collections", "OrderedDict") + b")R"
+            + pickle_global("torch", dtype) + b"tR")
+
+
 def state_dict_pickle(entries):
     """A pickle of OrderedDict {name: opcodes pushing the value}, like torch.save writes."""
     body = pickle_global("collections", "OrderedDict") + b")R"

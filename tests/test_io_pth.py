@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ import tinynet as tn
 from tinynet.io import TorchFormatError, UnsafePickleError, load_checkpoint, load_torchvision
 
 from iohelpers import (REPO, assert_same, convert_module, crafted_pth, expected_from_torch,
-                       state_dict_pickle, tensor_opcodes, torch_state_dict, write_pth)
+                       state_dict_pickle, tensor_opcodes, tensor_v3_opcodes, torch_state_dict,
+                       write_pth)
 
 
 @pytest.mark.parametrize("byteorder", ["little", "big"])
@@ -92,6 +94,27 @@ def test_empty_tensor_offset_must_lie_within_its_storage(tmp_path):
     entries = [("past", tensor_opcodes("0", 2, 3, (0,), (1,)))]
     path = write_pth(tmp_path / "b.pth", state_dict_pickle(entries), {"0": bytes(8)})
     with pytest.raises(TorchFormatError, match=r"entry 'past'.*offset 3 is beyond the end"):
+        load_torchvision(path)
+
+
+@pytest.mark.parametrize("entry, description", [
+    (tensor_v3_opcodes("1", 3, 0, (3,), (1,), "float8_e4m3fn"), r"dtype torch\.float8_e4m3fn"),
+    (tensor_opcodes("1", 3, 0, (3,), (1,), storage="QUInt8Storage"), r"dtype torch\.quint8"),
+])
+def test_clean_pth_with_an_unsupported_dtype_names_dtype_and_entry(tmp_path, entry, description):
+    entries = [("fine", tensor_opcodes("0", 2, 0, (2,), (1,))), ("odd", entry)]
+    path = write_pth(tmp_path / "f8.pth", state_dict_pickle(entries),
+                     {"0": bytes(8), "1": bytes(3)})
+    with pytest.raises(TorchFormatError,
+                       match=rf"entry 'odd' has unsupported {description}; tinynet reads"):
+        load_torchvision(path)
+
+
+def test_unknown_torch_dtype_name_is_still_refused_as_unsafe(tmp_path):
+    # Only dtypes torch really has are "unsupported"; any other global stays suspicious.
+    entries = [("odd", tensor_v3_opcodes("0", 3, 0, (3,), (1,), "float9_fake"))]
+    path = write_pth(tmp_path / "x.pth", state_dict_pickle(entries), {"0": bytes(3)})
+    with pytest.raises(UnsafePickleError, match=r"refusing to load torch\.float9_fake"):
         load_torchvision(path)
 
 
@@ -173,6 +196,29 @@ def test_torch_expanded_views_load_small_and_refuse_huge(tmp_path):
     torch.save({"w": torch.zeros(1).expand(10 ** 6, 10 ** 6)}, tmp_path / "huge.pth")
     with pytest.raises(TorchFormatError, match=r"entry 'w'.*\(3\.6 TiB\)"):
         load_torchvision(tmp_path / "huge.pth")
+
+
+@pytest.mark.parametrize("make, description", [
+    (lambda torch: torch.zeros(3, dtype=torch.float8_e4m3fn), r"dtype torch\.float8_e4m3fn"),
+    (lambda torch: torch.zeros(3, dtype=torch.float8_e5m2), r"dtype torch\.float8_e5m2"),
+    (lambda torch: torch.zeros(3, dtype=torch.complex32), r"dtype torch\.complex32"),
+    (lambda torch: torch.quantize_per_tensor(torch.zeros(3), 0.1, 0, torch.quint8),
+     r"quantized dtype torch\.quint8"),
+    (lambda torch: torch.quantize_per_channel(torch.zeros(2, 3), torch.tensor([0.1, 0.2]),
+                                              torch.tensor([0, 0]), 0, torch.qint8),
+     r"quantized dtype torch\.qint8"),
+    (lambda torch: torch.eye(3).to_sparse(), r"layout torch\.sparse_coo"),
+    (lambda torch: torch.eye(3).to_sparse_csr(), r"layout torch\.sparse_csr"),
+    (lambda torch: torch.empty(3, device="meta"), r"device 'meta'"),
+])
+def test_torch_tensors_numpy_cannot_hold_are_unsupported_not_malicious(tmp_path, make,
+                                                                       description):
+    torch = pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantized / complex32 creation warns
+        torch.save({"fc.weight": torch.ones(2), "odd": make(torch)}, tmp_path / "m.pth")
+    with pytest.raises(TorchFormatError, match=rf"entry 'odd' has unsupported {description}"):
+        load_torchvision(tmp_path / "m.pth")
 
 
 def test_load_torchvision_unwraps_training_checkpoints(tmp_path):

@@ -68,6 +68,28 @@ _TORCH_DTYPES = {
     "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8",
     "uint8", "uint16", "uint32", "uint64", "bool", "complex64", "complex128",
 }
+# Dtypes torch can save but NumPy cannot hold (8- and 4-bit floats, complex32,
+# quantized, sub-byte and raw-bit types).  They are recognized, so that a clean
+# file holding one gets "unsupported dtype" naming the entry, not the "may be
+# malicious" of an unknown global; nothing is ever rebuilt from them.
+_UNSUPPORTED_DTYPES = {
+    "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
+    "float4_e2m1fn_x2", "complex32", "qint8", "quint8", "qint32", "quint4x2", "quint2x4",
+    "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16",
+    *(f"int{bits}" for bits in range(1, 8)), *(f"uint{bits}" for bits in range(1, 8)),
+}
+# The typed storages of quantized tensors, and the quantization schemes and sparse
+# layouts (torch.<name> constants) found among the arguments of unsupported tensors.
+_QUANTIZED_STORAGES = {"QInt8Storage": "qint8", "QUInt8Storage": "quint8",
+                       "QInt32Storage": "qint32", "QUInt4x2Storage": "quint4x2",
+                       "QUInt2x4Storage": "quint2x4"}
+_OTHER_CONSTANTS = {
+    "per_tensor_affine", "per_channel_affine", "per_channel_affine_float_qparams",
+    "per_tensor_symmetric", "per_channel_symmetric",
+    "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc",
+}
+_SUPPORTED = ("float16/32/64, bfloat16, int8/16/32/64, uint8/16/32/64, bool, "
+              "complex64/128")
 # bfloat16 has no NumPy dtype: read the raw 16-bit patterns, widen later.
 _READ_AS = {"bfloat16": "uint16"}
 
@@ -124,11 +146,56 @@ class _StorageType:
         self.dtype = dtype  # None for UntypedStorage (bytes; dtype comes from v3)
 
 
-class _DtypeMarker:
-    """Stands in for a torch dtype object such as torch.float32."""
+class _TorchConstant:
+    """Stands in for a torch constant: a dtype (torch.float32), a layout, a qscheme."""
 
     def __init__(self, name):
         self.name = name
+
+
+class _UnsupportedTensor:
+    """Stands in for a tensor torch can save but tinynet cannot hold (float8, quantized,
+    sparse, meta): loading stops at it with an error naming its entry and ``description``."""
+
+    def __init__(self, description):
+        self.description = description  # "dtype torch.float8_e4m3fn", "layout torch.sparse_coo"
+
+
+def _constant_name(value):
+    return f"torch.{value.name}" if isinstance(value, _TorchConstant) else "?"
+
+
+# torch._utils rebuild functions of tensors we cannot hold; they see the pickled
+# arguments only to name the dtype or layout in the error.
+def _rebuild_qtensor(storage, *unused):
+    """torch._utils._rebuild_qtensor(storage, offset, size, stride, quantizer_params, ...)."""
+    dtype = storage.storage_type.dtype if isinstance(storage, _StorageRef) else "?"
+    return _UnsupportedTensor(f"quantized dtype torch.{dtype}")
+
+
+def _rebuild_sparse_tensor(layout, *unused):
+    """torch._utils._rebuild_sparse_tensor(layout, data)."""
+    return _UnsupportedTensor(f"layout {_constant_name(layout)} (a sparse tensor)")
+
+
+def _rebuild_nested_tensor(*unused):
+    """torch._utils._rebuild_nested_tensor(buffer, sizes, strides, storage_offsets)."""
+    return _UnsupportedTensor("nested-tensor layout")
+
+
+def _rebuild_meta_tensor_no_storage(dtype, *unused):
+    """torch._utils._rebuild_meta_tensor_no_storage(dtype, size, stride, requires_grad)."""
+    return _UnsupportedTensor(f"device 'meta' (a {_constant_name(dtype)} tensor without data)")
+
+
+_UNSUPPORTED_REBUILDS = {f.__name__: f for f in (
+    _rebuild_qtensor, _rebuild_sparse_tensor, _rebuild_nested_tensor,
+    _rebuild_meta_tensor_no_storage)}
+
+
+def _get_layout(name):
+    """torch.serialization._get_layout("torch.sparse_coo"): the layout by its name."""
+    return _TorchConstant(str(name).rpartition(".")[2])
 
 
 class _StorageRef:
@@ -187,13 +254,20 @@ class _TensorUnpickler(pickle.Unpickler):
             return {"_rebuild_tensor_v2": self._rebuild_tensor_v2,
                     "_rebuild_tensor_v3": self._rebuild_tensor_v3,
                     "_rebuild_parameter": _rebuild_parameter,
-                    "_rebuild_parameter_with_state": _rebuild_parameter}.get(name)
+                    "_rebuild_parameter_with_state": _rebuild_parameter,
+                    **_UNSUPPORTED_REBUILDS}.get(name)
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(f"torch.{name}", _STORAGE_DTYPES[name])
+        if module == "torch" and name in _QUANTIZED_STORAGES:
+            return _StorageType(f"torch.{name}", _QUANTIZED_STORAGES[name])
         if module in ("torch", "torch.storage") and name == "UntypedStorage":
             return _StorageType(f"{module}.{name}", None)
-        if module == "torch" and name in _TORCH_DTYPES:
-            return _DtypeMarker(name)
+        if module == "torch" and name in _TORCH_DTYPES | _UNSUPPORTED_DTYPES | _OTHER_CONSTANTS:
+            return _TorchConstant(name)
+        if (module, name) == ("torch.serialization", "_get_layout"):
+            return _get_layout
+        if (module, name) == ("torch", "Size"):
+            return tuple  # torch.Size((2, 3)) is a tuple subclass
         return None
 
     def persistent_load(self, pid):
@@ -215,17 +289,18 @@ class _TensorUnpickler(pickle.Unpickler):
         if dtype is None:
             raise TorchFormatError(f"load_torchvision: {self.path}: an untyped storage "
                                    "needs _rebuild_tensor_v3, which names the dtype")
-        return _TensorRecord(storage, dtype, offset, size, stride)
+        return _record_or_unsupported(storage, dtype, offset, size, stride)
 
     # torch._utils._rebuild_tensor_v3(storage, storage_offset, size, stride,
     #                                 requires_grad, backward_hooks, dtype, metadata=None)
     def _rebuild_tensor_v3(self, storage, offset, size, stride, requires_grad, hooks, dtype,
                            *unused):
         _expect_storage(storage, self.path)
-        if not isinstance(dtype, _DtypeMarker):
+        if not (isinstance(dtype, _TorchConstant)
+                and dtype.name in _TORCH_DTYPES | _UNSUPPORTED_DTYPES):
             raise TorchFormatError(f"load_torchvision: {self.path}: _rebuild_tensor_v3 got "
-                                   f"{dtype!r} where a torch dtype belongs")
-        return _TensorRecord(storage, dtype.name, offset, size, stride)
+                                   f"{_constant_name(dtype)} where a torch dtype belongs")
+        return _record_or_unsupported(storage, dtype.name, offset, size, stride)
 
     def copy_out(self, key, record):
         """The tensor ``record`` of entry ``key`` as a new C-contiguous, writable array."""
@@ -262,6 +337,12 @@ class _TensorUnpickler(pickle.Unpickler):
             count = n_bytes // element.itemsize
             self._storages[cache_key] = np.frombuffer(raw, dtype=element, count=count)
         return self._storages[cache_key]
+
+
+def _record_or_unsupported(storage, dtype, offset, size, stride):
+    if dtype in _UNSUPPORTED_DTYPES:
+        return _UnsupportedTensor(f"dtype torch.{dtype}")
+    return _TensorRecord(storage, dtype, offset, size, stride)
 
 
 def _rebuild_parameter(data, *unused):
@@ -394,6 +475,12 @@ def _as_state_dict(obj, path):
             if isinstance(obj.get(key), dict):
                 return _as_state_dict(obj[key], path)
         bad = next(k for k, v in obj.items() if not isinstance(v, _TensorRecord))
+        if isinstance(obj[bad], _UnsupportedTensor):
+            raise TorchFormatError(
+                f"load_torchvision: {path}: entry {bad!r} has unsupported "
+                f"{obj[bad].description}; tinynet reads dense tensors of dtype {_SUPPORTED}; "
+                "convert it in PyTorch before saving (e.g. .float(), .dequantize(), "
+                ".to_dense())")
         raise TorchFormatError(
             f"load_torchvision: {path}: entry {bad!r} holds a value of type "
             f"{type(obj[bad]).__name__}, not a tensor, and no "
