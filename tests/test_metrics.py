@@ -1,4 +1,4 @@
-"""Tests for tinynet.metrics against values worked out by hand (scikit-learn is not a dependency)."""
+"""Tests for tinynet.metrics against values worked out by hand (no scikit-learn oracle)."""
 import json
 import math
 

@@ -63,7 +63,8 @@ def test_overlay_accepts_0_1_and_0_255_masks_and_grayscale(rng):
     gray = rng.integers(0, 256, (12, 12), dtype=np.uint8)
     pred, true = square_masks()
     expected = overlay(gray, pred, true)
-    assert np.array_equal(overlay(gray, pred.astype(np.uint8), true.astype(np.uint8) * 255), expected)
+    as_0_1, as_0_255 = pred.astype(np.uint8), true.astype(np.uint8) * 255
+    assert np.array_equal(overlay(gray, as_0_1, as_0_255), expected)
     untouched = ~(boundary(pred) | boundary(true))
     assert (expected[untouched] == gray[untouched][:, None]).all()  # gray copied to R, G and B
 
@@ -185,7 +186,8 @@ def test_plot_roc_curve_runs_up_the_expected_side(fpr, tpr, side):
     figure = plot_roc(fpr, tpr, auc=1.0 if side == "left" else 0.0)
     assert figure.size == (480, 500)
     curve = near(figure, SERIES_COLORS[0])
-    left, right = region(curve, (0.1, 0.2), (0.3, 0.8)).sum(), region(curve, (0.9, 1.0), (0.3, 0.8)).sum()
+    left = region(curve, (0.1, 0.2), (0.3, 0.8)).sum()
+    right = region(curve, (0.9, 1.0), (0.3, 0.8)).sum()
     assert (left > 20 and right == 0) if side == "left" else (right > 20 and left == 0)
     chance = near(figure, viz.CHANCE_COLOR, tolerance=30)
     assert region(chance, (0.45, 0.6), (0.35, 0.65)).sum() > 5       # the dashed diagonal

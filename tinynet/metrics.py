@@ -126,7 +126,7 @@ def _dice_from_counts(intersection, pred_sum, true_sum):
 
 
 def _iou_from_counts(intersection, pred_sum, true_sum):
-    """|P∩T| / |P∪T| elementwise, with |P∪T| = |P| + |T| - |P∩T|; EMPTY_SCORE where it is 0."""
+    """|P∩T| / |P∪T| elementwise, |P∪T| = |P| + |T| - |P∩T|; EMPTY_SCORE where |P∪T| = 0."""
     union = np.asarray(pred_sum + true_sum - intersection, dtype=np.float64)
     safe = np.where(union > 0, union, 1.0)
     return np.where(union > 0, intersection / safe, EMPTY_SCORE)

@@ -85,7 +85,8 @@ def _mask(fn, name, mask, image_shape):
     mask = _host(mask)
     if mask.shape != tuple(image_shape[:2]):
         raise ValueError(f"{fn}: {name} has shape {mask.shape} but the image has shape "
-                         f"{tuple(image_shape)}; the mask must be (H, W) = {tuple(image_shape[:2])}")
+                         f"{tuple(image_shape)}; the mask must be (H, W) = "
+                         f"{tuple(image_shape[:2])}")
     if mask.dtype == bool:
         return mask
     valid = (mask == 0) | (mask == 1) | (mask == 255)
@@ -174,8 +175,8 @@ def heatmap_overlay(image, heat, alpha=0.45):
     if not np.isfinite(heat).all():
         raise ValueError(f"{fn}: heat contains NaN or inf")
     if heat.min() < -1e-6 or heat.max() > 1 + 1e-6:
-        raise ValueError(f"{fn}: heat must lie in [0, 1], got [{heat.min():.4g}, {heat.max():.4g}]; "
-                         f"normalise it first, e.g. heat / heat.max()")
+        raise ValueError(f"{fn}: heat must lie in [0, 1], got [{heat.min():.4g}, "
+                         f"{heat.max():.4g}]; normalise it first, e.g. heat / heat.max()")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"{fn}: alpha must be in [0, 1], got {alpha}")
     height, width = rgb.shape[:2]
@@ -294,7 +295,7 @@ def _nice_step(span, max_intervals):
 
 
 def _axis(lo, hi, integer=False, max_intervals=5):
-    """(axis_lo, axis_hi, ticks) covering [lo, hi] with nice round ticks at both ends.
+    """Tick values covering [lo, hi], round numbers, the first <= lo and the last >= hi.
 
     A zero-width range (a constant series, a single point) is widened around
     its value; ``integer`` (e.g. epochs) keeps the step a whole number.
@@ -306,8 +307,7 @@ def _axis(lo, hi, integer=False, max_intervals=5):
     if integer:
         step = max(1.0, round(step))
     first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
-    ticks = [round(k * step, 12) for k in range(first, last + 1)]
-    return ticks[0], ticks[-1], ticks
+    return [round(k * step, 12) for k in range(first, last + 1)]
 
 
 def _tick_label(value, step):
@@ -322,18 +322,31 @@ class _Series:
 
     def __init__(self, label, xs, ys, color, width=2.0, dashed=False, markers=None):
         xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
-        keep = np.isfinite(xs) & np.isfinite(ys)  # NaN (e.g. an epoch without validation) is skipped
+        # NaN (e.g. an epoch without validation) is skipped: the line joins its neighbours
+        keep = np.isfinite(xs) & np.isfinite(ys)
         self.xs, self.ys = xs[keep], ys[keep]
         self.label, self.color, self.width, self.dashed = label, color, width, dashed
         # dots show where the measurements are, as long as they do not crowd the line
         self.markers = len(self.xs) <= 40 if markers is None else markers
 
 
-def _legend_rows(canvas, series, max_width, size):
+TITLE_SIZE, LABEL_SIZE, TICK_SIZE, LEGEND_SIZE = 16, 13, 12, 12  # font sizes in pixels
+_LEGEND_ROW = 20.0    # height of a row of legend items
+_SWATCH = 20.0        # length of the line sample in front of a legend label
+
+
+def _ticks(values, limits, integer=False):
+    """Tick values of an axis: over ``limits`` if given, else over the finite ``values``."""
+    if limits is None:
+        limits = (values.min(), values.max()) if len(values) else (0.0, 1.0)
+    return _axis(*limits, integer=integer)
+
+
+def _legend_rows(canvas, series, max_width):
     """Legend items laid out left to right, wrapped into rows: [[(series, x_offset), ...]]."""
     rows, row, x = [], [], 0.0
     for s in series:
-        item_width = 26 + canvas.text_size(s.label, size)[0] + 18
+        item_width = _SWATCH + 6 + canvas.text_size(s.label, LEGEND_SIZE)[0] + 18
         if row and x + item_width > max_width:
             rows.append(row)
             row, x = [], 0.0
@@ -342,81 +355,109 @@ def _legend_rows(canvas, series, max_width, size):
     return rows + [row] if row else rows
 
 
+def _draw_legend(canvas, rows, top):
+    """Each row of legend items centred horizontally, the first row starting at ``top``."""
+    for r, row in enumerate(rows):
+        last, last_offset = row[-1]
+        row_width = last_offset + _SWATCH + 6 + canvas.text_size(last.label, LEGEND_SIZE)[0]
+        start = (canvas.width - row_width) / 2
+        y = top + (r + 0.5) * _LEGEND_ROW
+        for s, offset in row:
+            x = start + offset
+            _draw_series(canvas, s, [(x, y), (x + _SWATCH, y)], markers=False)
+            canvas.text((x + _SWATCH + 6, y), s.label, LEGEND_SIZE, INK, "lm")
+
+
+class _Axes:
+    """The plot box of a chart and the ranges it shows; maps data to pixels and draws itself.
+
+    ``xticks``/``yticks`` are the tick values; the first and last are the ends
+    of the axis (``_axis`` rounds the data range out to whole ticks).
+    """
+
+    def __init__(self, box, xticks, yticks):
+        self.left, self.top, self.right, self.bottom = box
+        self.xticks, self.yticks = xticks, yticks
+
+    def to_px(self, x, y):
+        (x0, x1), (y0, y1) = (self.xticks[0], self.xticks[-1]), (self.yticks[0], self.yticks[-1])
+        return (self.left + (x - x0) / (x1 - x0) * (self.right - self.left),
+                self.bottom - (y - y0) / (y1 - y0) * (self.bottom - self.top))
+
+    def draw(self, canvas, xlabel, ylabel):
+        """Grid lines, tick marks and labels, the frame, and the axis labels."""
+        for x, text in zip(self.xticks, _tick_labels(self.xticks)):
+            px = self.to_px(x, 0)[0]
+            canvas.line([(px, self.top), (px, self.bottom)], GRID, 1)
+            canvas.line([(px, self.bottom), (px, self.bottom + 4)], INK, 1)
+            canvas.text((px, self.bottom + 7), text, TICK_SIZE, INK, "mt")
+        for y, text in zip(self.yticks, _tick_labels(self.yticks)):
+            py = self.to_px(0, y)[1]
+            canvas.line([(self.left, py), (self.right, py)], GRID, 1)
+            canvas.line([(self.left - 4, py), (self.left, py)], INK, 1)
+            canvas.text((self.left - 7, py), text, TICK_SIZE, INK, "rm")
+        canvas.rectangle((self.left, self.top, self.right, self.bottom), outline=INK, width=1)
+        if xlabel:
+            canvas.text(((self.left + self.right) / 2, canvas.height - 10), xlabel, LABEL_SIZE,
+                        INK, "mb")
+        if ylabel:
+            centre = (12 + canvas.text_size(ylabel, LABEL_SIZE)[1] / 2,
+                      (self.top + self.bottom) / 2)
+            canvas.vertical_text(centre, ylabel, LABEL_SIZE, INK)
+
+
+def _tick_labels(ticks):
+    return [_tick_label(v, ticks[1] - ticks[0]) for v in ticks]
+
+
+def _plot_box(canvas, top, yticks, xlabel, ylabel, square):
+    """(left, top, right, bottom) of the plot area below ``top``, leaving room for the labels."""
+    bottom = canvas.height - 12 - (canvas.text_size("0123456789", TICK_SIZE)[1] + 10)
+    if xlabel:
+        bottom -= canvas.text_size(xlabel, LABEL_SIZE)[1] + 8
+    left = 14 + max(canvas.text_size(t, TICK_SIZE)[0] for t in _tick_labels(yticks)) + 8
+    if ylabel:
+        left += canvas.text_size(ylabel, LABEL_SIZE)[1] + 10
+    right = canvas.width - 20
+    if square:  # equal scales: shrink the longer side and centre the box horizontally
+        side = min(right - left, bottom - top)
+        left += (right - left - side) / 2
+        right, bottom = left + side, top + side
+    return left, top, right, bottom
+
+
 def _line_chart(series, title, xlabel, ylabel, size, xlim=None, ylim=None, integer_x=False,
                 square=False):
     """Draw ``series`` (list of _Series) on axes with ticks, grid, labels, legend and title.
 
     Layout from top to bottom: title, legend rows, plot area, x tick labels,
     x label; the y label is turned upwards at the left.  ``xlim``/``ylim`` fix
-    an axis to a range (e.g. [0, 1] for ROC); otherwise it covers the data.
+    an axis to a range (e.g. (0, 1) for the ROC); otherwise it covers the data.
     ``square`` makes the plot area square (equal scales for the ROC).
     """
     canvas = _Canvas(*size)
-    tick_size, label_size, title_size, legend_size = 12, 13, 16, 12
-    xs = np.concatenate([s.xs for s in series]) if series else np.zeros(0)
-    ys = np.concatenate([s.ys for s in series]) if series else np.zeros(0)
+    xs = np.concatenate([s.xs for s in series])
+    ys = np.concatenate([s.ys for s in series])
     integer_x = integer_x and bool(np.all(xs == np.round(xs)))
-    x0, x1, xticks = _axis(*(xlim or ((xs.min(), xs.max()) if len(xs) else (0, 1))), integer_x)
-    y0, y1, yticks = _axis(*(ylim or ((ys.min(), ys.max()) if len(ys) else (0, 1))))
-    xlabels = [_tick_label(v, xticks[1] - xticks[0]) for v in xticks]
-    ylabels = [_tick_label(v, yticks[1] - yticks[0]) for v in yticks]
+    xticks, yticks = _ticks(xs, xlim, integer_x), _ticks(ys, ylim)
 
     top = 12.0
     if title:
-        canvas.text((canvas.width / 2, top), title, title_size, INK, "mt")
-        top += canvas.text_size(title, title_size)[1] + 12
-    legend = _legend_rows(canvas, [s for s in series if s.label], canvas.width - 40, legend_size)
-    legend_top, row_height = top, 20.0
-    top += row_height * len(legend) + (6 if legend else 0)
-    tick_height = canvas.text_size("0123456789", tick_size)[1]
-    bottom = canvas.height - 12 - (tick_height + 10)
-    if xlabel:
-        bottom -= canvas.text_size(xlabel, label_size)[1] + 8
-    left = 14 + max(canvas.text_size(t, tick_size)[0] for t in ylabels) + 8
-    if ylabel:
-        left += canvas.text_size(ylabel, label_size)[1] + 10
-    right = canvas.width - 20
-    if square:
-        side = min(right - left, bottom - top)
-        left += (right - left - side) / 2
-        right = left + side
-        bottom = top + side
+        canvas.text((canvas.width / 2, top), title, TITLE_SIZE, INK, "mt")
+        top += canvas.text_size(title, TITLE_SIZE)[1] + 12
+    legend = _legend_rows(canvas, [s for s in series if s.label], canvas.width - 40)
+    _draw_legend(canvas, legend, top)
+    top += _LEGEND_ROW * len(legend) + (6 if legend else 0)
 
-    def to_px(x, y):
-        return (left + (x - x0) / (x1 - x0) * (right - left),
-                bottom - (y - y0) / (y1 - y0) * (bottom - top))
-
-    for x, text in zip(xticks, xlabels):
-        px = to_px(x, y0)[0]
-        canvas.line([(px, top), (px, bottom)], GRID, 1)
-        canvas.line([(px, bottom), (px, bottom + 4)], INK, 1)
-        canvas.text((px, bottom + 7), text, tick_size, INK, "mt")
-    for y, text in zip(yticks, ylabels):
-        py = to_px(x0, y)[1]
-        canvas.line([(left, py), (right, py)], GRID, 1)
-        canvas.line([(left - 4, py), (left, py)], INK, 1)
-        canvas.text((left - 7, py), text, tick_size, INK, "rm")
-    canvas.rectangle((left, top, right, bottom), outline=INK, width=1)
-    if xlabel:
-        canvas.text(((left + right) / 2, canvas.height - 10), xlabel, label_size, INK, "mb")
-    if ylabel:
-        canvas.vertical_text((12 + canvas.text_size(ylabel, label_size)[1] / 2,
-                              (top + bottom) / 2), ylabel, label_size, INK)
-
+    axes = _Axes(_plot_box(canvas, top, yticks, xlabel, ylabel, square), xticks, yticks)
+    axes.draw(canvas, xlabel, ylabel)
     for s in series:
-        _draw_series(canvas, s, [to_px(x, y) for x, y in zip(s.xs, s.ys)])
-    for r, row in enumerate(legend):
-        row_width = row[-1][1] + 26 + canvas.text_size(row[-1][0].label, legend_size)[0]
-        start = (canvas.width - row_width) / 2
-        y = legend_top + r * row_height + row_height / 2
-        for s, offset in row:
-            x = start + offset
-            _draw_series(canvas, s, [(x, y), (x + 20, y)], markers=False)
-            canvas.text((x + 26, y), s.label, legend_size, INK, "lm")
+        _draw_series(canvas, s, [axes.to_px(x, y) for x, y in zip(s.xs, s.ys)])
     return canvas.finish()
 
 
 def _draw_series(canvas, s, points, markers=None):
+    """A _Series through ``points`` (pixels): solid or dashed, dots at the points if wanted."""
     if len(points) >= 2:
         if s.dashed:
             for a, b in zip(points[:-1], points[1:]):
@@ -514,15 +555,15 @@ def plot_confusion_matrix(cm, labels=("no tumour", "tumour"), title="", cell=120
     cm = _count_matrix(cm, labels)
     k = cm.shape[0]
     probe = _Canvas(1, 1)  # only measures text
-    label_width = max(probe.text_size(str(label), 13)[0] for label in labels)
-    title_height = probe.text_size(title, 16)[1] + 16 if title else 0
+    label_width = max(probe.text_size(str(label), LABEL_SIZE)[0] for label in labels)
+    title_height = probe.text_size(title, TITLE_SIZE)[1] + 16 if title else 0
     left = 16 + probe.text_size("true", 14)[1] + 12 + label_width + 10
     top = 14 + title_height
     width = int(left + k * cell + 24)
     height = int(top + k * cell + 92)
     canvas = _Canvas(width, height)
     if title:
-        canvas.text((width / 2, 14), title, 16, INK, "mt")
+        canvas.text((width / 2, 14), title, TITLE_SIZE, INK, "mt")
 
     largest = max(int(cm.max()), 1)
     row_totals = cm.sum(axis=1)
@@ -537,8 +578,9 @@ def plot_confusion_matrix(cm, labels=("no tumour", "tumour"), title="", cell=120
             canvas.text((x + cell / 2, y + cell / 2 - 4), f"{cm[r, c]:,}", 22, ink, "mb")
             canvas.text((x + cell / 2, y + cell / 2 + 6), share, 13, ink, "mt")
     for i, label in enumerate(labels):
-        canvas.text((left - 10, top + (i + 0.5) * cell), str(label), 13, INK, "rm")
-        canvas.text((left + (i + 0.5) * cell, top + k * cell + 8), str(label), 13, INK, "mt")
+        canvas.text((left - 10, top + (i + 0.5) * cell), str(label), LABEL_SIZE, INK, "rm")
+        canvas.text((left + (i + 0.5) * cell, top + k * cell + 8), str(label), LABEL_SIZE, INK,
+                    "mt")
     canvas.vertical_text((16 + canvas.text_size("true", 14)[1] / 2, top + k * cell / 2), "true", 14)
     canvas.text((left + k * cell / 2, top + k * cell + 34), "predicted", 14, INK, "mt")
     canvas.text((width / 2, height - 10),
@@ -582,12 +624,14 @@ def image_grid(images, ncols=4, captions=None, pad=8):
     caption_height = 18 if captions is not None else 0
     cell_w = max(t.width for t in tiles)
     cell_h = max(t.height for t in tiles) + caption_height
-    grid = Image.new("RGB", (pad + ncols * (cell_w + pad), pad + nrows * (cell_h + pad)), BACKGROUND)
+    grid = Image.new("RGB", (pad + ncols * (cell_w + pad), pad + nrows * (cell_h + pad)),
+                     BACKGROUND)
     draw = ImageDraw.Draw(grid)
     for i, tile in enumerate(tiles):
         x = pad + (i % ncols) * (cell_w + pad)
         y = pad + (i // ncols) * (cell_h + pad)
-        grid.paste(tile, (x + (cell_w - tile.width) // 2, y + (cell_h - caption_height - tile.height) // 2))
+        image_height = cell_h - caption_height
+        grid.paste(tile, (x + (cell_w - tile.width) // 2, y + (image_height - tile.height) // 2))
         if captions is not None:
             text = _fit_caption(draw, str(captions[i]), font, cell_w)
             _draw_text(draw, (x + cell_w / 2, y + cell_h - caption_height / 2), text, font, INK)
