@@ -220,6 +220,28 @@ def test_strict_load_lists_missing_unexpected_and_size_mismatches():
     np.testing.assert_array_equal(net.fc.bias.numpy(), before + 1)
 
 
+@pytest.mark.parametrize("bad_bias, message", [
+    (["a", "b", "c"], r'parameter named "bias", expected a numeric array or Tensor in the '
+                      r"checkpoint, but received list of dtype <U1"),
+    ([1.0, None, 2.0], r'parameter named "bias", .* received list of dtype object'),
+    ([[1.0], [2.0, 3.0], [4.0]], r'parameter named "bias", the checkpoint value \(list\) '
+                                 r"cannot be converted to an array"),
+])
+def test_load_of_an_unconvertible_value_names_the_key_and_changes_nothing(bad_bias, message):
+    lin = nn.Linear(2, 3)
+    weight_before = lin.weight.numpy().copy()
+    with pytest.raises(RuntimeError, match=message):
+        lin.load_state_dict({"weight": np.ones((3, 2)), "bias": bad_bias})
+    np.testing.assert_array_equal(lin.weight.numpy(), weight_before)  # all or nothing
+
+
+def test_load_of_none_for_a_buffer_names_the_key():
+    bn = nn.BatchNorm2d(2)
+    sd = dict(bn.state_dict(), num_batches_tracked=None)
+    with pytest.raises(RuntimeError, match=r'"num_batches_tracked", .* received NoneType'):
+        bn.load_state_dict(sd)
+
+
 def test_load_requires_a_mapping():
     with pytest.raises(TypeError, match="dict-like"):
         nn.Linear(2, 2).load_state_dict([("weight", np.zeros((2, 2)))])

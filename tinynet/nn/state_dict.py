@@ -10,8 +10,9 @@ parameters, then its persistent buffers, e.g.::
 so that torchvision checkpoints load by name.  Values are the module's own
 arrays (not copies, like PyTorch): copy them if you keep them while training.
 
-Loading checks everything first and copies only if nothing is wrong, so a
-failed ``load_state_dict`` leaves the model untouched.
+Loading converts and checks every value first (shape, a numeric dtype) and
+copies only if nothing is wrong, so a failed ``load_state_dict`` leaves the
+model untouched.
 """
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
@@ -59,6 +60,29 @@ def _source_array(value):
     return np.asarray(value)
 
 
+# NumPy dtype kinds a parameter can be loaded from: bool, signed and unsigned
+# integers, floats and complex (strings, bytes, objects and dates cannot).
+_NUMERIC_KINDS = "biufc"
+
+
+def _converted_source(key, value, target):
+    """``(array, "")``: ``value`` converted to ``target``'s dtype, ready to copy;
+    or ``(None, error)`` where the error message names ``key``."""
+    where = f'While copying the parameter named "{key}"'
+    try:
+        source = _source_array(value)
+    except (TypeError, ValueError, RuntimeError) as exc:  # ragged lists, torch grad tensors
+        return None, (f"{where}, the checkpoint value ({type(value).__name__}) cannot be "
+                      f"converted to an array: {exc}")
+    if tuple(source.shape) != target.shape:
+        return None, (f"size mismatch for {key}: checkpoint {tuple(source.shape)} "
+                      f"vs model {target.shape}")
+    if source.dtype.kind not in _NUMERIC_KINDS:
+        return None, (f"{where}, expected a numeric array or Tensor in the checkpoint, but "
+                      f"received {type(value).__name__} of dtype {source.dtype}")
+    return source.astype(target.data.dtype, copy=False), ""
+
+
 def _upgraded(module, state_dict):
     """A shallow copy of ``state_dict`` where layers filled in keys that old
     checkpoints lack (the caller's dict is never modified)."""
@@ -74,7 +98,8 @@ def load_module_state_dict(module, state_dict, strict=True):
     * Values are copied into the existing arrays, so they keep the model's
       device and dtype (a NumPy float64 checkpoint loads into a float32 model
       on the GPU); values may be NumPy arrays, CuPy arrays or Tensors.
-    * A shape mismatch is always an error (also with ``strict=False``).
+    * A shape mismatch, or a value that is not numeric (strings, None, ragged
+      lists), is always an error naming the key (also with ``strict=False``).
     * With ``strict=True``, missing and unexpected keys are errors too.
     * All errors are reported together in one RuntimeError, and nothing is
       copied if there is any.
@@ -90,15 +115,12 @@ def load_module_state_dict(module, state_dict, strict=True):
 
     missing = [key for key in own if key not in state_dict]
     unexpected = [key for key in original_keys if key not in own]
-    sources, mismatches = {}, []
+    sources, bad_values = {}, []
     for key, target in own.items():
-        if key not in state_dict:
-            continue
-        source = _source_array(state_dict[key])
-        if tuple(source.shape) != target.shape:
-            mismatches.append(f"size mismatch for {key}: checkpoint {tuple(source.shape)} "
-                              f"vs model {target.shape}")
-        sources[key] = source
+        if key in state_dict:
+            sources[key], error = _converted_source(key, state_dict[key], target)
+            if error:
+                bad_values.append(error)
 
     errors = []
     if strict and missing:
@@ -106,7 +128,7 @@ def load_module_state_dict(module, state_dict, strict=True):
     if strict and unexpected:
         errors.append("Unexpected key(s) in state_dict: "
                       + ", ".join(f'"{k}"' for k in unexpected))
-    errors.extend(mismatches)
+    errors.extend(bad_values)
     if errors:
         raise RuntimeError(f"Error(s) in loading state_dict for {module._get_name()}:\n\t"
                            + "\n\t".join(errors))
