@@ -185,8 +185,8 @@ def test_zero_grad_to_zeros_does_not_write_into_shared_arrays():
     (lambda ps: optim.SGD([{"params": ps, "lr": -1.0}], lr=0.1), "SGD: invalid lr -1.0"),
     (lambda ps: optim.Adam(ps, lr=-1e-3), "Adam: invalid lr"),
     (lambda ps: optim.Adam(ps, eps=-1.0), "Adam: invalid eps"),
-    (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), r"beta parameter at index 0: 1.0 .*\[0, 1\)"),
-    (lambda ps: optim.Adam(ps, betas=(0.9, -0.1)), "beta parameter at index 1"),
+    (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), r"Adam: invalid betas\[0\] 1.0 .*\[0, 1\)"),
+    (lambda ps: optim.Adam(ps, betas=(0.9, -0.1)), r"invalid betas\[1\] -0.1"),
     (lambda ps: optim.Adam(ps, betas=0.9), r"betas must be a pair"),
     (lambda ps: optim.AdamW(ps, weight_decay=-0.1), "AdamW: invalid weight_decay"),
     (lambda ps: optim.SGD([], lr=0.1), "empty parameter list"),
@@ -196,6 +196,44 @@ def test_zero_grad_to_zeros_does_not_write_into_shared_arrays():
 ])
 def test_bad_arguments_raise_value_error(make, match):
     with pytest.raises(ValueError, match=match):
+        make(tn_params(make_arrays()))
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda ps: optim.Adam(ps, lr=NAN), r"Adam: invalid lr nan \(must be >= 0\)"),
+    (lambda ps: optim.Adam(ps, eps=NAN), r"Adam: invalid eps nan"),
+    (lambda ps: optim.Adam(ps, weight_decay=NAN), r"Adam: invalid weight_decay nan"),
+    (lambda ps: optim.Adam(ps, betas=(NAN, 0.999)), r"Adam: invalid betas\[0\] nan"),
+    (lambda ps: optim.Adam(ps, betas=(0.9, NAN)), r"Adam: invalid betas\[1\] nan"),
+    (lambda ps: optim.AdamW(ps, lr=NAN), r"AdamW: invalid lr nan"),
+    (lambda ps: optim.AdamW(ps, weight_decay=NAN), r"AdamW: invalid weight_decay nan"),
+    (lambda ps: optim.SGD(ps, lr=NAN), r"SGD: invalid lr nan"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=NAN), r"SGD: invalid momentum nan"),
+    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=NAN), r"SGD: invalid weight_decay nan"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=NAN),
+     r"SGD: invalid dampening nan \(must not be NaN\)"),
+    (lambda ps: optim.SGD([{"params": ps, "lr": NAN}], lr=0.1), r"SGD: invalid lr nan"),
+])
+def test_nan_hyperparameters_are_refused_naming_the_argument(make, match):
+    with pytest.raises(ValueError, match=match):
+        make(tn_params(make_arrays()))
+
+
+def test_negative_dampening_is_allowed_as_in_pytorch():
+    opt = optim.SGD(tn_params(make_arrays()), lr=0.1, momentum=0.9, dampening=-0.5)
+    assert opt.param_groups[0]["dampening"] == -0.5
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda ps: optim.Adam(ps, lr="0.1"), r"Adam: lr must be a number, got '0.1' \(str\)"),
+    (lambda ps: optim.Adam(ps, betas=(0.9, None)), r"Adam: betas\[1\] must be a number"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=True), r"SGD: momentum must be a number"),
+])
+def test_non_numeric_hyperparameters_raise_type_error(make, match):
+    with pytest.raises(TypeError, match=match):
         make(tn_params(make_arrays()))
 
 

@@ -145,3 +145,17 @@ def test_failed_load_leaves_optimizer_unchanged():
     after = opt.state_dict()
     for i in before["state"]:
         np.testing.assert_array_equal(after["state"][i]["exp_avg"], before["state"][i]["exp_avg"])
+
+
+def test_load_state_dict_refuses_nan_hyperparameters_and_keeps_the_old_ones():
+    opt = _stepped_adam(make_arrays())
+    sd = _stepped_adam(make_arrays(seed=5)).state_dict()
+    sd["param_groups"][0]["eps"] = float("nan")
+    with pytest.raises(ValueError, match=r"Adam\.load_state_dict: parameter group 0 in the "
+                                         r"state dict: Adam: invalid eps nan"):
+        opt.load_state_dict(sd)
+    assert opt.param_groups[0]["eps"] == 1e-8
+    sd["param_groups"][0]["eps"] = 1e-6
+    sd["param_groups"][0]["betas"] = [0.8, 0.99]  # a list (e.g. from JSON) becomes a tuple
+    opt.load_state_dict(sd)
+    assert opt.param_groups[0]["eps"] == 1e-6 and opt.param_groups[0]["betas"] == (0.8, 0.99)

@@ -18,7 +18,7 @@ gradients are barely regularized; decoupling applies the same decay to all.
 import math
 
 from .. import backend
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyperparameter
 
 __all__ = ["Adam", "AdamW"]
 
@@ -33,6 +33,7 @@ class Adam(Optimizer):
     betas : (float, float), decay rates of the first and second moments, each in [0, 1).
     eps : float, added to the denominator for numerical stability (>= 0).
     weight_decay : float, L2 penalty (>= 0); decoupled (AdamW) if ``decoupled_weight_decay``.
+        NaN is refused for all of these (ValueError naming the argument).
     amsgrad : bool, use the running maximum of the second moment (Reddi et al., 2018).
     maximize : bool, ascend the objective instead of descending it.
 
@@ -50,16 +51,13 @@ class Adam(Optimizer):
     def _validate_group(self, group):
         name = self._name
         for key in ("lr", "eps", "weight_decay"):
-            if group[key] < 0:
-                raise ValueError(f"{name}: invalid {key} {group[key]} (must be >= 0)")
+            check_hyperparameter(name, key, group[key])
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
         group["betas"] = tuple(betas)  # hashable and printable like torch's
         for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"{name}: invalid beta parameter at index {i}: {beta} "
-                                 "(must be in [0, 1))")
+            check_hyperparameter(name, f"betas[{i}]", beta, below=1)
 
     def _update(self, param, grad, group, state):
         lr, eps, weight_decay = (float(group[k]) for k in ("lr", "eps", "weight_decay"))

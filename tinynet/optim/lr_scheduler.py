@@ -16,6 +16,7 @@ when the optimizer's learning rates are the schedule's starting values).
 scheduler continues exactly where the saved one stopped.
 """
 import math
+import numbers
 from collections import Counter
 
 from .optimizer import Optimizer
@@ -92,8 +93,10 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        if int(step_size) != step_size or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size}")
+        whole = (isinstance(step_size, numbers.Real) and not isinstance(step_size, bool)
+                 and math.isfinite(step_size) and step_size == int(step_size))
+        if not (whole and step_size >= 1):
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         self.step_size = int(step_size)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -133,8 +136,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        if T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
+        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Real) or not T_max > 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max!r}")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

@@ -29,12 +29,34 @@ raw arrays, so no autograd graph is ever recorded.
 Parameters are numbered in order across all groups; only parameters that
 have state appear under ``"state"``.
 """
+import math
+import numbers
 from collections import defaultdict
 
 from .. import backend
 from ..autograd import Tensor, enable_grad
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "check_hyperparameter"]
+
+
+def check_hyperparameter(optimizer_name, name, value, below=None, allow_negative=False):
+    """Raise unless ``value`` is a real number >= 0 (and < ``below`` if given).
+
+    NaN is refused too: one NaN hyperparameter turns every weight into NaN at
+    the first step.  ``allow_negative`` keeps only the NaN check (SGD's
+    dampening, which PyTorch lets be negative).  The error names the
+    optimizer, the argument and the value, e.g. "Adam: invalid lr nan (must be >= 0)".
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{optimizer_name}: {name} must be a number, got {value!r} "
+                        f"({type(value).__name__})")
+    if allow_negative:
+        if math.isnan(value):
+            raise ValueError(f"{optimizer_name}: invalid {name} {value} (must not be NaN)")
+    elif below is None and not value >= 0:
+        raise ValueError(f"{optimizer_name}: invalid {name} {value} (must be >= 0)")
+    elif below is not None and not 0 <= value < below:
+        raise ValueError(f"{optimizer_name}: invalid {name} {value} (must be in [0, {below}))")
 
 
 def _grad_array(param):
@@ -232,9 +254,9 @@ class Optimizer:
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{where}: the state dict has {len(saved_groups)} parameter groups "
                              f"but this optimizer has {len(self.param_groups)}")
-        by_index = {}
+        by_index, new_settings = {}, []
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            self._check_saved_group(i, saved, group, where)
+            new_settings.append(self._check_saved_group(i, saved, group, where))
             by_index.update(zip(saved["params"], group["params"]))
         new_state = defaultdict(dict)
         for index, saved_state in state_dict["state"].items():
@@ -244,11 +266,12 @@ class Optimizer:
             p = by_index[index]
             new_state[p] = self._load_param_state(index, saved_state, p, where)
         self.state = new_state
-        for saved, group in zip(saved_groups, self.param_groups):
+        for settings, group in zip(new_settings, self.param_groups):
             # Update in place so that anyone holding a group dict sees the change.
-            group.update({k: v for k, v in saved.items() if k != "params"})
+            group.update(settings)
 
     def _check_saved_group(self, i, saved, group, where):
+        """Check saved group ``i`` against ``group``; return its hyperparameters (validated)."""
         n_saved, n_here = len(saved["params"]), len(group["params"])
         if n_saved != n_here:
             raise ValueError(f"{where}: parameter group {i} has {n_saved} parameters in the "
@@ -257,6 +280,13 @@ class Optimizer:
         if missing:
             raise ValueError(f"{where}: parameter group {i} in the state dict lacks "
                              f"hyperparameters {missing} (was it saved by another optimizer?)")
+        # The saved hyperparameters pass the same checks as the constructor's.
+        settings = {k: v for k, v in saved.items() if k != "params"}
+        try:
+            self._validate_group(settings)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}: parameter group {i} in the state dict: {exc}") from exc
+        return settings
 
     def _load_param_state(self, index, saved_state, param, where):
         """A copy of one parameter's saved state, on the parameter's device and dtype."""

@@ -13,7 +13,7 @@ With ``momentum=0`` it is plain SGD and keeps no state.  Note that PyTorch's
 momentum multiplies the learning rate into the step, not into the buffer, so
 changing ``lr`` mid-training takes effect at once (unlike Sutskever et al.).
 """
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyperparameter
 
 __all__ = ["SGD"]
 
@@ -26,9 +26,11 @@ class SGD(Optimizer):
     params : iterable of Tensor or of dict (parameter groups)
     lr : float, learning rate (>= 0).
     momentum : float, momentum factor (>= 0); 0 disables momentum.
-    dampening : float, scales the gradient added to the momentum buffer by ``1 - dampening``.
+    dampening : float, scales the gradient added to the momentum buffer by ``1 - dampening``
+        (any number but NaN, as in PyTorch).
     weight_decay : float, L2 penalty coefficient (>= 0), added to the gradient.
     nesterov : bool, Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
+    NaN is refused for lr, momentum and weight_decay as well (ValueError naming the argument).
     maximize : bool, ascend the objective instead of descending it.
 
     State per parameter: ``"momentum_buffer"`` (only when momentum != 0).
@@ -42,8 +44,8 @@ class SGD(Optimizer):
 
     def _validate_group(self, group):
         for key in ("lr", "momentum", "weight_decay"):
-            if group[key] < 0:
-                raise ValueError(f"SGD: invalid {key} {group[key]} (must be >= 0)")
+            check_hyperparameter("SGD", key, group[key])
+        check_hyperparameter("SGD", "dampening", group["dampening"], allow_negative=True)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0, "
                              f"got momentum={group['momentum']}, dampening={group['dampening']}")
