@@ -275,8 +275,49 @@ def test_safetensors_bad_files_raise_clear_errors(tmp_path, make, message):
 
 
 def _raw_header(header, n_data_bytes, fill=0):
-    text = json.dumps(header).encode()
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
     return struct.pack("<Q", len(text)) + text + bytes([fill]) * n_data_bytes
+
+
+@pytest.mark.parametrize("header, n_bytes, message", [
+    # Two names for the same 8 bytes used to load as two aliases of one buffer.
+    ({"a": _entry(), "b": _entry()}, 8, r"tensors 'a' and 'b' overlap \(bytes 0 to 8"),
+    ({"a": _entry(offsets=(0, 8)), "b": _entry(shape=(1,), offsets=(4, 8)),
+      "c": _entry(shape=(1,), offsets=(8, 12))}, 12, r"tensors 'a' and 'b' overlap"),
+    ({"a": _entry(shape=(1,), offsets=(4, 8))}, 8, r"bytes 0 to 4 .*at the start.*'a'"),
+    ({"a": _entry(shape=(1,), offsets=(0, 4)), "b": _entry(shape=(1,), offsets=(8, 12))}, 12,
+     r"bytes 4 to 8 .*after tensor 'a', before 'b'\) belong to no tensor"),
+    ({"a": _entry()}, 12, r"the data buffer has 12 bytes but the tensors end at byte 8"),
+    (b'{"a": ' + json.dumps(_entry()).encode() + b', "a": ' + json.dumps(_entry()).encode()
+     + b"}", 8, r"the header names 'a' twice"),
+    ({"__metadata__": {"epochs": 3}, "a": _entry()}, 8, r"__metadata__ must be an object of "
+                                                        r"strings"),
+])
+def test_safetensors_offsets_must_tile_the_buffer_exactly(tmp_path, header, n_bytes, message):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(_raw_header(header, n_bytes))
+    with pytest.raises(SafetensorsError, match=message):
+        load_safetensors(path)
+
+
+def test_safetensors_header_length_over_the_limit_is_refused(tmp_path, monkeypatch):
+    from tinynet.io import safetensors
+    monkeypatch.setattr(safetensors, "MAX_HEADER_BYTES", 16)
+    path = tmp_path / "big.safetensors"
+    path.write_bytes(_raw_header({"a": _entry()}, 8))
+    with pytest.raises(SafetensorsError, match=r"header length \d+ is over the 16-byte limit"):
+        load_safetensors(path)
+
+
+def test_safetensors_empty_tensors_may_sit_anywhere_on_a_boundary(tmp_path):
+    header = {"e0": _entry(shape=(0,), offsets=(0, 0)), "a": _entry(shape=(1,), offsets=(0, 4)),
+              "e4": _entry(shape=(0, 3), offsets=(4, 4)), "b": _entry(shape=(1,), offsets=(4, 8)),
+              "e8": _entry(shape=(0,), offsets=(8, 8))}
+    path = tmp_path / "ok.safetensors"
+    path.write_bytes(_raw_header(header, 8))
+    arrays = load_safetensors(path)
+    assert list(arrays) == ["e0", "a", "e4", "b", "e8"]
+    assert arrays["e4"].shape == (0, 3) and arrays["b"].shape == (1,)
 
 
 # -- examples/convert_weights.py ---------------------------------------------------

@@ -9,9 +9,14 @@ Layout of a ``.safetensors`` file::
     the rest     the byte buffer; tensor bytes are buffer[begin:end], little-endian,
                  C order
 
+The tensors' byte ranges must tile the buffer exactly: sorted by ``begin``,
+each starts where the previous one ends, the first at 0 and the last at the end
+of the file.  So no two tensors share bytes and no byte belongs to none.
+
 There is no code in the file, so loading is safe by construction; we still
-validate every offset and size, because a truncated or crafted file must give a
-clear error naming the tensor, not garbage or a crash.
+validate every offset and size (and that the ranges tile the buffer, with no
+tensor name given twice), because a truncated or crafted file must give a clear
+error naming the tensor, not garbage, aliased tensors or a crash.
 """
 import json
 import math
@@ -33,7 +38,9 @@ _DTYPES = {
     "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
 }
 _NAMES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items() if k != "BF16"}
-_MAX_HEADER = 100 * 1024 * 1024  # larger headers are a corrupt length field, not a model
+#: The largest JSON header we read: even models with tens of thousands of tensors
+#: have headers of a few MiB, so a larger length field means a corrupt file.
+MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
 class SafetensorsError(ValueError):
@@ -53,9 +60,11 @@ def load_safetensors(path, return_metadata=False):
     file_size = os.path.getsize(path)
     with open(path, "rb") as f:
         header, metadata, data_start = _read_header(f, file_size, path)
+        entries = OrderedDict((name, _check_entry(name, info, file_size - data_start, path))
+                              for name, info in header.items())
+        _check_tiling(entries, file_size - data_start, path)
         arrays = OrderedDict()
-        for name, info in header.items():
-            dtype, shape, begin, end = _check_entry(name, info, file_size - data_start, path)
+        for name, (dtype, shape, begin, end) in entries.items():
             f.seek(data_start + begin)
             data = _read_exact(f, end - begin, name, path)
             arrays[name] = _decode(data, dtype, shape, f"load_safetensors: {path}: tensor {name!r}")
@@ -108,9 +117,13 @@ def _header_length(f, file_size, path):
         raise SafetensorsError(f"load_safetensors: {path} is too short ({file_size} bytes) "
                                "to hold the 8-byte header length")
     (n,) = struct.unpack("<Q", raw)
-    if n > min(file_size - 8, _MAX_HEADER):
+    if n > file_size - 8:
         raise SafetensorsError(f"load_safetensors: {path}: header length {n} exceeds the "
                                f"file ({file_size} bytes); the file is truncated or not "
+                               "safetensors")
+    if n > MAX_HEADER_BYTES:
+        raise SafetensorsError(f"load_safetensors: {path}: header length {n} is over the "
+                               f"{MAX_HEADER_BYTES}-byte limit; the file is corrupt or not "
                                "safetensors")
     return n
 
@@ -119,7 +132,10 @@ def _read_header(f, file_size, path):
     """Parse the JSON header; return (tensor entries, metadata, offset of the buffer)."""
     n = _header_length(f, file_size, path)
     try:
-        header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=OrderedDict)
+        header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise SafetensorsError(f"load_safetensors: {path}: the header names {exc.args[0]!r} "
+                               "twice") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise SafetensorsError(f"load_safetensors: {path}: the header is not valid UTF-8 "
                                f"JSON ({exc})") from exc
@@ -127,9 +143,49 @@ def _read_header(f, file_size, path):
         raise SafetensorsError(f"load_safetensors: {path}: the header is a "
                                f"{type(header).__name__}, not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict):
-        raise SafetensorsError(f"load_safetensors: {path}: __metadata__ must be an object")
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise SafetensorsError(f"load_safetensors: {path}: __metadata__ must be an object "
+                               f"of strings, got {metadata!r}")
     return header, metadata, 8 + n
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object of the header has the same key twice (json would keep the last)."""
+
+
+def _unique_keys(pairs):
+    """json object_pairs_hook: an OrderedDict, refusing a key given twice."""
+    result = OrderedDict()
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _check_tiling(entries, buffer_size, path):
+    """Raise unless the tensors' [begin, end) ranges tile ``[0, buffer_size)`` exactly.
+
+    ``entries``: {name: (dtype, shape, begin, end)}.  Sorted by (begin, end) (so
+    empty tensors sit before a tensor starting at the same offset), each range
+    must start where the previous one ended.
+    """
+    where = f"load_safetensors: {path}"
+    ranges = sorted((begin, end, name) for name, (_, _, begin, end) in entries.items())
+    previous_end, previous = 0, None
+    for begin, end, name in ranges:
+        if begin < previous_end:
+            raise SafetensorsError(f"{where}: tensors {previous!r} and {name!r} overlap "
+                                   f"(bytes {begin} to {previous_end} of the data buffer)")
+        if begin > previous_end:
+            after = f"after tensor {previous!r}" if previous else "at the start"
+            raise SafetensorsError(f"{where}: bytes {previous_end} to {begin} of the data "
+                                   f"buffer ({after}, before {name!r}) belong to no tensor")
+        previous_end, previous = end, name
+    if previous_end != buffer_size:
+        raise SafetensorsError(f"{where}: the data buffer has {buffer_size} bytes but the "
+                               f"tensors end at byte {previous_end}; the file has trailing "
+                               "bytes or is not safetensors")
 
 
 def _check_entry(name, info, buffer_size, path):
