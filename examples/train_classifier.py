@@ -1,0 +1,101 @@
+"""Train the ResNet tumour classifier: does this MRI slice show a tumour?
+
+    python examples/train_classifier.py                          # the built-in phantom
+    python examples/train_classifier.py --data kaggle_3m --arch resnet18 \\
+        --weights resnet18_imagenet.npz --epochs 15 --out runs/classifier
+    python examples/train_classifier.py --resume runs/classifier/last.npz
+
+Writes into --out: best.npz (best validation ROC AUC, with what inference
+needs), last.npz (for --resume), log.jsonl, split.json and figures/ (loss and
+metric curves, confusion matrix, ROC curve).  ImageNet weights: see
+examples/convert_weights.py and the README.
+
+The training loop is below in ``train()``: forward, loss, backward, step.
+"""
+import sys
+
+import tinynet as tn
+from tinynet import ops
+from tinynet.pipeline import cli, experiment, figures
+from tinynet.pipeline.checkpoint import model_spec
+from tinynet.pipeline.validate import validate_classifier
+
+ARCHITECTURES = {"resnet18": tn.models.resnet18, "resnet34": tn.models.resnet34,
+                 "resnet50": tn.models.resnet50}
+
+
+def build_parser():
+    parser = cli.ArgumentParser(
+        description="Train the ResNet tumour classifier (tinynet).",
+        epilog="Exit codes: 0 done, 1 stopped by a NaN/inf loss (the last good checkpoint "
+               "is kept), 2 bad arguments or data, 130 interrupted by Ctrl-C (resume with "
+               "--resume OUT/last.npz).")
+    experiment.add_training_arguments(parser, epochs=8, batch_size=16, lr=1e-3, size=128,
+                                      oversample=None, out="runs/classifier")
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="resnet18",
+                        help="ResNet depth (default resnet18)")
+    parser.add_argument("--weights", type=cli.existing_path, default=None, metavar="FILE",
+                        help="start from these weights (.pth, .safetensors or .npz, e.g. "
+                             "ImageNet weights converted by examples/convert_weights.py); "
+                             "the 1000-class head is replaced by a 2-class one")
+    parser.add_argument("--threshold", type=cli.probability, default=0.5,
+                        help="P(tumour) above which a slice is called positive (default 0.5)")
+    return parser
+
+
+def main(argv=None):
+    config = experiment.training_config(build_parser(), argv)   # or the settings of --resume
+    device = config["device"]
+    data = experiment.prepare_data(config)
+
+    tn.manual_seed(config["seed"])
+    arch_args = {"num_classes": 2}
+    spec = model_spec(config["arch"], arch_args, config["size"], data.normalization,
+                      config["threshold"])
+    # On --resume the weights come from last.npz, so the start weights are not read again.
+    start = None if config["resume"] else config["weights"]
+    try:
+        model = ARCHITECTURES[config["arch"]](**arch_args, weights=start).to(device)
+    except (KeyError, ValueError, RuntimeError) as exc:    # keys or shapes that do not fit
+        raise cli.UsageError(f"--weights {start}: {exc}") from exc
+    optimizer = tn.optim.Adam(model.parameters(), lr=config["lr"],
+                              weight_decay=config["weight_decay"])
+    run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_auc")
+    train(run, model, optimizer, data, device, config["threshold"])
+    if run.best:
+        print(f"best validation ROC AUC {run.best['value']:.4f} (epoch {run.best['epoch']}): "
+              f"{run.best_path}")
+    return run.exit_code
+
+
+def train(run, model, optimizer, data, device, threshold):
+    """The training loop: one pass over the training slices per epoch, then validation."""
+    with run.guard():
+        for epoch in run.epochs():
+            model.train()
+            for batch in run.progress(data.train_loader):
+                images = tn.tensor(batch.images, device=device)       # (B, 3, S, S)
+                labels = tn.tensor(batch.labels, device=device)       # (B,), 1 = tumour
+                logits = model(images)                                # (B, 2)
+                loss = ops.cross_entropy(logits, labels)
+                run.check_finite(loss)          # a NaN stops here, before it reaches the weights
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                correct = tn.backend.to_numpy(logits.data).argmax(axis=1) == batch.labels
+                run.step_done(loss=loss.item(), accuracy=correct.mean())
+
+            scores, predictions = validate_classifier(model, data.val_loader, device, threshold,
+                                                      criterion=ops.cross_entropy)
+            is_best = run.end_epoch(scores)
+            print(f"epoch {epoch + 1}: train loss {run.history[-1]['train_loss']:.4f}, "
+                  f"validation accuracy {scores['val_accuracy']:.4f}, "
+                  f"AUC {scores['val_auc']:.4f}{'  (best)' if is_best else ''}")
+            folder = run.path("figures")
+            figures.write_curves(folder, run.history,
+                                 ["val_accuracy", "val_sensitivity", "val_specificity", "val_auc"])
+            figures.write_classifier_figures(folder, predictions, threshold, is_best)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_main(main))

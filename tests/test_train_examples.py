@@ -1,0 +1,258 @@
+"""End to end: the two training scripts, run in-process on tiny data.
+
+What is checked: the files a run writes (checkpoints that load, the JSON-lines
+log, the PNG figures), that --resume gives bit-exactly the weights of an
+uninterrupted run (after a finished epoch and after Ctrl-C in mid-epoch), that
+a NaN loss keeps the last good checkpoint, and that bad arguments give one
+line and exit code 2.
+"""
+import importlib.util
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinynet.data import make_phantom
+from tinynet.io import load_checkpoint
+from tinynet.pipeline import cli
+from tinynet.pipeline.checkpoint import load_model
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def train_resunet():
+    return load_script("train_resunet")
+
+
+@pytest.fixture(scope="module")
+def train_classifier():
+    return load_script("train_classifier")
+
+
+@pytest.fixture(scope="module")
+def mri_folder(tmp_path_factory):
+    """A kaggle_3m-layout folder of 5 phantom patients x 6 slices at 32x32, as TIFF files."""
+    root = tmp_path_factory.mktemp("kaggle_3m")
+    phantom = make_phantom(n_patients=5, slices_per_patient=6, size=32, seed=3)
+    for i in range(len(phantom)):
+        image, mask = phantom[i]
+        patient = root / phantom.patient_of[i]
+        patient.mkdir(exist_ok=True)
+        n = sum(1 for p in phantom.patient_of[:i] if p == phantom.patient_of[i]) + 1
+        stem = f"{phantom.patient_of[i]}_{n}"
+        Image.fromarray(image).save(patient / f"{stem}.tif")
+        Image.fromarray(mask * 255).save(patient / f"{stem}_mask.tif")
+    return root
+
+
+def seg_args(data, out, *extra):
+    return ["--data", str(data), "--out", str(out), "--size", "32", "--batch-size", "4",
+            "--base", "4", "--epochs", "2", "--prefetch", "1", *extra]
+
+
+def cls_args(data, out, *extra):
+    return ["--data", str(data), "--out", str(out), "--size", "32", "--batch-size", "4",
+            "--epochs", "1", "--prefetch", "1", *extra]
+
+
+def run(script, argv):
+    return cli.run_main(script.main, argv)
+
+
+def read_log(folder):
+    return [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+
+
+def model_arrays(path):
+    return load_checkpoint(path)["model"]
+
+
+def assert_same_weights(path_a, path_b):
+    a, b = model_arrays(path_a), model_arrays(path_b)
+    assert list(a) == list(b)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(train_resunet, mri_folder, tmp_path_factory):
+    """The reference: two epochs in one go."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    assert run(train_resunet, seg_args(mri_folder, out)) == 0
+    return out
+
+
+def test_segmenter_run_writes_checkpoints_log_and_figures(uninterrupted):
+    out = uninterrupted
+    model, spec = load_model(out / "best.npz", task="segmentation")
+    assert spec["arch"] == "resunet" and spec["input_size"] == 32
+    assert len(spec["normalization"]["mean"]) == 3
+    assert load_checkpoint(out / "last.npz")["epoch"] == 2
+    events = [r["event"] for r in read_log(out)]
+    assert events == ["start", "epoch", "epoch", "finished"]
+    epoch = read_log(out)[1]
+    for key in ("train_loss", "val_dice", "val_loss", "lr", "data_wait_share"):
+        assert key in epoch
+    assert 0.0 <= epoch["val_dice"] <= 1.0
+    split = json.loads((out / "split.json").read_text())
+    assert not set(split["train"]) & set(split["val"])
+    for name in ("curves.png", "val_overlays.png"):
+        with Image.open(out / "figures" / name) as figure:
+            assert figure.size[0] > 100 and figure.size[1] > 100
+
+
+def test_ctrl_c_between_epochs_then_resume_equals_uninterrupted(train_resunet, mri_folder,
+                                                                tmp_path, uninterrupted,
+                                                                monkeypatch):
+    out = tmp_path / "between"
+    real_validate = train_resunet.validate_segmenter
+
+    def validate_and_press_ctrl_c(*args):
+        signal.raise_signal(signal.SIGINT)          # during the first validation pass
+        return real_validate(*args)
+
+    monkeypatch.setattr(train_resunet, "validate_segmenter", validate_and_press_ctrl_c)
+    assert run(train_resunet, seg_args(mri_folder, out)) == 130
+    saved = load_checkpoint(out / "last.npz")
+    assert saved["epoch"] == 1 and saved["metadata"]["run"]["loader"]["position"] == 0
+    monkeypatch.setattr(train_resunet, "validate_segmenter", real_validate)
+    assert run(train_resunet, ["--resume", str(out / "last.npz")]) == 0
+    assert_same_weights(out / "last.npz", uninterrupted / "last.npz")
+    assert [r["event"] for r in read_log(out)][-4:] == ["interrupted", "resume", "epoch",
+                                                        "finished"]
+
+
+def test_resume_with_more_epochs_trains_on(train_resunet, mri_folder, tmp_path):
+    out = tmp_path / "longer"
+    assert run(train_resunet, seg_args(mri_folder, out, "--epochs", "1")) == 0
+    assert run(train_resunet, ["--resume", str(out / "last.npz"), "--epochs", "2",
+                               "--lr", "0.5"]) == 0
+    last = load_checkpoint(out / "last.npz")
+    assert last["epoch"] == 2
+    run_state = last["metadata"]["run"]
+    assert run_state["config"]["lr"] == 1e-3          # --lr was not allowed to change the run
+    assert run_state["scheduler"]["T_max"] == 2       # the cosine schedule is stretched
+    assert any("lr=0.5" in flag for flag in run_state["config"]["ignored_flags"])
+
+
+def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(train_resunet, mri_folder, tmp_path,
+                                                    uninterrupted, monkeypatch, capsys):
+    out = tmp_path / "interrupted"
+    focal = train_resunet.LOSSES["focal_tversky"]
+    calls = []
+
+    def press_ctrl_c_at_third_step(logits, masks):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)      # the real handler runs
+        return focal(logits, masks)
+
+    monkeypatch.setitem(train_resunet.LOSSES, "focal_tversky", press_ctrl_c_at_third_step)
+    assert run(train_resunet, seg_args(mri_folder, out)) == 130
+    assert "--resume" in capsys.readouterr().err
+    saved = load_checkpoint(out / "last.npz")["metadata"]["run"]
+    assert saved["step"] == 3 and saved["loader"]["position"] == 3
+    monkeypatch.setitem(train_resunet.LOSSES, "focal_tversky", focal)
+    assert run(train_resunet, ["--resume", str(out / "last.npz")]) == 0
+    assert_same_weights(out / "last.npz", uninterrupted / "last.npz")
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(train_resunet, mri_folder, tmp_path,
+                                                           monkeypatch, capsys):
+    out = tmp_path / "nan"
+    focal = train_resunet.LOSSES["focal_tversky"]
+    validated = []
+
+    def nan_after_first_validation(logits, masks):
+        loss = focal(logits, masks)
+        return loss * float("nan") if validated else loss
+
+    def validate_then_turn_nan(*args):
+        result = real_validate(*args[:5], focal)
+        validated.append(True)
+        return result
+
+    real_validate = train_resunet.validate_segmenter
+    monkeypatch.setitem(train_resunet.LOSSES, "focal_tversky", nan_after_first_validation)
+    monkeypatch.setattr(train_resunet, "validate_segmenter", validate_then_turn_nan)
+    assert run(train_resunet, seg_args(mri_folder, out)) == 1
+    err = capsys.readouterr().err
+    assert "nan" in err and "last.npz" in err
+    last = load_checkpoint(out / "last.npz")
+    assert last["epoch"] == 1                       # the end of the last good epoch
+    assert all(np.isfinite(v).all() for v in last["model"].values())
+    assert read_log(out)[-1]["event"] == "stopped"
+
+
+def test_classifier_run_writes_its_figures(train_classifier, mri_folder, tmp_path):
+    out = tmp_path / "classifier"
+    assert run(train_classifier, cls_args(mri_folder, out)) == 0
+    model, spec = load_model(out / "best.npz", task="classification")
+    assert spec["arch"] == "resnet18" and spec["arch_args"] == {"num_classes": 2}
+    for name in ("curves.png", "confusion_matrix.png", "roc.png"):
+        assert (out / "figures" / name).exists()
+    epoch = [r for r in read_log(out) if r["event"] == "epoch"][0]
+    for key in ("val_accuracy", "val_sensitivity", "val_specificity", "val_auc", "val_f1"):
+        assert key in epoch
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "no/such/folder"], "no/such/folder"),
+    (["--size", "50"], "multiple of 16"),
+    (["--epochs", "0"], "positive integer"),
+    (["--lr", "nan"], "positive finite"),
+])
+def test_bad_arguments_are_one_line_and_exit_code_2(train_resunet, tmp_path, argv, message,
+                                                    capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_resunet, argv + ["--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) <= 2
+
+
+def test_gpu_without_cupy_says_so(train_resunet, tmp_path, capsys):
+    import tinynet as tn
+    if tn.gpu_available():
+        pytest.skip("a GPU is available here")
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_resunet, ["--device", "gpu", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "gpu" in err and ("CuPy" in err or "CUDA" in err or "GPU" in err)
+
+
+def test_weights_that_do_not_fit_are_a_clean_error(train_classifier, mri_folder, tmp_path,
+                                                   capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **{"conv1.weight": np.zeros((3, 3, 3, 3), np.float32)})
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_classifier, cls_args(mri_folder, tmp_path / "o", "--weights", str(bad)))
+    assert exit_info.value.code == 2
+    assert "bad.npz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", ["train_resunet", "train_classifier"])
+def test_help_explains_every_flag(script):
+    result = subprocess.run([sys.executable, str(EXAMPLES / f"{script}.py"), "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for flag in ("--data", "--device", "--size", "--epochs", "--batch-size", "--lr", "--out",
+                 "--resume", "--seed", "--split"):
+        assert flag in result.stdout
+    parser = load_script(script).build_parser()
+    undocumented = [a.option_strings for a in parser._actions if not a.help]
+    assert not undocumented

@@ -1,0 +1,119 @@
+"""Model checkpoints that carry everything inference needs.
+
+A pipeline checkpoint is an ordinary ``tn.io`` checkpoint (``.npz``, written
+atomically) whose metadata holds a *model spec*::
+
+    metadata["model"] = {
+        "task": "segmentation" | "classification",
+        "arch": "resunet" | "resnet18" | "resnet34" | "resnet50",
+        "arch_args": {"base": 16, "depth": 4},      # keyword arguments of the constructor
+        "input_size": 128,                          # slices are resized to this side
+        "normalization": {"mean": [...], "std": [...]},  # per channel, on intensities in [0, 1]
+        "threshold": 0.5,                           # probability above which we say "tumour"
+    }
+
+so ``load_model(path)`` can rebuild the network, and ``inference.py`` can feed
+it exactly as training did, from the file alone.
+"""
+import math
+import os
+
+from .. import models
+from ..io import CheckpointError, load_checkpoint
+
+__all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", "read_spec"]
+
+#: The constructor behind each architecture name, and the task it serves.
+ARCHITECTURES = {
+    "resunet": (models.ResUNet, "segmentation"),
+    "resnet18": (models.resnet18, "classification"),
+    "resnet34": (models.resnet34, "classification"),
+    "resnet50": (models.resnet50, "classification"),
+}
+TASKS = ("segmentation", "classification")
+
+
+def build_model(arch, arch_args=None):
+    """A freshly initialized network: ``build_model("resnet18", {"num_classes": 2})``."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+    constructor, _ = ARCHITECTURES[arch]
+    return constructor(**(arch_args or {}))
+
+
+def model_spec(arch, arch_args, input_size, normalization, threshold=0.5):
+    """The spec dict stored in a checkpoint (see the module docstring), checked."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+    spec = {"task": ARCHITECTURES[arch][1], "arch": arch, "arch_args": dict(arch_args),
+            "input_size": int(input_size),
+            "normalization": {"mean": [float(m) for m in normalization["mean"]],
+                              "std": [float(s) for s in normalization["std"]]},
+            "threshold": float(threshold)}
+    _check_spec(spec, "model_spec")
+    return spec
+
+
+def read_spec(path):
+    """The model spec of a pipeline checkpoint (reads the whole file)."""
+    return _spec_of(load_checkpoint(path), os.fspath(path))
+
+
+def load_model(path, device="cpu", task=None):
+    """Rebuild the network of a pipeline checkpoint: returns ``(model, spec)``.
+
+    The model is in eval mode on ``device``.  With ``task`` given
+    ("segmentation" or "classification") a checkpoint of the other kind is
+    refused, so that swapping ``--classifier`` and ``--segmenter`` is caught.
+    """
+    path = os.fspath(path)
+    checkpoint = load_checkpoint(path)
+    spec = _spec_of(checkpoint, path)
+    if task is not None and spec["task"] != task:
+        raise CheckpointError(f"{path} holds a {spec['task']} model ({spec['arch']}), "
+                              f"but a {task} model is needed here")
+    model = build_model(spec["arch"], spec["arch_args"])
+    model.load_state_dict(checkpoint["model"], strict=True)   # keys and shapes checked
+    return model.to(device).eval(), spec
+
+
+def _spec_of(checkpoint, path):
+    metadata = checkpoint["metadata"]
+    if not isinstance(metadata, dict) or "model" not in metadata:
+        raise CheckpointError(
+            f"{path} is a tinynet checkpoint but not one of the MRI pipeline: its metadata "
+            "has no 'model' spec (train with examples/train_resunet.py or train_classifier.py)")
+    if checkpoint["model"] is None:
+        raise CheckpointError(f"{path} holds no model weights")
+    spec = metadata["model"]
+    _check_spec(spec, path)
+    return spec
+
+
+def _check_spec(spec, where):
+    problems = []
+    if spec.get("arch") not in ARCHITECTURES:
+        problems.append(f"arch {spec.get('arch')!r} is not one of {sorted(ARCHITECTURES)}")
+    if spec.get("task") not in TASKS:
+        problems.append(f"task {spec.get('task')!r} is not one of {list(TASKS)}")
+    if not isinstance(spec.get("arch_args"), dict):
+        problems.append("arch_args is not a dict")
+    size = spec.get("input_size")
+    if not isinstance(size, int) or size < 1:
+        problems.append(f"input_size {size!r} is not a positive int")
+    norm = spec.get("normalization") or {}
+    for key in ("mean", "std"):
+        values = norm.get(key)
+        if not (isinstance(values, list) and values and all(_finite(v) for v in values)):
+            problems.append(f"normalization {key} {values!r} is not a list of numbers")
+    if any(_finite(s) and s <= 0 for s in norm.get("std") or []):
+        problems.append(f"normalization std {norm.get('std')} has a value <= 0")
+    threshold = spec.get("threshold")
+    if not (_finite(threshold) and 0.0 <= threshold <= 1.0):
+        problems.append(f"threshold {threshold!r} is not a probability in [0, 1]")
+    if problems:
+        raise CheckpointError(f"{where}: bad model spec: " + "; ".join(problems))
+
+
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

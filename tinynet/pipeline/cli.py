@@ -1,0 +1,128 @@
+"""Command-line pieces the example scripts share.
+
+Every script follows one rule for bad input: one clear line on stderr and
+exit code 2, never a traceback.  ``main()`` functions raise ``UsageError``
+(or one of the library's input errors, see ``INPUT_ERRORS``) and ``run_main``
+turns it into that line::
+
+    def main(argv=None):
+        args = build_parser().parse_args(argv)
+        ...
+    if __name__ == "__main__":
+        sys.exit(cli.run_main(main))
+"""
+import argparse
+import os
+import sys
+
+from .. import backend
+from ..data import DataError
+from ..io import CheckpointError, SafetensorsError, TorchFormatError
+
+__all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device", "add_device_argument",
+           "existing_path", "positive_int", "positive_float", "probability"]
+
+
+class UsageError(ValueError):
+    """A bad argument or input file: reported as one line, exit code 2."""
+
+
+#: Errors that mean "your input is wrong" (a bad file, folder, checkpoint or
+#: device), not "tinynet has a bug": reported in one line with exit code 2.
+INPUT_ERRORS = (UsageError, DataError, CheckpointError, SafetensorsError, TorchFormatError,
+                FileNotFoundError, NotADirectoryError, backend.DeviceError)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, but a bad argument is one line (not the whole usage) and exit code 2."""
+
+    def error(self, message):
+        fail(f"{message} (see --help)", prog=self.prog)
+
+
+def fail(message, prog=None):
+    """Print ``<prog>: error: message`` to stderr and exit with code 2 (argparse's convention)."""
+    prog = prog or os.path.basename(sys.argv[0] or "tinynet")
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def run_main(main, argv=None):
+    """Call ``main(argv)``; input errors become one line and exit code 2.
+
+    Returns main's return value (the exit code, 0 if it returns None).
+    """
+    try:
+        code = main(argv)
+    except INPUT_ERRORS as exc:
+        fail(_one_line(exc))
+    return 0 if code is None else code
+
+
+def _one_line(exc):
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, KeyError) and text.startswith(("'", '"')):
+        text = text[1:-1]  # KeyError's str() adds quotes
+    return " ".join(text.split())
+
+
+def check_device(name):
+    """``"cpu"`` or ``"gpu"``; for the GPU, check now that CuPy and a GPU are there.
+
+    Raises DeviceError with the reason (CuPy missing, CUDA unusable, no GPU),
+    so a run fails before it loads any data rather than at its first batch.
+    """
+    device = backend.normalize_device(name)
+    if device == "gpu":
+        backend.xp_for_device("gpu")
+    return device
+
+
+def add_device_argument(parser):
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
+                        help="where to run: cpu (NumPy) or gpu (CuPy; needs "
+                             "`pip install tinynet[gpu]` and a CUDA GPU). Default: cpu")
+
+
+# -- argparse types: a bad value is reported by argparse itself (exit code 2) --
+
+def existing_path(text):
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"no such file or folder: {text}")
+    return text
+
+
+def positive_int(text):
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_float(text):
+    value = _number(text, float)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def probability(text):
+    value = _number(text, float)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None

@@ -1,0 +1,180 @@
+"""Setting up a training run from its command line: the flags both training scripts
+share, resuming, the data, the patient split, the normalization and the loaders.
+
+Each training script keeps its own model, loss and loop; everything here is
+what ``train_resunet.py`` and ``train_classifier.py`` would otherwise repeat.
+"""
+import argparse
+import copy
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import data as tndata
+from .cli import UsageError, check_device, existing_path, non_negative_int, positive_float, \
+    positive_int, probability
+from ..optim.lr_scheduler import CosineAnnealingLR
+from .run import TrainingRun, resume_config
+
+__all__ = ["add_training_arguments", "explicit_arguments", "training_config", "start_run",
+           "TrainingData", "prepare_data", "summarize"]
+
+#: Settings a resumed run may change; every other one comes from its last.npz.
+OVERRIDABLE_ON_RESUME = ("epochs", "device", "out", "prefetch")
+
+
+def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, out):
+    """The flags of both training scripts, with the script's own defaults."""
+    add = parser.add_argument
+    add("--data", default=None,
+        help="a kaggle_3m folder (<patient>/<patient>_<n>.tif + _mask.tif), a .npz made by "
+             "`python -m tinynet.data.pack`, or 'phantom' (default: the built-in synthetic "
+             "MRI phantom, no download needed)")
+    add("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
+        help="cpu (NumPy) or gpu (CuPy; needs `pip install tinynet[gpu]` and a CUDA GPU). "
+             "Default: cpu")
+    add("--size", type=positive_int, default=size,
+        help=f"side in pixels the slices are resized to for training (default {size}; "
+             "the original slices are 256). The segmenter needs a multiple of 16")
+    add("--epochs", type=positive_int, default=epochs, help=f"epochs to train (default {epochs})")
+    add("--batch-size", type=positive_int, default=batch_size,
+        help=f"slices per step (default {batch_size})")
+    add("--lr", type=positive_float, default=lr,
+        help=f"Adam learning rate at the start of the cosine schedule (default {lr:g})")
+    add("--weight-decay", type=float, default=0.0, help="Adam L2 weight decay (default 0)")
+    add("--schedule", choices=["cosine", "constant"], default="cosine",
+        help="learning-rate schedule over the epochs (default cosine, down to lr/100)")
+    add("--out", default=out, help=f"output folder for checkpoints, log and figures "
+                                   f"(default {out}; with --resume: the checkpoint's folder)")
+    add("--resume", type=existing_path, default=None, metavar="CKPT",
+        help="continue a run from its last.npz, exactly where it stopped (its settings are "
+             "kept; only --epochs, --device, --out and --prefetch may change)")
+    add("--seed", type=int, default=0,
+        help="seed of the weights, the split, the batch order and the augmentation (default 0)")
+    add("--split", default=None, metavar="FILE",
+        help="patient split JSON: used if it exists, else made (stratified by institution) "
+             "and written there. Default: made from --seed and --val-fraction")
+    add("--val-fraction", type=probability, default=0.2,
+        help="share of patients held out for validation when the split is made (default 0.2)")
+    add("--oversample", type=probability, default=oversample,
+        help="share of each batch drawn from tumour slices (default "
+             f"{'off: natural frequency' if oversample is None else oversample})")
+    add("--no-augment", dest="augment", action="store_false",
+        help="turn off augmentation (flips, rotation, scaling, intensity jitter)")
+    add("--elastic", type=float, default=0.0,
+        help="elastic deformation strength in pixels (default 0: off)")
+    add("--prefetch", type=non_negative_int, default=2,
+        help="batches prepared ahead by a background thread (default 2; 0: no thread)")
+    add("--val-batch-size", type=positive_int, default=16,
+        help="slices per validation batch (default 16)")
+
+
+def explicit_arguments(parser, argv):
+    """The options the user actually typed, as {dest: value} (defaults left out)."""
+    quiet = copy.deepcopy(parser)
+    for action in quiet._actions:          # argparse has no public way to ask this
+        action.default = argparse.SUPPRESS
+    return vars(quiet.parse_args(argv))
+
+
+def training_config(parser, argv):
+    """Parse ``argv`` into the run's settings (a JSON-able dict).
+
+    With ``--resume`` the settings come from the checkpoint; the flags given
+    now that may not change a run are listed in ``config["ignored_flags"]``.
+    """
+    args = parser.parse_args(argv)
+    config = {k: v for k, v in vars(args).items() if k != "resume"}
+    config["resume"] = args.resume
+    if args.resume:
+        given = {k: v for k, v in explicit_arguments(parser, argv).items() if k != "resume"}
+        if "out" not in given:
+            given["out"] = os.path.dirname(os.path.abspath(args.resume))
+        config, ignored = resume_config(args.resume, given, OVERRIDABLE_ON_RESUME)
+        config["resume"] = args.resume
+        config["ignored_flags"] = ignored
+    config["device"] = check_device(config["device"])
+    for flag in config.get("ignored_flags", []):
+        print(f"note: resuming keeps the run's settings; ignored {flag}", file=sys.stderr)
+    return config
+
+
+def start_run(config, model, optimizer, spec, data, monitor):
+    """The TrainingRun of these settings: a cosine schedule (unless ``--schedule constant``),
+    the state of ``--resume`` restored, and ``split.json`` written into the run's folder."""
+    scheduler = None
+    if config["schedule"] == "cosine":
+        scheduler = CosineAnnealingLR(optimizer, T_max=config["epochs"],
+                                      eta_min=config["lr"] / 100)
+    run = TrainingRun(config["out"], model=model, optimizer=optimizer, scheduler=scheduler,
+                      loader=data.train_loader, spec=spec, config=config, monitor=monitor)
+    if config["resume"]:
+        run.resume(config["resume"])
+    tndata.save_split(run.path("split.json"), data.split)
+    return run
+
+
+@dataclass
+class TrainingData:
+    """The data of a run: the dataset, the split, the normalization and the two loaders."""
+    dataset: object
+    split: dict
+    normalization: dict
+    train_indices: np.ndarray
+    val_indices: np.ndarray
+    train_loader: object
+    val_loader: object
+
+
+def prepare_data(config, multiple=1):
+    """Open the data, split its patients, measure the normalization, build the loaders.
+
+    multiple : the model's required divisor of the input side (16 for the ResUNet).
+    """
+    if config["size"] % multiple:
+        raise UsageError(f"--size {config['size']} must be a multiple of {multiple} for this "
+                         "model")
+    dataset = tndata.open_dataset(config["data"], size=config["size"], seed=config["seed"])
+    split = _patient_split(dataset, config)
+    train_idx = dataset.indices_of(split["train"])
+    val_idx = dataset.indices_of(split["val"])
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        side = "training" if len(train_idx) == 0 else "validation"
+        raise UsageError(f"the split leaves no slices for {side} ({len(dataset.patients)} "
+                         f"patients in {config['data'] or 'the phantom'})")
+    stats = tndata.channel_stats(dataset, train_idx)
+    augment = tndata.Augment(elastic=config["elastic"]) if config["augment"] else None
+    train_loader = tndata.BatchLoader(
+        dataset, train_idx, config["batch_size"], shuffle=True,
+        oversample_tumour=config["oversample"], augment=augment, normalization=stats,
+        seed=config["seed"], drop_last=len(train_idx) > config["batch_size"],
+        prefetch=config["prefetch"])
+    val_loader = tndata.BatchLoader(dataset, val_idx, config["val_batch_size"], shuffle=False,
+                                    normalization=stats, seed=config["seed"],
+                                    prefetch=config["prefetch"])
+    data = TrainingData(dataset, split, stats, train_idx, val_idx, train_loader, val_loader)
+    print(summarize(data))
+    return data
+
+
+def _patient_split(dataset, config):
+    path = config["split"]
+    if path and os.path.exists(path):
+        return tndata.load_split(path, patients=dataset.patients)
+    split = tndata.split_patients(dataset.patients, val_fraction=config["val_fraction"],
+                                  seed=config["seed"])
+    if path:
+        tndata.save_split(path, split)
+    return split
+
+
+def summarize(data):
+    """One line about the data of a run, for the console."""
+    n_train = len(data.train_indices)
+    n_val = len(data.val_indices)
+    tumour = np.asarray(data.dataset.has_tumour)
+    return (f"{len(data.dataset.patients)} patients, {len(data.dataset)} slices "
+            f"({int(tumour.sum())} with tumour); train {len(data.split['train'])} patients / "
+            f"{n_train} slices, validation {len(data.split['val'])} patients / {n_val} slices")

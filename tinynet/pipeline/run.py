@@ -1,0 +1,376 @@
+"""A training run: its folder, its checkpoints, its journal, and an exact resume.
+
+What ``TrainingRun`` keeps in the output folder::
+
+    last.npz     everything needed to continue: weights, optimizer, scheduler, the
+                 sampler's position, the RNG, the history; written atomically at the
+                 end of every epoch and when Ctrl-C stops the run
+    best.npz     the weights of the epoch with the best validation metric, with the
+                 model spec inference needs (``checkpoint.py``)
+    log.jsonl    one JSON object per line: a "start" or "resume" record, one
+                 "epoch" record per epoch, and how the run ended
+    split.json   the patient split (the scripts write it)
+
+How a script uses it (the loop itself stays in the script)::
+
+    run = TrainingRun(out, model=..., optimizer=..., scheduler=..., loader=train_loader,
+                      spec=spec, config=config, monitor="val_dice")
+    if resume_path: run.resume(resume_path)
+    with run.guard():                       # Ctrl-C and NaN handled here
+        for epoch in run.epochs():
+            for batch in run.progress(train_loader):
+                ... forward, loss ...
+                run.check_finite(loss)          # before backward: weights stay good
+                ... backward, step ...
+                run.step_done(loss=loss.item())
+            run.end_epoch(validation_metrics)   # logs, last.npz, best.npz
+    return run.exit_code
+
+Why a resumed run ends with the *same* weights as an uninterrupted one: the
+model, the optimizer moments, the scheduler, the sampler's (epoch, position)
+and tinynet's RNG are all restored, and the loader derives every epoch's order
+and every sample's augmentation from (seed, epoch, position), never from a
+generator that has advanced by an unknown amount.  Ctrl-C does not stop a step
+half-way: the signal only sets a flag, and the run stops before its next batch.
+"""
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+
+from tqdm import tqdm
+
+from .. import backend
+from ..io import load_checkpoint, save_checkpoint
+
+__all__ = ["TrainingRun", "NonFiniteLossError", "TrainingInterrupted", "resume_config",
+           "EXIT_OK", "EXIT_NONFINITE", "EXIT_INTERRUPTED"]
+
+EXIT_OK = 0
+EXIT_NONFINITE = 1
+EXIT_INTERRUPTED = 130   # the shell's code for a process stopped by SIGINT
+
+LAST = "last.npz"
+BEST = "best.npz"
+LOG = "log.jsonl"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or inf; the run stops before the step that would spoil it."""
+
+
+class TrainingInterrupted(Exception):
+    """Raised by ``TrainingRun.progress`` when Ctrl-C asked the run to stop."""
+
+
+class TrainingRun:
+    """The state of one training run and its output folder (see the module docstring).
+
+    Parameters
+    ----------
+    out_dir : folder for checkpoints, log and figures (created)
+    model, optimizer, scheduler : the objects being trained (scheduler may be None)
+    loader : the training BatchLoader (its position is saved and restored)
+    spec : the model spec (``checkpoint.model_spec``) stored with every checkpoint
+    config : JSON-able dict of the run's settings; ``config["epochs"]`` is the length
+    monitor : key of the validation metrics that selects ``best.npz``
+    mode : "max" (Dice, accuracy, AUC) or "min" (a loss)
+    """
+
+    def __init__(self, out_dir, *, model, optimizer, scheduler, loader, spec, config,
+                 monitor, mode="max"):
+        if mode not in ("max", "min"):
+            raise ValueError(f"TrainingRun: mode must be 'max' or 'min', got {mode!r}")
+        self.out_dir = os.fspath(out_dir)
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.model, self.optimizer, self.scheduler, self.loader = model, optimizer, scheduler, loader
+        self.spec, self.config = spec, dict(config)
+        self.monitor, self.mode = monitor, mode
+        self.epoch = 0             # the epoch being trained, 0-based
+        self.step = 0              # optimizer steps taken in the whole run
+        self.history = []          # one record per finished epoch
+        self.best = None           # {"epoch": int, "value": float}
+        self.exit_code = EXIT_OK
+        self._meter = _Meter()
+        self._stop_requested = False
+        self._resumed = False
+        self._bar = None
+        self._epoch_started = None
+        self._wait_at_epoch_start = 0.0
+
+    # -- paths ------------------------------------------------------------------
+    @property
+    def last_path(self):
+        return os.path.join(self.out_dir, LAST)
+
+    @property
+    def best_path(self):
+        return os.path.join(self.out_dir, BEST)
+
+    def path(self, name, folder=None):
+        """``out_dir/name``, or ``out_dir/folder/name``; the folder is created.
+
+        ``run.path("figures")`` with no extension names (and creates) a folder.
+        """
+        parent = os.path.join(self.out_dir, folder) if folder else self.out_dir
+        full = os.path.join(parent, name)
+        os.makedirs(full if not os.path.splitext(name)[1] else parent, exist_ok=True)
+        return full
+
+    # -- the loop -----------------------------------------------------------------
+    def epochs(self):
+        """Yield the epochs still to train, from the resumed one to ``config["epochs"] - 1``."""
+        if not self._resumed:
+            self.log("start", config=self.config, model=self.spec)
+        while self.epoch < self.config["epochs"]:
+            self._epoch_started = time.perf_counter()
+            self._wait_at_epoch_start = self.loader.wait_seconds
+            yield self.epoch
+
+    def progress(self, loader):
+        """Iterate the training batches with a progress bar; stop cleanly on Ctrl-C.
+
+        The stop flag is checked *between* steps, so the state saved at Ctrl-C
+        is the state after a whole number of steps.
+        """
+        total = self.config["epochs"]
+        desc = f"epoch {self.epoch + 1}/{total}"
+        with tqdm(total=len(loader), initial=loader.position, desc=desc, leave=False,
+                  dynamic_ncols=True, disable=None) as bar:
+            self._bar = bar
+            batches = iter(loader)
+            try:
+                while True:
+                    # Check before taking a batch: a batch taken counts as done in the loader.
+                    if self._stop_requested:
+                        raise TrainingInterrupted()
+                    try:
+                        batch = next(batches)
+                    except StopIteration:
+                        break
+                    yield batch
+            finally:
+                self._bar = None
+                if hasattr(batches, "close"):
+                    batches.close()   # stops the loader's background thread now
+
+    def check_finite(self, loss):
+        """Raise NonFiniteLossError if ``loss`` (a Tensor or number) is NaN or inf.
+
+        Call it before ``backward()``: the weights are still those of the last
+        good step, and ``last.npz`` on disk is never replaced by a diverged state.
+        """
+        value = float(loss.item() if hasattr(loss, "item") else loss)
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"the training loss is {value} at epoch {self.epoch + 1}, batch "
+                f"{self.loader.position} (step {self.step + 1})")
+        return value
+
+    def step_done(self, **values):
+        """Count one optimizer step; ``values`` (loss, dice, ...) feed the bar and the epoch means."""
+        self.step += 1
+        self._meter.add(values)
+        if self._bar is not None:
+            self._bar.set_postfix({k: f"{v:.4f}" for k, v in self._meter.means().items()},
+                                  refresh=False)
+            self._bar.update(1)
+
+    def end_epoch(self, val_metrics):
+        """Close an epoch: log it, step the scheduler, write last.npz (and best.npz if better).
+
+        ``val_metrics``: dict of JSON numbers from the validation pass; it must
+        hold ``self.monitor``.  Returns True when this epoch is the best so far.
+        """
+        if self.monitor not in val_metrics:
+            raise KeyError(f"end_epoch: validation metrics have no {self.monitor!r} "
+                           f"(got {sorted(val_metrics)})")
+        seconds = time.perf_counter() - (self._epoch_started or time.perf_counter())
+        waited = self.loader.wait_seconds - self._wait_at_epoch_start
+        record = {"epoch": self.epoch + 1, "steps": self.step,
+                  "lr": [g["lr"] for g in self.optimizer.param_groups][0],
+                  **{f"train_{k}": v for k, v in self._meter.means().items()},
+                  **val_metrics,
+                  "seconds": round(seconds, 3), "data_wait_seconds": round(waited, 3),
+                  "data_wait_share": round(waited / seconds, 4) if seconds > 0 else 0.0}
+        value = float(val_metrics[self.monitor])
+        is_best = self._improves(value)
+        if is_best:
+            self.best = {"epoch": self.epoch + 1, "value": value}
+        record["best"] = is_best
+        self.history.append(record)
+        self.log("epoch", **record)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.epoch += 1
+        self._meter = _Meter()
+        if is_best:
+            self._save_best(record)
+        self.save_last()
+        return is_best
+
+    def _improves(self, value):
+        # A NaN metric (e.g. AUC on a validation set of one class) never beats a
+        # number, but the first epoch is kept so that best.npz always exists.
+        if self.best is None:
+            return True
+        if math.isnan(value):
+            return False
+        best = self.best["value"]
+        if math.isnan(best):
+            return True
+        return value > best if self.mode == "max" else value < best
+
+    # -- Ctrl-C and NaN -------------------------------------------------------------
+    @contextlib.contextmanager
+    def guard(self):
+        """Run the training inside: Ctrl-C saves last.npz and says how to resume;
+        a NaN/inf loss stops the run and keeps the last good checkpoint.
+
+        Sets ``self.exit_code`` (0, 1 for a non-finite loss, 130 for Ctrl-C).
+        A second Ctrl-C while stopping interrupts at once, as usual.
+        """
+        previous = self._install_sigint_handler()
+        try:
+            yield self
+        except TrainingInterrupted:
+            self._restore_sigint_handler(previous)
+            previous = None
+            self.save_last()
+            self.log("interrupted", epoch=self.epoch + 1, batch=self.loader.position,
+                     steps=self.step)
+            self.exit_code = EXIT_INTERRUPTED
+            print(f"\nInterrupted at epoch {self.epoch + 1}, batch {self.loader.position}: "
+                  f"the state is saved in {self.last_path}.\nResume with:  "
+                  f"python {os.path.basename(sys.argv[0] or 'train.py')} --resume "
+                  f"{self.last_path}", file=sys.stderr)
+        except NonFiniteLossError as exc:
+            self.log("stopped", reason="non-finite loss", message=str(exc), steps=self.step)
+            self.exit_code = EXIT_NONFINITE
+            kept = (f"the last good checkpoint is {self.last_path} (end of epoch "
+                    f"{self.epoch})" if os.path.exists(self.last_path)
+                    else "no checkpoint had been written yet")
+            print(f"\nStopped: {exc}; {kept}. Try a lower --lr, or check the data.",
+                  file=sys.stderr)
+        else:
+            self.log("finished", epochs=self.epoch, steps=self.step, best=self.best)
+        finally:
+            if previous is not None:
+                self._restore_sigint_handler(previous)
+
+    def request_stop(self):
+        """Ask the run to stop before its next batch (what Ctrl-C does)."""
+        self._stop_requested = True
+
+    def _install_sigint_handler(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None   # signals can only be handled in the main thread
+
+        def on_sigint(signum, frame):
+            if self._stop_requested:        # second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            print("\nCtrl-C: stopping after this step (press again to abort at once)",
+                  file=sys.stderr)
+
+        return ("installed", signal.signal(signal.SIGINT, on_sigint))
+
+    @staticmethod
+    def _restore_sigint_handler(previous):
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous[1])
+
+    # -- checkpoints ----------------------------------------------------------------
+    def save_last(self):
+        """Write last.npz: the whole training state, atomically."""
+        state = {"config": self.config, "epoch": self.epoch, "step": self.step,
+                 "history": self.history, "best": self.best,
+                 "loader": self.loader.state_dict(), "meter": self._meter.state_dict(),
+                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                 "rng": backend.get_rng().bit_generator.state}
+        save_checkpoint(self.last_path, model=self.model, optimizer=self.optimizer,
+                        epoch=self.epoch, metadata={"model": self.spec, "run": state})
+
+    def _save_best(self, record):
+        save_checkpoint(self.best_path, model=self.model, epoch=self.epoch,
+                        metadata={"model": self.spec, "metrics": record,
+                                  "config": self.config})
+
+    def resume(self, path):
+        """Restore everything ``save_last`` wrote; training continues where it stopped."""
+        checkpoint = load_checkpoint(path)
+        state = (checkpoint["metadata"] or {}).get("run")
+        if state is None:
+            raise ValueError(f"{path} is not a last.npz of a training run (no run state in "
+                             "its metadata); best.npz holds only weights, resume from last.npz")
+        self.model.load_state_dict(checkpoint["model"], strict=True)
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+            if hasattr(self.scheduler, "T_max"):
+                # --epochs may lengthen a resumed run: stretch the cosine to the new end.
+                self.scheduler.T_max = self.config["epochs"]
+        self.loader.load_state_dict(state["loader"])
+        backend.get_rng().bit_generator.state = state["rng"]
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.history, self.best = state["history"], state["best"]
+        self._meter.load_state_dict(state["meter"])
+        self._resumed = True
+        self.log("resume", checkpoint=os.fspath(path), epoch=self.epoch + 1,
+                 batch=self.loader.position, steps=self.step)
+
+    # -- the journal ----------------------------------------------------------------
+    def log(self, event, **fields):
+        """Append one JSON line ``{"event": ..., "time": ..., **fields}`` to log.jsonl."""
+        record = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields}
+        with open(os.path.join(self.out_dir, LOG), "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def resume_config(checkpoint_path, given, overridable=("epochs", "device", "out", "prefetch")):
+    """The settings of a run to resume: those saved in its last.npz.
+
+    ``given``: dict of the settings the user typed explicitly this time.  Those
+    in ``overridable`` replace the saved ones (train longer, move to the GPU);
+    any other that differs is reported and ignored, because changing e.g. the
+    learning rate or the data would make the resumed run a different run.
+    Returns ``(config, ignored)`` with ``ignored`` a list of "name=value" strings.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    state = (checkpoint["metadata"] or {}).get("run")
+    if state is None:
+        raise ValueError(f"{checkpoint_path} is not a last.npz of a training run (no run "
+                         "state in its metadata); resume from the run's last.npz")
+    config = dict(state["config"])
+    ignored = []
+    for key, value in given.items():
+        if key in overridable:
+            config[key] = value
+        elif key in config and config[key] != value:
+            ignored.append(f"{key}={value!r} (the run uses {config[key]!r})")
+    return config, ignored
+
+
+class _Meter:
+    """Running means of the values reported each step (loss, dice, ...)."""
+
+    def __init__(self):
+        self.sums, self.count = {}, 0
+
+    def add(self, values):
+        self.count += 1
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+
+    def means(self):
+        return {k: s / self.count for k, s in self.sums.items()} if self.count else {}
+
+    def state_dict(self):
+        return {"sums": dict(self.sums), "count": self.count}
+
+    def load_state_dict(self, state):
+        self.sums, self.count = dict(state["sums"]), int(state["count"])
