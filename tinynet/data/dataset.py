@@ -125,8 +125,9 @@ class SliceDataset:
     def __getitem__(self, index):
         """``(image uint8 (H, W, 3), mask uint8 (H, W))`` of slice ``index`` (read-only arrays)."""
         row = self._rows[index]
-        # The mask first: a dataset that was only asked for masks (has_tumour)
-        # then decodes just the image here.
+        # The mask first: a file reader checks the image against its mask's
+        # size, and a slice whose mask was read already (has_tumour) then
+        # decodes just the image here.
         mask = self._store.mask(row)
         return self._store.image(row), mask
 

@@ -127,12 +127,6 @@ def _reading(path):
         raise DataError(f"{path}: cannot read the TIFF ({type(exc).__name__}: {exc})") from exc
 
 
-def _peek_shape(path):
-    """(height, width) of an image file from its header, without decoding the pixels."""
-    with _reading(path), Image.open(path) as im:
-        return im.size[::-1]
-
-
 def _read_rgb(path):
     """uint8 (H, W, 3) pixels of an RGB TIFF."""
     with _reading(path), Image.open(path) as im:
@@ -164,30 +158,27 @@ def _read_binary_mask(path):
 class _Kaggle3mFiles:
     """Decodes slice ``row`` from its TIFF pair (the ``source`` of a SliceDataset's store).
 
-    The image and the mask of a pair must have the same stored size; each
-    read checks it against the other file's size (remembered if that file was
-    decoded already, else read from its header).
+    The image and the mask of a pair must have the same stored size; the
+    image read checks it against the mask, which SliceDataset always decodes
+    first.  (Reading a TIFF header costs about as much as decoding a small
+    mask, so masks read alone, for ``has_tumour``, are not checked against
+    their images' headers.)
     """
 
     def __init__(self, image_paths, mask_paths, size):
         self.image_paths, self.mask_paths, self.size = image_paths, mask_paths, size
-        self._stored_shape = {}  # path -> (H, W) as stored, before resizing
+        self._mask_shape = {}  # row -> (H, W) of the mask as stored, before resizing
 
     def read_image(self, row):
-        image = _read_rgb(self.image_paths[row])
-        self._check_same_size(row, self.image_paths[row], image.shape[:2])
+        image_path, mask_path = self.image_paths[row], self.mask_paths[row]
+        image = _read_rgb(image_path)
+        mask_shape = self._mask_shape[row]
+        if image.shape[:2] != mask_shape:
+            raise DataError(f"{image_path}: image is {image.shape[1]}x{image.shape[0]} but its "
+                            f"mask {Path(mask_path).name} is {mask_shape[1]}x{mask_shape[0]}")
         return resize_image(image, self.size) if self.size else image
 
     def read_mask(self, row):
         mask = _read_binary_mask(self.mask_paths[row])
-        self._check_same_size(row, self.mask_paths[row], mask.shape)
+        self._mask_shape[row] = mask.shape
         return resize_mask(mask, self.size) if self.size else mask
-
-    def _check_same_size(self, row, decoded_path, shape):
-        self._stored_shape[decoded_path] = shape
-        image_path, mask_path = self.image_paths[row], self.mask_paths[row]
-        image_shape = self._stored_shape.get(image_path) or _peek_shape(image_path)
-        mask_shape = self._stored_shape.get(mask_path) or _peek_shape(mask_path)
-        if image_shape != mask_shape:
-            raise DataError(f"{image_path}: image is {image_shape[1]}x{image_shape[0]} but its "
-                            f"mask {Path(mask_path).name} is {mask_shape[1]}x{mask_shape[0]}")

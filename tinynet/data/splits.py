@@ -27,6 +27,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ._files import write_atomically
 from .errors import DataError
 
 __all__ = ["institution_of", "split_patients", "save_split", "load_split"]
@@ -105,11 +106,10 @@ def split_patients(patients, val_fraction=0.2, seed=0, n_val=None):
 
 
 def save_split(path, split):
-    """Write a split (from ``split_patients``) as JSON to ``path``."""
+    """Write a split (from ``split_patients``) as JSON to ``path`` (atomically)."""
     _check_split(split, f"save_split({path})")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(split, f, indent=2)
-        f.write("\n")
+    text = json.dumps(split, indent=2) + "\n"
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def load_split(path, patients=None):
