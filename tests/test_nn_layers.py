@@ -174,8 +174,34 @@ def test_dropout_train_and_eval():
     assert abs((y == 0).mean() - 0.25) < 0.02
     drop.eval()
     np.testing.assert_array_equal(drop(x).numpy(), x.numpy())
-    with pytest.raises(ValueError, match="between 0 and 1, but got 1.5"):
+    with pytest.raises(ValueError, match=r"Dropout: p \(the dropout probability\) must be "
+                                         r"between 0 and 1, got 1.5"):
         nn.Dropout(1.5)
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: nn.Linear(-3, 2), ValueError, r"Linear: in_features must be >= 0, got -3"),
+    (lambda: nn.Linear(3, -2), ValueError, r"Linear: out_features must be >= 0, got -2"),
+    (lambda: nn.Linear(2.5, 3), TypeError, r"Linear: in_features must be an int, got 2.5 "
+                                           r"\(float\)"),
+    (lambda: nn.Linear(3, "4"), TypeError, r"Linear: out_features must be an int, got '4'"),
+    (lambda: nn.BatchNorm2d(-3), ValueError, r"BatchNorm2d: num_features must be >= 0, got -3"),
+    (lambda: nn.BatchNorm1d(None), TypeError, r"BatchNorm1d: num_features must be an int, "
+                                              r"got None"),
+    (lambda: nn.Dropout(float("nan")), ValueError, r"Dropout: p .* between 0 and 1, got nan"),
+    (lambda: nn.Dropout(-0.1), ValueError, r"Dropout: p .* between 0 and 1, got -0.1"),
+    (lambda: nn.Dropout("0.5"), TypeError, r"Dropout: p .* must be a number, got '0.5'"),
+])
+def test_bad_layer_sizes_name_the_argument_and_value(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_zero_sizes_and_numpy_ints_are_valid_layer_sizes():
+    # PyTorch allows empty layers; NumPy integers (e.g. from a shape) are plain ints.
+    lin = nn.Linear(np.int64(0), 2)
+    assert lin.weight.shape == (2, 0) and type(lin.in_features) is int
+    assert nn.BatchNorm2d(0).running_mean.shape == (0,)
 
 
 def test_upsample_needs_exactly_one_of_size_and_scale():

@@ -21,6 +21,7 @@ import numpy as np
 from .. import backend
 from . import functional as F
 from . import init
+from .arguments import check_size
 from .module import Module
 from .parameter import empty_parameter
 
@@ -33,7 +34,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
-        self.num_features = num_features
+        self.num_features = check_size(self._get_name(), "num_features", num_features)
         self.eps = eps
         self.momentum = momentum  # None: cumulative average over all batches seen
         self.affine = affine

@@ -18,8 +18,12 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"Dropout: p (the dropout probability) must be a number, got {p!r} "
+                            f"({type(p).__name__})")
+        if not 0 <= p <= 1:  # also refuses NaN
+            raise ValueError(f"Dropout: p (the dropout probability) must be between 0 and 1, "
+                             f"got {p}")
         self.p = p
         self.inplace = inplace  # accepted for PyTorch compatibility; never in place
 

@@ -9,6 +9,7 @@ bias the same bound.
 
 from . import functional as F
 from . import init
+from .arguments import check_size
 from .module import Module
 from .parameter import empty_parameter
 
@@ -31,8 +32,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
+        self.in_features = check_size("Linear", "in_features", in_features)
+        self.out_features = check_size("Linear", "out_features", out_features)
         self.weight = empty_parameter((out_features, in_features), device, dtype)
         if bias:
             self.bias = empty_parameter((out_features,), device, dtype)
