@@ -78,7 +78,8 @@ def test_intensity_changes_the_image_only_and_per_channel_affinely():
     image = np.repeat(image, 3, axis=2)
     image[..., 1] = image[::-1, ::-1, 1]  # the channels differ
     mask = (image[..., 0] > 100).astype(np.uint8)
-    out_image, out_mask = Augment(**{**OFF, "intensity": 0.2})(image, mask, np.random.default_rng(3))
+    jitter = Augment(**{**OFF, "intensity": 0.2})
+    out_image, out_mask = jitter(image, mask, np.random.default_rng(3))
     assert out_mask is mask
     for c in range(3):
         outputs = [np.unique(out_image[..., c][image[..., c] == v]) for v in levels]
@@ -119,5 +120,6 @@ def test_bad_inputs():
     rng = np.random.default_rng(0)
     with pytest.raises(DataError, match=r"image must be uint8 \(H, W, 3\), got float32"):
         Augment()(image.astype(np.float32), mask, rng)
-    with pytest.raises(DataError, match=r"mask must be uint8 \(48, 48\) like the image, got uint8 \(47, 48\)"):
+    with pytest.raises(DataError, match=r"mask must be uint8 \(48, 48\) like the image, "
+                                        r"got uint8 \(47, 48\)"):
         Augment()(image, mask[1:], rng)

@@ -163,7 +163,8 @@ def test_mask_without_slice_found_at_scan(small_root):
 
 
 def test_image_and_mask_of_different_sizes(small_root):
-    Image.fromarray(np.zeros((12, 16), np.uint8)).save(_folder(small_root) / f"{PATIENT_A}_3_mask.tif")
+    mask_path = _folder(small_root) / f"{PATIENT_A}_3_mask.tif"
+    Image.fromarray(np.zeros((12, 16), np.uint8)).save(mask_path)
     ds = read_kaggle3m(small_root)  # sizes are checked when the slice is first read
     with pytest.raises(DataError, match=rf"{PATIENT_A}_3.tif: image is 16x16 but its mask "
                                         rf"{PATIENT_A}_3_mask.tif is 16x12"):
@@ -201,7 +202,8 @@ def test_non_binary_mask(small_root):
 
 
 def test_grayscale_image_is_refused(small_root):
-    Image.fromarray(np.zeros((SIDE, SIDE), np.uint8)).save(_folder(small_root) / f"{PATIENT_A}_3.tif")
+    gray = Image.fromarray(np.zeros((SIDE, SIDE), np.uint8))
+    gray.save(_folder(small_root) / f"{PATIENT_A}_3.tif")
     with pytest.raises(DataError, match=f"{PATIENT_A}_3.tif: expected an 8-bit RGB image.*'L'"):
         read_kaggle3m(small_root)[1]
 

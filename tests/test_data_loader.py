@@ -79,7 +79,8 @@ def test_labels_follow_the_masks_without_augmentation(phantom):
     loader = BatchLoader(phantom, np.arange(40), 8, oversample_tumour=0.75, seed=2)
     for batch in loader:
         np.testing.assert_array_equal(batch.labels, phantom.has_tumour[batch.indices])
-        np.testing.assert_array_equal(batch.labels, batch.masks.reshape(len(batch.labels), -1).max(1))
+        per_slice_max = batch.masks.reshape(len(batch.labels), -1).max(axis=1)
+        np.testing.assert_array_equal(batch.labels, per_slice_max)
 
 
 def test_same_seed_same_batches_with_augmentation(phantom):

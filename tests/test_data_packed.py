@@ -77,14 +77,17 @@ def good_arrays(n=2, size=4):
     return {"format": np.array("tinynet-slices"), "version": np.array(1), "size": np.array(size),
             "images": np.zeros((n, size, size, 3), np.uint8),
             "masks": np.zeros((n, size, size), np.uint8),
-            "patient_of": np.array(["P_AA_1"] * n), "names": np.array([f"P_AA_1_{k}" for k in range(n)])}
+            "patient_of": np.array(["P_AA_1"] * n),
+            "names": np.array([f"P_AA_1_{k}" for k in range(n)])}
 
 
 @pytest.mark.parametrize("change, message", [
     ({"names": None, "masks": None}, "not a packed dataset: missing masks, names"),
-    ({"format": np.array("something-else")}, "format is .*something-else.*expected 'tinynet-slices'"),
+    ({"format": np.array("something-else")},
+     "format is .*something-else.*expected 'tinynet-slices'"),
     ({"version": np.array(2)}, "format version 2 is newer"),
-    ({"masks": np.zeros((3, 4, 4), np.uint8)}, r"masks has shape \(3, 4, 4\), expected \(2, 4, 4\)"),
+    ({"masks": np.zeros((3, 4, 4), np.uint8)},
+     r"masks has shape \(3, 4, 4\), expected \(2, 4, 4\)"),
     ({"size": np.array(5)}, r"images has shape \(2, 4, 4, 3\), expected \(2, 5, 5, 3\)"),
     ({"images": np.zeros((2, 4, 4, 3), np.float32)}, "images are float32, expected uint8"),
     ({"masks": np.full((2, 4, 4), 255, np.uint8)}, "masks hold the value 255, expected only 0/1"),
@@ -145,7 +148,8 @@ def test_cli_packs(small_root, tmp_path):
 def test_cli_bad_path_is_one_line_and_exit_code_2(tmp_path):
     result = run_cli(tmp_path / "no_such_data", tmp_path / "out.npz")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'no_such_data'}: no such folder"]
+    expected = f"error: {tmp_path / 'no_such_data'}: no such folder"
+    assert result.stderr.strip().splitlines() == [expected]
     assert "Traceback" not in result.stderr and not (tmp_path / "out.npz").exists()
 
 

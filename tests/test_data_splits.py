@@ -101,7 +101,8 @@ def test_json_round_trip(tmp_path):
     assert stored["seed"] == 7 and stored["val_fraction"] == 0.25
     assert load_split(path, patients=patients) == split
     # The stored arguments recompute the same split.
-    assert split_patients(patients, stored["val_fraction"], stored["seed"], stored["n_val"]) == split
+    again = split_patients(patients, stored["val_fraction"], stored["seed"], stored["n_val"])
+    assert again == split
 
 
 @pytest.mark.parametrize("content, message", [

@@ -7,7 +7,7 @@ __all__ = ["write_atomically"]
 
 
 def write_atomically(path, write):
-    """Call ``write(binary_file)`` on a temporary file next to ``path``, then rename it onto ``path``.
+    """Call ``write(binary_file)`` on a temporary file next to ``path``, then rename it to ``path``.
 
     The temporary file is in the same folder, so ``os.replace`` is a rename on
     one filesystem, which is atomic.  If ``write`` fails (or Ctrl-C), the

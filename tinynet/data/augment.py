@@ -20,6 +20,7 @@ and a flip alone is an exact array reversal.
 import numpy as np
 from scipy import ndimage
 
+from ._checks import is_real_number
 from .errors import DataError
 
 __all__ = ["Augment"]
@@ -27,9 +28,7 @@ __all__ = ["Augment"]
 
 def _check_range(name, value, low, high=None):
     """``value`` as a float if low <= value (< high), else a DataError naming the argument."""
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    ok = ok and value >= low and (high is None or value < high)
-    if not ok:
+    if not (is_real_number(value) and value >= low and (high is None or value < high)):
         bounds = f">= {low}" if high is None else f"in [{low}, {high})"
         raise DataError(f"Augment: {name} must be a number {bounds}, got {value!r}")
     return float(value)
@@ -96,7 +95,8 @@ def _check_pair(image, mask):
             and image.shape[2] == 3):
         raise DataError(f"Augment: image must be uint8 (H, W, 3), got "
                         f"{getattr(image, 'dtype', type(image).__name__)} {np.shape(image)}")
-    if not (isinstance(mask, np.ndarray) and mask.dtype == np.uint8 and mask.shape == image.shape[:2]):
+    if not (isinstance(mask, np.ndarray) and mask.dtype == np.uint8
+            and mask.shape == image.shape[:2]):
         raise DataError(f"Augment: mask must be uint8 {image.shape[:2]} like the image, got "
                         f"{getattr(mask, 'dtype', type(mask).__name__)} {np.shape(mask)}")
 
@@ -115,7 +115,7 @@ def _output_to_input(flip, angle, zoom):
 
 
 def _resample(image, mask, matrix, displacement):
-    """Resample image (order 1) and mask (order 0) at input = matrix (o - c) + c (+ displacement)."""
+    """Resample image (order 1) and mask (order 0) at input = M (o - c) + c [+ displacement]."""
     shape = mask.shape
     centre = (np.array(shape, dtype=np.float64) - 1) / 2
     offset = centre - matrix @ centre

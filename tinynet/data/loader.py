@@ -35,9 +35,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._checks import check_whole_number, is_real_number
 from .dataset import stack_slices
 from .errors import DataError
-from .preprocess import normalize
+from .preprocess import check_stats, normalize
 
 __all__ = ["Batch", "BatchLoader"]
 
@@ -101,16 +102,12 @@ class BatchLoader:
                  augment=None, normalization=None, seed=0, drop_last=False, prefetch=2):
         self.dataset = dataset
         self.indices = _check_indices(indices, len(dataset))
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise DataError(f"BatchLoader: batch_size must be a whole number >= 1, got {batch_size!r}")
-        if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) or prefetch < 0:
-            raise DataError(f"BatchLoader: prefetch must be a whole number >= 0, got {prefetch!r}")
-        self.batch_size, self.prefetch = int(batch_size), int(prefetch)
+        self.batch_size = check_whole_number(batch_size, "batch_size", 1, "BatchLoader")
+        self.prefetch = check_whole_number(prefetch, "prefetch", 0, "BatchLoader")
         self.shuffle, self.drop_last, self.seed = bool(shuffle), bool(drop_last), int(seed)
         self.augment = augment
         self.normalization = normalization if normalization is not None else _UNIT_STATS
-        normalize(np.zeros((1, 1, 3), np.uint8), self.normalization)  # a bad stats dict fails now
+        check_stats(self.normalization)  # fail here, not in the worker thread
         self.oversample_tumour = None
         if oversample_tumour is not None:
             self._set_oversampling(oversample_tumour)
@@ -122,7 +119,7 @@ class BatchLoader:
         self.wait_seconds = 0.0
 
     def _set_oversampling(self, p):
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+        if not (is_real_number(p) and 0 <= p <= 1):
             raise DataError(f"BatchLoader: oversample_tumour must be None or in [0, 1], got {p!r}")
         if not self.shuffle:
             raise DataError("BatchLoader: oversample_tumour needs shuffle=True "
@@ -176,7 +173,7 @@ class BatchLoader:
         self.epoch, self.position = epoch, position
 
     def __iter__(self):
-        if self.position >= len(self):  # the last batch was yielded but the loop left before the end
+        if self.position >= len(self):  # the last batch was received, the loop left before the end
             self.epoch, self.position = self.epoch + 1, 0
         epoch, start = self.epoch, self.position
         order = self.epoch_order(epoch)

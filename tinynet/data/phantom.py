@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from .dataset import SliceDataset
-from .errors import DataError
+from ._checks import check_whole_number
 
 __all__ = ["make_phantom", "PHANTOM_SITES"]
 
@@ -51,10 +51,10 @@ def make_phantom(n_patients=16, slices_per_patient=24, size=128, seed=0):
     Images uint8 (N, size, size, 3), masks uint8 (N, size, size) with values
     0/1; slice z of a patient is named ``<patient>_<z + 1>`` like kaggle_3m.
     """
-    for name, value, low in (("n_patients", n_patients, 1), ("slices_per_patient",
-                             slices_per_patient, 1), ("size", size, 16)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise DataError(f"make_phantom: {name} must be a whole number >= {low}, got {value!r}")
+    n_patients = check_whole_number(n_patients, "n_patients", 1, "make_phantom")
+    slices_per_patient = check_whole_number(slices_per_patient, "slices_per_patient", 1,
+                                            "make_phantom")
+    size = check_whole_number(size, "size", 16, "make_phantom")
     n = n_patients * slices_per_patient
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     masks = np.empty((n, size, size), dtype=np.uint8)

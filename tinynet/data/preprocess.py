@@ -7,11 +7,12 @@ The network sees float32 (N, 3, H, W) inputs ``(x / 255 - mean) / std`` where
 import numpy as np
 from PIL import Image
 
+from ._checks import check_whole_number
 from .dataset import SliceDataset
 from .errors import DataError
 
 __all__ = ["resize_image", "resize_mask", "resize_dataset", "channel_stats", "normalize",
-           "check_image_size"]
+           "check_stats", "check_image_size"]
 
 
 def resize_image(image, size):
@@ -63,8 +64,8 @@ def channel_stats(dataset, indices):
     return {"mean": [float(m) for m in mean], "std": [float(s) for s in np.sqrt(var)]}
 
 
-def _check_stats(stats):
-    """mean and std as float64 (3,) arrays, or a DataError saying what is wrong."""
+def check_stats(stats):
+    """mean and std of a ``channel_stats`` dict as float64 (3,) arrays, or a DataError."""
     try:
         mean = np.asarray(stats["mean"], dtype=np.float64)
         std = np.asarray(stats["std"], dtype=np.float64)
@@ -90,7 +91,7 @@ def normalize(images, stats):
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[-1] != 3:
         raise DataError(f"normalize: expected uint8 images (N, H, W, 3) or (H, W, 3), "
                         f"got {images.dtype} {images.shape}")
-    mean, std = _check_stats(stats)
+    mean, std = check_stats(stats)
     levels = np.arange(256, dtype=np.float64) / 255.0
     tables = ((levels[None, :] - mean[:, None]) / std[:, None]).astype(np.float32)  # (3, 256)
     channels = [tables[c][images[..., c]] for c in range(3)]
@@ -98,9 +99,7 @@ def normalize(images, stats):
 
 
 def check_image_size(size, where):
-    """Return ``size`` if it is None or a whole number >= 1, else raise a DataError naming ``where``."""
+    """``size`` if it is None or a whole number >= 1, else a DataError naming ``where``."""
     if size is None:
         return None
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise DataError(f"{where}: size must be a whole number >= 1 (or None), got {size!r}")
-    return int(size)
+    return check_whole_number(size, "size", 1, where)

@@ -27,6 +27,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ._checks import is_whole_number
 from ._files import write_atomically
 from .errors import DataError
 
@@ -46,7 +47,7 @@ def institution_of(patient_id):
 def _validation_total(n, val_fraction, n_val):
     """How many of ``n`` patients go to validation (rule 1 of the module docstring)."""
     if n_val is not None:
-        if isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer)) or not 0 <= n_val < n:
+        if not (is_whole_number(n_val) and 0 <= n_val < n):
             raise DataError(f"split_patients: n_val must be a whole number in [0, {n - 1}] "
                             f"for {n} patients, got {n_val!r}")
         return int(n_val)
