@@ -1,0 +1,173 @@
+"""examples/predict.py through its main(): output files, summary.json, errors (exit code 2)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tinynet as tn
+from test_inference import tiny_checkpoint_files, write_kaggle3m  # noqa: F401 (a fixture)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+predict = load_script("predict")
+
+
+@pytest.fixture
+def checkpoints(tiny_checkpoint_files):
+    return tiny_checkpoint_files
+
+
+def run_predict(input_path, out, checkpoints, *extra, classifier=True):
+    cls_path, seg_path = checkpoints
+    models = ["--classifier", cls_path] if classifier else []
+    code = predict.main([str(input_path), "--out", str(out), *models, "--segmenter", seg_path,
+                         *extra])
+    assert code == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def read_png(path):
+    return np.asarray(Image.open(path))
+
+
+def write_png(path, shape=(40, 50, 3), seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    Image.fromarray(image).save(path)
+    return image
+
+
+def test_single_png_gives_mask_overlay_and_summary(tmp_path, checkpoints):
+    image = write_png(tmp_path / "slice.png")
+    summary = run_predict(tmp_path / "slice.png", tmp_path / "out", checkpoints)
+
+    mask = read_png(tmp_path / "out" / "slice_pred_mask.png")
+    assert mask.shape == (40, 50) and mask.dtype == np.uint8
+    assert set(np.unique(mask)) <= {0, 255}
+    overlay = read_png(tmp_path / "out" / "slice_overlay.png")
+    assert overlay.shape == image.shape
+
+    assert {"classifier", "segmenter", "cls_threshold", "seg_threshold", "min_area",
+            "slices"} <= set(summary)
+    assert summary["cls_threshold"] == 0.5 and summary["segmenter"] == checkpoints[1]
+    (record,) = summary["slices"]
+    assert record["path"] == str(tmp_path / "slice.png")
+    assert 0.0 <= record["tumour_probability"] <= 1.0
+    assert record["positive"] == (record["tumour_probability"] >= 0.5)
+    assert record["tumour_area_pixels"] == int((mask == 255).sum())
+    if not record["positive"]:
+        assert record["tumour_area_pixels"] == 0
+
+
+def test_folder_keeps_its_layout_and_skips_masks(tmp_path, checkpoints):
+    write_png(tmp_path / "in" / "a" / "x.png")
+    write_png(tmp_path / "in" / "b" / "c" / "y.tif", shape=(30, 20, 3))
+    Image.fromarray(np.zeros((30, 20), np.uint8)).save(tmp_path / "in" / "b" / "c" / "y_mask.tif")
+    Image.fromarray(np.full((16, 16), 90, np.uint8)).save(tmp_path / "in" / "gray.png")
+    # The segmenter alone: the ResNet-18 classifier is the slow part of these tests.
+    summary = run_predict(tmp_path / "in", tmp_path / "out", checkpoints, classifier=False)
+
+    out = tmp_path / "out"
+    for name, shape in (("a/x", (40, 50)), ("b/c/y", (30, 20)), ("gray", (16, 16))):
+        assert read_png(out / f"{name}_pred_mask.png").shape == shape
+        assert (out / f"{name}_overlay.png").exists()
+    assert not list(out.rglob("y_mask_*"))
+    assert sorted(r["name"] for r in summary["slices"]) == ["a/x", "b/c/y", "gray"]
+    assert summary["classifier"] is None and summary["cls_threshold"] is None
+    for record in summary["slices"]:     # without a classifier: positive = a non-empty mask
+        assert record["positive"] == (record["tumour_area_pixels"] > 0)
+
+
+def test_kaggle3m_folder_with_threshold_one_gives_empty_masks(tmp_path, checkpoints):
+    patients = ("TCGA_CS_0001_20000101", "TCGA_DU_0002_20000202")
+    write_kaggle3m(tmp_path / "kaggle_3m", patients=patients, slices=3)
+    summary = run_predict(tmp_path / "kaggle_3m", tmp_path / "out", checkpoints,
+                          "--cls-threshold", "1.0", "--batch-size", "2")
+    assert summary["cls_threshold"] == 1.0 and len(summary["slices"]) == 6
+    for record in summary["slices"]:
+        assert record["positive"] is False and record["tumour_area_pixels"] == 0
+        assert not read_png(tmp_path / "out" / f"{record['name']}_pred_mask.png").any()
+    assert (tmp_path / "out" / patients[1] / f"{patients[1]}_3_overlay.png").exists()
+
+
+def test_gradcam_writes_a_heatmap_per_slice(tmp_path, checkpoints):
+    write_png(tmp_path / "slice.png")
+    run_predict(tmp_path / "slice.png", tmp_path / "out", checkpoints, "--gradcam")
+    assert read_png(tmp_path / "out" / "slice_gradcam.png").shape == (40, 50, 3)
+
+
+def expect_exit_2(capsys, argv, message, script=predict):
+    """``script.main(argv)`` exits with code 2 and one message on stderr, no traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    return err
+
+
+def test_missing_input(tmp_path, capsys, checkpoints):
+    expect_exit_2(capsys, [str(tmp_path / "nope.png"), "--out", str(tmp_path / "o"),
+                           "--segmenter", checkpoints[1]],
+                  f"no such file or folder: {tmp_path / 'nope.png'}")
+
+
+def test_a_file_that_is_not_an_image(tmp_path, capsys, checkpoints):
+    (tmp_path / "notes.txt").write_text("hello")
+    expect_exit_2(capsys, [str(tmp_path / "notes.txt"), "--out", str(tmp_path / "o"),
+                           "--segmenter", checkpoints[1]], "notes.txt is not a slice image")
+    (tmp_path / "fake.png").write_text("hello")
+    expect_exit_2(capsys, [str(tmp_path / "fake.png"), "--out", str(tmp_path / "o"),
+                           "--segmenter", checkpoints[1]], "cannot read the image")
+
+
+def test_segmenter_checkpoint_given_as_classifier(tmp_path, capsys, checkpoints):
+    write_png(tmp_path / "slice.png")
+    expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o"),
+                           "--classifier", checkpoints[1]],
+                  "holds a segmentation model (resunet), but a classification model is needed")
+
+
+def test_no_model_and_gradcam_without_classifier(tmp_path, capsys, checkpoints):
+    write_png(tmp_path / "slice.png")
+    expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o")],
+                  "no model given")
+    expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o"),
+                           "--segmenter", checkpoints[1], "--gradcam"],
+                  "--gradcam explains the classifier's decision")
+
+
+def test_bad_threshold_is_refused_by_argparse(tmp_path, capsys, checkpoints):
+    write_png(tmp_path / "slice.png")
+    expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o"),
+                           "--segmenter", checkpoints[1], "--seg-threshold", "1.5"],
+                  "must be in [0, 1], got 1.5")
+
+
+@pytest.mark.skipif(tn.gpu_available(), reason="a GPU is available here")
+def test_gpu_without_cupy_says_so(tmp_path, capsys, checkpoints):
+    write_png(tmp_path / "slice.png")
+    expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o"),
+                           "--segmenter", checkpoints[1], "--device", "gpu"], "device 'gpu'")
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--out", "--classifier", "--segmenter", "--device", "--cls-threshold",
+                 "--seg-threshold", "--min-area", "--tta", "--gradcam", "--batch-size"):
+        assert flag in text
+    assert "grayscale" in text

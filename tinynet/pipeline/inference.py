@@ -1,0 +1,454 @@
+"""Classify and segment uint8 MRI slices with loaded models: the two-stage prediction.
+
+Both models are fed exactly as they were trained, from what their checkpoint
+spec says (see checkpoint.py)::
+
+    slice uint8 (H, W, 3) --resize (bilinear)--> (s, s, 3), s = spec["input_size"]
+        --normalize: (x / 255 - mean) / std--> float32 (3, s, s)
+        --network, eval mode, no gradients--> logits
+    classifier: logits (N, 2)       -> tumour probability softmax(logits)[:, 1]
+    segmenter:  logits (N, 1, s, s) -> sigmoid -> resized back (bilinear) to (H, W)
+
+so a 256x256 slice gets a 256x256 probability map from a network that saw
+128x128 inputs.  Slices go through the network ``batch_size`` at a time, which
+bounds the memory whatever the number of slices.
+
+The two stages (``TwoStagePredictor``): the classifier decides per slice
+whether there is a tumour; the segmenter outlines it on the slices called
+positive, and the mask of every slice called negative is all zero.  Either
+stage may be left out: with a segmenter alone, a slice is positive when its
+mask has at least ``max(min_area, 1)`` pixels; with a classifier alone there
+are no masks.
+"""
+import re
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .. import autograd, backend
+from ..data import DataError, normalize, resize_image
+from .checkpoint import load_model
+from . import cli
+from .cli import UsageError
+
+__all__ = ["classify", "segment", "prepare_batch", "resize_probabilities",
+           "TwoStagePredictor", "SlicePredictions", "predict_slices",
+           "default_checkpoint", "load_models", "add_prediction_arguments",
+           "IMAGE_SUFFIXES", "find_slice_files", "read_slice"]
+
+
+# ---------------------------------------------------------------------------
+# Feeding a network: resize, normalize, batch
+# ---------------------------------------------------------------------------
+
+def _as_slices(images, fn):
+    """``images`` as a list of uint8 (H, W, 3) arrays, and whether it came as one stacked array.
+
+    A stacked uint8 (N, H, W, 3) array is the usual input; a list of (H, W, 3)
+    arrays may mix sizes (a folder of slices of different sizes).
+    """
+    stacked = isinstance(images, np.ndarray)
+    if stacked and (images.ndim != 4 or images.shape[-1] != 3):
+        raise ValueError(f"{fn}: images must be uint8 (N, H, W, 3), got shape {images.shape}")
+    slices = list(images)
+    for i, image in enumerate(slices):
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"{fn}: slice {i} must be uint8 (H, W, 3), got {image.dtype} "
+                             f"{image.shape}")
+    return slices, stacked
+
+
+def _check_task(spec, task, fn):
+    if spec.get("task") != task:
+        raise ValueError(f"{fn} needs a {task} model, but the spec is of a "
+                         f"{spec.get('task')} model ({spec.get('arch')})")
+
+
+def prepare_batch(slices, spec):
+    """The network input of a list of uint8 (H, W, 3) slices: float32 (N, 3, s, s).
+
+    Each slice is resized to s = ``spec["input_size"]`` as the training data
+    was (``tinynet.data.resize_image``: bilinear, antialiased) and normalized
+    with ``spec["normalization"]``: (x / 255 - mean) / std per channel.
+    """
+    size = spec["input_size"]
+    return normalize(np.stack([resize_image(image, size) for image in slices]),
+                     spec["normalization"])
+
+
+def resize_probabilities(probabilities, shape):
+    """A float (h, w) probability map resized bilinearly to ``shape`` = (H, W), float32.
+
+    Pillow's float ("F") images resize without rounding; bilinear interpolation
+    of values in [0, 1] stays in [0, 1].
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if probabilities.shape == tuple(shape):
+        return probabilities
+    height, width = shape
+    resized = Image.fromarray(probabilities).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.float32)
+
+
+def _batches(slices, batch_size):
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    for start in range(0, len(slices), batch_size):
+        yield slices[start:start + batch_size]
+
+
+def _forward(model, inputs, device):
+    """The model's output on float32 (B, 3, s, s) ``inputs``, as a host NumPy array."""
+    with autograd.no_grad():
+        return model(autograd.tensor(inputs, device=device)).numpy()
+
+
+# ---------------------------------------------------------------------------
+# The two networks
+# ---------------------------------------------------------------------------
+
+def classify(model, spec, images, device="cpu", batch_size=16):
+    """Tumour probability of every slice: (N,) float64 in [0, 1].
+
+    ``images``: uint8 (N, H, W, 3) (or a list of (H, W, 3) arrays of any
+    sizes).  The classifier gives logits (l0, l1) per slice; the tumour
+    probability softmax(l)[1] = 1 / (1 + exp(l0 - l1)) = sigmoid(l1 - l0),
+    which is how it is computed (no overflow for large logits), in float64:
+    float32 would round every logit gap above ~17 to exactly 1.0, so that even
+    a threshold of 1.0 could not separate the confident slices.
+    """
+    _check_task(spec, "classification", "classify")
+    slices, _ = _as_slices(images, "classify")
+    model.eval()
+    probabilities = []
+    for chunk in _batches(slices, batch_size):
+        logits = _forward(model, prepare_batch(chunk, spec), device)
+        if logits.ndim != 2 or logits.shape[1] != 2:
+            raise ValueError(f"classify: the classifier must output logits (N, 2), "
+                             f"got shape {logits.shape}")
+        gap = logits[:, 1].astype(np.float64) - logits[:, 0]
+        probabilities.append(_sigmoid(gap))
+    return np.concatenate(probabilities) if probabilities else np.zeros(0, np.float64)
+
+
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) in x's float dtype, without overflow: exp of a negative number only."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)
+
+
+def segment(model, spec, images, device="cpu", batch_size=8, tta=False):
+    """Tumour probability of every pixel, at each input slice's own size.
+
+    ``images``: uint8 (N, H, W, 3) -> float32 (N, H, W) in [0, 1]; a list of
+    (H, W, 3) arrays of different sizes gives a list of (H, W) maps.  The
+    segmenter's logits (N, 1, s, s) at s = ``spec["input_size"]`` go through a
+    sigmoid and are resized back bilinearly.
+
+    ``tta=True`` (test-time augmentation) averages the probabilities of the
+    slice and of its horizontal mirror image (mirrored back): p = (f(x) +
+    flip(f(flip(x)))) / 2, which is why ``segment(flip(x))`` is then exactly
+    ``flip(segment(x))``.  It costs a second forward pass.
+    """
+    _check_task(spec, "segmentation", "segment")
+    slices, stacked = _as_slices(images, "segment")
+    model.eval()
+    maps = []
+    for chunk in _batches(slices, batch_size):
+        inputs = prepare_batch(chunk, spec)
+        probabilities = _segmenter_probabilities(model, inputs, device)
+        if tta:
+            mirrored = _segmenter_probabilities(model, inputs[..., ::-1].copy(), device)
+            probabilities = (probabilities + mirrored[..., ::-1]) / 2
+        maps += [resize_probabilities(p, image.shape[:2]) for p, image in zip(probabilities, chunk)]
+    if not stacked:
+        return maps
+    if not maps:
+        return np.zeros(images.shape[:3], np.float32)
+    return np.stack(maps)
+
+
+def _segmenter_probabilities(model, inputs, device):
+    """sigmoid of the segmenter's logits (B, 1, s, s) -> float32 (B, s, s)."""
+    logits = _forward(model, inputs, device)
+    if logits.ndim != 4 or logits.shape[1] != 1:
+        raise ValueError(f"segment: the segmenter must output logits (N, 1, H, W), "
+                         f"got shape {logits.shape}")
+    return _sigmoid(logits[:, 0])
+
+
+# ---------------------------------------------------------------------------
+# Two stages: classify every slice, segment the positive ones
+# ---------------------------------------------------------------------------
+
+class SlicePredictions(NamedTuple):
+    """What the two-stage pipeline says about N slices.
+
+    probability : (N,) float64 tumour probability of each slice: the
+        classifier's, or with a segmenter alone the largest pixel probability
+    positive : (N,) bool, the call "this slice shows tumour"
+    masks : (N, H, W) uint8 0/1 tumour masks, all zero on negative slices
+        (a list of (H, W) masks for a list input); None without a segmenter
+    area : (N,) int64 tumour pixels of each mask; None without a segmenter
+    classifier_probability : (N,) float64 or None without a classifier
+    segmenter_masks : the segmenter's own masks, before the classifier zeroes
+        the negative slices (only with ``segment_all=True``, else None)
+    """
+    probability: np.ndarray
+    positive: np.ndarray
+    masks: Optional[object]
+    area: Optional[np.ndarray]
+    classifier_probability: Optional[np.ndarray]
+    segmenter_masks: Optional[object]
+
+
+class TwoStagePredictor:
+    """Classify every slice, then segment the slices called positive.
+
+    Parameters
+    ----------
+    classifier, segmenter : ``(model, spec)`` pairs from ``load_model``, or None
+        (at least one is needed)
+    cls_threshold : a slice is positive when its tumour probability >= this;
+        None takes the classifier checkpoint's own threshold
+    seg_threshold : a pixel is tumour when its probability >= this; None takes
+        the segmenter checkpoint's own threshold
+    min_area : masks with fewer tumour pixels than this are cleared (removes
+        specks); with a segmenter alone a slice is positive when its mask keeps
+        at least ``max(min_area, 1)`` pixels
+    tta : average the segmenter over the horizontal flip (see ``segment``)
+    segment_all : also segment the slices the classifier calls negative, and
+        return those masks as ``segmenter_masks`` (evaluation scores the
+        segmenter alone); off by default, since skipping negatives is what
+        makes the two stages cheaper than segmenting everything
+    """
+
+    def __init__(self, classifier=None, segmenter=None, *, cls_threshold=None,
+                 seg_threshold=None, min_area=0, tta=False, device="cpu",
+                 cls_batch_size=16, seg_batch_size=8, segment_all=False):
+        if classifier is None and segmenter is None:
+            raise ValueError("TwoStagePredictor needs a classifier, a segmenter or both")
+        if classifier is not None:
+            _check_task(classifier[1], "classification", "TwoStagePredictor(classifier=)")
+        if segmenter is not None:
+            _check_task(segmenter[1], "segmentation", "TwoStagePredictor(segmenter=)")
+        if min_area < 0:
+            raise ValueError(f"min_area must be >= 0, got {min_area}")
+        self.classifier, self.segmenter = classifier, segmenter
+        self.cls_threshold = _threshold(cls_threshold, classifier, "cls_threshold")
+        self.seg_threshold = _threshold(seg_threshold, segmenter, "seg_threshold")
+        self.min_area = int(min_area)
+        self.tta = bool(tta)
+        self.device = backend.normalize_device(device)
+        self.cls_batch_size, self.seg_batch_size = cls_batch_size, seg_batch_size
+        self.segment_all = bool(segment_all)
+
+    def settings(self):
+        """The thresholds and options, as plain values (for summary.json and reports)."""
+        return {"cls_threshold": self.cls_threshold, "seg_threshold": self.seg_threshold,
+                "min_area": self.min_area, "tta": self.tta, "device": self.device}
+
+    def __call__(self, images):
+        """Predict uint8 (N, H, W, 3) slices (or a list of (H, W, 3)): a ``SlicePredictions``."""
+        slices, stacked = _as_slices(images, "TwoStagePredictor")
+        cls_probability = None
+        if self.classifier is not None:
+            model, spec = self.classifier
+            cls_probability = classify(model, spec, slices, self.device, self.cls_batch_size)
+        if self.segmenter is None:
+            return SlicePredictions(cls_probability, cls_probability >= self.cls_threshold,
+                                    None, None, cls_probability, None)
+
+        # Which slices the segmenter sees: all of them, or the classifier's positives.
+        if cls_probability is None or self.segment_all:
+            to_segment = np.arange(len(slices))
+        else:
+            to_segment = np.flatnonzero(cls_probability >= self.cls_threshold)
+        model, spec = self.segmenter
+        pixel_maps = segment(model, spec, [slices[i] for i in to_segment], self.device,
+                             self.seg_batch_size, self.tta)
+        seg_masks = [np.zeros(image.shape[:2], np.uint8) for image in slices]
+        max_pixel = np.zeros(len(slices), np.float64)
+        for i, p in zip(to_segment, pixel_maps):
+            seg_masks[i] = self._binary_mask(p)
+            max_pixel[i] = p.max() if p.size else 0.0
+        seg_area = np.array([int(m.sum()) for m in seg_masks], dtype=np.int64)
+
+        if cls_probability is None:
+            probability, positive = max_pixel, seg_area >= max(self.min_area, 1)
+        else:
+            probability, positive = cls_probability, cls_probability >= self.cls_threshold
+        masks = [m if call else np.zeros_like(m) for m, call in zip(seg_masks, positive)]
+        area = np.where(positive, seg_area, 0)
+        segmenter_masks = seg_masks if self.segment_all else None
+        if stacked:
+            masks = _stack(masks, images)
+            segmenter_masks = None if segmenter_masks is None else _stack(segmenter_masks, images)
+        return SlicePredictions(probability, positive, masks, area, cls_probability,
+                                segmenter_masks)
+
+    def _binary_mask(self, probabilities):
+        """uint8 0/1 mask of pixels with probability >= seg_threshold; cleared below min_area."""
+        mask = (probabilities >= self.seg_threshold).astype(np.uint8)
+        if self.min_area and mask.sum() < self.min_area:
+            mask[:] = 0
+        return mask
+
+
+def _stack(masks, images):
+    return np.stack(masks) if masks else np.zeros(images.shape[:3], np.uint8)
+
+
+def _threshold(value, pair, name):
+    """An explicit threshold, else the checkpoint's own one (None without that model)."""
+    if value is None:
+        return None if pair is None else float(pair[1]["threshold"])
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+    return value
+
+
+def predict_slices(images, classifier=None, segmenter=None, cls_threshold=None,
+                   seg_threshold=None, min_area=0, **options):
+    """Two-stage prediction of uint8 (N, H, W, 3) slices in one call: a ``SlicePredictions``.
+
+    A shorthand for ``TwoStagePredictor(classifier, segmenter, ...)(images)``;
+    ``options`` are the predictor's other keyword arguments (tta, device, ...).
+    """
+    predictor = TwoStagePredictor(classifier, segmenter, cls_threshold=cls_threshold,
+                                  seg_threshold=seg_threshold, min_area=min_area, **options)
+    return predictor(images)
+
+
+# ---------------------------------------------------------------------------
+# Which checkpoints to use
+# ---------------------------------------------------------------------------
+
+def default_checkpoint(task):
+    """The shipped checkpoint for ``task`` ("classification" or "segmentation"), or None.
+
+    No trained weights ship with tinynet yet, so this returns None and the
+    scripts ask for ``--classifier``/``--segmenter``.  Once weights are
+    published, return their path here and every script picks them up.
+    """
+    return None
+
+
+def load_models(classifier=None, segmenter=None, device="cpu"):
+    """Load the two stages: ``(classifier, segmenter)``, each a ``(model, spec)`` pair or None.
+
+    ``classifier`` and ``segmenter`` are checkpoint paths; when both are None
+    the shipped defaults (``default_checkpoint``) are used.  A checkpoint of
+    the wrong task (a segmenter given as the classifier) raises CheckpointError;
+    no checkpoint at all raises UsageError.
+    """
+    if classifier is None and segmenter is None:
+        classifier = default_checkpoint("classification")
+        segmenter = default_checkpoint("segmentation")
+        if classifier is None and segmenter is None:
+            raise UsageError("no model given: pass --classifier CKPT and/or --segmenter CKPT "
+                             "(checkpoints written by examples/train_classifier.py and "
+                             "examples/train_resunet.py)")
+    return (_load_or_none(classifier, device, "classification"),
+            _load_or_none(segmenter, device, "segmentation"))
+
+
+def _load_or_none(path, device, task):
+    return None if path is None else load_model(path, device, task=task)
+
+
+def add_prediction_arguments(parser):
+    """The flags of examples/predict.py and evaluate.py that choose the models and thresholds.
+
+    --classifier, --segmenter, --device, --cls-threshold, --seg-threshold,
+    --min-area, --tta: the arguments of ``load_models`` and ``TwoStagePredictor``.
+    """
+    parser.add_argument("--classifier", metavar="CKPT",
+                        help="classifier checkpoint (best.npz of examples/train_classifier.py)")
+    parser.add_argument("--segmenter", metavar="CKPT",
+                        help="segmenter checkpoint (best.npz of examples/train_resunet.py). "
+                             "At least one of --classifier and --segmenter is needed")
+    cli.add_device_argument(parser)
+    parser.add_argument("--cls-threshold", type=cli.probability, metavar="P",
+                        help="a slice is called tumour when its probability >= P (default: "
+                             "the classifier checkpoint's own threshold, usually 0.5)")
+    parser.add_argument("--seg-threshold", type=cli.probability, metavar="P",
+                        help="a pixel is tumour when its probability >= P (default: the "
+                             "segmenter checkpoint's own threshold, usually 0.5)")
+    parser.add_argument("--min-area", type=cli.non_negative_int, default=0, metavar="PIXELS",
+                        help="clear predicted masks smaller than this many pixels; with a "
+                             "segmenter alone a slice is called tumour when its mask keeps at "
+                             "least max(PIXELS, 1) pixels (default 0)")
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: average the segmenter over the slice and "
+                             "its mirror image (twice the segmentation time)")
+
+
+# ---------------------------------------------------------------------------
+# Slices from files: one image, a folder, a kaggle_3m folder of patients
+# ---------------------------------------------------------------------------
+
+#: File endings read as slices (case-insensitive).
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def _natural_key(path):
+    """Sort key putting ``_2`` before ``_10``: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def _is_mask_file(path):
+    return path.stem.lower().endswith("_mask")
+
+
+def find_slice_files(input_path):
+    """The slices to predict: a list of ``(path, name)``, in folder and slice-number order.
+
+    ``input_path`` is one image file, or a folder searched recursively (a
+    kaggle_3m folder of patients is such a folder).  Files whose stem ends in
+    ``_mask`` are skipped.  ``name`` is the file's path relative to the folder
+    without its suffix ("TCGA_CS_4943_20000902/TCGA_CS_4943_20000902_12"), or
+    the stem for a single file: outputs are named after it.
+    """
+    root = Path(input_path)
+    if not root.exists():
+        raise FileNotFoundError(f"no such file or folder: {root}")
+    if root.is_file():
+        if root.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(f"{root} is not a slice image: expected one of "
+                            f"{', '.join(IMAGE_SUFFIXES)}")
+        return [(root, root.stem)]
+    files = sorted((p for p in root.rglob("*") if p.is_file()
+                    and p.suffix.lower() in IMAGE_SUFFIXES and not _is_mask_file(p)),
+                   key=lambda p: _natural_key(p.relative_to(root)))
+    if not files:
+        raise DataError(f"{root} holds no slice images ({', '.join(IMAGE_SUFFIXES)}; "
+                        "files ending in _mask are skipped)")
+    return [(p, p.relative_to(root).with_suffix("").as_posix()) for p in files]
+
+
+def read_slice(path):
+    """An image file as uint8 (H, W, 3) RGB; a grayscale image is repeated into 3 channels.
+
+    Raises DataError naming the file when it cannot be decoded, or when it
+    holds more than 8 bits per channel (tinynet's models take 8-bit slices).
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = image.mode
+            rgb = None if mode in _DEEP_MODES else image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"cannot read the image {path}: {exc}") from exc
+    if rgb is None:
+        raise DataError(f"{path}: a {mode} image (16-bit or float); tinynet reads 8-bit "
+                        "slices, convert it to 8 bits first")
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+#: Pillow modes with more than 8 bits per channel.
+_DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
