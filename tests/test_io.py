@@ -2,6 +2,7 @@
 
 The .pth reader has its own file, test_io_pth.py; shared helpers are in iohelpers.py.
 """
+import errno
 import json
 import os
 import struct
@@ -16,6 +17,8 @@ import tinynet as tn
 from tinynet.io import (CheckpointError, NonFiniteWeightsError, SafetensorsError,
                         load_checkpoint, load_safetensors, load_state_dict_file,
                         save_checkpoint, save_safetensors)
+
+from tinynet.io._atomic import atomic_write
 
 from iohelpers import assert_same, convert_module, write_pth
 
@@ -133,6 +136,56 @@ def test_crash_mid_write_keeps_previous_checkpoint(tmp_path, rng, monkeypatch, b
     ckpt = load_checkpoint(path)
     assert ckpt["epoch"] == 1
     assert_same(ckpt["model"], good, "model")
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_names_the_path_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "last.npz"
+    path.write_bytes(b"old checkpoint")
+
+    def write_half_then_fail(f):
+        f.write(b"half of the new one")
+        _disk_full()
+
+    with pytest.raises(OSError, match=r"cannot save \(No space left on device\); any previous "
+                                      r"file at this path is unchanged: '.*last\.npz'") as info:
+        atomic_write(path, write_half_then_fail)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.filename is None
+    assert path.read_bytes() == b"old checkpoint"
+    assert os.listdir(tmp_path) == ["last.npz"]  # the temporary file was removed
+
+
+@pytest.mark.parametrize("save, name, break_at", [
+    (lambda path: save_checkpoint(path, {"w": np.ones(2)}), "c.npz", (np, "savez")),
+    (lambda path: save_safetensors(path, {"w": np.ones(2)}), "w.safetensors", (os, "fsync")),
+])
+def test_savers_name_the_path_when_the_disk_is_full(tmp_path, monkeypatch, save, name,
+                                                    break_at):
+    monkeypatch.setattr(*break_at, _disk_full)
+    with pytest.raises(OSError, match=rf"No space left on device.*{name}") as info:
+        save(tmp_path / name)
+    assert info.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_into_a_missing_folder_names_the_target_not_the_temp_file(tmp_path):
+    target = tmp_path / "no_such_dir" / "m.safetensors"
+    with pytest.raises(FileNotFoundError) as info:
+        save_safetensors(target, {"w": np.ones(2)})
+    assert info.value.filename == str(target)
+
+
+def test_errors_other_than_oserror_pass_through_unchanged(tmp_path):
+    def bad_writer(f):
+        raise TypeError("not bytes")
+
+    with pytest.raises(TypeError, match="^not bytes$"):
+        atomic_write(tmp_path / "x.bin", bad_writer)
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

@@ -12,7 +12,10 @@ checkpoint used to be.  Instead we
 4. fsync the directory (POSIX), so the rename itself survives a power cut.
 
 If anything fails before step 3 the temporary file is removed and the
-exception propagates; the previous file at ``path`` is never touched.
+exception propagates; the previous file at ``path`` is never touched.  An
+``OSError`` (disk full, no permission, missing folder) is re-raised as the same
+kind of OSError naming ``path`` (errno kept, the original as ``__cause__``):
+otherwise "No space left on device" would not say which save failed.
 """
 import os
 import tempfile
@@ -28,8 +31,11 @@ def atomic_write(path, write):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(
-        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_path = tempfile.mkstemp(
+            prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _naming_path(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -39,14 +45,30 @@ def atomic_write(path, write):
         # open() would have, so atomic saving does not change permissions.
         os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
-    except BaseException:  # also KeyboardInterrupt: never leave the temp behind
-        try:
-            os.unlink(tmp_path)
-        except FileNotFoundError:
-            pass
+    except BaseException as exc:  # also KeyboardInterrupt: never leave the temp behind
+        _remove_quietly(tmp_path)
+        if isinstance(exc, OSError):
+            raise _naming_path(exc, path) from exc
         raise
     _fsync_directory(directory)
     return path
+
+
+def _naming_path(error, path):
+    """A new OSError like ``error`` (same errno, so the same subclass) that names ``path``."""
+    reason = error.strerror or str(error)
+    message = f"cannot save ({reason}); any previous file at this path is unchanged"
+    if error.errno is None:
+        return OSError(f"{message}: {path!r}")
+    return OSError(error.errno, message, path)
+
+
+def _remove_quietly(tmp_path):
+    """Delete the temporary file; a failure here must not hide the error being raised."""
+    try:
+        os.unlink(tmp_path)
+    except OSError:
+        pass
 
 
 def _mode_for(path):
