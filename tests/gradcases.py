@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 import tinynet as tn
+from tinynet.autograd import Function
 
 
 @dataclass
@@ -46,24 +47,37 @@ def run_case(case):
     assert tn.gradcheck(case.fn, build_inputs(case), **case.tolerances)
 
 
-def functions_in_graph(outputs):
-    """The set of Function classes in the graph that produced ``outputs``."""
+def _producers(fn):
+    """The Functions whose outputs ``fn`` consumed (through its graph edges)."""
+    if hasattr(fn, "edges"):
+        return [e.node for e in fn.edges if e is not None and isinstance(e.node, Function)]
+    return [x.grad_fn for x in fn.inputs if x is not None and x.grad_fn is not None]
+
+
+def graph_nodes(outputs):
+    """The Function objects of the graph that produced ``outputs``."""
     outs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
-    seen, stack, classes = set(), [o.grad_fn for o in outs if o.grad_fn], set()
+    seen, stack = set(), [o.grad_fn for o in outs if o.grad_fn]
     while stack:
         fn = stack.pop()
         if fn in seen:
             continue
         seen.add(fn)
-        classes.add(type(fn))
-        stack.extend(x.grad_fn for x in fn.inputs if x is not None and x.grad_fn is not None)
-    return classes
+        stack.extend(_producers(fn))
+    return seen
+
+
+def functions_in_graph(outputs):
+    """The set of Function classes in the graph that produced ``outputs``."""
+    return {type(fn) for fn in graph_nodes(outputs)}
 
 
 def forced_conv2d(algorithm, **kwargs):
-    """conv2d(x, w, b) through the given algorithm (the public conv2d picks by itself)."""
-    from tinynet.ops.conv import Conv2dFunction
-    return lambda x, w, b: Conv2dFunction(algorithm=algorithm, **kwargs)(x, w, b)
+    """conv2d(x, w, b) through ``algorithm``, forced with the documented switch."""
+    def conv(x, w, b):
+        with tn.ops.conv.use_algorithm(algorithm):
+            return tn.ops.conv2d(x, w, b, **kwargs)
+    return conv
 
 
 def conv_grad_case(algorithm, name, x_shape, w_shape, bias=True, **kwargs):

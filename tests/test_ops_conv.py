@@ -5,7 +5,10 @@ import pytest
 import tinynet as tn
 from tinynet import ops
 from tinynet.ops import conv as conv_module
-from tinynet.ops.im2col import col2im, col2im_stride1, conv_output_size, im2col
+from tinynet.ops.blocking import override_limits
+from tinynet.ops.conv import reference
+from tinynet.ops.conv.arguments import conv_geometry, output_size
+from tinynet.ops.conv.columns import col2im, col2im_stride1, im2col, is_tiling
 from gradcases import GradCase, build_inputs, run_case
 
 
@@ -56,23 +59,38 @@ def test_gradcheck(case):
 
 @pytest.mark.parametrize("case", [c for c in GRADCHECK_CASES if c.name.startswith("conv2d")],
                          ids=str)
-def test_gradcheck_when_cols_are_recomputed(case, monkeypatch):
-    """Large layers rebuild the im2col columns in backward: that path must be right too."""
-    monkeypatch.setattr(conv_module, "KEEP_COLS_MAX_BYTES", -1)
-    run_case(case)
+def test_gradcheck_when_cols_are_recomputed_in_chunks(case):
+    """Large layers rebuild the im2col columns in backward, chunk by chunk: that path too."""
+    with override_limits(kept_for_backward=0, im2col_chunk=1):
+        run_case(case)
 
 
-def test_cols_kept_only_when_small_and_needed(monkeypatch):
+def test_cols_kept_only_when_small_and_needed():
     """The im2col path (a strided convolution here) keeps its columns for dW if small."""
     x = tn.tensor(np.ones((1, 2, 5, 5), np.float32), requires_grad=True)
     w = tn.tensor(np.ones((3, 2, 3, 3), np.float32), requires_grad=True)
-    assert hasattr(ops.conv2d(x, w, stride=2).grad_fn, "cols")
+    fn = ops.conv2d(x, w, stride=2).grad_fn
+    assert fn.algorithm == "im2col" and fn.saved.cols.shape == (1, 18, 4) and fn.saved.x is None
     frozen = tn.tensor(w.data)  # no weight gradient: nothing is needed for dW
     fn = ops.conv2d(x, frozen, stride=2).grad_fn
-    assert not hasattr(fn, "cols") and not hasattr(fn, "x")
-    monkeypatch.setattr(conv_module, "KEEP_COLS_MAX_BYTES", 0)
-    fn = ops.conv2d(x, w, stride=2).grad_fn
-    assert not hasattr(fn, "cols") and fn.x is x.data
+    assert fn.saved.cols is None and fn.saved.x is None and fn.saved.weight is frozen.data
+    with override_limits(kept_for_backward=0):
+        fn = ops.conv2d(x, w, stride=2).grad_fn
+    assert fn.saved.cols is None and fn.saved.x is x.data
+
+
+def test_nothing_is_kept_when_no_gradient_is_wanted(rng):
+    """With needs_input_grad all False (inference), no algorithm keeps anything for backward."""
+    x = rng.standard_normal((1, 16, 6, 6))
+    for algorithm, w_shape, kwargs in [("im2col", (16, 16, 3, 3), dict(stride=2)),
+                                       ("rows", (16, 16, 3, 3), dict(padding=1)),
+                                       ("winograd", (16, 16, 3, 3), dict(padding=1)),
+                                       ("reference", (16, 16, 3, 3), dict(padding=1))]:
+        fn = conv_module.Conv2dFunction(**kwargs)
+        with conv_module.use_algorithm(algorithm):
+            fn(x, rng.standard_normal(w_shape), None)  # plain arrays: no gradient wanted
+        assert fn.needs_input_grad == (False, False, False)
+        assert fn.algorithm == algorithm and all(v is None for v in fn.saved), algorithm
 
 
 # ---------------------------------------------------------------------------
@@ -203,7 +221,7 @@ def test_col2im_is_the_adjoint_of_im2col(kernel, stride, padding, dilation, h, w
     """<im2col(x), c> == <x, col2im(c)> for all x, c: col2im is im2col's transpose."""
     x = rng.standard_normal((2, 3, h, w))
     cols = im2col(x, kernel, stride, padding, dilation)
-    out_size = tuple(conv_output_size(*a) for a in zip((h, w), kernel, stride, padding, dilation))
+    out_size = tuple(output_size(*a) for a in zip((h, w), kernel, stride, padding, dilation))
     assert cols.shape == (2, 3 * kernel[0] * kernel[1], out_size[0] * out_size[1])
     c = rng.standard_normal(cols.shape)
     back = col2im(c, x.shape, kernel, stride, padding, dilation, out_size)
@@ -213,7 +231,7 @@ def test_col2im_is_the_adjoint_of_im2col(kernel, stride, padding, dilation, h, w
 
 @pytest.mark.parametrize("kernel,stride,padding,dilation,h,w", GEOMETRIES)
 def test_col2im_writes_into_out(kernel, stride, padding, dilation, h, w, rng):
-    out_size = tuple(conv_output_size(*a) for a in zip((h, w), kernel, stride, padding, dilation))
+    out_size = tuple(output_size(*a) for a in zip((h, w), kernel, stride, padding, dilation))
     cols = rng.standard_normal((2, 3 * kernel[0] * kernel[1], out_size[0] * out_size[1]))
     expected = col2im(cols, (2, 3, h, w), kernel, stride, padding, dilation, out_size)
     out = np.full((2, 3, h, w), np.nan)
@@ -225,7 +243,7 @@ def test_col2im_writes_into_out(kernel, stride, padding, dilation, h, w, rng):
 @pytest.mark.parametrize("kernel,stride,padding,dilation,h,w",
                          [g for g in GEOMETRIES if g[1] == (1, 1)])
 def test_col2im_stride1_equals_col2im(kernel, stride, padding, dilation, h, w, rng):
-    out_size = tuple(conv_output_size(*a) for a in zip((h, w), kernel, stride, padding, dilation))
+    out_size = tuple(output_size(*a) for a in zip((h, w), kernel, stride, padding, dilation))
     oh, ow = out_size
     wp = w + 2 * padding[1]
     c = rng.standard_normal((2, 3 * kernel[0] * kernel[1], oh, ow))
@@ -310,20 +328,14 @@ def test_gradcheck_cases_build_conv_graphs():
     assert {conv_module.Conv2dFunction, conv_module.ConvTranspose2dFunction} <= found
 
 
-def test_tiling_fast_path_equals_the_strided_path(monkeypatch):
-    """k == stride, no padding: im2col/col2im regroup axes instead of slicing."""
-    from tinynet.ops import im2col as im2col_module
-    rng = np.random.default_rng(3)
+def test_tiling_fast_path_equals_the_reference_columns(rng):
+    """k == stride, no padding: im2col/col2im regroup axes; same columns as the reference's."""
     x = rng.standard_normal((2, 3, 6, 8))
-    w = rng.standard_normal((3, 4, 2, 2))
     geometry = ((2, 2), (2, 2), (0, 0), (1, 1))
-    assert im2col_module.is_tiling(*geometry, (6, 8), (3, 4))
-    fast_cols = im2col_module.im2col(x, *geometry, (3, 4))
-    dcols = rng.standard_normal(fast_cols.shape)
-    fast_back = im2col_module.col2im(dcols, x.shape, *geometry, (3, 4))
-    fast_y = tn.ops.conv_transpose2d(tn.tensor(x), w, stride=2).data
-    monkeypatch.setattr(im2col_module, "is_tiling", lambda *args: False)
-    np.testing.assert_array_equal(fast_cols, im2col_module.im2col(x, *geometry, (3, 4)))
-    np.testing.assert_array_equal(fast_back, im2col_module.col2im(dcols, x.shape, *geometry, (3, 4)))
-    np.testing.assert_allclose(fast_y, tn.ops.conv_transpose2d(tn.tensor(x), w, stride=2).data,
-                               rtol=1e-12, atol=1e-12)
+    assert is_tiling(*geometry, (6, 8), (3, 4))
+    geo = conv_geometry("conv2d", x.shape, (4, 3, 2, 2), 2, 0, 1)
+    cols = im2col(x, *geometry, (3, 4))
+    np.testing.assert_array_equal(cols, reference.im2col(x, geo))
+    dcols = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(col2im(dcols, x.shape, *geometry, (3, 4)),
+                               reference.col2im(dcols, geo), rtol=1e-12, atol=1e-12)

@@ -1,12 +1,12 @@
-"""Gradient checks, PyTorch parity and error messages of pooling and nearest upsampling."""
+"""Gradient checks, PyTorch parity and error messages of pooling and interpolation."""
 import numpy as np
 import pytest
 
 import tinynet as tn
 from tinynet import ops
-from tinynet.ops import planes
-from tinynet.ops.pool import pool_geometry
-from tinynet.ops.upsample import repeat_elements, sum_blocks
+from tinynet.ops.blocking import override_limits, plane_blocks
+from tinynet.ops.pooling.interpolate import repeat_elements, sum_blocks
+from tinynet.ops.pooling.windows import pool_geometry
 from gradcases import GradCase, run_case
 
 
@@ -173,25 +173,27 @@ def test_max_pool_nan_wins_and_the_last_nan_gets_the_gradient(rng):
 
 
 @pytest.mark.parametrize("geometry", [(3, 2, 1, 1, False), (2, 2, 0, 1, False)], ids=str)
-def test_max_pool_blocks_of_planes_agree_with_one_block(geometry, rng, monkeypatch):
+def test_max_pool_blocks_of_planes_agree_with_one_block(geometry, rng):
     x = tie_heavy(rng, (3, 4, 10, 12))
     g = rng.standard_normal(ops.max_pool2d(x, *geometry).shape).astype(np.float32)
     results = []
     for block_bytes in (1, 2**40):  # one plane per block; everything in one block
-        monkeypatch.setattr(planes, "BLOCK_BYTES", block_bytes)
-        xt = tn.tensor(x, requires_grad=True)
-        y = ops.max_pool2d(xt, *geometry)
-        y.backward(g)
+        with override_limits(plane_block=block_bytes):
+            xt = tn.tensor(x, requires_grad=True)
+            y = ops.max_pool2d(xt, *geometry)
+            y.backward(g)
         results.append((y.numpy(), xt.grad.numpy()))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
 
-def test_plane_blocks_cover_every_plane_once(monkeypatch):
+def test_plane_blocks_cover_every_plane_once():
     stack = np.zeros((10, 4, 4), np.float32)  # 64 bytes a plane
-    monkeypatch.setattr(planes, "BLOCK_BYTES", 200)
-    assert list(planes.plane_blocks(stack)) == [slice(0, 3), slice(3, 6), slice(6, 9),
-                                                slice(9, 10)]
+    with override_limits(plane_block=200):    # at most 3 planes a block, about equal blocks
+        assert plane_blocks(stack) == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]
+    with override_limits(plane_block=1):
+        assert plane_blocks(stack) == [slice(i, i + 1) for i in range(10)]
+    assert plane_blocks(stack) == [slice(0, 10)]
 
 
 def test_max_pool_without_grad_gives_the_same_values(rng):
@@ -207,14 +209,14 @@ def test_max_pool_without_grad_gives_the_same_values(rng):
 
 @pytest.mark.parametrize("factors", [(1, 1), (2, 2), (3, 1), (1, 4), (2, 3)], ids=str)
 @pytest.mark.parametrize("block_bytes", [1, 2**40])
-def test_integer_upsampling_matches_repeat_and_block_sums(factors, block_bytes, rng, monkeypatch):
-    monkeypatch.setattr(planes, "BLOCK_BYTES", block_bytes)
+def test_integer_upsampling_matches_repeat_and_block_sums(factors, block_bytes, rng):
     rh, rw = factors
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
     g = rng.standard_normal((2, 3, 4 * rh, 5 * rw)).astype(np.float32)
-    np.testing.assert_array_equal(repeat_elements(x, rh, rw), x.repeat(rh, 2).repeat(rw, 3))
-    np.testing.assert_allclose(sum_blocks(g, rh, rw),
-                               g.reshape(2, 3, 4, rh, 5, rw).sum(axis=(3, 5)), rtol=1e-6)
+    with override_limits(plane_block=block_bytes):
+        np.testing.assert_array_equal(repeat_elements(x, rh, rw), x.repeat(rh, 2).repeat(rw, 3))
+        np.testing.assert_allclose(sum_blocks(g, rh, rw),
+                                   g.reshape(2, 3, 4, rh, 5, rw).sum(axis=(3, 5)), rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------

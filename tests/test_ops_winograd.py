@@ -1,12 +1,15 @@
-"""Winograd F(2x2, 3x3) conv2d: equal to the im2col path, gradients, dispatch, PyTorch parity."""
+"""Winograd F(2x2, 3x3) conv2d: its transforms, gradients, saved state, dispatch, PyTorch parity.
+
+Its values are checked against the reference conv2d in test_ops_conv_reference.py.
+"""
 import numpy as np
 import pytest
 
 import tinynet as tn
 from tinynet.ops import conv as conv_module
-from tinynet.ops import winograd
-from tinynet.ops.conv import Conv2dFunction, choose_algorithm
-from tinynet.ops.im2col import batch_chunks
+from tinynet.ops.blocking import batch_chunks, override_limits
+from tinynet.ops.conv import choose_algorithm, winograd
+from tinynet.ops.conv.arguments import conv_geometry
 from gradcases import GradCase, conv_grad_case, forced_conv2d as forced, run_case
 
 
@@ -27,93 +30,19 @@ def test_gradcheck(case):
 
 
 @pytest.mark.parametrize("case", GRADCHECK_CASES, ids=str)
-def test_gradcheck_chunked_and_recomputed(case, monkeypatch):
+def test_gradcheck_chunked_and_recomputed(case):
     """One sample per chunk, V rebuilt from x in backward: the other code path."""
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(conv_module, "KEEP_COLS_MAX_BYTES", -1)
-    run_case(case)
+    with override_limits(winograd_chunk=1, kept_for_backward=0):
+        run_case(case)
 
 
-def test_gradcheck_chunked_im2col(monkeypatch):
+def test_gradcheck_chunked_im2col():
     """Columns too big to keep are built per batch chunk, in forward and backward."""
-    monkeypatch.setattr(conv_module, "KEEP_COLS_MAX_BYTES", 0)
-    monkeypatch.setattr(conv_module, "COLS_CHUNK_BYTES", 1)
-    for kwargs in [dict(padding=1), dict(stride=2, padding=1), dict(dilation=2, padding=1)]:
-        run_case(GradCase("im2col_chunks", forced("im2col", **kwargs),
-                          lambda r: [r.standard_normal((3, 2, 6, 5)),
-                                     r.standard_normal((2, 2, 3, 3)), r.standard_normal(2)]))
-
-
-# ---------------------------------------------------------------------------
-# Winograd == im2col
-# ---------------------------------------------------------------------------
-
-# (x shape, C_out, padding)
-SHAPES = [
-    ((2, 3, 7, 7), 4, 1),
-    ((2, 3, 7, 7), 4, 0),
-    ((3, 2, 5, 6), 5, 1),
-    ((3, 2, 5, 6), 5, 0),
-    ((1, 4, 8, 9), 3, 2),
-    ((2, 2, 3, 3), 2, 0),        # a single output pixel
-    ((2, 3, 6, 5), 2, (0, 1)),
-    ((4, 16, 12, 10), 24, 1),
-]
-
-
-def run_both(x, w, b, padding, dy):
-    """(y, dx, dw, db) of the im2col and the winograd path."""
-    results = []
-    for algorithm in ("im2col", "winograd"):
-        tx, tw = tn.tensor(x, requires_grad=True), tn.tensor(w, requires_grad=True)
-        tb = None if b is None else tn.tensor(b, requires_grad=True)
-        y = Conv2dFunction(padding=padding, algorithm=algorithm)(tx, tw, tb)
-        y.backward(dy)
-        results.append((y.data, tx.grad.data, tw.grad.data, None if b is None else tb.grad.data))
-    return results
-
-
-def max_relative_error(ours, ref):
-    return float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
-
-
-@pytest.mark.parametrize("chunk_bytes", [1 << 40, 1], ids=["one_chunk", "chunk_per_sample"])
-@pytest.mark.parametrize("keep", [True, False], ids=["keep_v", "recompute_v"])
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 2e-6)],
-                         ids=["float64", "float32"])
-@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no_bias"])
-@pytest.mark.parametrize("x_shape,c_out,padding", SHAPES, ids=[str(s) for s in SHAPES])
-def test_winograd_equals_im2col(x_shape, c_out, padding, with_bias, dtype, tol, keep,
-                                chunk_bytes, monkeypatch, rng):
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
-    if not keep:
-        monkeypatch.setattr(conv_module, "KEEP_COLS_MAX_BYTES", -1)
-    x = rng.standard_normal(x_shape).astype(dtype)
-    w = rng.standard_normal((c_out, x_shape[1], 3, 3)).astype(dtype)
-    b = rng.standard_normal(c_out).astype(dtype) if with_bias else None
-    p = padding if isinstance(padding, tuple) else (padding, padding)
-    out_hw = (x_shape[2] + 2 * p[0] - 2, x_shape[3] + 2 * p[1] - 2)
-    dy = rng.standard_normal((x_shape[0], c_out) + out_hw).astype(dtype)
-    ref, ours = run_both(x, w, b, padding, dy)
-    for what, a, r in zip(("y", "dx", "dw", "db"), ours, ref):
-        if r is None:
-            continue
-        assert a.shape == r.shape and a.dtype == dtype, what
-        assert max_relative_error(a, r) < tol, what
-
-
-def test_float32_error_against_float64(rng):
-    """The float32 Winograd result is as close to the exact (float64) one as im2col's."""
-    x = rng.standard_normal((2, 32, 14, 14))
-    w = rng.standard_normal((32, 32, 3, 3)) * 0.1
-    dy = rng.standard_normal((2, 32, 14, 14))
-    exact = run_both(x, w, None, 1, dy)[0]
-    f32 = run_both(x.astype(np.float32), w.astype(np.float32), None, 1, dy.astype(np.float32))
-    for i, what in enumerate(("y", "dx", "dw")):
-        err_im2col = max_relative_error(f32[0][i], exact[i])
-        err_winograd = max_relative_error(f32[1][i], exact[i])
-        assert err_winograd < 1e-6, what
-        assert err_winograd < 5 * err_im2col, what
+    with override_limits(kept_for_backward=0, im2col_chunk=1):
+        for kwargs in [dict(padding=1), dict(stride=2, padding=1), dict(dilation=2, padding=1)]:
+            run_case(GradCase("im2col_chunks", forced("im2col", **kwargs),
+                              lambda r: [r.standard_normal((3, 2, 6, 5)),
+                                         r.standard_normal((2, 2, 3, 3)), r.standard_normal(2)]))
 
 
 # ---------------------------------------------------------------------------
@@ -159,7 +88,8 @@ def test_one_tile_is_the_1d_algorithm_nested():
     """A single 4x4 tile: A^T [(G g G^T) * (B^T d B)] A is the 2x2 correlation."""
     d = np.arange(16.0).reshape(1, 1, 4, 4)
     g = np.array([[1.0, 2, 0], [0, -1, 3], [2, 0, 1]]).reshape(1, 1, 3, 3)
-    y, _, _ = winograd.conv2d_forward(d, g, (0, 0))
+    geo = conv_geometry("conv2d", d.shape, g.shape, 1, 0, 1)
+    y, _ = winograd.forward(d, g, None, geo, want_dx=False, want_dw=False)
     direct = np.array([[(d[0, 0, i:i + 3, j:j + 3] * g[0, 0]).sum() for j in range(2)]
                        for i in range(2)])
     np.testing.assert_allclose(y[0, 0], direct, rtol=1e-12)
@@ -210,34 +140,35 @@ def test_batch_chunks_cover_the_batch(n, sample, chunk):
 ])
 def test_choose_algorithm(x_shape, w_shape, stride, dilation, expected):
     padding = (0, 0) if w_shape[2] == 1 else (1, 1)
-    assert choose_algorithm(x_shape, w_shape, stride, padding, dilation) == expected
+    geo = conv_geometry("conv2d", x_shape, w_shape, stride, padding, dilation)
+    assert choose_algorithm(geo) == expected
 
 
 def test_conv2d_dispatches_to_winograd(rng):
     x = tn.tensor(rng.standard_normal((1, 128, 6, 6)).astype(np.float32), requires_grad=True)
     w = tn.tensor(rng.standard_normal((128, 128, 3, 3)).astype(np.float32), requires_grad=True)
     fn = tn.ops.conv2d(x, w, padding=1).grad_fn
-    assert fn.algorithm == "winograd" and fn.v.shape == (4, 4, 1, 3, 3, 128)
-    assert fn.u.shape == (16, 128, 128) and not hasattr(fn, "cols")
+    assert fn.algorithm == "winograd" and fn.saved.v.shape == (4, 4, 1, 3, 3, 128)
+    assert fn.saved.u.shape == (16, 128, 128) and fn.saved.x is None
     assert tn.ops.conv2d(x, w, stride=2, padding=1).grad_fn.algorithm == "im2col"
     small = tn.tensor(rng.standard_normal((1, 3, 6, 6)).astype(np.float32))
     w3 = tn.tensor(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), requires_grad=True)
     assert tn.ops.conv2d(small, w3, padding=1).grad_fn.algorithm == "im2col"
 
 
-def test_winograd_saves_only_what_backward_needs(monkeypatch, rng):
+def test_winograd_saves_only_what_backward_needs(rng):
     x = tn.tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
     w = tn.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
     conv = forced("winograd", padding=1)
-    fn = conv(x, w, None).grad_fn
-    assert hasattr(fn, "u") and hasattr(fn, "v") and not hasattr(fn, "x")
-    fn = conv(x.detach(), w, None).grad_fn           # no dx: U is not kept
-    assert not hasattr(fn, "u") and hasattr(fn, "v")
-    fn = conv(x, w.detach(), None).grad_fn           # no dw: neither V nor x
-    assert hasattr(fn, "u") and not hasattr(fn, "v") and not hasattr(fn, "x")
-    monkeypatch.setattr(conv_module, "KEEP_COLS_MAX_BYTES", 0)
-    fn = conv(x, w, None).grad_fn                    # V too big: x is kept instead
-    assert not hasattr(fn, "v") and fn.x is x.data
+    u, v, kept_x = conv(x, w, None).grad_fn.saved
+    assert u.shape == (16, 4, 3) and v.shape == (4, 4, 2, 3, 3, 3) and kept_x is None
+    u, v, kept_x = conv(x.detach(), w, None).grad_fn.saved     # no dx: U is not kept
+    assert u is None and v is not None
+    u, v, kept_x = conv(x, w.detach(), None).grad_fn.saved     # no dw: neither V nor x
+    assert u is not None and v is None and kept_x is None
+    with override_limits(kept_for_backward=0):
+        u, v, kept_x = conv(x, w, None).grad_fn.saved          # V too big: x is kept instead
+    assert v is None and kept_x is x.data
 
 
 @pytest.mark.parametrize("kwargs", [dict(stride=2), dict(dilation=2)])
@@ -245,15 +176,33 @@ def test_winograd_refuses_other_geometries(kwargs):
     x, w = np.zeros((1, 2, 8, 8), np.float32), np.zeros((2, 2, 3, 3), np.float32)
     with pytest.raises(ValueError, match=r"conv2d: the winograd algorithm needs a 3x3 kernel, "
                                          r"stride 1 and dilation 1, "
-                                         r"got weight shape \(2, 2, 3, 3\)"):
-        Conv2dFunction(algorithm="winograd", **kwargs)(x, w, None)
+                                         r"got input shape \(1, 2, 8, 8\), "
+                                         r"weight shape \(2, 2, 3, 3\)"):
+        forced("winograd", **kwargs)(x, w, None)
     with pytest.raises(ValueError, match=r"needs a 3x3 kernel.*weight shape \(2, 2, 1, 1\)"):
-        Conv2dFunction(algorithm="winograd")(x, np.zeros((2, 2, 1, 1), np.float32), None)
+        forced("winograd")(x, np.zeros((2, 2, 1, 1), np.float32), None)
 
 
 def test_unknown_algorithm():
-    with pytest.raises(ValueError, match=r"conv2d: algorithm must be one of .*got 'fft'"):
-        Conv2dFunction(algorithm="fft")
+    with pytest.raises(ValueError, match=r"conv2d: algorithm must be one of "
+                                         r"\('reference', 'im2col', 'rows', 'winograd'\), "
+                                         r"got 'fft'"):
+        with conv_module.use_algorithm("fft"):
+            pass
+
+
+def test_use_algorithm_is_restored_after_the_block_and_nests(rng):
+    x = rng.standard_normal((1, 128, 6, 6))
+    w = rng.standard_normal((128, 128, 3, 3))
+    outer, inner, chosen = (conv_module.Conv2dFunction(padding=1) for _ in range(3))
+    with conv_module.use_algorithm("rows"):
+        outer(x, w, None)
+        with conv_module.use_algorithm("reference"):
+            inner(x, w, None)
+        assert conv_module.forced_algorithm() == "rows"
+    chosen(x, w, None)
+    assert (outer.algorithm, inner.algorithm, chosen.algorithm) == ("rows", "reference", "winograd")
+    assert conv_module.forced_algorithm() is None
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in = weight.shape[1] * kH * kW
 (for ConvTranspose2d that is out_channels // groups * kH * kW, as in PyTorch).
 """
 
-from ..ops.im2col import pair as _pair
+from ..ops.conv.arguments import pair, transposed_output_size
 from . import functional as F
 from . import init
 from .module import Module
@@ -35,12 +35,12 @@ class _ConvNd(Module):
                                       "implemented (only 'zeros')")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
+        self.kernel_size = pair(name, "kernel_size", kernel_size)
+        self.stride = pair(name, "stride", stride)
+        self.padding = padding if isinstance(padding, str) else pair(name, "padding", padding)
+        self.dilation = pair(name, "dilation", dilation)
         self.transposed = transposed
-        self.output_padding = _pair(output_padding, "output_padding")
+        self.output_padding = pair(name, "output_padding", output_padding)
         self.groups = groups
         self.padding_mode = padding_mode
         if transposed:
@@ -139,8 +139,8 @@ class ConvTranspose2d(_ConvNd):
                              f"got {output_size}")
         padding = []
         for d in range(2):
-            smallest = ((input.shape[d + 2] - 1) * self.stride[d] - 2 * self.padding[d]
-                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            smallest = transposed_output_size(input.shape[d + 2], self.kernel_size[d],
+                                              self.stride[d], self.padding[d], self.dilation[d])
             largest = smallest + self.stride[d] - 1
             if not smallest <= output_size[d] <= largest:
                 raise ValueError(f"ConvTranspose2d: requested output size {output_size} is not "

@@ -40,11 +40,9 @@ one core (PyTorch 2.13 CPU, one thread: 6.2 ms):
   statistics in float64; doing so here (einsum/dot with dtype=float64) costs
   about +1 ms per reduction, ~2x the whole op, for a difference of a few ulps.
 """
-import numpy as np
-
 from .. import backend
 from ..autograd import Function, Tensor, as_tensor
-from .planes import BLOCK_BYTES
+from .blocking import plane_blocks
 
 __all__ = ["batch_norm"]
 
@@ -150,17 +148,12 @@ def _affine_of_two(xp, g, a, x, b, c):
 
     On the CPU the temporary ``x * b`` of a block stays in the cache and its
     memory is reused, where a whole-batch temporary is fresh pages each call
-    (see ``planes.py``).  Measured on (8, 64, 64, 64) float32, the whole
+    (see ``blocking.py``).  Measured on (8, 64, 64, 64) float32, the whole
     backward (weight, bias and input gradients): 3.6 ms with whole arrays,
     3.1 ms by blocks of ~2 MiB (AMD EPYC, 2 cores, median of 9, 3 repeats).
     """
     dx = xp.empty_like(g)
-    if xp is not np:  # one block on the GPU
-        blocks = [slice(0, g.shape[0])]
-    else:
-        step = max(1, BLOCK_BYTES // max(1, g[0].nbytes))
-        blocks = [slice(i, i + step) for i in range(0, g.shape[0], step)]
-    for blk in blocks:
+    for blk in plane_blocks(g):  # blocks of samples; one block on the GPU
         out = dx[blk]
         xp.multiply(g[blk], a, out=out)
         out += x[blk] * b

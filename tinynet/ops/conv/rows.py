@@ -70,22 +70,28 @@ more: shifted copies against all copies then measured 19.7 + 34.9 vs
 26.2 + 44.7 ms (16->16 at 128x128), 11.5 + 20.6 vs 14.6 + 25.1 (32->32 at
 64x64), 7.6 + 14.5 vs 8.2 + 14.9 (64->64 at 32x32).
 """
-from .. import backend
+from typing import NamedTuple
 
-__all__ = ["BLOCK_BYTES", "applies", "conv2d_forward", "conv2d_backward"]
+from ... import backend
+from ..blocking import limits, spans
 
-#: Target size (bytes) of one block's shifted copies z: see the measurements above.
-BLOCK_BYTES = 6 * 2**20
+REQUIRES = "stride 1, a kernel larger than 1x1 and padding at most dilation*(kernel-1)"
 
 
-def applies(kernel, stride, padding, dilation):
+class Saved(NamedTuple):
+    """x (for dW) and the weight (for dx), each None when that gradient is not wanted."""
+    x: object
+    weight: object
+
+
+def applies(geo):
     """True when this module computes the convolution (see the module docstring).
 
     1x1 kernels are excluded (their columns are x itself); a padding larger
     than the dilated kernel would make dx's padding ``p'`` negative.
     """
-    return (tuple(stride) == (1, 1) and tuple(kernel) != (1, 1)
-            and all(p <= d * (k - 1) for p, d, k in zip(padding, dilation, kernel)))
+    return (geo.stride == (1, 1) and geo.kernel != (1, 1)
+            and all(p <= d * (k - 1) for p, d, k in zip(geo.padding, geo.dilation, geo.kernel)))
 
 
 class _PaddedRows:
@@ -137,23 +143,18 @@ def _block_pixels(block, halo, width):
     return (n1 - n0) * (r1 - r0 + halo) * width
 
 
-def _spans(total, step):
-    """``total`` split into about equal consecutive [start, stop) spans of at most ``step``."""
-    count = -(-total // step)
-    size = -(-total // count)
-    return [(s, min(total, s + size)) for s in range(0, total, size)]
-
-
 def _blocks(n, rows, row_bytes):
-    """(n0, n1, r0, r1) blocks of samples x output rows with about BLOCK_BYTES of copies z.
+    """(n0, n1, r0, r1) blocks of samples x output rows with about ``limits().rows_block``
+    bytes of shifted copies z.
 
     Whole samples are grouped while one fits; otherwise each sample is split
     into row blocks (GEMMs stay long: at least a row of columns).
     """
+    block_bytes = limits().rows_block
     sample_bytes = rows * row_bytes
-    if sample_bytes <= BLOCK_BYTES:
-        return [(n0, n1, 0, rows) for n0, n1 in _spans(n, max(1, BLOCK_BYTES // sample_bytes))]
-    row_spans = _spans(rows, max(1, BLOCK_BYTES // row_bytes))
+    if sample_bytes <= block_bytes:
+        return [(n0, n1, 0, rows) for n0, n1 in spans(n, block_bytes // sample_bytes)]
+    row_spans = spans(rows, block_bytes // row_bytes)
     return [(s, s + 1, r0, r1) for s in range(n) for r0, r1 in row_spans]
 
 
@@ -211,22 +212,21 @@ class _Buffers:
         return self.xp.empty(per_pixel * self.pixels, dtype=self.dtype)
 
 
-def conv2d_forward(x, weight, bias, padding, dilation):
-    """y = conv2d(x, weight, bias), stride 1: (N, C, H, W) -> (N, O, OH, OW).
+def forward(x, weight, bias, geo, want_dx, want_dw):
+    """y = conv2d(x, weight, bias), stride 1: (N, C, H, W) -> (N, O, OH, OW), and Saved.
 
     Per block: KW shifted copies of the padded rows, KH GEMMs summed on the
     wide rows, then the real OW columns (plus the bias, in the same pass) go
-    to y.
+    to y.  Backward needs only x and the weight, which the graph holds anyway.
     """
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
-    (ph, pw), (dh, dw) = padding, dilation
+    (ph, pw), (dh, dw), (oh, ow) = geo.padding, geo.dilation, geo.out_size
     halo = dh * (kh - 1)
-    oh, ow = h + 2 * ph - halo, w + 2 * pw - dw * (kw - 1)
     wp = w + 2 * pw
     blocks = _blocks(n, oh, c * kw * wp * x.itemsize)
-    source = _PaddedRows(x, padding, halo, dw * (kw - 1), blocks)
+    source = _PaddedRows(x, geo.padding, halo, dw * (kw - 1), blocks)
     scratch = _Buffers(xp, x.dtype, max(_block_pixels(b, halo, wp) for b in blocks))
     z_buf, out_buf, tmp_buf = scratch.get(c * kw), scratch.get(o), scratch.get(o)
     w_rows = xp.ascontiguousarray(weight.transpose(2, 0, 1, 3)).reshape(kh, o, c * kw)
@@ -244,19 +244,20 @@ def conv2d_forward(x, weight, bias, padding, dilation):
             y[n0:n1, :, r0:r1] = real
         else:
             xp.add(real, bias.reshape(o, 1, 1), out=y[n0:n1, :, r0:r1])
-    return y
+    return y, Saved(x if want_dw else None, weight if want_dx else None)
 
 
-def conv2d_backward(dy, x_shape, kernel, padding, dilation, x=None, weight=None):
-    """(dx, dw) of the stride-1 ``conv2d_forward``, from dy (N, O, OH, OW).
+def backward(dy, saved, geo):
+    """(dx, dW) of the stride-1 ``forward``, both from the shifted copies of dy (N, O, OH, OW).
 
-    ``x`` (for dw) and ``weight`` (for dx) are None when that gradient is not
-    wanted; it is then None too.  See the module docstring for the math.
+    A gradient whose input ``saved`` holds None (x for dW, the weight for dx)
+    is not wanted and comes back None.  See the module docstring for the math.
     """
     xp = backend.get_array_module(dy)
+    x, weight, x_shape = saved.x, saved.weight, geo.x_shape
     n, o = dy.shape[:2]
     _, c, h, w = x_shape
-    (kh, kw), (ph, pw), (dh, dw) = kernel, padding, dilation
+    (kh, kw), (ph, pw), (dh, dw) = geo.kernel, geo.padding, geo.dilation
     halo = dh * (kh - 1)
     # dy padded by p' = d*(K-1) - p, on rows wq = W + dw*(KW-1) long.
     pad = (halo - ph, dw * (kw - 1) - pw)

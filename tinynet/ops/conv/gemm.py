@@ -1,7 +1,7 @@
-"""The three GEMMs of an im2col convolution (conv2d's "im2col" algorithm, conv_transpose2d).
+"""The three GEMMs of an im2col convolution, shared by the im2col algorithm and conv_transpose2d.
 
 With ``Wm = weight.reshape(weight.shape[0], -1)`` and the column layout of
-``im2col.py``::
+``columns.py``::
 
     conv_gemm          y    = Wm @ im2col(x)                   conv2d forward
     conv_gemm_adjoint  dx   = col2im(Wm.T @ dy)                conv2d input gradient
@@ -9,8 +9,8 @@ With ``Wm = weight.reshape(weight.shape[0], -1)`` and the column layout of
 
 Shapes: x (N, C, H, W), weight (O, C, KH, KW), y and dy (N, O, OH, OW).
 """
-from .. import backend
-from .im2col import col2im, col2im_stride1, conv_output_size, im2col, is_plain_gemm
+from ... import backend
+from .columns import col2im, col2im_stride1, im2col, is_plain_gemm
 
 __all__ = ["gemm", "conv_gemm", "conv_gemm_adjoint", "weight_gemm"]
 
@@ -28,7 +28,7 @@ def gemm(a, b, out=None):
     return xp.matmul(a, b, out=out)
 
 
-def conv_gemm(x, weight, stride, padding, dilation, out_size=None, out=None):
+def conv_gemm(x, weight, stride, padding, dilation, out_size, out=None):
     """Convolution forward: (N, C, H, W) * (O, C, KH, KW) -> y (N, O, OH, OW), cols.
 
     One batched matmul ``(O, C*KH*KW) @ (N, C*KH*KW, OH*OW) -> (N, O, OH*OW)``
@@ -39,9 +39,6 @@ def conv_gemm(x, weight, stride, padding, dilation, out_size=None, out=None):
     """
     kernel = weight.shape[2:]
     n = x.shape[0]
-    if out_size is None:
-        out_size = tuple(conv_output_size(*args) for args in
-                         zip(x.shape[2:], kernel, stride, padding, dilation))
     cols = im2col(x, kernel, stride, padding, dilation, out_size)
     o = weight.shape[0]
     y = gemm(weight.reshape(o, -1), cols, out=None if out is None else out.reshape(n, o, -1))

@@ -79,13 +79,10 @@ against the float64 result, Winograd's error is 2-8e-7 and im2col's 1.5-6e-7
 3.8e-7).  F(2x2, 3x3) is the mildest Winograd variant: its transform
 entries are 0, +-1/2 and +-1.
 """
-from .. import backend
-from .im2col import batch_chunks
+from typing import NamedTuple
 
-__all__ = ["BT", "G", "AT", "tile_counts", "to_split", "from_split", "weight_transform",
-           "weight_transform_adjoint", "input_transform", "input_transform_adjoint",
-           "output_transform", "output_transform_adjoint", "v_nbytes",
-           "conv2d_forward", "conv2d_backward"]
+from ... import backend
+from ..blocking import batch_chunks, limits
 
 BT = ((1, 0, -1, 0),
       (0, 1, 1, 0),
@@ -302,38 +299,44 @@ def output_transform_adjoint(dys):
 
 
 # ---------------------------------------------------------------------------
-# The passes, over batch chunks (x, y, dy, dx in NCHW; padding an (h, w) pair)
+# The passes, over batch chunks (x, y, dy, dx in NCHW)
 # ---------------------------------------------------------------------------
 
-#: Batch chunks are sized so that V of one chunk is about this many bytes.
-CHUNK_BYTES = 4 * 2**20
+REQUIRES = "a 3x3 kernel, stride 1 and dilation 1"
 
 
-def _geometry(x_shape, padding):
-    """Tiles (th, tw) and output size (OH, OW) of a 3x3 stride-1 conv of an NCHW input."""
-    out_hw = (x_shape[2] + 2 * padding[0] - 2, x_shape[3] + 2 * padding[1] - 2)
-    return tile_counts(out_hw), out_hw
+class Saved(NamedTuple):
+    """U (16, O, C) for dx; for dW either V (4, 4, N, th, tw, C) kept from forward or x.
+
+    Fields are None when not needed: U without dx, V and x without dW, and
+    one of V and x always (V when it is small enough to keep, else x).
+    """
+    u: object
+    v: object
+    x: object
+
+
+def applies(geo):
+    return geo.kernel == (3, 3) and geo.stride == (1, 1) and geo.dilation == (1, 1)
 
 
 def _chunks(n, tiles, channels, itemsize):
-    """Batch chunks (see ``im2col.batch_chunks``) with about CHUNK_BYTES of V (16, P, C) each.
+    """Batch chunks (``blocking.batch_chunks``) with about ``limits().winograd_chunk`` bytes
+    of V (16, P, C) each.
 
     Each chunk goes through all steps of a pass (transform, GEMM, transform)
-    while its arrays are still in the CPU cache (32 MiB of L3 here), instead
-    of every step streaming the whole batch (4x the activations) through
-    memory.  Measured fwd+bwd (batch 8, float32, 2 CPU threads, median of
-    5 x 2 runs), whole batch / 2 / 4 / 8 MiB chunks: 64->64 at 56x56
-    71.0 / 54.9 / 49.1 / 48.7 ms; 32->64 at 64x64 67.9 / 67.4 / 60.6 / 66.9;
-    128->128 at 28x28 36.0 / 36.0 / 30.9 / 33.0; 256->256 at 14x14
-    27.4 / 36.5 / 26.2 / 24.0 (small chunks make small GEMMs there).
+    while its arrays are still in the CPU cache, instead of every step
+    streaming the whole batch (4x the activations) through memory (measured in
+    ``benchmarks/NOTES.md``, "Block sizes").
     """
-    return batch_chunks(n, 16 * tiles[0] * tiles[1] * channels * itemsize, CHUNK_BYTES)
+    return batch_chunks(n, 16 * tiles[0] * tiles[1] * channels * itemsize,
+                        limits().winograd_chunk)
 
 
-def v_nbytes(x_shape, padding, itemsize):
+def v_nbytes(geo, itemsize):
     """Bytes of V (4, 4, N, th, tw, C) for an NCHW input: about 4x the input."""
-    (th, tw), _ = _geometry(x_shape, padding)
-    return 16 * x_shape[0] * th * tw * x_shape[1] * itemsize
+    th, tw = tile_counts(geo.out_size)
+    return 16 * geo.x_shape[0] * th * tw * geo.x_shape[1] * itemsize
 
 
 def _chunk_v(x, padding, tiles, out=None):
@@ -343,45 +346,48 @@ def _chunk_v(x, padding, tiles, out=None):
     return input_transform(xs, tiles, out).reshape(16, -1, c)
 
 
-def conv2d_forward(x, weight, padding, keep_v=True):
-    """3x3 stride-1 conv2d: x (N, C, H, W), weight (O, C, 3, 3) -> y (N, O, OH, OW), V, U.
+def forward(x, weight, bias, geo, want_dx, want_dw):
+    """3x3 stride-1 conv2d: x (N, C, H, W), weight (O, C, 3, 3) -> y (N, O, OH, OW), Saved.
 
-    Per batch chunk: V = B^T d B, M[k] = V[k] @ U[k]^T, y = A^T M A.
-    V (4, 4, N, th, tw, C) (None unless ``keep_v``) and U (16, O, C) are what
-    backward can reuse.
+    Per batch chunk: V = B^T d B, M[k] = V[k] @ U[k]^T, y = A^T M A.  When dW
+    is wanted, V of the whole batch is kept if it takes at most
+    ``limits().kept_for_backward`` bytes (faster than rebuilding it, see
+    ``benchmarks/NOTES.md``), else x.  Without gradients nothing of the size
+    of V exists beyond one chunk.
     """
     xp = backend.get_array_module(x)
     (n, c, _, _), o = x.shape, weight.shape[0]
-    tiles, out_hw = _geometry(x.shape, padding)
+    tiles = tile_counts(geo.out_size)
+    keep_v = want_dw and v_nbytes(geo, x.itemsize) <= limits().kept_for_backward
     u = weight_transform(weight)
     u_t = u.transpose(0, 2, 1)
     v = xp.empty((4, 4, n) + tiles + (c,), dtype=x.dtype) if keep_v else None
-    y = xp.empty((n, o) + out_hw, dtype=x.dtype)
+    y = xp.empty((n, o) + geo.out_size, dtype=x.dtype)
     for n0, n1 in _chunks(n, tiles, c, x.itemsize):
-        v_chunk = _chunk_v(x[n0:n1], padding, tiles, None if v is None else v[:, :, n0:n1])
+        v_chunk = _chunk_v(x[n0:n1], geo.padding, tiles, None if v is None else v[:, :, n0:n1])
         m = xp.matmul(v_chunk, u_t)                                  # (16, P, O)
         ys = output_transform(m.reshape((4, 4, n1 - n0) + tiles + (o,)))
-        from_split(ys, (0, 0), out_hw, out=y[n0:n1])
-    return y, v, u
+        from_split(ys, (0, 0), geo.out_size, out=y[n0:n1])
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y, Saved(u if want_dx else None, v, x if want_dw and not keep_v else None)
 
 
-def conv2d_backward(dy, u, padding, x_shape, v=None, x=None):
-    """dx and dw of a 3x3 stride-1 conv2d, per batch chunk, from dy (N, O, OH, OW).
+def backward(dy, saved, geo):
+    """dx and dW of a 3x3 stride-1 conv2d, per batch chunk, from dy (N, O, OH, OW).
 
-    ``u`` (16, O, C) from forward, or None when dx is not wanted.  For dw,
-    ``v`` (4, 4, N, th, tw, C) kept from forward, or ``x`` to recompute it; both
-    None when dw is not wanted.  Returns (dx or None, dw or None).
-
-    dM = A dY A^T is computed once per chunk and shared:
-    dx: dV[k] = dM[k] @ U[k], dd = B dV B^T;  dw: dU = sum over chunks of
-    dM[k]^T @ V[k], dw = G^T dU G.
+    Returns (dx or None, dW or None), None where ``saved`` says the gradient is
+    not wanted.  dM = A dY A^T is computed once per chunk and shared:
+    dx: dV[k] = dM[k] @ U[k], dd = B dV B^T;  dW: dU = sum over chunks of
+    dM[k]^T @ V[k], dW = G^T dU G.
     """
     xp = backend.get_array_module(dy)
+    u, v, x = saved
     n, o = dy.shape[:2]
-    c = x_shape[1]
-    tiles, _ = _geometry(x_shape, padding)
+    c = geo.x_shape[1]
+    tiles = tile_counts(geo.out_size)
     want_dw = v is not None or x is not None
-    dx = xp.empty(x_shape, dtype=dy.dtype) if u is not None else None
+    dx = xp.empty(geo.x_shape, dtype=dy.dtype) if u is not None else None
     du = None
     for n0, n1 in _chunks(n, tiles, max(c, o), dy.itemsize):
         # Outputs cropped in forward (odd OH, OW) get zero gradient from to_split.
@@ -390,10 +396,10 @@ def conv2d_backward(dy, u, padding, x_shape, v=None, x=None):
         if u is not None:
             dv = xp.matmul(dm, u)                                    # (16, P, C)
             dxs = input_transform_adjoint(dv.reshape((4, 4, n1 - n0) + tiles + (c,)))
-            from_split(dxs, padding, x_shape[2:], out=dx[n0:n1])
+            from_split(dxs, geo.padding, geo.x_shape[2:], out=dx[n0:n1])
         if want_dw:
             v_chunk = (v[:, :, n0:n1].reshape(16, -1, c) if v is not None
-                       else _chunk_v(x[n0:n1], padding, tiles))
+                       else _chunk_v(x[n0:n1], geo.padding, tiles))
             du_chunk = xp.matmul(dm.transpose(0, 2, 1), v_chunk)     # (16, O, C)
             if du is None:
                 du = du_chunk

@@ -1,6 +1,6 @@
 """Max pooling of NCHW arrays as two 1-D passes: along W within rows, then along H.
 
-``max_pool2d`` (the public function, in pool.py) runs ``MaxPool2dFunction``:
+``max_pool2d`` runs ``MaxPool2dFunction``:
 
     row_max[p, h, ow] = max_j  x[p, h, ow*sw - pw + j*dw]          (W pass, j < kw)
     y[p, oh, ow]      = max_i  row_max[p, oh*sh - ph + i*dh, ow]   (H pass, i < kh)
@@ -33,11 +33,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import backend
-from ..autograd import Function, is_grad_enabled
-from .planes import plane_blocks
+from ... import backend
+from ...autograd import Function, as_tensor, is_grad_enabled
+from ..blocking import plane_blocks
+from .windows import check_4d, pool_geometry
 
-__all__ = []  # internal: the public entry point is pool.max_pool2d
+__all__ = ["max_pool2d"]
 
 
 class AxisWindows(NamedTuple):
@@ -230,3 +231,19 @@ class MaxPool2dFunction(Function):
             g_row_max = max_along_backward(g[b], self.row_arg[b], 1, self.rows)
             max_along_backward(g_row_max, self.col_arg[b], 2, self.cols, out=grad_planes[b])
         return grad
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling of an (N, C, H, W) tensor, like ``torch.nn.functional.max_pool2d``.
+
+    ``stride`` defaults to ``kernel_size``; ``padding`` (at most half the
+    kernel) adds -inf borders; ``ceil_mode`` rounds the output size up.
+    Returns (N, C, Ho, Wo).  ``return_indices=True`` is not supported.
+    """
+    if return_indices:
+        raise NotImplementedError("max_pool2d: return_indices=True is not supported")
+    x = as_tensor(input)
+    check_4d("max_pool2d", x)
+    geo = pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return MaxPool2dFunction(geo)(x)

@@ -1,4 +1,4 @@
-"""im2col and col2im: turning a convolution into one matrix multiplication.
+"""The column layout of the im2col algorithm: ``im2col``, ``col2im`` and their fast special cases.
 
 A 2-D convolution multiplies every (C, KH, KW) patch of the input by every
 filter.  ``im2col`` copies the patches into the columns of a matrix, so that
@@ -16,8 +16,9 @@ all filters times all patches is a single GEMM::
 ``col2im`` is the adjoint (transpose) of ``im2col``: every column entry is
 added back onto the input pixel it was copied from.  Pixels that lie in several
 patches (overlapping windows) receive the sum.  It gives the input gradient of
-a convolution (``dx = col2im(W.T @ dy)``) and the forward pass of a transposed
-convolution.
+a convolution, ``dx = col2im(W.T @ dy)`` (``col2im_stride1`` for stride 1, and
+no col2im at all for a 1x1 kernel: see ``gemm.conv_gemm_adjoint``), and the
+forward pass of a transposed convolution.
 
 Why the loops run over kernel offsets and not pixels: for a fixed kernel
 offset (i, j), the input pixels that offset touches across all output pixels
@@ -26,48 +27,14 @@ form one strided slice of the padded input,
 (N, C, OH, OW).  So ``im2col`` is KH*KW slice copies (9 for a 3x3 kernel) and
 ``col2im`` is KH*KW slice additions, each a fast vectorized array operation,
 whatever the batch or image size.  The same code runs on NumPy and CuPy.
-(For stride 1, ``conv_rows.py`` lays the columns out on the padded row width
-instead, where each kernel offset is ONE contiguous copy per channel.)
+(``reference.py`` builds the same columns with one ``stack`` of these slices;
+for stride 1, ``rows.py`` lays them out on the padded row width instead, where
+each kernel offset is ONE contiguous copy per channel.)
 """
-import numbers
+from ... import backend
+from .arguments import output_size
 
-from .. import backend
-
-__all__ = ["pair", "conv_output_size", "im2col", "col2im", "col2im_stride1",
-           "is_plain_gemm", "is_tiling", "batch_chunks"]
-
-
-def pair(value, name):
-    """``value`` as a pair of ints (``3`` -> ``(3, 3)``, ``(2, 1)`` stays), or a clear error."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(values) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                                   for v in values):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return tuple(int(v) for v in values)
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    """Output length of a convolution along one axis.
-
-    The kernel spans ``dilation*(kernel-1) + 1`` pixels; it fits into the
-    padded length ``size + 2*padding`` at positions ``0, stride, 2*stride, ...``::
-
-        out = (size + 2*padding - dilation*(kernel-1) - 1) // stride + 1
-    """
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def batch_chunks(n, sample_bytes, chunk_bytes):
-    """Equal slices [n0, n1) of a batch of n, each holding about ``chunk_bytes`` at most.
-
-    ``sample_bytes``: the size of one sample's buffer (im2col columns, Winograd
-    V).  Convolutions run chunk by chunk so that such buffers, many times the
-    size of the input, are built and used while they are still in the CPU
-    cache, and never exist for the whole batch at once.
-    """
-    count = min(n, max(1, -(-n * sample_bytes // chunk_bytes)))
-    step = -(-n // count)
-    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
+__all__ = ["im2col", "col2im", "col2im_stride1", "is_plain_gemm", "is_tiling"]
 
 
 def is_plain_gemm(x_hw, kernel, stride, padding, out_hw):
@@ -151,7 +118,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     n, c, h, w = x.shape
     kh, kw = kernel_size
     if out_size is None:
-        out_size = tuple(conv_output_size(*args) for args in
+        out_size = tuple(output_size(*args) for args in
                          zip((h, w), kernel_size, stride, padding, dilation))
     if is_plain_gemm((h, w), kernel_size, stride, padding, out_size):
         return x.reshape(n, c, h * w)

@@ -1,4 +1,4 @@
-"""Nearest-neighbour resizing of NCHW tensors: upsample_nearest2d and interpolate.
+"""Nearest-neighbour resizing of NCHW tensors: ``interpolate`` and upsample_nearest2d.
 
 Output element (oh, ow) copies input element (src_h[oh], src_w[ow]) with, as in
 PyTorch's "nearest" mode,
@@ -13,25 +13,20 @@ gradients it was copied to.  Any other size gathers rows and columns by index
 and scatters back with two one-hot matrix products.
 
 The integer-factor copy and block sum run a block of planes at a time
-(``plane_blocks``, see planes.py), which keeps the intermediate arrays small.
-Measured on (8, 32, 128, 128) float32, scale 2, AMD EPYC, 2 cores: forward
-14 ms (two whole-array ``repeat`` calls: 21.7 ms; PyTorch 23.6 ms), forward +
-backward 21 ms (before: 43 ms; PyTorch 31 ms).  Most of the forward is the page
-faults of the fresh 67 MB output: an ``empty`` + ``fill`` of it alone takes
-8-10 ms.  Backward adds the columns of each block first (strided reads of g),
-then the rows of the half-size result: 6.3 ms, against 12 ms rows first and
-62 ms ``reshape(...).sum(axis=(3, 5))``.
+(``blocking.plane_blocks``), which keeps the intermediate arrays small (timings
+in ``benchmarks/NOTES.md``, "Nearest upsampling").  Backward adds the columns
+of each block first (strided reads of g), then the rows of the smaller result.
 """
 import math
 import numbers
 
 import numpy as np
 
-from .. import backend
-from ..autograd import Function, as_tensor
-from .planes import plane_blocks
+from ... import backend
+from ...autograd import Function, as_tensor
+from ..blocking import plane_blocks
 
-__all__ = ["upsample_nearest2d", "interpolate"]
+__all__ = ["interpolate", "upsample_nearest2d"]
 
 
 def _source_index(out_len, in_len, scale):
@@ -172,15 +167,16 @@ def upsample_nearest2d(input, scale_factor=None, size=None):
     ``upsample_nearest2d(x, 2)`` doubles H and W (every pixel becomes a 2x2
     block).  Same result as ``interpolate(x, size, scale_factor, mode="nearest")``.
     """
-    return _nearest("upsample_nearest2d", input, size, scale_factor, None)
+    x = _as_4d("upsample_nearest2d", input)
+    out_size, scales = _output_size("upsample_nearest2d", x.shape, size, scale_factor, None)
+    return UpsampleNearest2dFunction(out_size, scales)(x)
 
 
-def _nearest(op, input, size, scale_factor, recompute_scale_factor):
+def _as_4d(op, input):
     x = as_tensor(input)
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
-    out_size, scales = _output_size(op, x.shape, size, scale_factor, recompute_scale_factor)
-    return UpsampleNearest2dFunction(out_size, scales)(x)
+    return x
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -198,4 +194,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                          "not to mode='nearest'; leave it None")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported for mode='nearest'")
-    return _nearest("interpolate", input, size, scale_factor, recompute_scale_factor)
+    x = _as_4d("interpolate", input)
+    out_size, scales = _output_size("interpolate", x.shape, size, scale_factor,
+                                    recompute_scale_factor)
+    return UpsampleNearest2dFunction(out_size, scales)(x)

@@ -1,0 +1,146 @@
+"""Arguments of sliding-window ops: (h, w) pairs, output sizes, and the checks of conv2d's operands.
+
+One definition each, shared by the convolutions (this package), pooling
+(``tinynet/ops/pooling``) and the layers of ``tinynet.nn``: a pooling window
+sits on the input exactly like a convolution kernel, so both have the same
+output size rule.
+"""
+import operator
+from typing import NamedTuple
+
+__all__ = ["pair", "output_size", "transposed_output_size", "ConvGeometry", "conv_geometry",
+           "check_operands", "check_groups"]
+
+
+def pair(op, name, value):
+    """``value`` as an (h, w) pair of ints: ``3`` -> ``(3, 3)``, ``(2, 1)`` and ``[2]`` -> ``(2, 2)``.
+
+    ``op`` and ``name`` (e.g. ``"conv2d"``, ``"stride"``) label the error
+    raised for anything else (floats, bools, strings, three values).
+    """
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    if len(items) == 1:
+        items = items * 2
+    if len(items) == 2 and not any(isinstance(v, bool) for v in items):
+        try:
+            return tuple(operator.index(v) for v in items)
+        except TypeError:
+            pass
+    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+    """Output length of a convolution or pooling along one axis (PyTorch's rule).
+
+    The dilated kernel spans ``dilation*(kernel-1) + 1`` pixels and is placed
+    at ``0, stride, 2*stride, ...`` on the padded length ``size + 2*padding``::
+
+        out = (size + 2*padding - dilation*(kernel-1) - 1) // stride + 1
+
+    ``ceil_mode`` (pooling only) rounds the division up, counting a last
+    window that starts inside the input or the left padding, but drops one that
+    would start in the right padding.
+    """
+    room = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return room // stride + 1
+    out = -(-room // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def transposed_output_size(size, kernel, stride=1, padding=0, dilation=1, output_padding=0):
+    """Output length of a transposed convolution along one axis.
+
+    The input length of the convolution whose output has length ``size``
+    (the inverse of ``output_size``, which loses ``stride - 1`` possible
+    lengths; ``output_padding`` picks one of them)::
+
+        out = (size - 1)*stride - 2*padding + dilation*(kernel-1) + output_padding + 1
+    """
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+class ConvGeometry(NamedTuple):
+    """A checked conv2d geometry: shapes, and (h, w) pairs for everything else."""
+    x_shape: tuple        # (N, C_in, H, W)
+    weight_shape: tuple   # (C_out, C_in, KH, KW)
+    stride: tuple
+    padding: tuple        # zeros added on both sides
+    dilation: tuple
+    out_size: tuple       # (OH, OW)
+
+    @property
+    def kernel(self):
+        return tuple(self.weight_shape[2:])
+
+    def describe(self):
+        """The geometry in words, for error messages."""
+        return (f"input shape {tuple(self.x_shape)}, weight shape {tuple(self.weight_shape)}, "
+                f"stride {self.stride}, padding {self.padding}, dilation {self.dilation}")
+
+
+def _positive_pairs(op, stride, padding, dilation):
+    """stride, padding, dilation as pairs, with their signs checked."""
+    stride, padding, dilation = (pair(op, "stride", stride), pair(op, "padding", padding),
+                                 pair(op, "dilation", dilation))
+    if min(stride) < 1:
+        raise ValueError(f"{op}: stride must be positive, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"{op}: padding must be non-negative, got {padding}")
+    if min(dilation) < 1:
+        raise ValueError(f"{op}: dilation must be positive, got {dilation}")
+    return stride, padding, dilation
+
+
+def conv_geometry(op, x_shape, weight_shape, stride, padding, dilation, transposed=False,
+                  output_padding=(0, 0)):
+    """Check the arguments of a convolution against the operand shapes; return a ConvGeometry.
+
+    For a transposed convolution the output size is ``transposed_output_size``.
+    Raises a ValueError naming the shapes when the kernel does not fit into
+    the padded input.
+    """
+    kernel = tuple(weight_shape[2:])
+    stride, padding, dilation = _positive_pairs(op, stride, padding, dilation)
+    if transposed:
+        out = tuple(transposed_output_size(*args) for args in
+                    zip(x_shape[2:], kernel, stride, padding, dilation, output_padding))
+    else:
+        out = tuple(output_size(*args) for args in
+                    zip(x_shape[2:], kernel, stride, padding, dilation))
+    if min(out) < 1:
+        raise ValueError(
+            f"{op}: output size would be {out} for input shape {tuple(x_shape)} "
+            f"with kernel {kernel}, stride {stride}, padding {padding}, dilation "
+            f"{dilation}: the padded input is smaller than the (dilated) kernel")
+    return ConvGeometry(tuple(x_shape), tuple(weight_shape), stride, padding, dilation, out)
+
+
+def check_operands(op, x, weight, bias, transposed):
+    """Check ranks, channels, bias length and dtypes; explain any mismatch with the shapes."""
+    w_layout = "(C_in, C_out, KH, KW)" if transposed else "(C_out, C_in, KH, KW)"
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be 4-D {w_layout}, got shape {tuple(weight.shape)}")
+    in_axis, out_axis = (0, 1) if transposed else (1, 0)
+    if x.shape[1] != weight.shape[in_axis]:
+        raise ValueError(
+            f"{op}: input has {x.shape[1]} channels but weight expects {weight.shape[in_axis]} "
+            f"(input shape {tuple(x.shape)}, weight shape {tuple(weight.shape)})")
+    out_channels = weight.shape[out_axis]
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ValueError(
+            f"{op}: bias must have shape ({out_channels},), one value per output channel of "
+            f"weight shape {tuple(weight.shape)}, got {tuple(bias.shape)}")
+    for arg, a in (("weight", weight), ("bias", bias)):
+        if a is not None and a.dtype != x.dtype:
+            raise TypeError(f"{op}: input dtype {x.dtype} and {arg} dtype {a.dtype} differ")
+
+
+def check_groups(op, groups):
+    """Only ``groups=1`` is implemented."""
+    if groups != 1:
+        raise NotImplementedError(f"{op}: groups={groups} is not supported (only groups=1)")
