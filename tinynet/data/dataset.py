@@ -105,7 +105,10 @@ class SliceDataset:
 
     @classmethod
     def from_arrays(cls, images, masks, patient_of, names, image_size=None):
-        """A dataset held in memory: images uint8 (N, H, W, 3), masks (N, H, W) with values 0/1."""
+        """A dataset held in memory: images uint8 (N, H, W, 3), masks (N, H, W) with values 0/1.
+
+        ``images`` is kept without a copy (its slices become read-only views).
+        """
         images, masks = np.asarray(images), np.asarray(masks)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
             raise DataError(f"SliceDataset.from_arrays: images must be uint8 (N, H, W, 3), "
