@@ -224,6 +224,15 @@ def test_loading_missing_or_corrupt_checkpoints_names_the_path(tmp_path, rng):
         load_checkpoint(plain)
 
 
+def test_npz_with_an_object_array_names_the_entry_and_is_never_unpickled(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, w=np.ones(2), names=np.array(["a", None], dtype=object))
+    for load in (load_state_dict_file, load_checkpoint):
+        with pytest.raises(CheckpointError, match=r"^load_\w+: .*objects\.npz: cannot read entry "
+                                                  r"'names' \(Object arrays cannot be loaded"):
+            load(path)
+
+
 def test_load_state_dict_file_dispatches_on_extension(tmp_path, rng):
     model = sample_model_state(rng)
     save_checkpoint(tmp_path / "ckpt.npz", model)

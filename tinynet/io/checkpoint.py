@@ -133,7 +133,8 @@ def read_npz(path, caller):
     """All entries of an ``.npz`` file as {name: numpy array}, in file order.
 
     Never unpickles.  A missing file raises FileNotFoundError and an unreadable
-    one CheckpointError; both messages name ``path``.
+    one CheckpointError; both messages name ``path``, and the entry if one
+    entry is at fault (an object array, which only pickle could load).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{caller}: no such file: {path}")
@@ -142,11 +143,23 @@ def read_npz(path, caller):
         if not isinstance(npz, np.lib.npyio.NpzFile):
             raise ValueError("it holds a single .npy array, not an .npz archive")
         with npz:
-            return {name: npz[name] for name in npz.files}
+            return {name: _read_npz_entry(npz, name, path, caller) for name in npz.files}
+    except CheckpointError:
+        raise  # one entry is at fault; its message says which
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise CheckpointError(
             f"{caller}: cannot read {path}: the file is corrupt or not an .npz archive "
             f"({type(exc).__name__}: {exc})") from exc
+
+
+def _read_npz_entry(npz, name, path, caller):
+    try:
+        return npz[name]
+    except ValueError as exc:  # an object array (allow_pickle=False), or a broken header
+        raise CheckpointError(
+            f"{caller}: {path}: cannot read entry {name!r} ({exc}); an object array holds "
+            "Python objects, which only unpickling could load, and tinynet never "
+            "unpickles") from exc
 
 
 # -- helpers -------------------------------------------------------------------
