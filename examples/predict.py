@@ -66,13 +66,15 @@ def predict(argv):
     if args.gradcam and args.classifier is None:
         raise cli.UsageError("--gradcam explains the classifier's decision: give --classifier")
     device = cli.check_device(args.device)
-    slices = find_slice_files(args.input)
+    out = Path(args.out)
+    # --out may lie inside the input folder: never predict our own earlier outputs.
+    slices = [(path, name) for path, name in find_slice_files(args.input)
+              if out.resolve() not in path.resolve().parents]
     classifier, segmenter = load_models(args.classifier, args.segmenter, device)
     predictor = TwoStagePredictor(classifier, segmenter, cls_threshold=args.cls_threshold,
                                   seg_threshold=args.seg_threshold, min_area=args.min_area,
                                   tta=args.tta, device=device, cls_batch_size=args.batch_size,
                                   seg_batch_size=args.batch_size)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     start, records = time.perf_counter(), []

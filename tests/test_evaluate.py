@@ -1,13 +1,15 @@
 """The evaluation report (tinynet.pipeline.report) and examples/evaluate.py."""
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from test_inference import tiny_checkpoint_files, write_kaggle3m  # noqa: F401 (a fixture)
+from test_inference import tiny_checkpoint_files, tiny_models, write_kaggle3m  # noqa: F401
 import test_predict
 from tinynet import metrics
-from tinynet.data import read_kaggle3m, save_split
+from tinynet.data import SliceDataset, read_kaggle3m, save_split
 from tinynet.pipeline import report
 from tinynet.pipeline.checkpoint import load_model
 from tinynet.pipeline.inference import classify, segment
@@ -15,6 +17,8 @@ from tinynet.pipeline.inference import classify, segment
 evaluate_script = test_predict.load_script("evaluate")
 
 PATIENTS = ("TCGA_CS_0001_20000101", "TCGA_DU_0002_20000202", "TCGA_EZ_0003_20000303")
+REAL_DATA = Path(os.environ.get("TINYNET_LGG")
+                 or Path(__file__).resolve().parents[2] / "shared/data/lgg/kaggle_3m")
 
 
 @pytest.fixture
@@ -90,6 +94,20 @@ def test_numbers_agree_with_tinynet_metrics(folder, checkpoints):
     assert result["pipeline"]["per_patient"] == expected_pipe["per_patient"]
 
 
+def test_undefined_numbers_are_none_without_tumour_slices(tmp_path, tiny_models, rng):
+    # No slice has tumour: AUC (one class) and the tumour-slice Dice are undefined.
+    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    dataset = SliceDataset.from_arrays(images, np.zeros((3, 32, 32), np.uint8),
+                                       ["TCGA_CS_0001_20000101"] * 3, ["a_1", "a_2", "a_3"])
+    evaluation = report.evaluate(dataset, *tiny_models)
+    report.save_json(evaluation.report, tmp_path / "r.json")
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["classifier"]["auc"] is None and result["classifier"]["roc_curve"] is None
+    assert result["segmenter"]["dice_tumour_slices_mean"] is None
+    assert "n/a" in report.format_table(evaluation.report)
+    assert "data:image/png" in report.render_html(evaluation)
+
+
 def test_worst_patients_are_the_lowest_dice_and_skip_perfect_ones():
     per_patient = {"A": {"dice": 0.9}, "B": {"dice": 0.2}, "C": {"dice": 1.0}, "D": {"dice": 0.5}}
     assert report.worst_patients({"segmenter": {"per_patient": per_patient}}, count=3) == \
@@ -149,3 +167,15 @@ def test_help_explains_every_flag(capsys):
     for flag in ("--classifier", "--segmenter", "--json", "--html", "--split", "--subset",
                  "--device", "--cls-threshold", "--seg-threshold", "--min-area", "--tta"):
         assert flag in text
+
+
+@pytest.mark.skipif(not REAL_DATA.is_dir(), reason="the LGG kaggle_3m data is not here")
+def test_real_patient_is_scored_at_its_own_size(tiny_models):
+    dataset = read_kaggle3m(REAL_DATA)
+    patient = dataset.subset(dataset.patients[:1])
+    result = report.evaluate(patient, segmenter=tiny_models[1]).report
+    assert result["image_size"] == [256, 256]          # not the model's 32x32
+    assert (result["patients"], result["slices"]) == (1, len(patient))
+    assert result["tumour_slices"] == int(patient.has_tumour.sum())
+    row = result["segmenter"]["per_patient"][dataset.patients[0]]
+    assert row["true_pixels"] == sum(int(patient.mask(i).sum()) for i in range(len(patient)))

@@ -208,6 +208,19 @@ def test_segment_batch_size_does_not_change_the_result(tiny_models, rng):
                                segment(model, spec, images, batch_size=5), atol=1e-6)
 
 
+def test_inference_uses_eval_mode_and_gives_the_mode_back(tiny_models, rng):
+    _, (model, spec) = tiny_models
+    images = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    in_eval = segment(model, spec, images)
+    model.train()
+    try:
+        in_training = segment(model, spec, images)   # BatchNorm still uses running stats
+        assert model.training and model.stem[2].training
+    finally:
+        model.eval()
+    np.testing.assert_array_equal(in_training, in_eval)
+
+
 def test_tta_is_symmetric_under_a_horizontal_flip(tiny_models, rng):
     _, (model, spec) = tiny_models
     images = rng.integers(0, 256, (2, 48, 40, 3), dtype=np.uint8)

@@ -89,6 +89,14 @@ def test_folder_keeps_its_layout_and_skips_masks(tmp_path, checkpoints):
         assert record["positive"] == (record["tumour_area_pixels"] > 0)
 
 
+def test_outputs_inside_the_input_folder_are_not_predicted_again(tmp_path, checkpoints):
+    write_png(tmp_path / "in" / "x.png")
+    for _ in range(2):
+        summary = run_predict(tmp_path / "in", tmp_path / "in" / "pred", checkpoints,
+                              classifier=False)
+        assert [r["name"] for r in summary["slices"]] == ["x"]
+
+
 def test_kaggle3m_folder_with_threshold_one_gives_empty_masks(tmp_path, checkpoints):
     patients = ("TCGA_CS_0001_20000101", "TCGA_DU_0002_20000202")
     write_kaggle3m(tmp_path / "kaggle_3m", patients=patients, slices=3)

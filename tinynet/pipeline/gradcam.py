@@ -20,7 +20,8 @@ recorded before the target layer and no parameter gradient is accumulated.
 import numpy as np
 
 from .. import autograd
-from .inference import _as_slices, _batches, _check_task, prepare_batch, resize_probabilities
+from .inference import (_as_slices, _batches, _check_task, evaluation_mode, prepare_batch,
+                        resize_probabilities)
 
 __all__ = ["grad_cam"]
 
@@ -43,14 +44,14 @@ def grad_cam(model, spec, images, device="cpu", batch_size=8, target_layer=None,
     layer = target_layer if target_layer is not None else getattr(model, "layer4", None)
     if layer is None:
         raise ValueError(f"grad_cam: {type(model).__name__} has no layer4; pass target_layer=")
-    model.eval()
     maps = []
-    for chunk in _batches(slices, batch_size):
-        activations, gradients = _activations_and_gradients(
-            model, layer, prepare_batch(chunk, spec), device, class_index)
-        cams = _class_activation_maps(activations, gradients)
-        maps += [np.clip(resize_probabilities(c, image.shape[:2]), 0.0, 1.0)
-                 for c, image in zip(cams, chunk)]
+    with evaluation_mode(model):
+        for chunk in _batches(slices, batch_size):
+            activations, gradients = _activations_and_gradients(
+                model, layer, prepare_batch(chunk, spec), device, class_index)
+            cams = _class_activation_maps(activations, gradients)
+            maps += [np.clip(resize_probabilities(c, image.shape[:2]), 0.0, 1.0)
+                     for c, image in zip(cams, chunk)]
     if not stacked:
         return maps
     return np.stack(maps) if maps else np.zeros(images.shape[:3], np.float32)

@@ -20,6 +20,7 @@ stage may be left out: with a segmenter alone, a slice is positive when its
 mask has at least ``max(min_area, 1)`` pixels; with a classifier alone there
 are no masks.
 """
+import contextlib
 import re
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -33,7 +34,7 @@ from .checkpoint import load_model
 from . import cli
 from .cli import UsageError
 
-__all__ = ["classify", "segment", "prepare_batch", "resize_probabilities",
+__all__ = ["classify", "segment", "prepare_batch", "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
            "default_checkpoint", "load_models", "add_prediction_arguments",
            "IMAGE_SUFFIXES", "find_slice_files", "read_slice"]
@@ -100,6 +101,19 @@ def _batches(slices, batch_size):
         yield slices[start:start + batch_size]
 
 
+@contextlib.contextmanager
+def evaluation_mode(model):
+    """Run the block with ``model`` in eval mode (BatchNorm uses its running statistics),
+    then give it back the mode it had, so that inference in the middle of training
+    does not leave the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def _forward(model, inputs, device):
     """The model's output on float32 (B, 3, s, s) ``inputs``, as a host NumPy array."""
     with autograd.no_grad():
@@ -122,15 +136,15 @@ def classify(model, spec, images, device="cpu", batch_size=16):
     """
     _check_task(spec, "classification", "classify")
     slices, _ = _as_slices(images, "classify")
-    model.eval()
     probabilities = []
-    for chunk in _batches(slices, batch_size):
-        logits = _forward(model, prepare_batch(chunk, spec), device)
-        if logits.ndim != 2 or logits.shape[1] != 2:
-            raise ValueError(f"classify: the classifier must output logits (N, 2), "
-                             f"got shape {logits.shape}")
-        gap = logits[:, 1].astype(np.float64) - logits[:, 0]
-        probabilities.append(_sigmoid(gap))
+    with evaluation_mode(model):
+        for chunk in _batches(slices, batch_size):
+            logits = _forward(model, prepare_batch(chunk, spec), device)
+            if logits.ndim != 2 or logits.shape[1] != 2:
+                raise ValueError(f"classify: the classifier must output logits (N, 2), "
+                                 f"got shape {logits.shape}")
+            gap = logits[:, 1].astype(np.float64) - logits[:, 0]
+            probabilities.append(_sigmoid(gap))
     return np.concatenate(probabilities) if probabilities else np.zeros(0, np.float64)
 
 
@@ -155,15 +169,16 @@ def segment(model, spec, images, device="cpu", batch_size=8, tta=False):
     """
     _check_task(spec, "segmentation", "segment")
     slices, stacked = _as_slices(images, "segment")
-    model.eval()
     maps = []
-    for chunk in _batches(slices, batch_size):
-        inputs = prepare_batch(chunk, spec)
-        probabilities = _segmenter_probabilities(model, inputs, device)
-        if tta:
-            mirrored = _segmenter_probabilities(model, inputs[..., ::-1].copy(), device)
-            probabilities = (probabilities + mirrored[..., ::-1]) / 2
-        maps += [resize_probabilities(p, image.shape[:2]) for p, image in zip(probabilities, chunk)]
+    with evaluation_mode(model):
+        for chunk in _batches(slices, batch_size):
+            inputs = prepare_batch(chunk, spec)
+            probabilities = _segmenter_probabilities(model, inputs, device)
+            if tta:
+                mirrored = _segmenter_probabilities(model, inputs[..., ::-1].copy(), device)
+                probabilities = (probabilities + mirrored[..., ::-1]) / 2
+            maps += [resize_probabilities(p, image.shape[:2])
+                     for p, image in zip(probabilities, chunk)]
     if not stacked:
         return maps
     if not maps:
