@@ -11,19 +11,24 @@ convolution took 52 ms alone and 103 ms right after a NumPy matmul, because
 OpenBLAS's worker threads keep spinning after a call and steal the cores
 from PyTorch's threads (and the other way round).
 
+With ``--device gpu`` tinynet runs on CuPy and PyTorch on CUDA with cuDNN
+(autotuned), each call timed with CUDA events, and the GFLOP/s are put
+against cuBLAS's float32 GEMM instead of NumPy's; the table gains each
+side's peak GPU memory of one forward+backward (see gpu.py).
+
     python benchmarks/bench_kernels.py            # full run
     python benchmarks/bench_kernels.py --quick    # batch 2, 1 round of 3 repeats
     python benchmarks/bench_kernels.py --only conv2d --json out.json
+    python benchmarks/bench_kernels.py --device gpu --batch 16 --json gpu.json
 """
 import json
-import os
-import sys
 
 import numpy as np
 
-from common import (alternate_workers, gemm_peak_gflops, machine_description,
+from common import (DeviceClock, alternate_workers, check_device, describe_machine,
+                    device_worker_arguments, gemm_peak_gflops, load_framework,
                     op_benchmark_arguments, print_table, summarize_ratios, time_cases, timing_rows,
-                    torch_available, write_json)
+                    torch_available, worker_info, write_json)
 
 # (name, C_in, C_out, H=W, kernel, stride, padding)
 CONV_SHAPES = [
@@ -43,6 +48,7 @@ TRANSPOSE_SHAPES = [("convT k2s2 256->128@16", 256, 128, 16), ("convT k2s2 64->3
 # (name, C, H=W) for batch_norm in training mode
 BN_SHAPES = [("bn 16@256", 16, 256), ("bn 64@64", 64, 64), ("bn 256@16", 256, 16)]
 OPS = ("conv2d", "conv_transpose2d", "batch_norm")
+GPU_REPEATS = 20  # GPU calls take milliseconds: more repeats for a stable median
 
 
 def make_cases(n, only=None):
@@ -67,42 +73,41 @@ def make_cases(n, only=None):
 
 
 class TinynetAPI:
-    """The few calls the benchmark needs, for tinynet."""
+    """The few calls the benchmark needs, for tinynet on ``device`` ("cpu" or "gpu")."""
 
-    def __init__(self):
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-        import tinynet
-        self.tn, self.F = tinynet, tinynet.ops
+    def __init__(self, device, tf32=False):
+        self.tn = load_framework("tinynet", device, tf32)
+        self.F, self.device = self.tn.ops, device
 
     def leaf(self, a):
-        return self.tn.tensor(a, requires_grad=True)
+        return self.tn.tensor(a, requires_grad=True, device=self.device)
 
     def buffer(self, a):
-        return self.tn.tensor(a.copy())
+        return self.tn.tensor(a.copy(), device=self.device)
 
     def gradient(self, a):
-        return a
+        return self.tn.tensor(a, device=self.device)
 
     def no_grad(self):
         return self.tn.no_grad()
 
 
 class TorchAPI:
-    """The same calls for PyTorch, with as many threads as there are cores (as NumPy's BLAS)."""
+    """The same calls for PyTorch, on the CPU or on CUDA."""
 
-    def __init__(self):
-        import torch
-        torch.set_num_threads(os.cpu_count())
-        self.torch, self.F = torch, torch.nn.functional
+    def __init__(self, device, tf32=False):
+        self.torch = load_framework("torch", device, tf32)
+        self.F = self.torch.nn.functional
+        self.device = "cuda" if device == "gpu" else "cpu"
 
     def leaf(self, a):
-        return self.torch.from_numpy(a).requires_grad_()
+        return self.torch.from_numpy(a).to(self.device).requires_grad_()
 
     def buffer(self, a):
-        return self.torch.from_numpy(a.copy())
+        return self.torch.from_numpy(a.copy()).to(self.device)
 
     def gradient(self, a):
-        return self.torch.from_numpy(a)
+        return self.torch.from_numpy(a).to(self.device)
 
     def no_grad(self):
         return self.torch.no_grad()
@@ -140,36 +145,53 @@ def build(api, case, rng):
 
 
 def main(argv=None):
-    parser = op_benchmark_arguments(__doc__.splitlines()[0], OPS, default_repeats=5)
+    parser = op_benchmark_arguments(__doc__.splitlines()[0], OPS, default_repeats=5,
+                                    gpu_repeats=GPU_REPEATS)
     args = parser.parse_args(argv)
+    check_device(parser, args)
+    on_gpu = args.device == "gpu"
     n = args.batch or (2 if args.quick else 8)
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or (3 if args.quick else GPU_REPEATS if on_gpu else 5)
     cases = make_cases(n, args.only)
     if args.worker:
-        api = TinynetAPI() if args.worker == "tinynet" else TorchAPI()
-        print(json.dumps(time_cases(cases, build, api, repeats)))
+        api_class = TinynetAPI if args.worker == "tinynet" else TorchAPI
+        api = api_class(args.device, args.tf32)
+        results = time_cases(cases, build, api, repeats, DeviceClock(args.worker, args.device))
+        print(json.dumps({"cases": results,
+                          "info": worker_info(args.worker, args.device, args.tf32)}))
         return
     rounds = args.rounds or (1 if args.quick else 3)
     frameworks = ["tinynet"] + ([] if args.no_torch or not torch_available() else ["torch"])
 
-    print(f"machine: {machine_description()}")
-    peak = gemm_peak_gflops()
-    print(f"NumPy float32 GEMM peak: {peak:.0f} GFLOP/s; batch {n}; {rounds} round(s) x "
-          f"{repeats} repeats, median; frameworks: {', '.join(frameworks)}\n", flush=True)
-    worker_args = ["--batch", str(n), "--repeats", str(repeats)]
+    machine, card = describe_machine(args.device)
+    print(f"machine: {machine}")
+    if on_gpu:
+        import gpu
+        gpu.set_cupy_tf32(args.tf32)
+        peak, roof = gpu.cupy_gemm_peak_gflops(), "cuBLAS"
+    else:
+        peak, roof = gemm_peak_gflops(), "NumPy"
+    print(f"{roof} float32 GEMM peak{' (TF32 allowed)' if args.tf32 else ''}: {peak:.0f} GFLOP/s; "
+          f"batch {n}; {rounds} round(s) x {repeats} repeats, median; "
+          f"frameworks: {', '.join(frameworks)}\n", flush=True)
+    worker_args = ["--batch", str(n), "--repeats", str(repeats)] + device_worker_arguments(args)
     worker_args += ["--only", args.only] if args.only else []
-    rows = timing_rows(cases, alternate_workers(__file__, frameworks, rounds, worker_args))
+    per_round, info = alternate_workers(__file__, frameworks, rounds, worker_args)
+    rows = timing_rows(cases, per_round)
     for row, case in zip(rows, [c for c in cases for _ in range(2)]):
         if case["flops"] is not None:  # forward: one GEMM's work; fwd+bwd: three
             work = case["flops"] * (1 if row["mode"] == "fwd" else 3)
             row["GFLOP/s"] = work / row["tinynet ms"] / 1e6
             row["% peak"] = 100 * row["GFLOP/s"] / peak
+    columns = ["op", "mode", "tinynet ms", "torch ms", "ratio", "GFLOP/s", "% peak"]
+    columns += [f"{f} MiB" for f in frameworks] if on_gpu else []
     print()
-    print_table(rows, ["op", "mode", "tinynet ms", "torch ms", "ratio", "GFLOP/s", "% peak"])
+    print_table(rows, columns)
     summary = summarize_ratios(rows, OPS)
-    write_json(args.json, {"machine": machine_description(), "gemm_peak_gflops": peak,
-                           "batch": n, "rounds": rounds, "repeats": repeats, "rows": rows,
-                           "summary": summary})
+    write_json(args.json, {"machine": machine, "card": card, "device": args.device,
+                           "tf32": args.tf32, "frameworks": info, "gemm_peak_gflops": peak,
+                           "gemm_roof": roof, "batch": n, "rounds": rounds, "repeats": repeats,
+                           "rows": rows, "summary": summary})
 
 
 if __name__ == "__main__":

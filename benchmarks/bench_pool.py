@@ -9,18 +9,21 @@ the ResUNet step (2x2 max pools of the encoder, 2x upsampling of the decoder).
 As in bench_kernels.py, each framework runs in its own subprocess and the two
 alternate round by round (see common.py for why).
 
+With ``--device gpu``: tinynet on CuPy against PyTorch on CUDA, CUDA-event
+timing and each side's peak GPU memory, as in bench_kernels.py.
+
     python benchmarks/bench_pool.py            # full run
     python benchmarks/bench_pool.py --quick    # batch 2, 1 round of 3 repeats
     python benchmarks/bench_pool.py --only max_pool2d --json out.json
+    python benchmarks/bench_pool.py --device gpu --batch 16
 """
 import json
-import os
-import sys
 
 import numpy as np
 
-from common import (alternate_workers, machine_description, op_benchmark_arguments,
-                    print_table, summarize_ratios, time_cases, timing_rows, torch_available,
+from common import (DeviceClock, alternate_workers, check_device, describe_machine,
+                    device_worker_arguments, load_framework, op_benchmark_arguments, print_table,
+                    summarize_ratios, time_cases, timing_rows, torch_available, worker_info,
                     write_json)
 
 # (name, C, H=W, keyword arguments of max_pool2d)
@@ -33,6 +36,7 @@ MAX_POOL_SHAPES = [
 # (name, C, H=W) for interpolate(scale_factor=2, mode="nearest")
 UPSAMPLE_SHAPES = [("nearest x2 256@16", 256, 16), ("nearest x2 32@128", 32, 128)]
 OPS = ("max_pool2d", "interpolate")
+GPU_REPEATS = 20  # GPU calls take milliseconds: more repeats for a stable median
 
 
 def make_cases(n, only=None):
@@ -52,17 +56,15 @@ def make_cases(n, only=None):
     return cases
 
 
-def load_api(framework):
-    """(tensor maker, functional module, no_grad context factory) of one framework."""
+def load_api(framework, device, tf32=False):
+    """(tensor maker, gradient maker, functional module, no_grad factory) of one framework."""
+    lib = load_framework(framework, device, tf32)
     if framework == "tinynet":
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-        import tinynet
-        return (lambda a: tinynet.tensor(a, requires_grad=True), lambda a: a,
-                tinynet.ops, tinynet.no_grad)
-    import torch
-    torch.set_num_threads(os.cpu_count())  # as many threads as NumPy's BLAS
-    return (lambda a: torch.from_numpy(a).requires_grad_(), torch.from_numpy,
-            torch.nn.functional, torch.no_grad)
+        return (lambda a: lib.tensor(a, requires_grad=True, device=device),
+                lambda a: lib.tensor(a, device=device), lib.ops, lib.no_grad)
+    where = "cuda" if device == "gpu" else "cpu"
+    return (lambda a: lib.from_numpy(a).to(where).requires_grad_(),
+            lambda a: lib.from_numpy(a).to(where), lib.nn.functional, lib.no_grad)
 
 
 def build(api, case, rng):
@@ -84,27 +86,38 @@ def build(api, case, rng):
 
 
 def main(argv=None):
-    parser = op_benchmark_arguments(__doc__.splitlines()[0], OPS, default_repeats=10)
+    parser = op_benchmark_arguments(__doc__.splitlines()[0], OPS, default_repeats=10,
+                                    gpu_repeats=GPU_REPEATS)
     args = parser.parse_args(argv)
+    check_device(parser, args)
+    on_gpu = args.device == "gpu"
     n = args.batch or (2 if args.quick else 8)
-    repeats = args.repeats or (3 if args.quick else 10)
+    repeats = args.repeats or (3 if args.quick else GPU_REPEATS if on_gpu else 10)
     cases = make_cases(n, args.only)
     if args.worker:
-        print(json.dumps(time_cases(cases, build, load_api(args.worker), repeats)))
+        api = load_api(args.worker, args.device, args.tf32)
+        results = time_cases(cases, build, api, repeats, DeviceClock(args.worker, args.device))
+        print(json.dumps({"cases": results,
+                          "info": worker_info(args.worker, args.device, args.tf32)}))
         return
     rounds = args.rounds or (1 if args.quick else 3)
     frameworks = ["tinynet"] + ([] if args.no_torch or not torch_available() else ["torch"])
 
-    print(f"machine: {machine_description()}")
+    machine, card = describe_machine(args.device)
+    print(f"machine: {machine}")
     print(f"batch {n}; {rounds} round(s) x {repeats} repeats, median; "
           f"frameworks: {', '.join(frameworks)}\n", flush=True)
-    worker_args = ["--batch", str(n), "--repeats", str(repeats)]
+    worker_args = ["--batch", str(n), "--repeats", str(repeats)] + device_worker_arguments(args)
     worker_args += ["--only", args.only] if args.only else []
-    rows = timing_rows(cases, alternate_workers(__file__, frameworks, rounds, worker_args))
+    per_round, info = alternate_workers(__file__, frameworks, rounds, worker_args)
+    rows = timing_rows(cases, per_round)
+    columns = ["op", "mode", "tinynet ms", "torch ms", "ratio"]
+    columns += [f"{f} MiB" for f in frameworks] if on_gpu else []
     print()
-    print_table(rows, ["op", "mode", "tinynet ms", "torch ms", "ratio"])
+    print_table(rows, columns)
     summary = summarize_ratios(rows, OPS)
-    write_json(args.json, {"machine": machine_description(), "batch": n, "rounds": rounds,
+    write_json(args.json, {"machine": machine, "card": card, "device": args.device,
+                           "tf32": args.tf32, "frameworks": info, "batch": n, "rounds": rounds,
                            "repeats": repeats, "rows": rows, "summary": summary})
 
 
