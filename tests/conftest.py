@@ -10,6 +10,16 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import tinynet as tn  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``gpu`` unless tinynet can use a GPU (CuPy and a CUDA device)."""
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_tests and not tn.gpu_available():
+        skip = pytest.mark.skip(reason="needs CuPy and a CUDA GPU (tinynet.gpu_available() "
+                                       "is False)")
+        for item in gpu_tests:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same random state."""
