@@ -30,8 +30,8 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import autograd, backend
 from ..data import DataError, normalize, resize_image
-from .checkpoint import load_model
 from . import cli
+from .checkpoint import load_model
 from .cli import UsageError
 
 __all__ = ["classify", "segment", "prepare_batch", "resize_probabilities", "evaluation_mode",
