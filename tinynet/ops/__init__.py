@@ -12,5 +12,5 @@ from .activation import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
-from .norm import *  # noqa: F401,F403
+from .batch_norm import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
