@@ -26,13 +26,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 from common import (DeviceClock, add_device_arguments, check_device, describe_machine,
                     device_worker_arguments, geometric_mean, load_framework, print_table,
-                    torch_available, worker_info, write_json)
+                    run_worker_process, torch_available, worker_info, write_json)
 
 HERE = Path(__file__).resolve().parent
 CASES = [  # (network, batch, side)
@@ -136,8 +135,7 @@ def worker(framework, network, batch, side, steps, device="cpu", tf32=False):
 def run_worker(framework, network, batch, side, steps, device_args):
     cmd = [sys.executable, __file__, "--worker", framework, network, str(batch), str(side),
            str(steps)] + device_args
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker_process(cmd, cwd=HERE)
 
 
 def selected_cases(args):

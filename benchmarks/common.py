@@ -235,18 +235,31 @@ def alternate_workers(script, frameworks, rounds, worker_args):
     Each worker prints ``{"cases": ..., "info": ...}`` as its last line.
     Returns ({framework: [cases of round 1, round 2, ...]}, {framework: info}).
     """
-    import subprocess
     per_round = {f: [] for f in frameworks}
     info = {}
     for r in range(rounds):
         for f in frameworks:
             cmd = [sys.executable, os.path.abspath(script), "--worker", f] + worker_args
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            report = json.loads(out.stdout.strip().splitlines()[-1])
+            report = run_worker_process(cmd)
             per_round[f].append(report["cases"])
             info[f] = report["info"]
         print(f"  round {r + 1}/{rounds} done", flush=True)
     return per_round, info
+
+
+def run_worker_process(cmd, cwd=None):
+    """Run a worker; return the JSON of its last output line.
+
+    A failed worker's error output is passed on before the benchmark stops,
+    so that a traceback from the GPU machine is not lost.
+    """
+    import subprocess
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        sys.exit(f"{os.path.basename(cmd[1])}: worker {' '.join(cmd[2:])} failed "
+                 f"(exit {done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def worker_info(framework, device, tf32=False):
