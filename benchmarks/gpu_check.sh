@@ -141,23 +141,23 @@ print("  ended:", records[-1].get("event") if records else "-")
 EOF
 }
 
+stage_tail() {  # stage_tail NAME TITLE LINES: the end of a stage's output, without progress lines
+    [ -f "$WORK/stage_$1.log" ] || return 0
+    echo; echo "--- $2"
+    grep -vE "^  round|^  \{|^wrote|^===" "$WORK/stage_$1.log" | tail -n "$3"
+}
+
 summary() {  # the most important last: the reply's output_tail keeps the end
     echo "tinynet GPU check, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for name in kernels pool; do
-        [ -f "$WORK/stage_$name.log" ] || continue
-        echo; echo "--- $name"
-        grep -vE "^  round|^wrote|^===" "$WORK/stage_$name.log" | tail -n 45
-    done
+    stage_tail kernels "kernels (bench_kernels.py, batch 16)" 45
+    stage_tail pool "pool (bench_pool.py, batch 16)" 20
     if [ -f "$OUT/gpu_tests.log" ]; then
         echo; echo "--- GPU tests"
         grep -E "^(FAILED|ERROR) " "$OUT/gpu_tests.log" | head -40
         grep -E "[0-9]+ (passed|failed|skipped|error)" "$OUT/gpu_tests.log" | tail -1
     fi
-    for name in step tf32; do
-        [ -f "$WORK/stage_$name.log" ] || continue
-        echo; echo "--- $name (bench_train_step.py, ResUNet, batch 16, 256x256, Adam)"
-        grep -vE "^  \{|^wrote|^===" "$WORK/stage_$name.log" | tail -n 12
-    done
+    stage_tail step "step (bench_train_step.py: ResUNet, batch 16, 256x256, Adam, float32)" 12
+    stage_tail tf32 "tf32 (the same step, TF32 allowed in both frameworks)" 12
     if [ -f "$WORK/stage_train.log" ]; then
         echo; echo "--- train (examples/train_resunet.py --device gpu, $DATA, 128x128, $EPOCHS epochs)"
         train_summary
