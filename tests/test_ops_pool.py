@@ -5,7 +5,7 @@ import pytest
 import tinynet as tn
 from tinynet import ops
 from tinynet.ops.blocking import override_limits, plane_blocks
-from tinynet.ops.pooling.interpolate import repeat_elements, sum_blocks
+from tinynet.ops.pooling.interpolate import linear_matrix, repeat_elements, sum_blocks
 from tinynet.ops.pooling.windows import pool_geometry
 from gradcases import GradCase, run_case
 
@@ -54,6 +54,15 @@ GRADCHECK_CASES = [
              lambda r: [normal(r, 1, 2, 2, 3)]),
     GradCase("interpolate_size_5x7", lambda x: ops.interpolate(x, size=(5, 7)),
              lambda r: [normal(r, 1, 2, 3, 4)]),
+    # Bilinear: up and down, both corner conventions.
+    GradCase("bilinear_x2", lambda x: ops.interpolate(x, scale_factor=2, mode="bilinear"),
+             lambda r: [normal(r, 1, 2, 3, 4)]),
+    GradCase("bilinear_size_down_align_corners",
+             lambda x: ops.interpolate(x, size=(2, 5), mode="bilinear", align_corners=True),
+             lambda r: [normal(r, 1, 2, 4, 7)]),
+    GradCase("bilinear_large_random_dirs",
+             lambda x: ops.interpolate(x, scale_factor=(1.5, 0.6), mode="bilinear"),
+             lambda r: [normal(r, 2, 2, 5, 6)]),
 ]
 
 
@@ -295,6 +304,40 @@ def test_interpolate_nearest_parity_with_torch(kwargs, rng):
             lambda t: torch.nn.functional.interpolate(t, mode="nearest", **kwargs), x)
 
 
+BILINEAR_PARITY = [dict(scale_factor=2), dict(scale_factor=3), dict(scale_factor=1.5),
+                   dict(scale_factor=0.5), dict(scale_factor=(0.4, 2.5)), dict(size=(14, 20)),
+                   dict(size=(4, 6)), dict(size=(1, 1)), dict(size=(7, 10)),
+                   dict(scale_factor=2.3, recompute_scale_factor=True)]
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("kwargs", BILINEAR_PARITY, ids=str)
+def test_interpolate_bilinear_parity_with_torch(kwargs, align_corners, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 7, 10)).astype(np.float32)
+    _parity(lambda t: ops.interpolate(t, mode="bilinear", align_corners=align_corners, **kwargs),
+            lambda t: torch.nn.functional.interpolate(t, mode="bilinear",
+                                                      align_corners=align_corners, **kwargs), x)
+
+
+def test_bilinear_align_corners_none_means_false(rng):
+    x = rng.standard_normal((1, 2, 3, 5)).astype(np.float32)
+    np.testing.assert_array_equal(
+        ops.interpolate(x, scale_factor=2, mode="bilinear").numpy(),
+        ops.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False).numpy())
+
+
+def test_linear_matrix_by_hand():
+    """3 -> 6 pixels, scale 1/2: src = (o + 0.5)/2 - 0.5 clamped at 0, i.e. 0, .25, .75, 1.25,
+    1.75, 2.25 (the last beyond pixel 2, so all its weight on pixel 2)."""
+    np.testing.assert_allclose(linear_matrix(6, 3, 0.5, False, np.float64),
+                               [[1, 0, 0], [.75, .25, 0], [.25, .75, 0], [0, .75, .25],
+                                [0, .25, .75], [0, 0, 1]])
+    # align_corners: src = o * (3 - 1) / (5 - 1) = 0, .5, 1, 1.5, 2
+    np.testing.assert_allclose(linear_matrix(5, 3, None, True, np.float64),
+                               [[1, 0, 0], [.5, .5, 0], [0, 1, 0], [0, .5, .5], [0, 0, 1]])
+
+
 def test_upsample_nearest2d_matches_torch_interpolate(rng):
     torch = pytest.importorskip("torch")
     x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
@@ -329,14 +372,19 @@ X4 = np.zeros((1, 2, 6, 6), np.float32)
     (lambda: ops.adaptive_avg_pool2d(X4, 4), NotImplementedError,
      r"output size \(4, 4\) does not divide the input size \(6, 6\)"),
     (lambda: ops.adaptive_avg_pool2d(X4, 0), ValueError, "output_size must be positive"),
-    (lambda: ops.interpolate(X4, scale_factor=2, mode="bilinear"), NotImplementedError,
-     "mode 'bilinear' is not supported"),
+    (lambda: ops.interpolate(X4, scale_factor=2, mode="bicubic"), NotImplementedError,
+     "mode 'bicubic' is not supported; only 'nearest' and 'bilinear'"),
+    (lambda: ops.interpolate(X4, scale_factor=2, mode="bilinear", antialias=True),
+     NotImplementedError, r"antialias=True is not supported \(mode='bilinear'\)"),
+    (lambda: ops.interpolate(X4, scale_factor=0.1, mode="bilinear"), ValueError,
+     r"scale_factor 0.1 shrinks the input of shape \(1, 2, 6, 6\) to nothing"),
     (lambda: ops.interpolate(X4, size=4, scale_factor=2), ValueError,
      "exactly one of size and scale_factor"),
     (lambda: ops.interpolate(X4), ValueError, "exactly one of size and scale_factor"),
     (lambda: ops.interpolate(X4, scale_factor=-1), ValueError, "scale_factor must be a positive"),
     (lambda: ops.interpolate(X4, size=(2, 0)), ValueError, "size must be a positive int"),
-    (lambda: ops.interpolate(X4, scale_factor=2, align_corners=True), ValueError, "align_corners"),
+    (lambda: ops.interpolate(X4, scale_factor=2, align_corners=True), ValueError,
+     "align_corners option can only be set with the interpolating modes"),
     (lambda: ops.upsample_nearest2d(np.zeros((2, 3), np.float32), 2), ValueError,
      r"upsample_nearest2d: expected a 4-D input \(N, C, H, W\), got shape \(2, 3\)"),
 ])

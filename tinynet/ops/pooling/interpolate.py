@@ -1,5 +1,7 @@
-"""Nearest-neighbour resizing of NCHW tensors: ``interpolate`` and upsample_nearest2d.
+"""Resizing NCHW tensors: ``interpolate`` (modes "nearest" and "bilinear") and upsample_nearest2d.
 
+Nearest
+-------
 Output element (oh, ow) copies input element (src_h[oh], src_w[ow]) with, as in
 PyTorch's "nearest" mode,
 
@@ -16,6 +18,22 @@ The integer-factor copy and block sum run a block of planes at a time
 (``blocking.plane_blocks``), which keeps the intermediate arrays small (timings
 in ``benchmarks/NOTES.md``, "Nearest upsampling").  Backward adds the columns
 of each block first (strided reads of g), then the rows of the smaller result.
+
+Bilinear
+--------
+Along each axis, output o samples the input at a source coordinate ``src``
+and mixes its two neighbours ``i0 = floor(src)``, ``i1 = min(i0 + 1, in - 1)``
+with weights ``1 - t`` and ``t``, ``t = src - i0``.  That is a linear map, an
+(out, in) matrix L with two entries per row, so the 2-D resize and its
+gradient are two matrix products::
+
+    y  = L_h @ x @ L_w.T          (Ho, H) @ (N, C, H, W) @ (W, Wo)
+    dx = L_h.T @ dy @ L_w
+
+The dense matrices keep it short and the same on a GPU; they cost about
+Ho*H*W + Ho*W*Wo multiply-adds per plane where a two-tap gather would cost
+4*Ho*Wo, which only matters for large images (the ResUNet upsamples with
+"nearest").
 """
 import math
 import numbers
@@ -172,6 +190,56 @@ def upsample_nearest2d(input, scale_factor=None, size=None):
     return UpsampleNearest2dFunction(out_size, scales)(x)
 
 
+def _source_coordinates(out_len, in_len, scale, align_corners, dtype):
+    """Where each output sample lies on the input axis, PyTorch's linear-mode rule.
+
+    ``align_corners=True``: the corner samples of input and output coincide,
+    ``src = o * (in - 1) / (out - 1)``.  ``False``: pixels are unit areas,
+    ``src = (o + 0.5) * scale - 0.5``, clamped at 0 (``scale`` is the input
+    length per output sample, see ``_output_size``).  Computed in ``dtype``,
+    as PyTorch does.
+    """
+    o = np.arange(out_len, dtype=dtype)
+    if align_corners:
+        step = dtype.type(in_len - 1) / dtype.type(out_len - 1) if out_len > 1 else dtype.type(0)
+        return o * step
+    return np.maximum((o + dtype.type(0.5)) * dtype.type(scale) - dtype.type(0.5), 0)
+
+
+def linear_matrix(out_len, in_len, scale, align_corners, dtype):
+    """The (out_len, in_len) matrix of 1-D linear interpolation: ``y = L @ x`` along one axis."""
+    src = _source_coordinates(out_len, in_len, scale, align_corners, np.dtype(dtype))
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_len - 1)
+    i1 = np.minimum(i0 + 1, in_len - 1)
+    t = np.clip(src - i0, 0, 1)
+    rows = np.arange(out_len)
+    matrix = np.zeros((out_len, in_len), dtype=dtype)
+    np.add.at(matrix, (rows, i0), 1 - t)       # add.at: at the last pixel i0 == i1
+    np.add.at(matrix, (rows, i1), t)
+    return matrix
+
+
+class UpsampleBilinear2dFunction(Function):
+    """y = L_h @ x @ L_w.T: (N, C, H, W) -> (N, C, Ho, Wo); dx = L_h.T @ dy @ L_w.
+
+    Saves only the two interpolation matrices (Ho, H) and (Wo, W), when dx is wanted.
+    """
+
+    def __init__(self, out_size, scales, align_corners):
+        self.out_size, self.scales, self.align_corners = out_size, scales, align_corners
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        rows, cols = (xp.asarray(linear_matrix(n_out, n_in, scale, self.align_corners, x.dtype))
+                      for n_out, n_in, scale in zip(self.out_size, x.shape[2:], self.scales))
+        self.rows, self.cols = (rows, cols) if self.needs_input_grad[0] else (None, None)
+        return xp.matmul(xp.matmul(rows, x), cols.T)
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        return xp.matmul(xp.matmul(self.rows.T, g), self.cols)
+
+
 def _as_4d(op, input):
     x = as_tensor(input)
     if x.ndim != 4:
@@ -181,20 +249,26 @@ def _as_4d(op, input):
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resize (N, C, H, W) like ``torch.nn.functional.interpolate``; only ``mode="nearest"``.
+    """Resize (N, C, H, W) like ``torch.nn.functional.interpolate``: "nearest" or "bilinear".
 
-    ``align_corners`` must stay None and ``antialias`` False (as PyTorch
-    requires for nearest); ``recompute_scale_factor=True`` takes the source
-    indices from the rounded output size instead of ``scale_factor``.
+    Give ``size`` (Ho, Wo) or ``scale_factor`` (then Ho = floor(H * factor)).
+    ``align_corners`` (bilinear only; None means False) puts the corner
+    samples of input and output on each other instead of treating pixels as
+    unit areas.  ``recompute_scale_factor=True`` takes the sampling positions
+    from the rounded output size instead of ``scale_factor``.  ``antialias``
+    is not supported.
     """
-    if mode != "nearest":
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; only 'nearest'")
-    if align_corners is not None:
-        raise ValueError("interpolate: align_corners only applies to the linear modes, "
-                         "not to mode='nearest'; leave it None")
+    if mode not in ("nearest", "bilinear"):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; "
+                                  "only 'nearest' and 'bilinear'")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("interpolate: align_corners option can only be set with the "
+                         "interpolating modes (bilinear), not with mode='nearest'")
     if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported for mode='nearest'")
+        raise NotImplementedError(f"interpolate: antialias=True is not supported (mode={mode!r})")
     x = _as_4d("interpolate", input)
     out_size, scales = _output_size("interpolate", x.shape, size, scale_factor,
                                     recompute_scale_factor)
+    if mode == "bilinear":
+        return UpsampleBilinear2dFunction(out_size, scales, bool(align_corners))(x)
     return UpsampleNearest2dFunction(out_size, scales)(x)
