@@ -215,8 +215,12 @@ def test_conv2d_same_padding_and_construction_dtype():
     assert conv.weight.dtype == np.float64 and conv.bias.dtype == np.float64
     assert conv(tn.tensor(np.zeros((1, 2, 7, 9)))).shape == (1, 3, 7, 9)
     assert "padding=same" in repr(conv)
-    with pytest.raises(NotImplementedError, match="asymmetric"):
-        nn.Conv2d(2, 3, 4, padding="same")
+    even = nn.Conv2d(2, 3, 4, padding="same")   # the extra zero goes bottom/right, as in PyTorch
+    assert even(tn.tensor(np.zeros((1, 2, 7, 9), np.float32))).shape == (1, 3, 7, 9)
+    with pytest.raises(ValueError, match="padding='same' is not supported for strided"):
+        nn.Conv2d(2, 3, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="invalid padding string 'full'"):
+        nn.Conv2d(2, 3, 3, padding="full")
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)
 

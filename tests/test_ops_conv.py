@@ -43,6 +43,8 @@ GRADCHECK_CASES = [
     conv_case("conv2d_1x1_fast_path", (2, 3, 4, 3), (4, 3, 1, 1)),
     conv_case("conv2d_1x1_stride2", (2, 3, 5, 4), (2, 3, 1, 1), stride=2),
     conv_case("conv2d_1x1_to_one_channel", (2, 4, 3, 3), (1, 4, 1, 1)),
+    conv_case("conv2d_same_even_kernel", (1, 2, 4, 5), (2, 2, 2, 3), padding="same"),
+    conv_case("conv2d_same_dilated", (1, 2, 5, 5), (2, 2, 2, 2), padding="same", dilation=2),
     convt_case("conv_transpose2d_k2_s2", (2, 3, 3, 2), (3, 2, 2, 2), bias=False, stride=2),
     convt_case("conv_transpose2d_k3_s2_p1_op1", (1, 2, 3, 3), (2, 3, 3, 3),
                stride=2, padding=1, output_padding=1),
@@ -313,10 +315,64 @@ def _zeros(*shape):
      r"conv_transpose2d: output size would be \(-1, -1\)"),
     (lambda: ops.conv_transpose2d(_zeros(1, 4, 4, 4), _zeros(4, 2, 2, 2), groups=2),
      NotImplementedError, r"conv_transpose2d: groups=2 is not supported"),
+    # A zero-size kernel used to give zeros silently.
+    (lambda: ops.conv2d(_zeros(1, 3, 5, 5), _zeros(4, 3, 0, 3)), ValueError,
+     r"conv2d: the kernel \(KH, KW\) = \(0, 3\) of weight shape \(4, 3, 0, 3\) is empty"),
+    (lambda: ops.conv2d(_zeros(1, 3, 5, 5), _zeros(4, 3, 3, 0), padding="same"), ValueError,
+     r"conv2d: the kernel \(KH, KW\) = \(3, 0\) of weight shape \(4, 3, 3, 0\) is empty"),
+    (lambda: ops.conv_transpose2d(_zeros(1, 3, 5, 5), _zeros(3, 4, 0, 0)), ValueError,
+     r"conv_transpose2d: the kernel \(KH, KW\) = \(0, 0\) of weight shape \(3, 4, 0, 0\)"),
+    (lambda: ops.conv2d(_zeros(1, 3, 8, 8), _zeros(4, 3, 3, 3), stride=2, padding="same"),
+     ValueError, r"conv2d: padding='same' is not supported for strided convolutions, "
+                 r"got stride \(2, 2\)"),
+    (lambda: ops.conv2d(_zeros(1, 3, 8, 8), _zeros(4, 3, 3, 3), padding="full"), ValueError,
+     r"conv2d: invalid padding string 'full', should be one of 'valid', 'same'"),
 ])
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------
+# padding="same" and "valid" (PyTorch: the extra zero of an even kernel goes bottom/right)
+# ---------------------------------------------------------------------------
+
+SAME_CASES = [  # (weight shape, dilation)
+    ((4, 3, 3, 3), 1), ((4, 3, 4, 4), 1), ((4, 3, 2, 5), 1), ((4, 3, 4, 3), (2, 1)),
+    ((4, 3, 3, 3), 2), ((4, 3, 1, 1), 1), ((4, 3, 4, 2), (1, 3)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("w_shape,dilation", SAME_CASES, ids=str)
+def test_padding_strings_match_torch(w_shape, dilation, padding, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 11, 12)).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = rng.standard_normal(w_shape[0]).astype(np.float32)
+    tx, tw, tb = (tn.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = ops.conv2d(tx, tw, tb, padding=padding, dilation=dilation)
+    px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    py = torch.nn.functional.conv2d(px, pw, pb, padding=padding, dilation=dilation)
+    assert y.shape == tuple(py.shape)
+    if padding == "same":
+        assert y.shape[2:] == x.shape[2:]
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(dy)
+    py.backward(torch.tensor(dy))
+    for what, ours, ref in [("y", y.data, py), ("dx", tx.grad.data, px.grad),
+                            ("dw", tw.grad.data, pw.grad), ("db", tb.grad.data, pb.grad)]:
+        assert_close(ours, ref, what)
+
+
+def test_same_padding_with_an_even_kernel_pads_bottom_right(rng):
+    """A 2x2 kernel: total padding 1 goes to the bottom and the right, none to the top/left."""
+    x = rng.standard_normal((1, 1, 3, 4))
+    y = ops.conv2d(x, np.ones((1, 1, 2, 2)), padding="same").data[0, 0]
+    x_pad = np.pad(x[0, 0], ((0, 1), (0, 1)))
+    expected = x_pad[:-1, :-1] + x_pad[1:, :-1] + x_pad[:-1, 1:] + x_pad[1:, 1:]
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
 
 
 def test_gradcheck_cases_build_conv_graphs():

@@ -11,7 +11,7 @@ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in = weight.shape[1] * kH * kW
 (for ConvTranspose2d that is out_channels // groups * kH * kW, as in PyTorch).
 """
 
-from ..ops.conv.arguments import pair, transposed_output_size
+from ..ops.conv.arguments import conv2d_padding, pair, transposed_output_size
 from . import functional as F
 from . import init
 from .module import Module
@@ -79,36 +79,19 @@ class Conv2d(_ConvNd):
 
     ``OH = (H + 2*padding - dilation*(kH-1) - 1) // stride + 1`` (likewise OW).
     ``padding`` is an int, a pair, ``"valid"`` (no padding) or ``"same"``
-    (output size = input size; needs stride 1 and an even total padding).
+    (output size = input size; stride 1 only; an even kernel gets its extra
+    zero row/column at the bottom/right, as in PyTorch).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          False, 0, groups, bias, padding_mode, device, dtype)
-        self._numeric_padding = self._resolve_padding()
-
-    def _resolve_padding(self):
-        """Integer (h, w) padding for the conv2d op, from ``self.padding``."""
-        if not isinstance(self.padding, str):
-            return self.padding
-        if self.padding == "valid":
-            return (0, 0)
-        if self.padding != "same":
-            raise ValueError(f"Conv2d: invalid padding string {self.padding!r}, "
-                             "should be one of 'valid', 'same'")
-        if self.stride != (1, 1):
-            raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
-        totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-        if any(t % 2 for t in totals):
-            # PyTorch pads one extra pixel on the bottom/right here; our op pads symmetrically.
-            raise NotImplementedError(f"Conv2d: padding='same' with kernel_size="
-                                      f"{self.kernel_size}, dilation={self.dilation} needs "
-                                      "asymmetric padding, which is not implemented")
-        return tuple(t // 2 for t in totals)
+        # A bad padding string is refused now, not at the first forward (as in PyTorch).
+        conv2d_padding("Conv2d", self.padding, self.kernel_size, self.stride, self.dilation)
 
     def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self._numeric_padding,
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
                         self.dilation, self.groups)
 
 

@@ -9,7 +9,7 @@ import operator
 from typing import NamedTuple
 
 __all__ = ["pair", "output_size", "transposed_output_size", "ConvGeometry", "conv_geometry",
-           "check_operands", "check_groups"]
+           "conv2d_padding", "check_operands", "check_groups"]
 
 
 def pair(op, name, value):
@@ -64,7 +64,7 @@ def transposed_output_size(size, kernel, stride=1, padding=0, dilation=1, output
 
 class ConvGeometry(NamedTuple):
     """A checked conv2d geometry: shapes, and (h, w) pairs for everything else."""
-    x_shape: tuple        # (N, C_in, H, W)
+    x_shape: tuple        # (N, C_in, H, W), the input after any extra "same" padding
     weight_shape: tuple   # (C_out, C_in, KH, KW)
     stride: tuple
     padding: tuple        # zeros added on both sides
@@ -99,10 +99,13 @@ def conv_geometry(op, x_shape, weight_shape, stride, padding, dilation, transpos
     """Check the arguments of a convolution against the operand shapes; return a ConvGeometry.
 
     For a transposed convolution the output size is ``transposed_output_size``.
-    Raises a ValueError naming the shapes when the kernel does not fit into
-    the padded input.
+    Raises a ValueError naming the shapes when the kernel has size zero or
+    does not fit into the padded input.
     """
     kernel = tuple(weight_shape[2:])
+    if min(kernel) < 1:
+        raise ValueError(f"{op}: the kernel (KH, KW) = {kernel} of weight shape "
+                         f"{tuple(weight_shape)} is empty; every kernel side must be at least 1")
     stride, padding, dilation = _positive_pairs(op, stride, padding, dilation)
     if transposed:
         out = tuple(transposed_output_size(*args) for args in
@@ -116,6 +119,31 @@ def conv_geometry(op, x_shape, weight_shape, stride, padding, dilation, transpos
             f"with kernel {kernel}, stride {stride}, padding {padding}, dilation "
             f"{dilation}: the padded input is smaller than the (dilated) kernel")
     return ConvGeometry(tuple(x_shape), tuple(weight_shape), stride, padding, dilation, out)
+
+
+def conv2d_padding(op, padding, kernel, stride, dilation):
+    """conv2d's ``padding`` argument as (padding on both sides, extra zeros at the bottom/right).
+
+    An int or a pair is used as it is (no extra).  ``"valid"`` is no padding.
+    ``"same"`` keeps the output size equal to the input size: the total
+    padding along an axis is then ``dilation*(kernel-1)``, of which PyTorch
+    puts ``total // 2`` on the top/left and the rest on the bottom/right, so an
+    even kernel (odd total) gets one extra zero row/column at the bottom/right.
+    Like PyTorch, "same" needs stride 1.
+    """
+    if not isinstance(padding, str):
+        return padding, (0, 0)
+    if padding == "valid":
+        return 0, (0, 0)
+    if padding != "same":
+        raise ValueError(f"{op}: invalid padding string {padding!r}, "
+                         "should be one of 'valid', 'same'")
+    stride, dilation = pair(op, "stride", stride), pair(op, "dilation", dilation)
+    if stride != (1, 1):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions, "
+                         f"got stride {stride}")
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    return tuple(t // 2 for t in totals), tuple(t % 2 for t in totals)
 
 
 def check_operands(op, x, weight, bias, transposed):

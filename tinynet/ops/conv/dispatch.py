@@ -23,7 +23,7 @@ import contextvars
 from ... import backend
 from ...autograd import Function
 from . import im2col, reference, rows, winograd
-from .arguments import check_groups, check_operands, conv_geometry
+from .arguments import check_groups, check_operands, conv2d_padding, conv_geometry
 
 __all__ = ["ALGORITHMS", "WINOGRAD_MIN_CHANNELS", "ROWS_MIN_CHANNELS", "choose_algorithm",
            "use_algorithm", "forced_algorithm", "Conv2dFunction", "conv2d"]
@@ -112,17 +112,32 @@ def _algorithm_for(geo):
     return name
 
 
+def _pad_bottom_right(x, extra):
+    """x with ``extra`` (h, w) zero rows/columns added at the bottom/right (a copy)."""
+    xp = backend.get_array_module(x)
+    n, c, h, w = x.shape
+    padded = xp.zeros((n, c, h + extra[0], w + extra[1]), dtype=x.dtype)
+    padded[:, :, :h, :w] = x
+    return padded
+
+
 class Conv2dFunction(Function):
     """y = conv2d(x, weight, bias): see ``conv2d``.  Inputs: x, weight, bias (or None).
 
-    Saved for backward: the geometry, the algorithm's name and its ``Saved`` tuple.
+    ``extra_padding`` (h, w): zeros added at the bottom/right only, before the
+    symmetric ``padding`` (padding="same" with an even kernel).  Saved for
+    backward: the geometry, the algorithm's name and its ``Saved`` tuple.
     """
 
-    def __init__(self, stride=1, padding=0, dilation=1):
+    def __init__(self, stride=1, padding=0, dilation=1, extra_padding=(0, 0)):
         self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.extra_padding = tuple(extra_padding)
 
     def forward(self, x, weight, bias=None):
         check_operands("conv2d", x, weight, bias, transposed=False)
+        self.input_hw = x.shape[2:]
+        if self.extra_padding != (0, 0):
+            x = _pad_bottom_right(x, self.extra_padding)
         self.geo = conv_geometry("conv2d", x.shape, weight.shape, self.stride, self.padding,
                                  self.dilation)
         self.algorithm = _algorithm_for(self.geo)
@@ -132,6 +147,9 @@ class Conv2dFunction(Function):
 
     def backward(self, dy):
         dx, dw = _MODULES[self.algorithm].backward(dy, self.saved, self.geo)
+        if dx is not None and self.extra_padding != (0, 0):
+            h, w = self.input_hw
+            dx = dx[:, :, :h, :w]        # the extra zeros are constants
         db = dy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
         return dx, dw, db
 
@@ -145,11 +163,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     Shapes: input (N, C_in, H, W), weight (C_out, C_in, KH, KW), bias (C_out,)
     -> (N, C_out, OH, OW) with ``OH = (H + 2*ph - dh*(KH-1) - 1) // sh + 1``
-    (likewise OW).  ``stride``, ``padding``, ``dilation``: int or (h, w) pair.
-    ``groups`` must be 1.
+    (likewise OW).  ``stride``, ``padding``, ``dilation``: int or (h, w) pair;
+    ``padding`` may also be ``"valid"`` (no padding) or ``"same"`` (OH, OW =
+    H, W; stride 1 only, and an even total padding ``dh*(KH-1)`` puts the extra
+    zero row at the bottom, as PyTorch does).  ``groups`` must be 1.
 
     How it is computed: ``reference.py`` (im2col and one GEMM) is the
     definition; ``choose_algorithm`` picks the fast algorithm that runs.
     """
     check_groups("conv2d", groups)
-    return Conv2dFunction(stride, padding, dilation)(input, weight, bias)
+    kernel = tuple(getattr(weight, "shape", ())[2:])
+    padding, extra = conv2d_padding("conv2d", padding, kernel, stride, dilation)
+    return Conv2dFunction(stride, padding, dilation, extra)(input, weight, bias)
