@@ -188,8 +188,8 @@ def col2im_stride1(cols, x_shape, kernel_size, padding, dilation, out_size, out=
     Why: with stride 1 and rows Wp long, kernel offset (i, j) sends column q
     to flat padded pixel ``q + i*dh*Wp + j*dw``, so each offset's block of
     columns lands on ONE contiguous run of the flattened padded image.  The
-    KH*KW additions are then long contiguous adds (about 2.5x faster than the
-    strided ones in ``col2im``, measured on 8x32x64x64, 3x3).  The zero
+    KH*KW additions are then long contiguous adds, faster than the strided
+    ones in ``col2im`` (``benchmarks/NOTES.md``, "GEMM details").  The zero
     columns fall onto padding pixels or add nothing.  ``out`` as in ``col2im``.
     """
     n, c, h, w = x_shape

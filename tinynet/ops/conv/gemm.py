@@ -18,9 +18,8 @@ __all__ = ["gemm", "conv_gemm", "conv_gemm_adjoint", "weight_gemm"]
 def gemm(a, b, out=None):
     """``a @ b``; a broadcast product when the inner dimension is 1.
 
-    OpenBLAS is slow on rank-1 products: the 16->1 1x1 head's dx,
-    (16, 1) @ (8, 1, 16384), took 2.35 ms as a matmul and 0.20 ms as a
-    broadcast multiply (float32, 2 CPU threads).
+    OpenBLAS is slow on rank-1 products such as the 1x1 head's dx, (16, 1) @
+    (8, 1, 16384): a broadcast multiply was >10x faster (``benchmarks/NOTES.md``).
     """
     xp = backend.get_array_module(b)
     if a.shape[-1] == 1:
@@ -75,13 +74,11 @@ def conv_gemm_adjoint(dy, weight, x_shape, stride, padding, dilation, out=None):
 def weight_gemm(cols, dy):
     """Weight gradient ``sum_n dy[n] @ cols[n].T``: (N, O, L), (N, K, L) -> (O, K).
 
-    A batched matmul then a sum over N: measured on N=8, 32->64 channels,
-    64x64 (CPU, 2 threads) 11 ms, against 43 ms for ``tensordot`` over (N, L)
-    (which copies ``cols`` into (N*L, K) order) and 23 ms for ``einsum``.
-    The longer of O and K is made the rows of the product: OpenBLAS was
-    faster that way on these long, thin products (batch 8, 1x1 convs): 48->16
-    at 128x128 ``dy @ x.T`` 5.05 ms, ``(x @ dy.T).T`` 2.94 ms; 16->32 at
-    64x64 0.54 ms vs 0.70 ms the other way round.
+    A batched matmul then a sum over N: faster than ``tensordot`` over (N, L),
+    which copies ``cols`` into (N*L, K) order, and than ``einsum``.  The longer
+    of O and K is made the rows of the product: OpenBLAS was faster that way
+    on these long, thin products (measurements: ``benchmarks/NOTES.md``,
+    "GEMM details").
     """
     xp = backend.get_array_module(dy)
     n, o = dy.shape[:2]

@@ -25,7 +25,8 @@ and two additions of the (much smaller) output.  The copies drop from KH*KW
 to KW per channel.
 
 Blocks: a block is ``n`` whole samples, or rows [r0, r1) of one sample, with
-about BLOCK_BYTES of shifted copies z, so that they stay in the CPU cache between
+about ``limits().rows_block`` bytes of shifted copies z (``blocking.py``), so
+that they stay in the CPU cache between
 the copies and the GEMMs; nothing of the size of the full columns is ever
 allocated.  The samples of a block are stacked vertically as one tall image
 (per channel: sample 0's padded rows, then sample 1's, ...), so a small
@@ -47,28 +48,13 @@ same rows Wq long, zero in the garbage columns and rows,
 ``sum_q dz[(o, j'), q + i'*dh*Wq] * xw[ch, q] = sum_{r,c} dy[o, r, c] x_pad[ch, r + i*dh, c + j*dw]``
 for i = KH-1-i', j = KW-1-j': ``dw[o, ch, i, j] = (dz_i' @ xw.T)[(o, KW-1-j), ch]``
 with ``dz_i' = dz[:, i'*dh*Wq:][:, :Q]``.  No col2im, no columns of x.  (The
-GEMM has the longer side, O*KW, as rows: ``dcols @ xw.T`` measured 2x faster
-than ``xw @ dcols.T`` for 16 channels.)
+GEMM has the longer side, O*KW, as rows: BLAS was faster that way.)
 
-Measured (batch 8, float32, 2 CPU threads, paired in one process, best of
-3, forward + backward ms): 16->16 at 128x128: im2col 14.4 + 27.7, rows
-8.8 + 17.6; 32->32 at 64x64: im2col 12.8 + 18.0, rows 5.9 + 11.5; 64->64 at
-32x32: Winograd 7.3 + 10.4, rows 5.2 + 9.9.  Blocks (BLOCK_BYTES) of 2 / 3 /
-4 / 6 / 8 / 12 MiB of z, fwd + bwd: 16->16 at 128x128 26.0 / 25.9 / 23.1 /
-23.2 / 22.9 / 24.3 ms, 32->32 at 64x64 17.0 / 17.1 / 16.9 / 16.9 / 16.6 /
-17.0, 64->64 at 32x32 14.4 / 13.9 / 14.1 / 14.0 / 14.6 / 14.4.
-
-KW shifted copies + KH GEMMs against all KH*KW copies + one GEMM (3x3):
-16->16 at 128x128 8.5 + 17.3 vs 8.8 + 14.9 ms; 32->32 at 64x64 5.9 + 11.3
-vs 6.1 + 10.4; 64->64 at 32x32 4.7 + 9.3 vs 4.8 + 8.7: a little slower
-backward (three thinner weight-gradient GEMMs), but see the caveat.
-
-Caveat, this VM: in some phases (minutes long) writing memory that the BLAS
-worker thread has just read costs several times more (copies into a reused
-column buffer measured 17 ms instead of 3.5 ms), so fewer copies pay off
-more: shifted copies against all copies then measured 19.7 + 34.9 vs
-26.2 + 44.7 ms (16->16 at 128x128), 11.5 + 20.6 vs 14.6 + 25.1 (32->32 at
-64x64), 7.6 + 14.5 vs 8.2 + 14.9 (64->64 at 32x32).
+Against im2col this copies KW instead of KH*KW shifted rows per channel and
+keeps nothing but x and the weight for backward; ``choose_algorithm`` says
+when it is used.  The measurements behind it (against im2col, Winograd, all
+KH*KW copies, block sizes) are in ``benchmarks/NOTES.md``, "The rows
+algorithm".
 """
 from typing import NamedTuple
 
@@ -104,10 +90,8 @@ class _PaddedRows:
     values per channel from ``s * plane`` on: its padded rows r0 .. r1+halo-1
     (halo = dh*(KH-1), the extra input rows that output rows r0 .. r1-1 read).
     ``extra`` zeros after the last sample let the runs of the rightmost kernel
-    offsets overhang it (they only feed garbage columns).
-    Against a padded copy of the whole input (fwd + bwd, best of 3, measured
-    with all KH*KW copies): 16->16 at 128x128 26.2 -> 24.5 ms, 32->32 at
-    64x64 17.6 -> 16.6 ms.
+    offsets overhang it (they only feed garbage columns).  A little faster
+    than padding the whole input first (``benchmarks/NOTES.md``).
     """
 
     def __init__(self, a, pad, halo, extra, blocks):

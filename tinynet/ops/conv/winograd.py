@@ -55,11 +55,9 @@ Every step is linear, so backward applies the transposes in reverse order::
                                 overlapping 4x4 tiles add up on the input
 
 dx could also be computed as the forward convolution of dy with the kernel
-rotated by 180 degrees (padding 2 - p), but that transforms dy a second time.
-Sharing dM between dx and dw was measured faster for the whole backward
-(batch 8, float32, 2 CPU threads, median of 7): 64->64 at 56x56 42.0 ms vs
-54.2 ms; 128->128 at 28x28 27.0 vs 29.8; 256->256 at 14x14 20.5 vs 25.4;
-512->512 at 7x7 27.3 vs 36.8.
+rotated by 180 degrees (padding 2 - p), but that transforms dy a second time;
+sharing dM between dx and dw measured faster for the whole backward
+(``benchmarks/NOTES.md``, "Winograd").
 
 Layout: channels last, columns split by parity
 ----------------------------------------------
@@ -67,8 +65,8 @@ Inside this file images are ``(N, rows, 2, cols/2, C)``: pixel (r, 2t + e)
 is at ``[n, r, e, t, c]``.  Tile column s of tile j is padded column 2j + s,
 i.e. ``[:, :, s % 2, j + s // 2]``: a plain slice with a long contiguous core
 ((tw, C) values), where NCHW would need stride-2 slices whose inner loops are
-only tw long (the input transform, batch 8, was 1.6x slower that way at
-64x56x56, 2.5x at 128x28x28, 5x at 512x7x7).  All transformed
+only tw long (the input transform was several times slower that way, the
+more so the fewer the pixels).  All transformed
 arrays are (4, 4, N, th, tw, C) = (16, P, C) matrices, contiguous for the GEMMs;
 NCHW is converted on the way in (``to_split``) and out (``from_split``).
 
@@ -174,7 +172,7 @@ def _kron_g(xp, dtype):
 
     So ``U[a, b] = sum_ij G[a, i] g[i, j] G[b, j]`` (U = G g G^T) is one
     product of the flattened kernels with this matrix, for all (o, c) at once
-    (a broadcast ``G @ w @ G.T`` over (O, C) was 20x slower).
+    (a broadcast ``G @ w @ G.T`` over (O, C) was much slower).
     """
     g = xp.asarray(G, dtype=dtype)
     return (g[:, None, :, None] * g[None, :, None, :]).reshape(16, 9)

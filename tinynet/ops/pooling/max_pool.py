@@ -10,24 +10,20 @@ Each pass records the winning offset (uint8), the first one on ties, so that
 backward routes every gradient to the element PyTorch picks without comparing
 values again.
 
-Why it is shaped like this (measured on (8, 64, 112, 112) float32, 3x3 window,
-stride 2, padding 1, AMD EPYC, 2 cores; PyTorch 2.13 forward + backward 32-35 ms):
+Why it is shaped like this (the timings are in ``benchmarks/NOTES.md``,
+"Pooling and upsampling"; together about 7x faster than one 2-D loop over the
+strided offsets with ``where``, forward and backward):
 
 * Along W the window offsets are every second element; NumPy runs a
-  stride-2 inner loop ~4x slower than a contiguous one, so the W pass first
-  copies the even and odd columns into contiguous "phases" (``_phase``).
+  stride-2 inner loop several times slower than a contiguous one, so the W
+  pass first copies the even and odd columns into contiguous "phases"
+  (``_phase``).
 * The argmax is branch-free: ``maximum(argmax, (element > best) * j)``, and
   backward multiplies g by the mask ``argmax == j``; ``where()`` on random
-  masks is ~6x slower (3.2M float32: 8.8 ms against 1.4 ms).
+  masks is several times slower.
 * The work runs a block of planes at a time (``plane_blocks``): with
-  whole-batch temporaries the page faults of fresh memory doubled the time
-  (forward + backward 54 ms whole, 28 ms by blocks of 2 MiB).
-* Inference (no gradient wanted) skips the argmax: forward 5 ms instead of 9.
-
-Before (one 2-D loop over the 9 strided offsets, ``where`` to track the
-argmax, whole arrays): forward 85 ms, forward + backward 154 ms; now 9 ms and
-21 ms.  The ResUNet's 2x2 pools: (8, 16, 256, 256) 80 -> 20 ms, (8, 32, 128,
-128) 40 -> 8 ms forward + backward (PyTorch 33 and 13 ms).
+  whole-batch temporaries the page faults of fresh memory doubled the time.
+* Inference (no gradient wanted) skips the argmax.
 """
 from typing import NamedTuple
 
@@ -94,7 +90,7 @@ def _at(axis, index):
 
 def _phase(a, axis, r, s):
     """Positions r, r + s, ... of ``a`` along ``axis``, copied to a contiguous array when
-    that axis is the last one: NumPy reads and writes a stride-2 last axis ~4x slower
+    that axis is the last one: NumPy reads and writes a stride-2 last axis much slower
     than a contiguous one, and every offset of the window reads the phase twice."""
     xp = backend.get_array_module(a)
     view = a[_at(axis, slice(r, None, s))]
@@ -153,7 +149,7 @@ def max_along_backward(g, argmax, axis, ax, out=None):
     phases = {}  # r -> gradient of the positions r, r + stride, ... along axis
     for j, outs, r, ins in ax.offsets():
         # g where element j won, else 0: a product with the mask, not where(), which
-        # branches per element and is ~6x slower on the random masks of a max pool.
+        # branches per element and is much slower on the random masks of a max pool.
         at = _at(axis, outs)
         won = argmax[at] == j
         if r in phases:
