@@ -88,6 +88,19 @@ def get_array_module(*arrays):
     return np
 
 
+def is_array(value):
+    """True for a NumPy or a CuPy array (an ndarray; not a Tensor, a NumPy scalar or a list).
+
+    A CuPy array made before tinynet imported CuPy is recognized too, by its
+    CUDA array interface and its ``get()`` (the copy to the host).
+    """
+    if isinstance(value, np.ndarray):
+        return True
+    if _cupy is not None and isinstance(value, _cupy.ndarray):
+        return True
+    return hasattr(value, "__cuda_array_interface__") and callable(getattr(value, "get", None))
+
+
 def device_of(array):
     """``"gpu"`` for a CuPy array, ``"cpu"`` for anything else."""
     return "gpu" if get_array_module(array) is not np else "cpu"
