@@ -142,7 +142,7 @@ def test_python_floats_default_to_float32_and_numpy_keeps_dtype():
 
 
 def test_integer_tensors_cannot_require_grad():
-    with pytest.raises(TypeError, match="floating-point"):
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype"):
         tn.tensor([1, 2], requires_grad=True)
 
 

@@ -37,6 +37,14 @@ GRADCHECK_CASES = [
              lambda r: [normal(r, 2, 3, 2, 2)]),
     GradCase("log_softmax_dim0_large", lambda x: ops.log_softmax(x, dim=0),
              lambda r: [normal(r, 4, 3) + 50.0]),
+    GradCase("elu", lambda x: ops.elu(x, alpha=1.5), lambda r: [away_from_zero(r, 3, 4)]),
+    GradCase("gelu_erf", ops.gelu, lambda r: [2 * normal(r, 3, 4)]),
+    GradCase("gelu_tanh", lambda x: ops.gelu(x, approximate="tanh"), lambda r: [2 * normal(r, 3, 4)]),
+    GradCase("silu", ops.silu, lambda r: [2 * normal(r, 3, 4)]),
+    GradCase("softplus_beta", lambda x: ops.softplus(x, beta=2.0), lambda r: [2 * normal(r, 3, 4)]),
+    # beyond the threshold softplus is the identity (slope 1); keep away from the switch
+    GradCase("softplus_above_threshold", lambda x: ops.softplus(x, threshold=1.0),
+             lambda r: [away_from_zero(r, 6) * 0 + np.array([-2.0, -1.5, 0.0, 0.5, 1.5, 3.0])]),
 ]
 
 

@@ -70,6 +70,22 @@ GRADCHECK_CASES = [
              lambda r: [normal(r, 2, 3, 2, 2), labels(r, 3, 2, 2, 2, ignore=-100)]),
     GradCase("nll_loss", lambda x, t: ops.nll_loss(ops.log_softmax(x, dim=1), t),
              lambda r: [normal(r, 5, 3), labels(r, 3, 5)]),
+    # cross-entropy with class probabilities
+    GradCase("ce_probabilities_smoothing", lambda x, t: ce(x, t, label_smoothing=0.1),
+             lambda r: [normal(r, 4, 3), r.dirichlet(np.ones(3), 4)]),
+    # binary cross-entropy on probabilities (target checked too: it is a float array)
+    GradCase("bce_probabilities", ops.binary_cross_entropy,
+             lambda r: [r.uniform(0.1, 0.9, (4, 3)), r.random((4, 3))]),
+    GradCase("bce_probabilities_weight_none",
+             lambda p, t, w: ops.binary_cross_entropy(p, t, w, reduction="none"),
+             lambda r: [r.uniform(0.1, 0.9, (4, 3)), mask(r, 4, 3), class_weight(r, 3)]),
+    GradCase("kl_div_batchmean", lambda x, t: ops.kl_div(x, t, reduction="batchmean"),
+             lambda r: [normal(r, 3, 4), r.dirichlet(np.ones(4), 3)]),
+    # regression losses (compositions of sub, mul, abs and where; the kink of |d| avoided)
+    GradCase("mse_l1", lambda a, b: ops.mse_loss(a, b) + ops.l1_loss(a, b, reduction="sum"),
+             lambda r: [normal(r, 3, 4), normal(r, 3, 4) + 0.05]),
+    GradCase("smooth_l1_huber", lambda a, b: ops.smooth_l1_loss(a, b, beta=0.5)
+             + ops.huber_loss(a, b, delta=2.0), lambda r: [3 * normal(r, 3, 4), normal(r, 3, 4)]),
 ]
 
 

@@ -1,24 +1,12 @@
-"""Gradient checks and behaviour of elementwise math, reductions, matmul and shape ops."""
+"""Gradient checks and behaviour of elementwise math and matmul (reductions and shape ops
+have their own files; PyTorch parity of all of them is in test_torch_api.py)."""
 import numpy as np
 import pytest
 
 import tinynet as tn
 from tinynet import ops
 from gradcases import GradCase, run_case
-
-
-def positive(rng, *shape):
-    return rng.uniform(0.5, 2.0, shape)
-
-
-def normal(rng, *shape):
-    return rng.standard_normal(shape)
-
-
-def distinct(rng, *shape):
-    """Values with no ties (max/min/abs/clip are not differentiable at ties or kinks)."""
-    n = int(np.prod(shape))
-    return (rng.permutation(n).reshape(shape) - n / 2 + 0.25) / n * 4
+from sample_arrays import distinct, normal, positive
 
 
 GRADCHECK_CASES = [
@@ -49,27 +37,24 @@ GRADCHECK_CASES = [
     GradCase("matmul_batched", ops.matmul, lambda r: [normal(r, 2, 3, 4), normal(r, 4, 5)]),
     GradCase("matmul_vec", lambda a, b: a @ b, lambda r: [normal(r, 4), normal(r, 4, 3)]),
     GradCase("matmul_mat_vec", lambda a, b: a @ b, lambda r: [normal(r, 2, 4), normal(r, 4)]),
-    # reductions
-    GradCase("sum_all", lambda a: a.sum(), lambda r: [normal(r, 2, 3)]),
-    GradCase("sum_axes_keepdims", lambda a: ops.sum(a, axis=(0, 2), keepdims=True),
-             lambda r: [normal(r, 2, 3, 4)]),
-    GradCase("mean_axis", lambda a: a.mean(axis=1), lambda r: [normal(r, 2, 3, 4)]),
-    GradCase("max_axis", lambda a: a.max(axis=-1), lambda r: [distinct(r, 3, 4)]),
-    GradCase("min_all", lambda a: a.min(), lambda r: [distinct(r, 3, 4)]),
-    # shape
-    GradCase("reshape", lambda a: a.reshape(4, -1) * 1.0, lambda r: [normal(r, 2, 3, 2)]),
-    GradCase("transpose", lambda a: a.transpose(2, 0, 1), lambda r: [normal(r, 2, 3, 4)]),
-    GradCase("getitem_slices", lambda a: a[1:, ::2, None], lambda r: [normal(r, 3, 4)]),
-    GradCase("getitem_repeated_index", lambda a: a[np.array([0, 2, 0])], lambda r: [normal(r, 3, 2)]),
-    GradCase("cat", lambda a, b: ops.cat([a, b, a], dim=1), lambda r: [normal(r, 2, 3), normal(r, 2, 1)]),
-    GradCase("stack", lambda a, b: ops.stack([a, b], dim=1), lambda r: [normal(r, 2, 3), normal(r, 2, 3)]),
-    GradCase("pad", lambda a: ops.pad(a, (1, 2, 0, 1), value=0.5), lambda r: [normal(r, 1, 2, 3)]),
-    GradCase("astype", lambda a: ops.astype(a, np.float64) * a, lambda r: [normal(r, 3)]),
-    # through float32 and back: float32 rounding needs a larger step and tolerance
-    GradCase("astype_float32_roundtrip", lambda a: a.astype(np.float32).astype(np.float64) * a,
-             lambda r: [normal(r, 3)], tolerances={"eps": 1e-3, "atol": 1e-3, "rtol": 1e-2}),
-    GradCase("to_device_cpu", lambda a: ops.to_device(a, "cpu"), lambda r: [normal(r, 3)]),
-    GradCase("broadcast_to", lambda a: ops.broadcast_to(a, (2, 3, 4)), lambda r: [normal(r, 3, 1)]),
+    # unary: the rest of the elementwise functions
+    GradCase("expm1_log1p", lambda a: ops.expm1(a) + ops.log1p(a), lambda r: [positive(r, 3, 2)]),
+    GradCase("log2_log10", lambda a: ops.log2(a) + ops.log10(a), lambda r: [positive(r, 4)]),
+    GradCase("rsqrt_reciprocal", lambda a: ops.rsqrt(a) + ops.reciprocal(a),
+             lambda r: [positive(r, 4)]),
+    GradCase("square", ops.square, lambda r: [normal(r, 3, 2)]),
+    GradCase("sin_cos", lambda a: ops.sin(a) * ops.cos(a), lambda r: [normal(r, 5)]),
+    GradCase("step_functions", lambda a: ops.floor(a) + ops.round(a) + ops.sign(a) + a,
+             lambda r: [distinct(r, 6) + 0.3]),
+    GradCase("add_sub_alpha", lambda a, b: ops.add(a, b, alpha=2) - ops.sub(a, b, alpha=-3),
+             lambda r: [normal(r, 2, 3), normal(r, 3)]),
+    GradCase("clamp_min_max_tensor_bounds", lambda a, lo: ops.clamp(a, min=lo, max=0.5),
+             lambda r: [distinct(r, 3, 4), distinct(r, 4)[::-1].copy() - 0.4]),
+    GradCase("masked_fill", lambda a: a.masked_fill(a.data > 0.5, 2.0) * a,
+             lambda r: [distinct(r, 3, 4)]),
+    GradCase("matmul_dot", lambda a, b: a @ b, lambda r: [normal(r, 4), normal(r, 4)]),
+    GradCase("matmul_batched_vec", lambda a, b: a @ b, lambda r: [normal(r, 2, 3, 4), normal(r, 4)]),
+    GradCase("matmul_vec_batched", lambda a, b: a @ b, lambda r: [normal(r, 4), normal(r, 2, 4, 3)]),
 ]
 
 
@@ -82,7 +67,7 @@ def test_forward_values_match_numpy(rng):
     a, b = rng.standard_normal((3, 4)), rng.uniform(1, 2, (4,))
     ta, tb = tn.tensor(a), tn.tensor(b)
     np.testing.assert_allclose((ta * tb + ta / tb - tb).data, a * b + a / b - b)
-    np.testing.assert_allclose(ops.max(ta, axis=0).data, a.max(axis=0))
+    np.testing.assert_allclose(ops.max(ta, axis=0).values.data, a.max(axis=0))
     np.testing.assert_allclose((ta @ tb).data, a @ b)
     np.testing.assert_allclose(ops.pad(ta, (1, 0)).data, np.pad(a, ((0, 0), (1, 0))))
 
@@ -114,21 +99,79 @@ def test_shape_mismatch_names_both_shapes():
         ops.cat([a, tn.ones(3, 3)], dim=1)
 
 
-def test_max_splits_gradient_between_ties():
-    x = tn.tensor(np.array([1.0, 3.0, 3.0]), requires_grad=True)
-    x.max().backward()
-    np.testing.assert_array_equal(x.grad.data, [0.0, 0.5, 0.5])
+@pytest.mark.parametrize("make, expected", [
+    (lambda: tn.tensor([1, 2]) * 2.5, ("float32", [2.5, 5.0])),
+    (lambda: tn.tensor([1, 2]) * 2, ("int64", [2, 4])),
+    (lambda: tn.tensor([1, 2]) / 2, ("float32", [0.5, 1.0])),
+    (lambda: tn.tensor([True, False]) + 1, ("int64", [2, 1])),
+    (lambda: tn.tensor([1, 2], dtype=tn.int32) + 1, ("int32", [2, 3])),
+    (lambda: tn.tensor([1.0], dtype=tn.float16) * 2.5, ("float16", [2.5])),
+    (lambda: tn.ones(2) + tn.tensor(np.ones(2)), ("float64", [2.0, 2.0])),
+    (lambda: tn.ones(2) + tn.tensor(np.float64(1.0)), ("float32", [2.0, 2.0])),
+    (lambda: tn.tensor([1, 2]) + tn.tensor(np.float64(0.5)), ("float64", [1.5, 2.5])),
+    (lambda: np.float64(2.0) * tn.ones(2), ("float32", [2.0, 2.0])),
+    (lambda: np.ones(2) + tn.ones(2), ("float64", [2.0, 2.0])),
+])
+def test_type_promotion_follows_pytorch(make, expected):
+    out = make()
+    assert isinstance(out, tn.Tensor)
+    assert (out.dtype.name, out.tolist()) == expected
 
 
-def test_reduction_axis_out_of_range():
-    with pytest.raises(ValueError, match="axis 3 is out of range"):
-        tn.ones(2, 3).sum(axis=3)
+def test_gradient_comes_back_in_the_leafs_dtype():
+    w = tn.ones(3, requires_grad=True)                 # float32
+    x = tn.tensor(np.array([1.0, 2.0, 3.0]))           # float64
+    y = w * x
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert w.grad.dtype == np.float32
+    np.testing.assert_array_equal(w.grad.data, [1.0, 2.0, 3.0])
 
 
-def test_flatten_squeeze_unsqueeze_shapes():
-    x = tn.ones(2, 3, 4, 5)
-    assert x.flatten(1).shape == (2, 60)
-    assert ops.flatten(x, 1, 2).shape == (2, 12, 5)
-    assert x.unsqueeze(0).shape == (1, 2, 3, 4, 5)
-    assert tn.ones(1, 3, 1).squeeze().shape == (3,)
-    assert tn.ones(1, 3, 1).squeeze(0).shape == (3, 1)
+def test_vector_dot_backward_by_hand():
+    a = tn.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = tn.tensor(np.array([4.0, 5.0, 6.0]), requires_grad=True)
+    y = a @ b
+    assert y.shape == () and y.item() == 32.0
+    y.backward()
+    np.testing.assert_array_equal(a.grad.data, [4.0, 5.0, 6.0])
+    np.testing.assert_array_equal(b.grad.data, [1.0, 2.0, 3.0])
+
+
+def test_maximum_splits_ties_and_clamp_keeps_its_ends():
+    a = tn.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = tn.tensor(np.array([1.0, 0.0, 5.0]), requires_grad=True)
+    ops.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [0.5, 1.0, 0.0])
+    np.testing.assert_array_equal(b.grad.data, [0.5, 0.0, 1.0])
+    x = tn.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    x.clamp(1, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 1.0, 0.0])
+
+
+def test_rounding_division_and_remainder_are_pythons():
+    a = tn.tensor([5, -5])
+    assert (a // 2).tolist() == [2, -3] and (a % 3).tolist() == [2, 1]
+    assert ops.div(a, 2, rounding_mode="trunc").tolist() == [2, -2]
+    assert ops.div(tn.tensor([-5.0]), 2, rounding_mode="floor").tolist() == [-3.0]
+    with pytest.raises(ValueError, match="rounding_mode must be None, 'trunc' or 'floor'"):
+        ops.div(a, 2, rounding_mode="up")
+
+
+def test_where_with_only_a_condition_gives_indices():
+    rows, cols = ops.where(tn.tensor([[True, False], [False, True]]))
+    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1] and rows.dtype == np.int64
+    with pytest.raises(TypeError, match="condition/mask must be a bool tensor"):
+        ops.where(tn.ones(2), tn.ones(2), tn.zeros(2))
+
+
+def test_mm_bmm_check_their_dimensions():
+    with pytest.raises(ValueError, match=r"mm: expected 2-D and 2-D tensors, got shapes \(3,\)"):
+        ops.mm(tn.ones(3), tn.ones(3, 2))
+    with pytest.raises(ValueError, match="bmm: expected 3-D and 3-D"):
+        ops.bmm(tn.ones(2, 3), tn.ones(3, 2))
+
+
+def test_unsupported_operand_names_its_type():
+    with pytest.raises(TypeError, match="unsupported operand of type str"):
+        tn.ones(2) + "a"

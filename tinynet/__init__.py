@@ -4,23 +4,53 @@
     x = tn.tensor(array, requires_grad=True)
     y = tn.ops.conv2d(x, w, b, padding=1).relu().sum()
     y.backward(); x.grad
+
+The top-level names mirror ``torch.*``: ``tn.cat``, ``tn.sum``, ``tn.where``,
+``tn.zeros``, ``tn.float32``, ``tn.no_grad``, ``tn.device``, ``tn.cuda.is_available()``, ...
+(the functions live in ``tinynet.ops``; the dtypes in ``tinynet.dtypes``).
+
+Import order matters in one place only: ``tensor_methods`` attaches the ops to
+``Tensor`` as its methods, so it comes right after ``ops``.
 """
 from . import backend
-from .autograd import (Function, Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad,
-                       set_grad_enabled, tensor)
+from .autograd import (Function, Tensor, as_tensor, enable_grad, from_numpy, inference_mode,
+                       is_grad_enabled, is_tensor, no_grad, set_grad_enabled, tensor)
 from . import ops
+from . import tensor_methods
+from . import cuda
+from . import dtypes as _dtypes
 from . import nn
 from . import io
 from . import optim
 from . import models
 from .backend import gpu_available, manual_seed
+from .device import device
 from .gradcheck import GradcheckError, gradcheck
-from .ops.creation import arange, ones, ones_like, rand, randn, zeros, zeros_like
+from .ops import compare as _compare, creation as _creation, math as _math, reduce as _reduce
+from .ops import shape as _shape, vector_norm as _vector_norm
+from .ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 
-__all__ = ["Tensor", "Function", "tensor", "as_tensor", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled", "gradcheck", "GradcheckError", "manual_seed",
-           "gpu_available", "zeros", "ones", "zeros_like", "ones_like", "rand", "randn", "arange",
-           "backend", "ops", "nn", "optim", "models", "io", "float32", "float64"]
+# torch.* functions: the public functions of these ops modules, and the dtypes.
+from .ops.math import *  # noqa: F401,F403,E402
+from .ops.reduce import *  # noqa: F401,F403,E402
+from .ops.vector_norm import *  # noqa: F401,F403,E402
+from .ops.compare import *  # noqa: F401,F403,E402
+from .ops.shape import *  # noqa: F401,F403,E402
+from .ops.creation import *  # noqa: F401,F403,E402
+from .dtypes import *  # noqa: F401,F403,E402  (shadows float, int, bool in this file)
+
+
+def numel(input):
+    """The number of elements of ``input`` (``torch.numel``)."""
+    return input.numel()
+
+
+_TORCH_FUNCTIONS = (_math.__all__ + _reduce.__all__ + _vector_norm.__all__ + _compare.__all__
+                    + _shape.__all__ + _creation.__all__ + _dtypes.__all__
+                    + ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "numel"])
+__all__ = sorted(set(_TORCH_FUNCTIONS) | {
+    "Tensor", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
+    "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "device", "cuda",
+    "gradcheck", "GradcheckError", "manual_seed", "gpu_available", "backend", "ops", "nn",
+    "optim", "models", "io"})
 __version__ = "0.1.0"
-float32 = backend.np.float32
-float64 = backend.np.float64

@@ -4,7 +4,9 @@ How it works, in three sentences.  Every differentiable operation is a
 ``Function`` subclass with a ``forward`` on raw arrays (numpy or cupy) and a
 ``backward`` that maps the gradient of the outputs to the gradients of the
 inputs.  Calling a Function on Tensors runs ``forward`` and, if any input
-requires a gradient, records the Function as the ``grad_fn`` of its outputs, so
+requires a gradient, records the Function as the ``grad_fn`` of its outputs,
+together with one *edge* per input saying where that input's gradient goes (the
+output slot of the Function that produced it, or the ``.grad`` of a leaf), so
 the Tensors and Functions form a directed acyclic graph.  ``Tensor.backward()``
 walks that graph from the output back to the leaves in reverse topological
 order, calling each ``backward`` once and summing gradients where a tensor was
@@ -14,12 +16,35 @@ The walk is iterative (an explicit stack, no recursion), so a chain of 10,000
 operations backpropagates without hitting Python's recursion limit.  After the
 walk each Function drops what it saved for backward, so the memory of the
 graph is released as soon as it has been used (``retain_graph=True`` keeps it).
+A Function keeps its inputs only through the arrays its forward chose to save,
+never the input Tensors themselves, so an activation that no backward needs is
+freed as soon as the Python code drops it.
+
+Where Tensor's methods live
+---------------------------
+This file defines the core of ``Tensor``: its data, gradient and graph fields,
+``backward``, and what needs no operation (``size()``, ``dim()``, ``item()``,
+``numpy()``, ``detach()``, ...).  Every method that computes (``x + y``,
+``x.sum(dim=1)``, ``x.reshape(2, -1)``, ``x.relu()``, ``x.add_(1)``) is a
+function of ``tinynet.ops`` (``x.sum(1)`` is ``tn.sum(x, 1)``, as in PyTorch),
+attached to ``Tensor`` in one table in ``tinynet/tensor_methods.py``, which
+``tinynet/__init__.py`` imports after the ops.  So this file imports no op, and
+no import order can leave it half-initialized.
 """
+import builtins
 import contextlib
+import functools
+import weakref
+from collections import namedtuple
 
 import numpy as np
 
 from . import backend
+from .device import device as _device
+
+__all__ = ["Tensor", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor",
+           "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
+           "backward", "read_only_gradients"]
 
 
 # ---------------------------------------------------------------------------
@@ -35,57 +60,155 @@ def is_grad_enabled():
     return _GradMode.enabled
 
 
-@contextlib.contextmanager
-def set_grad_enabled(mode):
-    """Context manager that turns graph recording on or off inside its block."""
-    previous = _GradMode.enabled
-    _GradMode.enabled = bool(mode)
-    try:
-        yield
-    finally:
-        _GradMode.enabled = previous
+class _GradModeContext:
+    """Base of the grad-mode switches: a context manager that is also a decorator.
+
+    ``with tn.no_grad(): ...``, ``@tn.no_grad()`` and ``@tn.no_grad`` all work,
+    as in PyTorch.  Subclasses set ``_mode`` (the grad mode inside the block).
+    """
+    _mode = True
+
+    def __new__(cls, *args):
+        # ``@tn.no_grad`` without parentheses passes the decorated function here.
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __enter__(self):
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = self._mode
+
+    def __exit__(self, *exc_info):
+        _GradMode.enabled = self._previous
+        return False
+
+    def _clone(self):
+        return type(self)()
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def with_grad_mode(*args, **kwargs):
+            with self._clone():
+                return function(*args, **kwargs)
+        return with_grad_mode
 
 
-def no_grad():
-    """Context manager: operations inside record no graph (for inference, updates).
+class no_grad(_GradModeContext):
+    """Record no graph inside the block (inference, parameter updates).
 
     >>> with tn.no_grad():
     ...     y = model(x)          # y.requires_grad is False, nothing is saved
     """
-    return set_grad_enabled(False)
+    _mode = False
 
 
-def enable_grad():
-    """Context manager: record the graph again, even inside ``no_grad()``."""
-    return set_grad_enabled(True)
+class enable_grad(_GradModeContext):
+    """Record the graph again, even inside ``no_grad()``."""
+    _mode = True
+
+
+class inference_mode(_GradModeContext):
+    """``inference_mode(True)`` is ``no_grad()``; ``inference_mode(False)`` changes nothing."""
+
+    def __init__(self, mode=True):
+        self._mode = not mode and _GradMode.enabled
+
+    def _clone(self):
+        return type(self)(not self._mode)
+
+
+class set_grad_enabled(_GradModeContext):
+    """Turn graph recording on or off: now (``tn.set_grad_enabled(False)``), or for a block.
+
+    As in PyTorch the mode changes when the object is created, and a ``with``
+    block restores the previous mode at its end.
+    """
+
+    def __init__(self, mode):
+        self._mode = builtins.bool(mode)
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = self._mode
+
+    def __enter__(self):
+        pass
+
+    def _clone(self):
+        return type(self)(self._mode)
+
+
+# ---------------------------------------------------------------------------
+# Arrays from Python data
+# ---------------------------------------------------------------------------
+
+_SUPPORTED_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+
+
+def _first_non_number(array):
+    """The first element of an object/str array that is not a number (for the error)."""
+    for value in array.reshape(-1):
+        if not isinstance(value, (builtins.bool, builtins.int, builtins.float, np.number, np.bool_)):
+            return value.item() if isinstance(value, np.generic) else value
+    return None
+
+
+def _check_supported(array, where):
+    if array.dtype.kind in _SUPPORTED_KINDS:
+        return
+    if array.dtype.kind in "OUS":
+        bad = _first_non_number(array)
+        error = ValueError if isinstance(bad, (str, bytes)) else TypeError
+        raise error(f"{where}: tensors hold numbers and bools only, got a value of type "
+                    f"{type(bad).__name__} ({bad!r})")
+    raise TypeError(f"{where}: arrays of dtype {array.dtype} are not supported "
+                    "(tinynet has bool, integer and floating-point tensors)")
+
+
+def _array_from_python(data, where):
+    """A NumPy array from a Python scalar or (nested) list, with PyTorch's dtypes.
+
+    Python floats become float32 (the default dtype), ints int64, bools bool;
+    NumPy scalars keep their dtype.  ``None``, strings and ragged lists are refused.
+    """
+    if data is None:
+        raise TypeError(f"{where}: could not infer a dtype from None")
+    if isinstance(data, (str, bytes)):
+        raise ValueError(f"{where}: a string ({data!r}) is not a number")
+    try:
+        array = np.asarray(data)
+    except ValueError as exc:
+        raise ValueError(f"{where}: the nested sequence is not rectangular ({exc})") from None
+    _check_supported(array, where)
+    if array.dtype == np.float64 and not isinstance(data, np.generic):
+        array = array.astype(backend.DEFAULT_DTYPE)
+    return array
+
+
+def _as_array(data, dtype=None, device=None, copy=False, where="tensor"):
+    """Turn ``data`` (array, scalar, nested list, Tensor) into an array on ``device``.
+
+    Python floats and lists of floats become float32 (tinynet's default);
+    NumPy arrays keep their dtype (so gradient checks can use float64);
+    integers stay integers (class indices).  ``copy=True`` never shares memory
+    with ``data``.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.get_array_module(data) is np and not isinstance(data, np.ndarray):
+        data = _array_from_python(data, where)
+    else:
+        _check_supported(data, where)
+        if copy:
+            data = data.copy()
+    if dtype is not None:
+        data = data.astype(np.dtype(dtype), copy=False)
+    if device is not None:
+        data = backend.to_device(data, device)
+    return data
 
 
 # ---------------------------------------------------------------------------
 # Tensor
 # ---------------------------------------------------------------------------
-
-def _as_array(data, dtype=None, device=None):
-    """Turn ``data`` (array, scalar, nested list, Tensor) into an array on ``device``.
-
-    Python floats and lists of floats become float32 (tinynet's default);
-    floating NumPy arrays keep their dtype (so gradient checks can use float64);
-    integers stay integers (class indices).
-    """
-    if isinstance(data, Tensor):
-        data = data.data
-    xp_in = backend.get_array_module(data)
-    if not isinstance(data, (np.ndarray, np.generic)) and xp_in is np:
-        data = np.asarray(data)
-        if data.dtype == np.float64:
-            data = data.astype(backend.DEFAULT_DTYPE)
-    if dtype is not None:
-        data = data.astype(dtype, copy=False)
-    if isinstance(data, np.generic):
-        data = np.asarray(data)
-    if device is not None:
-        data = backend.to_device(data, device)
-    return data
-
 
 class Tensor:
     """An n-dimensional array that remembers how it was computed.
@@ -102,19 +225,35 @@ class Tensor:
         Whether gradients flow to this tensor.
     grad_fn : Function or None
         The Function that produced this tensor (None for leaves).
+
+    The methods that compute (arithmetic, reductions, shape, activations,
+    in-place updates) are attached in ``tinynet/tensor_methods.py``; see the
+    module docstring.
     """
 
-    __array_priority__ = 1000  # numpy scalar * Tensor -> Tensor.__rmul__
+    # ``numpy_array + tensor`` and ``np.float32(2) * tensor``: NumPy hands the
+    # operation to Tensor's reflected operator instead of converting the tensor.
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+    # Comparisons are elementwise (``a == b`` is a bool Tensor), so hashing
+    # cannot follow equality: tensors are hashed by identity, as in PyTorch.
+    __hash__ = object.__hash__
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self.data = _as_array(data, dtype=dtype, device=device)
         self.grad = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = False
         self.grad_fn = None
         self._output_index = 0  # which output of grad_fn this tensor is
-        if self.requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(
-                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _from_array(cls, array):
+        """A constant Tensor around ``array`` as it is (ops' outputs: no checks, no copies)."""
+        t = cls.__new__(cls)
+        t.data, t.grad, t.requires_grad, t.grad_fn, t._output_index = array, None, False, None, 0
+        return t
 
     # -- array-like properties ------------------------------------------------
     @property
@@ -130,29 +269,49 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def size(self):
-        return int(self.data.size)
+    def device(self):
+        return _device(backend.device_of(self.data))
 
     @property
-    def device(self):
-        return backend.device_of(self.data)
+    def is_cuda(self):
+        return self.device == "gpu"
 
     @property
     def is_leaf(self):
         return self.grad_fn is None
 
-    @property
-    def T(self):
-        return self.transpose()
-
-    def __len__(self):
-        return self.data.shape[0]
-
-    def numel(self):
-        return self.size
+    def size(self, dim=None):
+        """The shape (``x.size()``), or the length of one dimension (``x.size(0)``)."""
+        if dim is None:
+            return self.shape
+        return self.shape[_wrap_dim(dim, self.ndim, "size")]
 
     def dim(self):
+        """The number of dimensions."""
         return self.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        """The number of elements."""
+        return int(self.data.size)
+
+    nelement = numel
+
+    def element_size(self):
+        """Bytes per element (4 for float32)."""
+        return self.data.dtype.itemsize
+
+    def is_floating_point(self):
+        return self.data.dtype.kind == "f"
+
+    def is_contiguous(self):
+        return builtins.bool(self.data.flags.c_contiguous)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
 
     def __repr__(self):
         extra = ""
@@ -164,260 +323,222 @@ class Tensor:
         body = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
 
-    # -- conversion -------------------------------------------------------------
+    # -- conversion to Python and NumPy ------------------------------------------
     def numpy(self):
-        """The values as a NumPy array (copied from the GPU if needed)."""
+        """The values as a NumPy array (copied from the GPU if needed).
+
+        PyTorch refuses this for a tensor that requires grad (``detach()``
+        first); tinynet allows it, since the array carries no graph anyway.
+        """
         return backend.to_numpy(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        array = backend.to_numpy(self.data)
+        return array if dtype is None else array.astype(dtype, copy=False)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted "
+                               f"to Scalar (shape {self.shape})")
         return self.data.reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        """The values as (nested) Python lists; a 0-d tensor gives a number."""
+        return backend.to_numpy(self.data).tolist()
 
-    def to(self, device=None, dtype=None):
-        """A tensor on ``device`` with ``dtype``; ``self`` if nothing changes.
+    def _scalar(self, kind):
+        if self.numel() != 1:
+            raise ValueError(f"only one element tensors can be converted to Python scalars "
+                             f"(converting shape {self.shape} to {kind})")
+        return self.item()
 
-        Like PyTorch, the copy is part of the graph: gradients flow back to the
-        original device.
-        """
-        from .ops.shape import to_device
-        out = self
-        if device is not None and backend.normalize_device(device) != self.device:
-            out = to_device(out, device)
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            out = out.astype(dtype)
-        return out
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return builtins.bool(self.item())
 
-    def cpu(self):
-        return self.to("cpu")
+    def __float__(self):
+        return builtins.float(self._scalar("float"))
 
-    def gpu(self):
-        return self.to("gpu")
+    def __int__(self):
+        return builtins.int(self._scalar("int"))
 
-    cuda = gpu
+    def __index__(self):
+        if self.numel() != 1 or self.dtype.kind not in "iu":
+            raise TypeError("only integer tensors of a single element can be converted "
+                            f"to an index (got shape {self.shape}, dtype {self.dtype})")
+        return builtins.int(self.item())
 
+    def __format__(self, spec):
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(repr(self), spec) if not spec else format(repr(self), spec)
+
+    # -- graph ------------------------------------------------------------------
     def detach(self):
         """A tensor sharing this one's data, cut from the graph (no gradients flow)."""
-        return Tensor(self.data, requires_grad=False)
+        return Tensor._from_array(self.data)
+
+    def detach_(self):
+        """Cut this tensor from the graph in place; it becomes a leaf."""
+        self.grad_fn, self.requires_grad, self._output_index = None, False, 0
+        return self
 
     def requires_grad_(self, requires_grad=True):
         """Set ``requires_grad`` in place (leaves only, like PyTorch)."""
         if not self.is_leaf and not requires_grad:
             raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
-        self.requires_grad = bool(requires_grad)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point dtype can require gradients, "
+                               f"got dtype {self.data.dtype}")
+        self.requires_grad = builtins.bool(requires_grad)
         return self
+
+    def retain_grad(self):
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after ``backward()``."""
+        if self.grad_fn is None:
+            if not self.requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return  # leaves keep their gradient anyway
+        self.grad_fn.retained_grads[self._output_index] = weakref.ref(self)
 
     def zero_grad(self):
         self.grad = None
 
-    # -- backward ---------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Compute the gradient of this tensor with respect to every leaf that requires it.
 
         ``gradient`` is d(something)/d(self); it may be omitted only when this
         tensor has a single element (then it is 1).  Leaves' ``.grad`` are
         accumulated, never overwritten.
         """
-        backward(self, gradient, retain_graph=retain_graph)
-
-    # -- operators (implemented in tinynet.ops) -------------------------------------
-    def __add__(self, other):
-        return _math.add(self, other)
-
-    def __radd__(self, other):
-        return _math.add(other, self)
-
-    def __sub__(self, other):
-        return _math.sub(self, other)
-
-    def __rsub__(self, other):
-        return _math.sub(other, self)
-
-    def __mul__(self, other):
-        return _math.mul(self, other)
-
-    def __rmul__(self, other):
-        return _math.mul(other, self)
-
-    def __truediv__(self, other):
-        return _math.div(self, other)
-
-    def __rtruediv__(self, other):
-        return _math.div(other, self)
-
-    def __pow__(self, exponent):
-        return _math.pow(self, exponent)
-
-    def __rpow__(self, base):
-        return _math.pow(base, self)
-
-    def __neg__(self):
-        return _math.neg(self)
-
-    def __matmul__(self, other):
-        return _math.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _math.matmul(other, self)
-
-    def __getitem__(self, index):
-        return _shape.getitem(self, index)
-
-    # Comparisons give plain boolean tensors: they have no gradient.
-    def __lt__(self, other):
-        return Tensor(self.data < _raw(other))
-
-    def __le__(self, other):
-        return Tensor(self.data <= _raw(other))
-
-    def __gt__(self, other):
-        return Tensor(self.data > _raw(other))
-
-    def __ge__(self, other):
-        return Tensor(self.data >= _raw(other))
-
-    __hash__ = object.__hash__  # tensors are graph nodes: identity, not value
-
-    # -- methods that mirror torch.Tensor -----------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return _reduce.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _reduce.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _reduce.max(self, axis, keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return _reduce.min(self, axis, keepdims)
-
-    def reshape(self, *shape):
-        return _shape.reshape(self, *shape)
-
-    def view(self, *shape):
-        return _shape.reshape(self, *shape)
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return _shape.flatten(self, start_dim, end_dim)
-
-    def transpose(self, *axes):
-        return _shape.transpose(self, *axes)
-
-    def permute(self, *axes):
-        return _shape.transpose(self, *axes)
-
-    def squeeze(self, axis=None):
-        return _shape.squeeze(self, axis)
-
-    def unsqueeze(self, axis):
-        return _shape.unsqueeze(self, axis)
-
-    def astype(self, dtype):
-        return _shape.astype(self, dtype)
-
-    def float(self):
-        return self.astype(np.float32)
-
-    def double(self):
-        return self.astype(np.float64)
-
-    def exp(self):
-        return _math.exp(self)
-
-    def log(self):
-        return _math.log(self)
-
-    def sqrt(self):
-        return _math.sqrt(self)
-
-    def abs(self):
-        return _math.abs(self)
-
-    def clip(self, min=None, max=None):
-        return _math.clip(self, min, max)
-
-    clamp = clip
-
-    def relu(self):
-        from .ops.activation import relu
-        return relu(self)
-
-    def sigmoid(self):
-        from .ops.activation import sigmoid
-        return sigmoid(self)
-
-    def tanh(self):
-        from .ops.activation import tanh
-        return tanh(self)
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): tinynet computes first "
+                                      "derivatives only")
+        backward(self, gradient, retain_graph=builtins.bool(retain_graph))
 
 
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+def _wrap_dim(dim, ndim, name):
+    """``dim`` as an index in [0, ndim), or an IndexError naming ``name`` and the range."""
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{name}: dimension {dim} is out of range for a tensor with "
+                         f"{ndim} dims (expected to be in range of [{-n}, {n - 1}])")
+    return dim % n
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
-    """Create a Tensor (like ``torch.tensor``): ``tn.tensor([[1., 2.]], requires_grad=True)``."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    """A new Tensor holding a copy of ``data`` (``torch.tensor``).
 
+    ``data``: a number, a nested list of numbers or bools, a NumPy/CuPy array
+    or a Tensor.  Python floats become float32, ints int64, bools bool; arrays
+    keep their dtype unless ``dtype`` is given.  None and strings are refused.
 
-def as_tensor(x, like=None):
-    """``x`` if it is a Tensor, else a constant Tensor holding it.
-
-    Python scalars take the dtype and device of ``like`` (so ``x * 2`` stays
-    float32 when ``x`` is float32, and stays on the GPU when ``x`` is there).
+    >>> tn.tensor([[1., 2.]], requires_grad=True)
     """
-    if isinstance(x, Tensor):
-        return x
-    if like is not None and np.isscalar(x):
-        xp = backend.get_array_module(like.data)
-        return Tensor(xp.asarray(x, dtype=like.dtype))
-    return Tensor(x)
+    return Tensor(_as_array(data, dtype=dtype, device=device, copy=True),
+                  requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """``data`` as a Tensor, sharing its memory where it can (``torch.as_tensor``).
+
+    A Tensor with the right dtype and device is returned as it is.
+    """
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    return Tensor(_as_array(data, dtype=dtype, device=device, where="as_tensor"))
+
+
+def from_numpy(ndarray):
+    """A Tensor sharing the memory of a NumPy array (``torch.from_numpy``)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(ndarray).__name__}")
+    return Tensor(_as_array(ndarray, where="from_numpy"))
+
+
+def is_tensor(obj):
+    """True if ``obj`` is a tinynet Tensor."""
+    return isinstance(obj, Tensor)
 
 
 # ---------------------------------------------------------------------------
 # Function
 # ---------------------------------------------------------------------------
 
+Edge = namedtuple("Edge", "node index shape dtype")
+Edge.__doc__ = """Where the gradient of one input of a Function goes.
+
+``node`` is the Function that produced the input (the gradient is added to its
+output number ``index``) or, for a leaf, the leaf Tensor itself (added to its
+``.grad``).  ``shape`` and ``dtype`` are the input's: the engine checks the
+gradient's shape and casts it to that dtype.
+"""
+
+
 class Function:
     """One differentiable operation: subclass it and write ``forward`` and ``backward``.
 
+    The contract (the engine relies on it, and the test suite checks it):
+
     * ``forward(*arrays)`` receives raw arrays (one per Tensor input, ``None``
       for an absent optional input such as a missing bias) and returns an
-      array or a tuple of arrays.  It stores on ``self`` only what backward
-      needs (often nothing but a shape).
-    * ``backward(*grad_outputs)`` receives one gradient array per output and
-      returns one gradient per input (an array, or ``None`` for an input that
-      needs none).  ``self.needs_input_grad[i]`` says whether input ``i``
-      wants a gradient, so costly gradients can be skipped.
+      array or a tuple of arrays.  It saves on ``self`` what backward needs,
+      as explicit attributes assigned in forward (``self.x = x``); backward
+      reads them directly, never through ``getattr`` with a default.  What is
+      saved only for some gradient is saved under the same
+      ``self.needs_input_grad[i]`` test that backward uses.
+    * ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient.
+      It is all False under ``no_grad()`` and when no input requires grad, so
+      a forward that follows the rule above saves nothing for inference.
+    * ``backward(*grad_outputs)`` receives one gradient array per output
+      (zeros for an output no gradient reached) and returns one gradient per
+      input: an array of the input's shape, or ``None`` where
+      ``needs_input_grad`` is False.  The incoming arrays may be shared (add
+      hands one array to both of its inputs), so backward must never write
+      into them; returning one unchanged is fine.  ``read_only_gradients()``
+      turns a violation into an error, and the tests run every gradient check
+      that way.
+    * The engine casts each returned gradient to its input's dtype (a float32
+      leaf gets a float32 ``.grad`` even where it met a float64 tensor), and
+      adds gradients of inputs used more than once.
 
-    Non-tensor arguments (stride, axis, ...) go to ``__init__``.  A Function
+    Non-tensor arguments (stride, dim, ...) go to ``__init__``.  A Function
     object is used once: ``Conv2dFunction(stride=2)(x, w, b)``.
     """
+    _released = False  # set by _release() after backward frees the saved arrays
 
     def __call__(self, *inputs):
         tensors = [None if x is None else as_tensor(x) for x in inputs]
         arrays = [None if t is None else t.data for t in tensors]
-        self.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
-        record = _GradMode.enabled and any(self.needs_input_grad)
+        enabled = _GradMode.enabled
+        self.needs_input_grad = tuple(enabled and t is not None and t.requires_grad
+                                      for t in tensors)
         outputs = self.forward(*arrays)
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
-        results = [Tensor(y) for y in outputs]
-        if record:
-            self.inputs = tensors
-            self._output_meta = [(y.shape, y.dtype) for y in outputs]
-            for i, r in enumerate(results):
-                r.requires_grad = r.dtype.kind == "f"
-                r.grad_fn = self
-                r._output_index = i
+        results = [Tensor._from_array(y) for y in outputs]
+        if any(self.needs_input_grad):
+            self._record(tensors, results)
         # Without recording, this Function object (and anything forward saved
         # on it) becomes garbage as soon as we return.
         return results[0] if single else tuple(results)
+
+    def _record(self, tensors, results):
+        """Link this Function into the graph: edges to the inputs, grad_fn of the outputs."""
+        self.edges = tuple(
+            None if not needed else
+            Edge(t if t.grad_fn is None else t.grad_fn, t._output_index, t.shape, t.dtype)
+            for t, needed in zip(tensors, self.needs_input_grad))
+        self.output_meta = [(r.shape, r.dtype) for r in results]
+        self.retained_grads = {}  # output index -> weakref of a tensor that called retain_grad()
+        for i, r in enumerate(results):
+            if r.dtype.kind == "f":  # integer outputs (indices) carry no gradient
+                r.requires_grad, r.grad_fn, r._output_index = True, self, i
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -431,8 +552,42 @@ class Function:
         self._released = True
 
 
+# ---------------------------------------------------------------------------
+# backward: the walk over the graph
+# ---------------------------------------------------------------------------
+
+class _Debug:
+    read_only_gradients = False
+
+
+@contextlib.contextmanager
+def read_only_gradients():
+    """Debug mode: every backward() receives read-only gradient arrays (NumPy only).
+
+    A Function whose backward writes into an incoming gradient (forbidden by
+    the contract in ``Function``) then raises ``ValueError: assignment
+    destination is read-only`` instead of silently corrupting a gradient that
+    another Function shares.  CuPy arrays cannot be made read-only; on the GPU
+    this mode changes nothing.
+    """
+    previous = _Debug.read_only_gradients
+    _Debug.read_only_gradients = True
+    try:
+        yield
+    finally:
+        _Debug.read_only_gradients = previous
+
+
+def _read_only_view(array):
+    if not isinstance(array, np.ndarray):
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def _check_not_released(fn):
-    if getattr(fn, "_released", False):
+    if fn._released:
         raise RuntimeError(
             "trying to backward through a graph a second time, but its saved values "
             "were freed; pass retain_graph=True to the first backward() to keep them")
@@ -457,9 +612,9 @@ def _topological_order(root_fn):
         visited.add(fn)
         _check_not_released(fn)
         stack.append((fn, True))
-        for x in fn.inputs:
-            if x is not None and x.grad_fn is not None and x.grad_fn not in visited:
-                stack.append((x.grad_fn, False))
+        for edge in fn.edges:
+            if edge is not None and isinstance(edge.node, Function) and edge.node not in visited:
+                stack.append((edge.node, False))
     order.reverse()
     return order
 
@@ -470,7 +625,7 @@ def _accumulate(existing, new):
     return new if existing is None else existing + new
 
 
-def _leaf_gradient(existing, new, handed_out):
+def _owned_gradient(existing, new, handed_out):
     """The new ``.grad`` array of a leaf: an array that no one else holds.
 
     A leaf's gradient must own its memory, because optimizers update it in
@@ -489,68 +644,82 @@ def _leaf_gradient(existing, new, handed_out):
     return new
 
 
+def _store_grad(tensor, gradient, handed_out):
+    tensor.grad = Tensor._from_array(_owned_gradient(tensor.grad, gradient, handed_out))
+
+
+def _checked_gradient(fn, i, edge, g):
+    """Input ``i``'s gradient from ``fn.backward``: shape checked, cast to the input's dtype."""
+    if tuple(g.shape) != edge.shape:
+        raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
+                           f"{tuple(g.shape)} for input {i} of shape {edge.shape}")
+    return g if g.dtype == edge.dtype else g.astype(edge.dtype)
+
+
+def _initial_gradient(output, gradient):
+    xp = backend.get_array_module(output.data)
+    if gradient is None:
+        if output.numel() != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a scalar output, got shape {output.shape}; "
+                "pass gradient= (an array of the same shape) or reduce first (e.g. .sum())")
+        return xp.ones(output.shape, dtype=output.dtype)
+    gradient = backend.to_device(_as_array(gradient, where="backward"), output.device)
+    if tuple(gradient.shape) != output.shape:
+        raise ValueError(f"gradient shape {tuple(gradient.shape)} does not match "
+                         f"output shape {output.shape}")
+    return gradient.astype(output.dtype, copy=False)
+
+
 def backward(output, gradient=None, retain_graph=False):
     """Backpropagate from ``output``: see ``Tensor.backward``."""
     if not output.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad "
                            "(no input of the computation had requires_grad=True)")
-    xp = backend.get_array_module(output.data)
-    if gradient is None:
-        if output.size != 1:
-            raise RuntimeError(
-                f"backward() without a gradient needs a scalar output, got shape {output.shape}; "
-                "pass gradient= (an array of the same shape) or reduce first (e.g. .sum())")
-        gradient = xp.ones(output.shape, dtype=output.dtype)
-    else:
-        gradient = _as_array(gradient)
-        if tuple(gradient.shape) != output.shape:
-            raise ValueError(f"gradient shape {tuple(gradient.shape)} does not match "
-                             f"output shape {output.shape}")
-        gradient = gradient.astype(output.dtype, copy=False)
-
+    gradient = _initial_gradient(output, gradient)
     # ids of arrays that a leaf's .grad must not take over: the caller's
     # gradient, then every array already stored in a leaf during this pass.
     handed_out = {id(gradient)}
     if output.grad_fn is None:  # backward on a leaf: d out / d out = gradient
-        output.grad = Tensor(_leaf_gradient(output.grad, gradient, handed_out))
+        _store_grad(output, gradient, handed_out)
         return
 
     _check_not_released(output.grad_fn)
+    xp = backend.get_array_module(gradient)
     # Gradients waiting for each Function, one slot per output.
-    pending = {output.grad_fn: [None] * len(output.grad_fn._output_meta)}
+    pending = {output.grad_fn: [None] * len(output.grad_fn.output_meta)}
     pending[output.grad_fn][output._output_index] = gradient
 
     for fn in _topological_order(output.grad_fn):
         grad_outputs = pending.pop(fn, None)
-        if grad_outputs is None:  # no gradient reached this node
-            if not retain_graph:
-                fn._release()
-            continue
-        grad_outputs = [g if g is not None else xp.zeros(shape, dtype)
-                        for g, (shape, dtype) in zip(grad_outputs, fn._output_meta)]
-        grad_inputs = fn.backward(*grad_outputs)
-        if not isinstance(grad_inputs, tuple):
-            grad_inputs = (grad_inputs,)
-        if len(grad_inputs) != len(fn.inputs):
-            raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grad_inputs)} "
-                               f"gradients for {len(fn.inputs)} inputs")
-        for x, g in zip(fn.inputs, grad_inputs):
-            if x is None or g is None or not x.requires_grad:
-                continue
-            if tuple(g.shape) != x.shape:
-                raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
-                                   f"{tuple(g.shape)} for an input of shape {x.shape}")
-            if x.grad_fn is None:  # a leaf: store in .grad
-                x.grad = Tensor(_leaf_gradient(x.grad, g, handed_out))
-            else:
-                slots = pending.setdefault(x.grad_fn, [None] * len(x.grad_fn._output_meta))
-                slots[x._output_index] = _accumulate(slots[x._output_index], g)
+        if grad_outputs is not None:
+            _run_backward(fn, grad_outputs, pending, handed_out, xp)
         if not retain_graph:
             fn._release()
 
 
-# The operator methods of Tensor call into tinynet.ops, which itself needs
-# Tensor and Function: importing them last breaks the cycle.
-from .ops import math as _math  # noqa: E402
-from .ops import reduce as _reduce  # noqa: E402
-from .ops import shape as _shape  # noqa: E402
+def _run_backward(fn, grad_outputs, pending, handed_out, xp):
+    """Call ``fn.backward`` and send each input gradient along its edge."""
+    for index, ref in fn.retained_grads.items():
+        kept = ref()
+        if kept is not None and grad_outputs[index] is not None:
+            _store_grad(kept, grad_outputs[index], handed_out)
+    grad_outputs = [g if g is not None else xp.zeros(shape, dtype)
+                    for g, (shape, dtype) in zip(grad_outputs, fn.output_meta)]
+    if _Debug.read_only_gradients:
+        grad_outputs = [_read_only_view(g) for g in grad_outputs]
+    grad_inputs = fn.backward(*grad_outputs)
+    if not isinstance(grad_inputs, tuple):
+        grad_inputs = (grad_inputs,)
+    if len(grad_inputs) != len(fn.edges):
+        raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grad_inputs)} "
+                           f"gradients for {len(fn.edges)} inputs")
+    for i, (edge, g) in enumerate(zip(fn.edges, grad_inputs)):
+        if edge is None or g is None:
+            continue
+        g = _checked_gradient(fn, i, edge, g)
+        if isinstance(edge.node, Tensor):  # a leaf: accumulate into .grad
+            _store_grad(edge.node, g, handed_out)
+        else:
+            slots = pending.setdefault(edge.node, [None] * len(edge.node.output_meta))
+            slots[edge.index] = _accumulate(slots[edge.index], g)

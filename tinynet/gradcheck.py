@@ -91,9 +91,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64,
     for i in checked:
         x, g = inputs[i], analytic[i]
         worst = None  # (excess over tolerance, where, analytic, numeric)
-        if x.size <= max_elements:
-            for flat in range(x.size):
-                d = np.zeros(x.size)
+        if x.numel() <= max_elements:
+            for flat in range(x.numel()):
+                d = np.zeros(x.numel())
                 d[flat] = 1.0
                 numeric = directional(i, d.reshape(x.shape))
                 a = float(g.reshape(-1)[flat])

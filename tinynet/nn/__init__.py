@@ -17,6 +17,8 @@ from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Identity, Linear
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, FocalTverskyLoss,
+                   HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss, TverskyLoss)
 from .hooks import RemovableHandle
 from .module import Module
 from .parameter import Parameter
@@ -27,4 +29,7 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "util
            "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "Linear", "Identity",
            "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample",
-           "Dropout", "Flatten", "Sequential", "ModuleList", "ModuleDict"]
+           "Dropout", "Flatten", "Sequential", "ModuleList", "ModuleDict",
+           "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
+           "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",
+           "FocalTverskyLoss"]

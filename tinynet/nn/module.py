@@ -282,7 +282,7 @@ class Module:
 
     def num_parameters(self, only_trainable=False):
         """Total number of scalar parameters (shared ones counted once)."""
-        return sum(p.size for p in self.parameters()
+        return sum(p.numel() for p in self.parameters()
                    if p.requires_grad or not only_trainable)
 
     # ------------------------------------------------------------------

@@ -2,14 +2,19 @@
 
 One topic per module; everything public is re-exported here, so
 ``tn.ops.conv2d`` and ``tinynet.ops.conv.conv2d`` are the same function.
+(``inplace`` is the exception: its ``add_``, ``zero_``, ... are Tensor methods,
+attached in ``tinynet/tensor_methods.py``.)
 """
 from .math import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403
+from .vector_norm import *  # noqa: F401,F403
+from .compare import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .activation import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .loss_regression import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .batch_norm import *  # noqa: F401,F403

@@ -1,4 +1,4 @@
-"""Activation functions: relu, leaky_relu, sigmoid, tanh, softmax, log_softmax.
+"""Activation functions: relu, leaky_relu, elu, gelu, silu, softplus, sigmoid, tanh, softmax, ...
 
 All of them act elementwise (or along one axis, for the softmaxes), so an input
 of any shape, e.g. (N, C, H, W), gives an output of the same shape and dtype.
@@ -11,16 +11,31 @@ op             saved for backward      gradient  dL/dx  given  g = dL/dy
 =============  ======================  ===========================================
 relu           output y                g * [y > 0]
 leaky_relu     mask [x > 0] (bool)     g * (1 if x > 0 else negative_slope)
+elu            input x                 g * (1 if x > 0 else alpha e^x)
+gelu           input x                 g * (Phi(x) + x phi(x))     (Gaussian cdf, pdf)
+silu           input x                 g * s (1 + x (1 - s)),       s = sigmoid(x)
+softplus       input x                 g * sigmoid(beta x)          (1 above threshold)
 sigmoid        output y                g * y * (1 - y)
 tanh           output y                g * (1 - y^2)
 softmax        output y                y * (g - sum(g * y))        (sum over dim)
 log_softmax    output y                g - exp(y) * sum(g)         (sum over dim)
 =============  ======================  ===========================================
-"""
-from .. import backend
-from ..autograd import Function
 
-__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
+relu6, hardtanh and logsigmoid are compositions of these (clamp, softplus).
+``inplace=True`` (relu, leaky_relu) overwrites the input as PyTorch does, with
+the rules of ``tinynet.ops.inplace``.
+"""
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, as_tensor
+from .inplace import assign_in_place, check_in_place
+from .math import clamp, neg
+
+__all__ = ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh",
+           "logsigmoid", "sigmoid", "tanh", "softmax", "log_softmax"]
 
 
 class ReLU(Function):
@@ -57,6 +72,92 @@ class LeakyReLU(Function):
     def backward(self, g):
         xp = backend.get_array_module(g)
         return xp.where(self.mask, g, g * self.negative_slope)
+
+
+class ELU(Function):
+    """y = x if x > 0 else alpha (e^x - 1)."""
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.x = x if self.needs_input_grad[0] else None
+        return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        return xp.where(self.x > 0, g, g * self.alpha * xp.exp(xp.minimum(self.x, 0)))
+
+
+def _erf(x):
+    """The error function on NumPy or CuPy arrays (SciPy's, or CuPy's copy of it)."""
+    if backend.get_array_module(x) is np:
+        from scipy.special import erf
+    else:
+        from cupyx.scipy.special import erf
+    return erf(x)
+
+
+class GELU(Function):
+    """y = x Phi(x), Phi the standard normal cdf (Hendrycks & Gimpel, 2016).
+
+    ``approximate="tanh"``: Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
+    """
+
+    def __init__(self, approximate):
+        self.approximate = approximate
+
+    def forward(self, x):
+        self.x = x if self.needs_input_grad[0] else None
+        return x * self._cdf(x)[0]
+
+    def _cdf(self, x):
+        """(Phi(x), dPhi/dx) in the chosen form."""
+        xp = backend.get_array_module(x)
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            t = xp.tanh(k * (x + 0.044715 * x ** 3))
+            return 0.5 * (1 + t), 0.5 * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+        return 0.5 * (1 + _erf(x / math.sqrt(2))), xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+    def backward(self, g):
+        cdf, pdf = self._cdf(self.x)
+        return g * (cdf + self.x * pdf)
+
+
+class SiLU(Function):
+    """y = x sigmoid(x) (also called swish); dy/dx = s (1 + x (1 - s))."""
+
+    def forward(self, x):
+        s = _stable_sigmoid(x)
+        if self.needs_input_grad[0]:
+            self.x, self.s = x, s
+        return x * s
+
+    def backward(self, g):
+        return g * self.s * (1 + self.x * (1 - self.s))
+
+
+class Softplus(Function):
+    """y = log(1 + e^(beta x)) / beta, and y = x where beta x > threshold (as PyTorch).
+
+    Computed as max(z, 0) + log1p(e^-|z|) with z = beta x, which never overflows.
+    """
+
+    def __init__(self, beta, threshold):
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        z = self.beta * x
+        self.z = z if self.needs_input_grad[0] else None
+        soft = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / self.beta
+        return xp.where(z > self.threshold, x, soft).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        return xp.where(self.z > self.threshold, g, g * _stable_sigmoid(self.z))
 
 
 class Sigmoid(Function):
@@ -149,14 +250,60 @@ class LogSoftmax(Function):
 # Functional API (torch.nn.functional names and defaults)
 # ---------------------------------------------------------------------------
 
-def relu(input):
+def _maybe_in_place(name, input, function, inplace):
+    """``function(input)``, written back into ``input`` when ``inplace``."""
+    if not inplace:
+        return function(input)
+    input = as_tensor(input)
+    check_in_place(input, name)
+    return assign_in_place(input, function(input), name)
+
+
+def relu(input, inplace=False):
     """max(input, 0), elementwise; any shape, e.g. (N, C, H, W) -> (N, C, H, W)."""
-    return ReLU()(input)
+    return _maybe_in_place("relu", input, ReLU(), inplace)
 
 
-def leaky_relu(input, negative_slope=0.01):
+def relu6(input, inplace=False):
+    """min(max(input, 0), 6), elementwise."""
+    return _maybe_in_place("relu6", input, lambda x: clamp(x, 0, 6), inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """input clamped into [min_val, max_val]."""
+    return _maybe_in_place("hardtanh", input, lambda x: clamp(x, min_val, max_val), inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
     """input where input > 0, else negative_slope * input; output shape = input shape."""
-    return LeakyReLU(negative_slope)(input)
+    return _maybe_in_place("leaky_relu", input, LeakyReLU(negative_slope), inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """input where input > 0, else alpha (exp(input) - 1)."""
+    return _maybe_in_place("elu", input, ELU(alpha), inplace)
+
+
+def gelu(input, approximate="none"):
+    """input * Phi(input), Phi the Gaussian cdf; ``approximate="tanh"`` for the tanh form."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU(approximate)(input)
+
+
+def silu(input, inplace=False):
+    """input * sigmoid(input) (swish)."""
+    return _maybe_in_place("silu", input, SiLU(), inplace)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta input)) / beta, and input itself where beta input > threshold."""
+    return Softplus(beta, threshold)(input)
+
+
+def logsigmoid(input):
+    """log(sigmoid(input)) = -softplus(-input), computed without overflow."""
+    return neg(softplus(neg(input)))
 
 
 def sigmoid(input):
@@ -169,15 +316,26 @@ def tanh(input):
     return Tanh()(input)
 
 
-def softmax(input, dim=-1):
+def _softmax_input(name, input, dim, dtype):
+    """(input cast to ``dtype``, dim): PyTorch's implicit dim when none is given."""
+    input = as_tensor(input)
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:  # deprecated in PyTorch, but still what it does
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    _check_dim(name, input, dim)
+    return input, dim
+
+
+def softmax(input, dim=None, dtype=None):
     """exp(input) normalized to sum to 1 along ``dim`` (use dim=1 for (N, C, H, W) logits)."""
-    _check_dim("softmax", input, dim)
+    input, dim = _softmax_input("softmax", input, dim, dtype)
     return Softmax(dim)(input)
 
 
-def log_softmax(input, dim=-1):
+def log_softmax(input, dim=None, dtype=None):
     """log(softmax(input, dim)), computed directly by log-sum-exp (never log of 0)."""
-    _check_dim("log_softmax", input, dim)
+    input, dim = _softmax_input("log_softmax", input, dim, dtype)
     return LogSoftmax(dim)(input)
 
 

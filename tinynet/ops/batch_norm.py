@@ -200,7 +200,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     _check_affine("weight", weight, channels, x.shape)
     _check_affine("bias", bias, channels, x.shape)
     if training:
-        if x.size // channels <= 1:
+        if x.numel() // channels <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input shape {x.shape}")
         if momentum is None:

@@ -1,71 +1,173 @@
-"""Tensor factories: zeros, ones, random normals, ranges (like ``torch.zeros`` ...).
+"""Tensor factories: zeros, ones, full, empty, eye, ranges, random tensors, one_hot.
 
-Floating tensors default to float32.  Random values come from tinynet's seeded
-generator (``tn.manual_seed``) and are drawn on the CPU, so one seed gives the
-same numbers on every device.
+Sizes are given as PyTorch allows, ``tn.zeros(2, 3)`` or ``tn.zeros((2, 3))``;
+every factory takes ``dtype=``, ``device=`` and ``requires_grad=``.  Floating
+tensors default to float32; ``full`` and ``arange`` infer the dtype from their
+numbers (ints give int64, as in PyTorch).  Random values come from tinynet's
+seeded generator (``tn.manual_seed``) and are drawn on the CPU, so one seed
+gives the same numbers on every device.
 """
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Tensor, as_tensor
+from ..dtypes import get_default_dtype, result_type
+from .shape import size_argument
 
-__all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange"]
-
-
-def _shape(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
+__all__ = ["zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
+           "empty_like", "rand_like", "randn_like", "eye", "arange", "linspace", "randn",
+           "rand", "randint", "randperm", "one_hot"]
 
 
 def _make(array, requires_grad, device):
-    return Tensor(array, requires_grad=requires_grad, device=device)
+    """The Tensor of a freshly made array (owned: no copy) on ``device``."""
+    t = Tensor._from_array(backend.to_device(array, device or "cpu"))
+    return t.requires_grad_(True) if requires_grad else t
 
 
-def full(shape, fill_value, dtype=None, device="cpu", requires_grad=False):
-    """A tensor of ``shape`` filled with ``fill_value``."""
-    xp = backend.xp_for_device(device)
-    array = xp.full(tuple(shape), fill_value, dtype=dtype or backend.DEFAULT_DTYPE)
-    return _make(array, requires_grad, None)
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """A tensor of ``size`` filled with ``fill_value`` (dtype from the value: 1 -> int64)."""
+    dtype = np.dtype(dtype) if dtype is not None else result_type(fill_value)
+    xp = backend.xp_for_device(device or "cpu")
+    array = xp.full(size_argument((size,)), fill_value, dtype=dtype)
+    return _make(array, requires_grad, device)
 
 
-def zeros(*shape, dtype=None, device="cpu", requires_grad=False):
-    """A tensor of zeros: ``tn.zeros(2, 3)`` or ``tn.zeros((2, 3))``."""
-    return full(_shape(shape), 0, dtype, device, requires_grad)
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of zeros: ``tn.zeros(2, 3)`` or ``tn.zeros((2, 3))``; float32 by default."""
+    return full(size_argument(size), 0, dtype=dtype or get_default_dtype(), device=device,
+                requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=None, device="cpu", requires_grad=False):
-    """A tensor of ones."""
-    return full(_shape(shape), 1, dtype, device, requires_grad)
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of ones; float32 by default."""
+    return full(size_argument(size), 1, dtype=dtype or get_default_dtype(), device=device,
+                requires_grad=requires_grad)
 
 
-def zeros_like(x, requires_grad=False):
-    """Zeros with the shape, dtype and device of ``x``."""
-    return full(x.shape, 0, x.dtype, x.device, requires_grad)
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor whose values are whatever the memory held (fill it before reading)."""
+    xp = backend.xp_for_device(device or "cpu")
+    array = xp.empty(size_argument(size), dtype=dtype or get_default_dtype())
+    return _make(array, requires_grad, device)
 
 
-def ones_like(x, requires_grad=False):
-    """Ones with the shape, dtype and device of ``x``."""
-    return full(x.shape, 1, x.dtype, x.device, requires_grad)
+def _like(input, dtype, device):
+    input = as_tensor(input)
+    return input.shape, dtype or input.dtype, device or input.device
 
 
-def randn(*shape, dtype=None, device="cpu", requires_grad=False):
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """``full`` with the shape (and, unless given, dtype and device) of ``input``."""
+    shape, dtype, device = _like(input, dtype, device)
+    return full(shape, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Zeros with the shape, dtype and device of ``input``."""
+    return full_like(input, 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Ones with the shape, dtype and device of ``input``."""
+    return full_like(input, 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+    """``empty`` with the shape, dtype and device of ``input``."""
+    shape, dtype, device = _like(input, dtype, device)
+    return empty(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    """The (n, m) identity matrix (m = n if not given), float32 by default."""
+    array = np.eye(n, n if m is None else m, dtype=dtype or get_default_dtype())
+    return _make(array, requires_grad, device)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """Values from ``start`` to ``end`` (excluded) by ``step`` (``torch.arange``).
+
+    ``arange(5)`` counts from 0.  If every argument is an int the result is
+    int64, otherwise float32 (unless ``dtype`` is given).
+    """
+    if end is None:
+        start, end = 0, start
+    if step == 0 or (end - start) * step < 0:
+        raise ValueError(f"arange: the range [{start}, {end}) cannot be walked with step {step} "
+                         "(upper bound and lower bound inconsistent with step sign)")
+    dtype = np.dtype(dtype) if dtype is not None else result_type(start, end, step)
+    array = np.arange(start, end, step).astype(dtype, copy=False)
+    return _make(array, requires_grad, device)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included."""
+    array = np.linspace(start, end, steps).astype(dtype or get_default_dtype())
+    return _make(array, requires_grad, device)
+
+
+def _random(draw, size, dtype, device, requires_grad):
+    array = draw(size_argument(size)).astype(dtype or get_default_dtype(), copy=False)
+    return _make(array, requires_grad, device)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
     """Standard normal samples (mean 0, variance 1)."""
-    array = backend.get_rng().standard_normal(_shape(shape)).astype(dtype or backend.DEFAULT_DTYPE)
-    return _make(array, requires_grad, device)
+    return _random(backend.get_rng().standard_normal, size, dtype, device, requires_grad)
 
 
-def rand(*shape, dtype=None, device="cpu", requires_grad=False):
+def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
     """Uniform samples in [0, 1)."""
-    array = backend.get_rng().random(_shape(shape)).astype(dtype or backend.DEFAULT_DTYPE)
-    return _make(array, requires_grad, device)
+    return _random(backend.get_rng().random, size, dtype, device, requires_grad)
 
 
-def arange(start, stop=None, step=1, dtype=None, device="cpu"):
-    """Evenly spaced values in [start, stop) (integers stay int64)."""
-    array = np.arange(start, stop, step) if stop is not None else np.arange(start)
-    if dtype is not None:
-        array = array.astype(dtype)
-    elif array.dtype == np.float64:
-        array = array.astype(backend.DEFAULT_DTYPE)
-    return _make(array, False, device)
+def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+    """``randn`` with the shape, dtype and device of ``input``."""
+    shape, dtype, device = _like(input, dtype, device)
+    return randn(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    """``rand`` with the shape, dtype and device of ``input``."""
+    shape, dtype, device = _like(input, dtype, device)
+    return rand(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def randint(*args, size=None, dtype=None, device=None, requires_grad=False, generator=None):
+    """Random integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+    if size is not None:
+        args = args + (size,)
+    if len(args) == 2:
+        args = (0,) + args
+    if len(args) != 3:
+        raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
+    low, high, size = args
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    array = backend.get_rng().integers(low, high, size_argument((size,)))
+    return _make(array.astype(dtype or np.int64), requires_grad, device)
+
+
+def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None):
+    """A random permutation of 0 .. n-1 (int64)."""
+    return _make(backend.get_rng().permutation(n).astype(dtype or np.int64), requires_grad,
+                 device)
+
+
+def one_hot(tensor, num_classes=-1):
+    """Class indices (any shape) -> int64 one-hot vectors in a new last dim.
+
+    ``num_classes=-1`` takes one more than the largest index, as in PyTorch.
+    """
+    indices = as_tensor(tensor).data
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expects an integer tensor of class indices, got dtype "
+                        f"{indices.dtype}")
+    xp = backend.get_array_module(indices)
+    if num_classes == -1:
+        num_classes = int(indices.max()) + 1 if indices.size else 0
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= num_classes):
+        raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got values "
+                         f"from {int(indices.min())} to {int(indices.max())}")
+    return Tensor._from_array((indices[..., None] == xp.arange(num_classes)).astype(np.int64))

@@ -3,9 +3,14 @@
 Classification (the same names, arguments and semantics as ``torch.nn.functional``):
 
 * ``binary_cross_entropy_with_logits(input, target)`` - logits of any shape,
-  e.g. (N,) or (N, 1, H, W), target of the same shape with values in [0, 1].
+  e.g. (N,) or (N, 1, H, W), target of the same shape with values in [0, 1];
+  ``binary_cross_entropy`` takes probabilities instead.
 * ``cross_entropy(input, target)`` - logits (N, C) or (N, C, H, W), integer class
-  indices (N,) or (N, H, W); ``nll_loss`` takes log-probabilities instead.
+  indices (N,) or (N, H, W), or class probabilities shaped like the input;
+  ``nll_loss`` takes log-probabilities instead.
+* ``kl_div(input, target)`` - log-probabilities against probabilities.
+
+(Regression losses, mse/l1/smooth_l1/huber, are in ``loss_regression.py``.)
 
 Segmentation (probabilities in [0, 1] of shape (N, C, H, W), binary or soft
 target of the same shape; ``from_logits=True`` applies a sigmoid first):
@@ -27,7 +32,8 @@ from ..autograd import Function, as_tensor
 from .activation import _stable_sigmoid, log_softmax, sigmoid
 from .math import sum_to
 
-__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+           "nll_loss", "kl_div",
            "dice_loss", "tversky_loss", "focal_tversky_loss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -37,12 +43,14 @@ _REDUCTIONS = ("mean", "sum", "none")
 # Helpers
 # ---------------------------------------------------------------------------
 
-def _check_reduction(name, reduction):
+def check_reduction(name, reduction):
+    """Refuse a ``reduction`` other than "mean", "sum" and "none", naming the loss."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _reduce(loss, reduction):
+def reduce_loss(loss, reduction):
+    """The elementwise ``loss`` averaged ("mean"), summed ("sum") or kept ("none")."""
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
@@ -74,6 +82,68 @@ def _check_broadcasts_to(name, arg, x, shape):
     if not ok:
         raise ValueError(f"{name}: {arg} of shape {tuple(x.shape)} does not broadcast to "
                          f"the input shape {tuple(shape)}")
+
+
+# ---------------------------------------------------------------------------
+# Binary cross-entropy on probabilities
+# ---------------------------------------------------------------------------
+
+class BinaryCrossEntropy(Function):
+    """Elementwise, unreduced  l = -[t log(p) + (1 - t) log(1 - p)], each log clamped at -100.
+
+    The clamp is PyTorch's: a probability of exactly 0 or 1 gives a finite loss
+    (100) instead of inf.  Gradients, also PyTorch's (eps = 1e-12 keeps the
+    division finite at p = 0 and p = 1):
+        dl/dp = (p - t) / max(p (1 - p), eps)
+        dl/dt = log(1 - p) - log(p)          (not clamped: +-inf at p = 0 or 1)
+    """
+
+    def forward(self, p, t):
+        xp = backend.get_array_module(p)
+        if bool(((p < 0) | (p > 1)).any()):
+            raise RuntimeError("binary_cross_entropy: all elements of input should be between "
+                               f"0 and 1 (got values from {float(p.min())} to {float(p.max())}); "
+                               "for logits use binary_cross_entropy_with_logits")
+        with np.errstate(divide="ignore"):
+            log_p = xp.maximum(xp.log(p), -100)
+            log_1mp = xp.maximum(xp.log1p(-p), -100)
+        self.p = p if any(self.needs_input_grad) else None
+        self.t = t if self.needs_input_grad[0] else None
+        return -(t * log_p + (1 - t) * log_1mp)
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        p = self.p
+        grad_p = grad_t = None
+        if self.needs_input_grad[0]:
+            grad_p = g * (p - self.t) / xp.maximum(p * (1 - p), 1e-12)
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):
+                grad_t = g * (xp.log1p(-p) - xp.log(p))
+        return grad_p, grad_t
+
+
+def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
+    """Binary cross-entropy of probabilities (``F.binary_cross_entropy``).
+
+    l = -w [t log(p) + (1 - t) log(1 - p)], logs clamped at -100, then reduced.
+
+    input : p in [0, 1], any shape (e.g. the output of a sigmoid).
+    target : t, the same shape, values in [0, 1].
+    weight : w, broadcastable to the input's shape.
+    Prefer ``binary_cross_entropy_with_logits`` on logits: it is stable for
+    large |logit|, where a sigmoid rounds to exactly 0 or 1.
+    """
+    name = "binary_cross_entropy"
+    check_reduction(name, reduction)
+    input = as_tensor(input)
+    _check_same_shape(name, input, target)
+    loss = BinaryCrossEntropy()(input, _like(target, input))
+    if weight is not None:
+        weight = _like(weight, input)
+        _check_broadcasts_to(name, "weight", weight, input.shape)
+        loss = loss * weight
+    return reduce_loss(loss, reduction)
 
 
 # ---------------------------------------------------------------------------
@@ -141,7 +211,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
     positional call ported from PyTorch fails loudly instead of silently.
     """
     name = "binary_cross_entropy_with_logits"
-    _check_reduction(name, reduction)
+    check_reduction(name, reduction)
     input = as_tensor(input)
     _check_same_shape(name, input, target)
     target = _like(target, input)
@@ -153,7 +223,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
         weight = _like(weight, input)
         _check_broadcasts_to(name, "weight", weight, input.shape)
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 # ---------------------------------------------------------------------------
@@ -230,7 +300,7 @@ def _check_class_inputs(name, input, target, weight):
 
 
 def _prepare_class_args(name, input, target, weight, reduction):
-    _check_reduction(name, reduction)
+    check_reduction(name, reduction)
     input = as_tensor(input)
     target = as_tensor(target)
     weight = None if weight is None else as_tensor(weight)
@@ -259,10 +329,16 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     PyTorch does: loss = (1 - e) nll + (e / C) s, where per target
     s_i = -sum_c w_c logp[i, c] (0 if ignored), reduced like nll (same denominator).
 
+    A floating ``target`` of the input's shape holds class probabilities
+    instead: l_i = -sum_c w_c t_ic logp_ic (smoothed: t = (1 - e) t + e / C),
+    and "mean" divides by the number of samples (times H W), as in PyTorch.
+
     Arguments after ``weight`` are keyword-only because PyTorch's 4th positional
     parameter is the deprecated size_average.
     """
     name = "cross_entropy"
+    if _is_probability_target(input, target):
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     input, target, weight = _prepare_class_args(name, input, target, weight, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -272,6 +348,34 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
         smooth = _smoothing_term(logp, target, weight, ignore_index, reduction)
         loss = (1 - label_smoothing) * loss + (label_smoothing / input.shape[1]) * smooth
     return loss
+
+
+def _is_probability_target(input, target):
+    target_dtype = target.dtype if hasattr(target, "dtype") else as_tensor(target).dtype
+    return np.dtype(target_dtype).kind == "f" and tuple(target.shape) == tuple(input.shape)
+
+
+def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
+    """cross_entropy against class probabilities (see cross_entropy)."""
+    name = "cross_entropy"
+    check_reduction(name, reduction)
+    input = as_tensor(input)
+    if input.ndim < 2:
+        raise ValueError(f"{name}: input must be (N, C) or (N, C, H, W), got shape {input.shape}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    n_classes = input.shape[1]
+    target = _like(target, input)
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / n_classes
+    per_class = log_softmax(input, dim=1) * target
+    if weight is not None:
+        weight = _like(weight, input)
+        if tuple(weight.shape) != (n_classes,):
+            raise ValueError(f"{name}: weight must have shape ({n_classes},), got "
+                             f"{tuple(weight.shape)}")
+        per_class = per_class * weight.reshape((1, -1) + (1,) * (input.ndim - 2))
+    return reduce_loss(-per_class.sum(dim=1), reduction)
 
 
 def _smoothing_term(logp, target, weight, ignore_index, reduction):
@@ -294,6 +398,30 @@ def _smoothing_term(logp, target, weight, ignore_index, reduction):
     else:
         denominator = (weight.data[xp.where(valid, target.data, 0)] * mask.data).sum()
     return smooth.sum() / as_tensor(xp.asarray(denominator, dtype=logp.dtype))
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """Kullback-Leibler divergence of ``target`` from ``exp(input)`` (``F.kl_div``).
+
+    ``input`` holds log-probabilities, ``target`` probabilities (log-probabilities
+    if ``log_target``); elementwise l = t (log t - input), 0 where t = 0.
+    reduction "batchmean" divides the sum by the batch size, which is the true
+    KL divergence per sample; "mean" (PyTorch's default) divides by every element.
+    """
+    name = "kl_div"
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{name}: reduction must be 'mean', 'batchmean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    input = as_tensor(input)
+    target = _like(target, input)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        zero = target.data <= 0  # 0 log 0 = 0: log is taken of 1 there, the product zeroed
+        loss = (target * (target.masked_fill(zero, 1.0).log() - input)).masked_fill(zero, 0.0)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return reduce_loss(loss, reduction)
 
 
 # ---------------------------------------------------------------------------

@@ -1,16 +1,28 @@
-"""Elementwise arithmetic with broadcasting, unary math, and matrix multiplication.
+"""Elementwise arithmetic with broadcasting, unary math, selection, and matrix multiplication.
 
 Broadcasting (NumPy's rules, as in PyTorch) lets ``x (N, C, H, W) + b (C, 1, 1)``
 add ``b`` to every sample and pixel.  In backward the gradient arrives in the
 broadcast shape and must be summed back to each input's own shape: ``b``
 received ``N*H*W`` copies, so its gradient is the sum over those axes
 (``sum_to`` below).
+
+Result dtypes follow PyTorch's promotion (``tinynet.dtypes``): both operands
+are cast to the common dtype inside forward, and the engine casts each
+gradient back to its input's dtype.  So ``int_tensor * 2.5`` is float32, and a
+float32 weight multiplied by a float64 tensor still gets a float32 gradient.
 """
+import numpy as np
+
 from .. import backend
 from ..autograd import Function, Tensor, as_tensor
+from ..dtypes import get_default_dtype, is_scalar, result_type
 
-__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs",
-           "clip", "clamp", "maximum", "minimum", "where", "matmul", "sum_to"]
+__all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+           "floor_divide", "remainder", "neg", "negative", "pow", "square", "exp", "log",
+           "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "abs", "sin", "cos",
+           "sign", "floor", "ceil", "round", "trunc", "clamp", "clip", "clamp_min", "clamp_max",
+           "maximum", "minimum", "where", "masked_fill", "lerp", "matmul", "mm", "bmm", "dot",
+           "mv"]
 
 
 def sum_to(grad, shape):
@@ -29,32 +41,56 @@ def sum_to(grad, shape):
     return grad.reshape(shape)
 
 
-def _broadcast_shapes(name, a, b):
-    """The broadcast shape of two arrays, or a ValueError naming both shapes."""
-    xp = backend.get_array_module(a, b)
+def _broadcast_shapes(name, *arrays):
+    """The broadcast shape of the arrays, or a ValueError naming every shape."""
     try:
-        return xp.broadcast_shapes(a.shape, b.shape)
+        return np.broadcast_shapes(*(a.shape for a in arrays))
     except ValueError:
-        raise ValueError(f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} "
-                         "cannot be broadcast together") from None
+        shapes = " and ".join(str(tuple(a.shape)) for a in arrays)
+        raise ValueError(f"{name}: shapes {shapes} cannot be broadcast together") from None
 
 
-def _operands(a, b):
-    """Both operands as Tensors; a Python scalar takes the other's dtype and device."""
-    if isinstance(a, Tensor):
-        return a, as_tensor(b, like=a)
-    b = as_tensor(b)
-    return as_tensor(a, like=b), b
+def _operand(x, dtype, like):
+    """``x`` as a Tensor: a Python number becomes a constant of ``dtype`` on ``like``'s device."""
+    if isinstance(x, Tensor):
+        return x
+    if not is_scalar(x):
+        return as_tensor(x)
+    xp = backend.get_array_module(like.data) if like is not None else np
+    return Tensor._from_array(xp.array(x).astype(dtype, copy=False))
 
+
+def _promoted(*operands):
+    """(tensors, dtype): every operand as a Tensor, and PyTorch's result dtype."""
+    dtype = result_type(*operands)
+    like = next((x for x in operands if isinstance(x, Tensor)), None)
+    return [_operand(x, dtype, like) for x in operands], dtype
+
+
+def _float_dtype(dtype):
+    """``dtype`` if floating, else the default float (true division, exp of an int, ...)."""
+    return dtype if np.dtype(dtype).kind == "f" else get_default_dtype()
+
+
+# ---------------------------------------------------------------------------
+# Binary elementwise operations
+# ---------------------------------------------------------------------------
 
 class _BinaryBroadcast(Function):
-    """Base for elementwise binary ops: checks broadcasting, remembers input shapes."""
+    """Base for elementwise binary ops: casts to the result dtype, checks broadcasting.
+
+    Subclasses write ``compute(a, b)`` on the cast arrays and ``backward``,
+    returning gradients in the broadcast shape through ``reduce``.
+    """
     name = "binary op"
+
+    def __init__(self, dtype):
+        self.dtype = dtype
 
     def forward(self, a, b):
         _broadcast_shapes(self.name, a, b)
         self.a_shape, self.b_shape = a.shape, b.shape
-        return self.compute(a, b)
+        return self.compute(a.astype(self.dtype, copy=False), b.astype(self.dtype, copy=False))
 
     def reduce(self, ga, gb):
         """Sum broadcast gradients back to the input shapes (None stays None)."""
@@ -64,25 +100,37 @@ class _BinaryBroadcast(Function):
 
 
 class Add(_BinaryBroadcast):
-    """``a + b``.  d/da = 1, d/db = 1."""
+    """``a + alpha b``.  d/da = 1, d/db = alpha."""
     name = "add"
 
+    def __init__(self, dtype, alpha=1):
+        super().__init__(dtype)
+        self.alpha = alpha
+
     def compute(self, a, b):
-        return a + b
+        return a + b if self.alpha == 1 else a + self.alpha * b
 
     def backward(self, gy):
-        return self.reduce(gy, gy)
+        gb = None
+        if self.needs_input_grad[1]:
+            gb = gy if self.alpha == 1 else self.alpha * gy
+        return self.reduce(gy if self.needs_input_grad[0] else None, gb)
 
 
 class Sub(_BinaryBroadcast):
-    """``a - b``.  d/da = 1, d/db = -1."""
+    """``a - alpha b``.  d/da = 1, d/db = -alpha."""
     name = "sub"
 
+    def __init__(self, dtype, alpha=1):
+        super().__init__(dtype)
+        self.alpha = alpha
+
     def compute(self, a, b):
-        return a - b
+        return a - b if self.alpha == 1 else a - self.alpha * b
 
     def backward(self, gy):
-        return self.reduce(gy, -gy if self.needs_input_grad[1] else None)
+        gb = -self.alpha * gy if self.needs_input_grad[1] else None
+        return self.reduce(gy if self.needs_input_grad[0] else None, gb)
 
 
 class Mul(_BinaryBroadcast):
@@ -101,212 +149,512 @@ class Mul(_BinaryBroadcast):
 
 
 class Div(_BinaryBroadcast):
-    """``a / b``.  d/da = 1/b, d/db = -a/b^2."""
+    """``a / b``.  d/da = 1/b, d/db = -a/b^2 = -y/b."""
     name = "div"
 
     def compute(self, a, b):
-        self.a, self.b = a, b
-        return a / b
+        y = a / b
+        self.b = b if any(self.needs_input_grad) else None
+        self.y = y if self.needs_input_grad[1] else None
+        return y
 
     def backward(self, gy):
         ga = gy / self.b if self.needs_input_grad[0] else None
-        gb = -gy * self.a / (self.b * self.b) if self.needs_input_grad[1] else None
+        gb = -gy * self.y / self.b if self.needs_input_grad[1] else None
         return self.reduce(ga, gb)
 
 
 class Pow(_BinaryBroadcast):
-    """``a ** b``.  d/da = b a^(b-1), d/db = a^b log(a) (only defined for a > 0)."""
+    """``a ** b``.  d/da = b a^(b-1) (0 where b = 0), d/db = a^b log(a) (0 where a = 0, b >= 0)."""
     name = "pow"
 
     def compute(self, a, b):
-        self.a, self.b = a, b
-        self.y = a ** b
-        return self.y
+        y = a ** b
+        self.a = a if any(self.needs_input_grad) else None
+        self.b = b if any(self.needs_input_grad) else None
+        self.y = y if self.needs_input_grad[1] else None
+        return y
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
-        ga = gy * self.b * self.a ** (self.b - 1) if self.needs_input_grad[0] else None
-        gb = None
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = xp.where(self.b == 0, 0, gy * self.b * self.a ** (self.b - 1))
         if self.needs_input_grad[1]:
-            gb = gy * self.y * xp.log(xp.where(self.a > 0, self.a, 1))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = gy * self.y * xp.log(self.a)
+            gb = xp.where((self.a == 0) & (self.b >= 0), 0, gb)  # 0^b: PyTorch's 0, not -inf
         return self.reduce(ga, gb)
 
 
+def _share(wins, ties, dtype):
+    """The first input's share of the gradient: 1 where it wins, 1/2 on ties, else 0."""
+    return (wins + 0.5 * ties).astype(dtype, copy=False)
+
+
 class Maximum(_BinaryBroadcast):
-    """``max(a, b)`` elementwise; on ties the gradient goes to ``a``."""
+    """``max(a, b)`` elementwise; on ties each input gets half the gradient, as in PyTorch."""
     name = "maximum"
 
     def compute(self, a, b):
         xp = backend.get_array_module(a, b)
-        self.a_wins = a >= b
+        self.share_a = _share(a > b, a == b, a.dtype) if any(self.needs_input_grad) else None
         return xp.maximum(a, b)
 
     def backward(self, gy):
-        return self.reduce(gy * self.a_wins, gy * ~self.a_wins)
+        ga = gy * self.share_a if self.needs_input_grad[0] else None
+        gb = gy * (1 - self.share_a) if self.needs_input_grad[1] else None
+        return self.reduce(ga, gb)
 
 
 class Minimum(_BinaryBroadcast):
-    """``min(a, b)`` elementwise; on ties the gradient goes to ``a``."""
+    """``min(a, b)`` elementwise; on ties each input gets half the gradient, as in PyTorch."""
     name = "minimum"
 
     def compute(self, a, b):
         xp = backend.get_array_module(a, b)
-        self.a_wins = a <= b
+        self.share_a = _share(a < b, a == b, a.dtype) if any(self.needs_input_grad) else None
         return xp.minimum(a, b)
 
     def backward(self, gy):
-        return self.reduce(gy * self.a_wins, gy * ~self.a_wins)
+        ga = gy * self.share_a if self.needs_input_grad[0] else None
+        gb = gy * (1 - self.share_a) if self.needs_input_grad[1] else None
+        return self.reduce(ga, gb)
 
 
-def add(a, b):
-    """Elementwise ``a + b`` with broadcasting."""
-    return Add()(*_operands(a, b))
+def add(input, other, *, alpha=1):
+    """Elementwise ``input + alpha * other`` with broadcasting (``torch.add``)."""
+    (a, b), dtype = _promoted(input, other)
+    return Add(dtype, alpha)(a, b)
 
 
-def sub(a, b):
-    """Elementwise ``a - b`` with broadcasting."""
-    return Sub()(*_operands(a, b))
+def sub(input, other, *, alpha=1):
+    """Elementwise ``input - alpha * other`` with broadcasting (``torch.sub``)."""
+    (a, b), dtype = _promoted(input, other)
+    return Sub(dtype, alpha)(a, b)
 
 
-def mul(a, b):
-    """Elementwise ``a * b`` with broadcasting."""
-    return Mul()(*_operands(a, b))
+def mul(input, other):
+    """Elementwise ``input * other`` with broadcasting (``torch.mul``)."""
+    (a, b), dtype = _promoted(input, other)
+    return Mul(dtype)(a, b)
 
 
-def div(a, b):
-    """Elementwise ``a / b`` with broadcasting."""
-    return Div()(*_operands(a, b))
+def div(input, other, *, rounding_mode=None):
+    """Elementwise ``input / other`` (``torch.div``).
+
+    True division always gives a float (``tn.tensor([1, 2]) / 2`` is float32).
+    ``rounding_mode="trunc"`` or ``"floor"`` rounds the quotient and keeps the
+    integer dtype; that result carries no gradient (it is piecewise constant).
+    """
+    if rounding_mode is not None:
+        return _rounded_division(input, other, rounding_mode)
+    (a, b), dtype = _promoted(input, other)
+    return Div(_float_dtype(dtype))(a, b)
 
 
-def pow(a, b):
-    """Elementwise ``a ** b`` with broadcasting (either may be a Tensor or a scalar)."""
-    return Pow()(*_operands(a, b))
+def _rounded_division(input, other, rounding_mode):
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', "
+                         f"got {rounding_mode!r}")
+    (a, b), dtype = _promoted(input, other)
+    _broadcast_shapes("div", a.data, b.data)
+    xp = backend.get_array_module(a.data, b.data)
+    a, b = a.data.astype(dtype, copy=False), b.data.astype(dtype, copy=False)
+    if rounding_mode == "floor":
+        return Tensor._from_array(xp.floor_divide(a, b))
+    if dtype.kind == "f":
+        return Tensor._from_array(xp.trunc(a / b))
+    return Tensor._from_array((xp.abs(a) // xp.abs(b)) * xp.sign(a) * xp.sign(b))
 
 
-def maximum(a, b):
-    """Elementwise maximum of two tensors (``torch.maximum``)."""
-    return Maximum()(*_operands(a, b))
+def floor_divide(input, other):
+    """``input // other``: the quotient rounded down (no gradient)."""
+    return div(input, other, rounding_mode="floor")
 
 
-def minimum(a, b):
-    """Elementwise minimum of two tensors (``torch.minimum``)."""
-    return Minimum()(*_operands(a, b))
+def remainder(input, other):
+    """``input % other`` with the sign of ``other``, as Python's ``%`` (no gradient)."""
+    (a, b), dtype = _promoted(input, other)
+    _broadcast_shapes("remainder", a.data, b.data)
+    xp = backend.get_array_module(a.data, b.data)
+    return Tensor._from_array(xp.mod(a.data.astype(dtype, copy=False),
+                                     b.data.astype(dtype, copy=False)))
+
+
+def pow(input, exponent):
+    """Elementwise ``input ** exponent`` with broadcasting (either may be a number)."""
+    (a, b), dtype = _promoted(input, exponent)
+    return Pow(dtype)(a, b)
+
+
+def maximum(input, other):
+    """Elementwise maximum (``torch.maximum``); ties split the gradient evenly."""
+    (a, b), dtype = _promoted(input, other)
+    return Maximum(dtype)(a, b)
+
+
+def minimum(input, other):
+    """Elementwise minimum (``torch.minimum``); ties split the gradient evenly."""
+    (a, b), dtype = _promoted(input, other)
+    return Minimum(dtype)(a, b)
+
+
+subtract, multiply, divide, true_divide = sub, mul, div, div
 
 
 # ---------------------------------------------------------------------------
 # Unary functions
 # ---------------------------------------------------------------------------
 
-class Neg(Function):
-    """``-x``."""
+class _Unary(Function):
+    """Base for elementwise unary ops: ``compute(x, xp)`` on the array, ``backward`` per op.
+
+    ``to_float = True`` for ops whose result is never an integer (exp, log,
+    sqrt, ...): an integer input is cast to the default float first, as PyTorch does.
+    """
+    to_float = False
 
     def forward(self, x):
+        if self.to_float:
+            x = x.astype(_float_dtype(x.dtype), copy=False)
+        return self.compute(x, backend.get_array_module(x))
+
+
+class Neg(_Unary):
+    """``-x``; d/dx = -1."""
+
+    def compute(self, x, xp):
         return -x
 
     def backward(self, gy):
         return -gy
 
 
-class Exp(Function):
-    """``exp(x)``; d/dx = exp(x), so the output is saved."""
+class Exp(_Unary):
+    """``exp(x)``; d/dx = exp(x) = y, so the output is saved."""
+    to_float = True
 
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        self.y = xp.exp(x)
-        return self.y
+    def compute(self, x, xp):
+        y = xp.exp(x)
+        self.y = y if self.needs_input_grad[0] else None
+        return y
 
     def backward(self, gy):
         return gy * self.y
 
 
-class Log(Function):
-    """Natural ``log(x)``; d/dx = 1/x."""
+class Expm1(_Unary):
+    """``exp(x) - 1``, accurate for small x; d/dx = exp(x) = y + 1."""
+    to_float = True
 
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        self.x = x
-        return xp.log(x)
-
-    def backward(self, gy):
-        return gy / self.x
-
-
-class Sqrt(Function):
-    """``sqrt(x)``; d/dx = 1 / (2 sqrt(x))."""
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        self.y = xp.sqrt(x)
-        return self.y
+    def compute(self, x, xp):
+        y = xp.expm1(x)
+        self.y = y if self.needs_input_grad[0] else None
+        return y
 
     def backward(self, gy):
-        return gy / (2 * self.y)
+        return gy * (self.y + 1)
 
 
-class Abs(Function):
+class Log(_Unary):
+    """``log(x) / log(base)`` (natural log for base e); d/dx = 1 / (x log(base))."""
+    to_float = True
+
+    def __init__(self, base=None):
+        self.base = base
+
+    def compute(self, x, xp):
+        self.x = x if self.needs_input_grad[0] else None
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, log(-1) = nan
+            if self.base is None:
+                return xp.log(x)
+            return xp.log2(x) if self.base == 2 else xp.log10(x)
+
+    def backward(self, gy):
+        if self.base is None:
+            return gy / self.x
+        return gy / (self.x * float(np.log(self.base)))
+
+
+class Log1p(_Unary):
+    """``log(1 + x)``, accurate for small x; d/dx = 1 / (1 + x)."""
+    to_float = True
+
+    def compute(self, x, xp):
+        self.x = x if self.needs_input_grad[0] else None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.log1p(x)
+
+    def backward(self, gy):
+        return gy / (1 + self.x)
+
+
+class Sqrt(_Unary):
+    """``sqrt(x)``; d/dx = 1 / (2 sqrt(x)) = 1 / (2 y)."""
+    to_float = True
+
+    def compute(self, x, xp):
+        with np.errstate(invalid="ignore"):
+            y = xp.sqrt(x)
+        self.y = y if self.needs_input_grad[0] else None
+        return y
+
+    def backward(self, gy):
+        with np.errstate(divide="ignore"):
+            return gy / (2 * self.y)
+
+
+class Rsqrt(_Unary):
+    """``1 / sqrt(x)``; d/dx = -1 / (2 x^1.5) = -y^3 / 2."""
+    to_float = True
+
+    def compute(self, x, xp):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = 1 / xp.sqrt(x)
+        self.y = y if self.needs_input_grad[0] else None
+        return y
+
+    def backward(self, gy):
+        return -0.5 * gy * self.y ** 3
+
+
+class Reciprocal(_Unary):
+    """``1 / x``; d/dx = -1 / x^2 = -y^2."""
+    to_float = True
+
+    def compute(self, x, xp):
+        with np.errstate(divide="ignore"):
+            y = 1 / x
+        self.y = y if self.needs_input_grad[0] else None
+        return y
+
+    def backward(self, gy):
+        return -gy * self.y * self.y
+
+
+class Square(_Unary):
+    """``x * x``; d/dx = 2x."""
+
+    def compute(self, x, xp):
+        self.x = x if self.needs_input_grad[0] else None
+        return x * x
+
+    def backward(self, gy):
+        return 2 * gy * self.x
+
+
+class Abs(_Unary):
     """``|x|``; d/dx = sign(x) (0 at 0, like PyTorch)."""
 
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        self.sign = xp.sign(x)
+    def compute(self, x, xp):
+        self.sign = xp.sign(x) if self.needs_input_grad[0] else None
         return xp.abs(x)
 
     def backward(self, gy):
         return gy * self.sign
 
 
-class Clip(Function):
-    """``min(max(x, low), high)``; the gradient passes where x is inside [low, high]."""
+class Sin(_Unary):
+    """``sin(x)``; d/dx = cos(x)."""
+    to_float = True
 
-    def __init__(self, low, high):
-        self.low, self.high = low, high
+    def compute(self, x, xp):
+        self.x = x if self.needs_input_grad[0] else None
+        return xp.sin(x)
+
+    def backward(self, gy):
+        return gy * backend.get_array_module(gy).cos(self.x)
+
+
+class Cos(_Unary):
+    """``cos(x)``; d/dx = -sin(x)."""
+    to_float = True
+
+    def compute(self, x, xp):
+        self.x = x if self.needs_input_grad[0] else None
+        return xp.cos(x)
+
+    def backward(self, gy):
+        return -gy * backend.get_array_module(gy).sin(self.x)
+
+
+class StepFunction(_Unary):
+    """A piecewise-constant function (sign, floor, ceil, round, trunc): its gradient is 0.
+
+    PyTorch keeps such results in the graph (with zero gradients) rather than
+    cutting it, so ``(x.round() * 2).sum().backward()`` works and gives zeros.
+    """
+
+    def __init__(self, name):
+        self.name = name
+
+    def compute(self, x, xp):
+        functions = {"sign": xp.sign, "floor": xp.floor, "ceil": xp.ceil, "round": xp.round,
+                     "trunc": xp.trunc}
+        return functions[self.name](x)
+
+    def backward(self, gy):
+        return backend.get_array_module(gy).zeros_like(gy)
+
+
+def neg(input):
+    """Elementwise ``-input``."""
+    return Neg()(input)
+
+
+def exp(input):
+    """Elementwise ``e ** input``."""
+    return Exp()(input)
+
+
+def expm1(input):
+    """Elementwise ``exp(input) - 1``, accurate near 0."""
+    return Expm1()(input)
+
+
+def log(input):
+    """Elementwise natural logarithm (-inf at 0, nan below, as in PyTorch)."""
+    return Log()(input)
+
+
+def log2(input):
+    """Elementwise base-2 logarithm."""
+    return Log(2)(input)
+
+
+def log10(input):
+    """Elementwise base-10 logarithm."""
+    return Log(10)(input)
+
+
+def log1p(input):
+    """Elementwise ``log(1 + input)``, accurate near 0."""
+    return Log1p()(input)
+
+
+def sqrt(input):
+    """Elementwise square root."""
+    return Sqrt()(input)
+
+
+def rsqrt(input):
+    """Elementwise ``1 / sqrt(input)``."""
+    return Rsqrt()(input)
+
+
+def reciprocal(input):
+    """Elementwise ``1 / input``."""
+    return Reciprocal()(input)
+
+
+def square(input):
+    """Elementwise ``input * input``."""
+    return Square()(input)
+
+
+def abs(input):
+    """Elementwise absolute value."""
+    return Abs()(input)
+
+
+def sin(input):
+    """Elementwise sine."""
+    return Sin()(input)
+
+
+def cos(input):
+    """Elementwise cosine."""
+    return Cos()(input)
+
+
+def sign(input):
+    """-1, 0 or 1 by the sign of each element (gradient 0)."""
+    return StepFunction("sign")(input)
+
+
+def floor(input):
+    """Round down elementwise (gradient 0)."""
+    return StepFunction("floor")(input)
+
+
+def ceil(input):
+    """Round up elementwise (gradient 0)."""
+    return StepFunction("ceil")(input)
+
+
+def round(input):
+    """Round half to even elementwise, as ``torch.round`` (gradient 0)."""
+    return StepFunction("round")(input)
+
+
+def trunc(input):
+    """Round towards zero elementwise (gradient 0)."""
+    return StepFunction("trunc")(input)
+
+
+negative = neg
+
+
+# ---------------------------------------------------------------------------
+# Clamping
+# ---------------------------------------------------------------------------
+
+class Clamp(Function):
+    """``min(max(x, low), high)``; the gradient passes where low <= x <= high (ends included)."""
+
+    def __init__(self, low, high, dtype):
+        self.low, self.high, self.dtype = low, high, dtype
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        self.inside = xp.ones(x.shape, dtype=bool)
-        if self.low is not None:
-            self.inside &= x >= self.low
-        if self.high is not None:
-            self.inside &= x <= self.high
+        x = x.astype(self.dtype, copy=False)
+        if self.needs_input_grad[0]:
+            inside = xp.ones(x.shape, dtype=bool)
+            if self.low is not None:
+                inside &= x >= self.low
+            if self.high is not None:
+                inside &= x <= self.high
+            self.inside = inside
         return xp.clip(x, self.low, self.high)
 
     def backward(self, gy):
         return gy * self.inside
 
 
-def neg(x):
-    return Neg()(x)
+def clamp(input, min=None, max=None):
+    """Clamp values into ``[min, max]`` (``torch.clamp``); either bound may be None.
 
-
-def exp(x):
-    """Elementwise ``e**x``."""
-    return Exp()(x)
-
-
-def log(x):
-    """Elementwise natural logarithm."""
-    return Log()(x)
-
-
-def sqrt(x):
-    """Elementwise square root."""
-    return Sqrt()(x)
-
-
-def abs(x):
-    """Elementwise absolute value."""
-    return Abs()(x)
-
-
-def clip(x, min=None, max=None):
-    """Clamp values into ``[min, max]`` (``torch.clamp``); either bound may be None."""
+    Numbers as bounds give ``Clamp`` (gradient to ``input`` inside the range,
+    ends included); Tensor bounds are elementwise maximum/minimum.
+    """
     if min is None and max is None:
-        raise ValueError("clip: at least one of min and max must be given")
-    return Clip(min, max)(x)
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input if min is None else maximum(input, min)
+        return out if max is None else minimum(out, max)
+    input = as_tensor(input)
+    dtype = result_type(input, *(b for b in (min, max) if b is not None))
+    return Clamp(min, max, dtype)(input)
 
 
-clamp = clip
+def clamp_min(input, min):
+    """``clamp(input, min=min)``."""
+    return clamp(input, min=min)
 
+
+def clamp_max(input, max):
+    """``clamp(input, max=max)``."""
+    return clamp(input, max=max)
+
+
+clip = clamp
+
+
+# ---------------------------------------------------------------------------
+# Selection
+# ---------------------------------------------------------------------------
 
 class Where(Function):
     """``where(condition, a, b)``: a where the condition holds, else b.
@@ -315,13 +663,15 @@ class Where(Function):
     to ``a`` where it holds and to ``b`` elsewhere, then reduced to each shape.
     """
 
-    def __init__(self, condition):
-        self.condition = condition
+    def __init__(self, condition, dtype):
+        self.condition, self.dtype = condition, dtype
 
     def forward(self, a, b):
+        _broadcast_shapes("where", self.condition, a, b)
         xp = backend.get_array_module(a, b)
         self.a_shape, self.b_shape = a.shape, b.shape
-        return xp.where(self.condition, a, b)
+        return xp.where(self.condition, a.astype(self.dtype, copy=False),
+                        b.astype(self.dtype, copy=False))
 
     def backward(self, gy):
         ga = sum_to(gy * self.condition, self.a_shape) if self.needs_input_grad[0] else None
@@ -329,11 +679,45 @@ class Where(Function):
         return ga, gb
 
 
-def where(condition, a, b):
-    """Elementwise select (``torch.where``); ``condition`` is a boolean Tensor or array."""
+def _bool_array(name, condition):
     condition = condition.data if isinstance(condition, Tensor) else condition
-    a, b = _operands(a, b)
-    return Where(condition)(a, b)
+    xp = backend.get_array_module(condition)
+    condition = xp.asarray(condition)
+    if condition.dtype != bool:
+        raise TypeError(f"{name}: the condition/mask must be a bool tensor, got dtype "
+                        f"{condition.dtype} (compare first, e.g. x > 0)")
+    return condition
+
+
+def where(condition, input=None, other=None):
+    """Elementwise select (``torch.where``): ``input`` where ``condition``, else ``other``.
+
+    ``where(condition)`` alone gives the indices of the True elements, one
+    int64 tensor per dimension (``torch.nonzero(condition, as_tuple=True)``).
+    """
+    condition = _bool_array("where", condition)
+    if input is None and other is None:
+        xp = backend.get_array_module(condition)
+        return tuple(Tensor._from_array(i.astype(np.int64)) for i in xp.nonzero(condition))
+    (a, b), dtype = _promoted(input, other)
+    return Where(condition, dtype)(a, b)
+
+
+def masked_fill(input, mask, value):
+    """``input`` with ``value`` wherever the bool ``mask`` (broadcast) is True.
+
+    The dtype stays ``input``'s.  The gradient flows to ``input`` where the mask
+    is False (and to ``value`` where it is True, if ``value`` is a Tensor).
+    """
+    input = as_tensor(input)
+    mask = _bool_array("masked_fill", mask)
+    value = _operand(value, input.dtype, input)
+    return Where(mask, input.dtype)(value, input)
+
+
+def lerp(input, end, weight):
+    """``input + weight * (end - input)``, with gradients to all three."""
+    return add(input, mul(weight, sub(end, input)))
 
 
 # ---------------------------------------------------------------------------
@@ -346,9 +730,14 @@ class MatMul(Function):
     For ``y = a @ b`` with a (..., n, k) and b (..., k, m):
         da = dy @ b^T      (..., n, m) @ (..., m, k)
         db = a^T @ dy      (..., k, n) @ (..., n, m)
-    then summed over broadcast batch axes.  1-D operands are treated as a row
-    (for ``a``) or column (for ``b``) vector, as NumPy does.
+    then summed over broadcast batch axes.  A 1-D ``a`` is a row (1, k) and a
+    1-D ``b`` a column (k, 1), whose extra axis the product drops; backward puts
+    that axis back into dy first, so vector @ vector (a dot product, dy of shape
+    ()), vector @ matrix and matrix @ vector all reduce to the matrix case.
     """
+
+    def __init__(self, dtype):
+        self.dtype = dtype
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -358,26 +747,60 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
                              "match (last axis of the first must equal the second-to-last "
                              "of the second)")
-        self.a, self.b = a, b
+        a, b = a.astype(self.dtype, copy=False), b.astype(self.dtype, copy=False)
+        self.a = a if self.needs_input_grad[1] else None
+        self.b = b if self.needs_input_grad[0] else None
+        self.a_shape, self.b_shape = a.shape, b.shape
         return a @ b
 
     def backward(self, gy):
-        a, b = self.a, self.b
-        a2 = a[None, :] if a.ndim == 1 else a           # (1, k) row vector
-        b2 = b[:, None] if b.ndim == 1 else b           # (k, 1) column vector
-        gy2 = gy
-        if a.ndim == 1:
-            gy2 = gy2[..., None, :]
-        if b.ndim == 1:
-            gy2 = gy2[..., None]
+        xp = backend.get_array_module(gy)
+        a_is_vector, b_is_vector = len(self.a_shape) == 1, len(self.b_shape) == 1
+        if b_is_vector:
+            gy = xp.expand_dims(gy, -1)   # (..., n) -> (..., n, 1)
+        if a_is_vector:
+            gy = xp.expand_dims(gy, -2)   # (..., m) -> (..., 1, m)
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = sum_to(gy2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+            b2 = self.b[:, None] if b_is_vector else self.b
+            a2_shape = (1,) + self.a_shape if a_is_vector else self.a_shape
+            ga = sum_to(gy @ b2.swapaxes(-1, -2), a2_shape).reshape(self.a_shape)
         if self.needs_input_grad[1]:
-            gb = sum_to(a2.swapaxes(-1, -2) @ gy2, b2.shape).reshape(b.shape)
+            a2 = self.a[None, :] if a_is_vector else self.a
+            b2_shape = self.b_shape + (1,) if b_is_vector else self.b_shape
+            gb = sum_to(a2.swapaxes(-1, -2) @ gy, b2_shape).reshape(self.b_shape)
         return ga, gb
 
 
-def matmul(a, b):
-    """Matrix product ``a @ b`` (``torch.matmul``)."""
-    return MatMul()(as_tensor(a), as_tensor(b))
+def matmul(input, other):
+    """Matrix product ``input @ other`` (``torch.matmul``): 1-D, 2-D or batched operands."""
+    (a, b), dtype = _promoted(as_tensor(input), as_tensor(other))
+    return MatMul(dtype)(a, b)
+
+
+def _matmul_of_ndim(name, input, other, ndims):
+    input, other = as_tensor(input), as_tensor(other)
+    if (input.ndim, other.ndim) != ndims:
+        raise ValueError(f"{name}: expected {ndims[0]}-D and {ndims[1]}-D tensors, "
+                         f"got shapes {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def mm(input, mat2):
+    """Product of two matrices (n, k) @ (k, m) -> (n, m) (``torch.mm``)."""
+    return _matmul_of_ndim("mm", input, mat2, (2, 2))
+
+
+def bmm(input, mat2):
+    """Batched product (b, n, k) @ (b, k, m) -> (b, n, m) (``torch.bmm``)."""
+    return _matmul_of_ndim("bmm", input, mat2, (3, 3))
+
+
+def mv(input, vec):
+    """Matrix-vector product (n, k) @ (k,) -> (n,) (``torch.mv``)."""
+    return _matmul_of_ndim("mv", input, vec, (2, 1))
+
+
+def dot(input, other):
+    """Dot product of two 1-D tensors -> 0-D (``torch.dot``)."""
+    return _matmul_of_ndim("dot", input, other, (1, 1))

@@ -1,132 +1,451 @@
-"""Reductions: sum, mean, max and min over all axes or chosen ones.
+"""Reductions: sum, mean, prod, max/min, var/std, logsumexp, all/any, and cumsum.
+
+Each takes PyTorch's ``dim`` (an int, a tuple of ints, or None for every
+dimension) and ``keepdim``; NumPy's spellings ``axis`` and ``keepdims`` work too.
 
 Backward of a reduction spreads the output gradient back over the reduced
-axes: ``sum`` copies it to every element, ``mean`` also divides by the count,
-``max``/``min`` send it only to the elements that attained the extreme (split
-evenly among ties, like ``torch.amax``).  Axes follow NumPy (``axis``) but
-``dim`` is accepted as PyTorch's spelling.
+dimensions: ``sum`` copies it to every element, ``mean`` also divides by the
+count, ``var`` multiplies by 2 (x - mean) / (n - correction).  For the extremes
+PyTorch has two rules, and tinynet follows both:
+
+* ``amax``/``amin``, and ``max()``/``min()`` over everything, split the
+  gradient evenly among tied extremes;
+* ``max(dim)``/``min(dim)`` return ``(values, indices)`` and send the gradient
+  only to the element at ``indices`` (the first extreme, as ``argmax``).
 
 The public functions are named ``sum``, ``max``, ... like PyTorch's, which
 shadows Python's builtins in this file: ``builtins.max`` is used where the
 builtin is meant.
 """
 import builtins
+from collections import namedtuple
+
+import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, Tensor, as_tensor
+from .math import maximum, minimum, sqrt
 
-__all__ = ["sum", "mean", "max", "min"]
+__all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var",
+           "std", "logsumexp", "all", "any", "cumsum"]
+
+#: What ``max(x, dim)`` and ``min(x, dim)`` return, like ``torch.return_types.max``.
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
 
 
-def _normalize_axis(axis, ndim, name):
-    """Axis as a sorted tuple of non-negative ints (all axes for None)."""
+# ---------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------
+
+def dims_argument(name, dim, axis):
+    """PyTorch's ``dim`` or NumPy's ``axis`` (whichever was given; not both)."""
     if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"{name}: got both dim={dim!r} and axis={axis!r}; pass one")
+    return axis
+
+
+def _keepdim_argument(keepdim, keepdims):
+    return keepdim if keepdims is None else keepdims
+
+
+def _normalize_dims(dim, ndim, name):
+    """``dim`` as a sorted tuple of non-negative ints (every dimension for None or ())."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     out = []
-    for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{name}: axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(a % ndim if ndim else 0)
-    return tuple(sorted(set(out)))
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise IndexError(f"{name}: dim {d} is out of range for a tensor with {ndim} dims "
+                             f"(expected to be in range of [{-builtins.max(ndim, 1)}, "
+                             f"{builtins.max(ndim, 1) - 1}])")
+        out.append(d % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: dim {tuple(dims)} names a dimension twice")
+    return tuple(sorted(out))
 
 
-def _expand_back(gy, in_shape, axes, keepdims):
+def _expand_back(gy, in_shape, dims, keepdim):
     """Reshape a reduced gradient so it broadcasts against the input shape."""
-    if not keepdims:
-        shape = [1 if i in axes else n for i, n in enumerate(in_shape)]
-        gy = gy.reshape(shape)
+    if not keepdim:
+        gy = gy.reshape([1 if i in dims else n for i, n in enumerate(in_shape)])
     return gy
 
 
-class Sum(Function):
-    """``y = sum of x over axes``; dx = dy broadcast back to x's shape."""
+def _drop_dims(y, dims, keepdim):
+    """A result computed with keepdims=True, with the reduced dims removed unless ``keepdim``."""
+    if keepdim:
+        return y
+    return y.reshape([n for i, n in enumerate(y.shape) if i not in dims])
 
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
+
+def _count(shape, dims):
+    n = 1
+    for d in dims:
+        n *= shape[d]
+    return n
+
+
+class _Reduction(Function):
+    """Base of reductions over ``dims`` (normalized in forward, once the ndim is known)."""
+    name = "reduction"
+
+    def __init__(self, dim, keepdim):
+        self.dim, self.keepdim = dim, keepdim
 
     def forward(self, x):
-        self.axes = _normalize_axis(self.axis, x.ndim, "sum")
+        self.dims = _normalize_dims(self.dim, x.ndim, self.name)
         self.in_shape = x.shape
-        return x.sum(axis=self.axes, keepdims=self.keepdims)
+        return self.reduce(x, backend.get_array_module(x))
+
+
+# ---------------------------------------------------------------------------
+# sum, mean, prod
+# ---------------------------------------------------------------------------
+
+class Sum(_Reduction):
+    """``y = sum of x over dims``; dx = dy broadcast back to x's shape.
+
+    Bools and integers are summed as int64, as in PyTorch.
+    """
+    name = "sum"
+
+    def reduce(self, x, xp):
+        dtype = np.int64 if x.dtype.kind in "biu" else None
+        return x.sum(axis=self.dims, keepdims=self.keepdim, dtype=dtype)
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
-        gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims)
-        return xp.broadcast_to(gy, self.in_shape)
+        return xp.broadcast_to(_expand_back(gy, self.in_shape, self.dims, self.keepdim),
+                               self.in_shape)
 
 
-class Mean(Function):
-    """``y = mean of x over axes``; dx = dy / count, broadcast back."""
+class Mean(_Reduction):
+    """``y = mean of x over dims``; dx = dy / count, broadcast back."""
+    name = "mean"
 
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
-
-    def forward(self, x):
-        self.axes = _normalize_axis(self.axis, x.ndim, "mean")
-        self.in_shape = x.shape
-        return x.mean(axis=self.axes, keepdims=self.keepdims)
+    def reduce(self, x, xp):
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"mean(): input dtype must be floating point, got {x.dtype} "
+                               "(call .float() first)")
+        return x.mean(axis=self.dims, keepdims=self.keepdim)
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
-        count = 1
-        for a in self.axes:
-            count *= self.in_shape[a]
-        gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims) / count
+        gy = _expand_back(gy, self.in_shape, self.dims, self.keepdim) / _count(self.in_shape,
+                                                                              self.dims)
         return xp.broadcast_to(gy, self.in_shape)
 
 
-class _Extreme(Function):
-    """Shared code of max and min: gradient to the arg-extreme elements."""
-    reduce_name = None  # "max" or "min"
+class Prod(_Reduction):
+    """``y = product of x over one dim (or all)``; dx_i = dy * (product of the others).
 
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
+    The product of the others is computed as (product of those before i) *
+    (product of those after i), two exclusive running products, so it is exact
+    even where x has zeros (dividing y by x_i would give 0/0 there).
+    """
+    name = "prod"
+
+    def reduce(self, x, xp):
+        self.x = x if self.needs_input_grad[0] else None
+        dtype = np.int64 if x.dtype.kind in "biu" else None
+        return x.prod(axis=self.dims, keepdims=self.keepdim, dtype=dtype)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        # Move the reduced dims to the end, flattened into one: x -> (rest..., n).
+        kept = [d for d in range(self.x.ndim) if d not in self.dims]
+        moved = self.x.transpose(kept + list(self.dims))
+        flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
+        ones = xp.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
+        before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat[..., 1:], ones], axis=-1),
+                                           axis=-1), axis=-1), axis=-1)
+        others = (before * after).reshape(moved.shape)
+        others = others.transpose(np.argsort(kept + list(self.dims)))
+        return _expand_back(gy, self.in_shape, self.dims, self.keepdim) * others
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """Sum over ``dim`` (int, tuple, or None for all) (``torch.sum``); ints sum as int64."""
+    input = as_tensor(input)
+    if dtype is not None:
+        input = input.to(dtype)
+    return Sum(dims_argument("sum", dim, axis), _keepdim_argument(keepdim, keepdims))(input)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """Arithmetic mean over ``dim`` (``torch.mean``); floating inputs only, as in PyTorch."""
+    input = as_tensor(input)
+    if dtype is not None:
+        input = input.to(dtype)
+    return Mean(dims_argument("mean", dim, axis), _keepdim_argument(keepdim, keepdims))(input)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """Product over one ``dim``, or of every element (``torch.prod``)."""
+    input = as_tensor(input)
+    if dtype is not None:
+        input = input.to(dtype)
+    return Prod(dims_argument("prod", dim, axis), _keepdim_argument(keepdim, keepdims))(input)
+
+
+# ---------------------------------------------------------------------------
+# Extremes
+# ---------------------------------------------------------------------------
+
+class Extreme(_Reduction):
+    """``amax``/``amin`` over dims; dx = dy at the extremes, split evenly among ties."""
+
+    def __init__(self, dim, keepdim, name):
+        super().__init__(dim, keepdim)
+        self.name = name
+
+    def reduce(self, x, xp):
+        if x.size == 0:
+            raise ValueError(f"{self.name}: cannot reduce an empty tensor of shape {x.shape}")
+        extreme = x.max if self.name == "amax" else x.min
+        y = extreme(axis=self.dims, keepdims=True)
+        if self.needs_input_grad[0]:
+            hits = x == y
+            self.share = (hits / hits.sum(axis=self.dims, keepdims=True)).astype(x.dtype)
+        return _drop_dims(y, self.dims, self.keepdim)
+
+    def backward(self, gy):
+        return _expand_back(gy, self.in_shape, self.dims, self.keepdim) * self.share
+
+
+class ExtremeWithIndex(Function):
+    """``max(x, dim)``/``min(x, dim)`` -> (values, indices); dx = dy at the index only."""
+
+    def __init__(self, dim, keepdim, name):
+        self.dim, self.keepdim, self.name = dim, keepdim, name
 
     def forward(self, x):
         if x.size == 0:
-            raise ValueError(f"{self.reduce_name}: cannot reduce an empty tensor")
-        self.axes = _normalize_axis(self.axis, x.ndim, self.reduce_name)
-        y = getattr(x, self.reduce_name)(axis=self.axes, keepdims=True)
-        hits = x == y
-        self.share = hits / hits.sum(axis=self.axes, keepdims=True)  # 1/ties at extremes
-        return y if self.keepdims else y.reshape(
-            [n for i, n in enumerate(x.shape) if i not in self.axes])
+            raise ValueError(f"{self.name}: cannot reduce an empty tensor of shape {x.shape}")
+        xp = backend.get_array_module(x)
+        self.dim = _normalize_dims(self.dim, x.ndim, self.name)[0]
+        arg = xp.argmax if self.name == "max" else xp.argmin
+        index = xp.expand_dims(arg(x, axis=self.dim), self.dim) if x.ndim else xp.zeros((), int)
+        values = xp.take_along_axis(x, index, axis=self.dim) if x.ndim else x
+        self.index, self.in_shape = index, x.shape
+        if not self.keepdim and x.ndim:
+            values, index = values.squeeze(self.dim), index.squeeze(self.dim)
+        return values, index.astype(np.int64)
+
+    def backward(self, g_values, g_indices):
+        xp = backend.get_array_module(g_values)
+        if not self.in_shape:
+            return g_values
+        gx = xp.zeros(self.in_shape, dtype=g_values.dtype)
+        gy = g_values if self.keepdim else xp.expand_dims(g_values, self.dim)
+        xp.put_along_axis(gx, self.index, gy, axis=self.dim)
+        return gx
+
+
+def _extreme(name, input, dim, keepdim, axis, keepdims, pair_function):
+    dim = dims_argument(name, dim, axis)
+    if isinstance(dim, (Tensor, np.ndarray)):
+        return pair_function(input, dim)  # max(a, b): elementwise, as torch.max(input, other)
+    keepdim = _keepdim_argument(keepdim, keepdims)
+    if dim is None:
+        return Extreme(None, keepdim, "a" + name)(input)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be one int, got {dim!r} (amax/amin take several)")
+    values, indices = ExtremeWithIndex(dim, keepdim, name)(input)
+    return (MaxResult if name == "max" else MinResult)(values, indices)
+
+
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """``torch.max``: the largest element (0-d), or ``(values, indices)`` along ``dim``.
+
+    ``max(a, b)`` with a tensor ``b`` is the elementwise ``maximum(a, b)``.
+    The gradient of ``values`` goes to the element at ``indices``; that of
+    ``max(input)`` is split among tied maxima.
+    """
+    return _extreme("max", input, dim, keepdim, axis, keepdims, maximum)
+
+
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """``torch.min``: the smallest element, or ``(values, indices)`` along ``dim``."""
+    return _extreme("min", input, dim, keepdim, axis, keepdims, minimum)
+
+
+def amax(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    """Maximum over ``dim`` (int or tuple; all for ()); ties share the gradient evenly."""
+    dim = dims_argument("amax", None if dim == () else dim, axis)
+    return Extreme(dim, _keepdim_argument(keepdim, keepdims), "amax")(input)
+
+
+def amin(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+    """Minimum over ``dim`` (int or tuple; all for ()); ties share the gradient evenly."""
+    dim = dims_argument("amin", None if dim == () else dim, axis)
+    return Extreme(dim, _keepdim_argument(keepdim, keepdims), "amin")(input)
+
+
+def _arg_extreme(name, input, dim, keepdim):
+    x = as_tensor(input).data
+    xp = backend.get_array_module(x)
+    if x.size == 0:
+        raise ValueError(f"{name}: cannot reduce an empty tensor of shape {x.shape}")
+    arg = xp.argmax if name == "argmax" else xp.argmin
+    if dim is None:
+        index = arg(x.reshape(-1))
+        index = index.reshape((1,) * x.ndim) if keepdim else index
+    else:
+        dim = _normalize_dims(dim, x.ndim, name)[0]
+        index = arg(x, axis=dim) if x.ndim else xp.zeros((), int)
+        if keepdim and x.ndim:
+            index = xp.expand_dims(index, dim)
+    return Tensor._from_array(xp.asarray(index, dtype=np.int64))
+
+
+def argmax(input, dim=None, keepdim=False, *, axis=None):
+    """Index of the largest element (of the flattened tensor if ``dim`` is None), int64."""
+    return _arg_extreme("argmax", input, dims_argument("argmax", dim, axis), keepdim)
+
+
+def argmin(input, dim=None, keepdim=False, *, axis=None):
+    """Index of the smallest element (of the flattened tensor if ``dim`` is None), int64."""
+    return _arg_extreme("argmin", input, dims_argument("argmin", dim, axis), keepdim)
+
+
+# ---------------------------------------------------------------------------
+# Variance and standard deviation
+# ---------------------------------------------------------------------------
+
+class Var(_Reduction):
+    """``y = sum((x - mean)^2) / (n - correction)`` over dims; dx = dy 2 (x - mean) / (n - c).
+
+    correction=1 (PyTorch's default) is the unbiased estimate; correction=0 the
+    population variance.  n - correction <= 0 gives inf or nan, as in PyTorch.
+    """
+    name = "var"
+
+    def __init__(self, dim, keepdim, correction):
+        super().__init__(dim, keepdim)
+        self.correction = correction
+
+    def reduce(self, x, xp):
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"var/std: input dtype must be floating point, got {x.dtype} "
+                               "(call .float() first)")
+        centered = x - x.mean(axis=self.dims, keepdims=True)
+        self.divisor = builtins.max(_count(x.shape, self.dims) - self.correction, 0)
+        self.centered = centered if self.needs_input_grad[0] else None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (centered * centered).sum(axis=self.dims, keepdims=self.keepdim) / self.divisor
 
     def backward(self, gy):
-        gy = _expand_back(gy, self.share.shape, self.axes, self.keepdims)
-        return (gy * self.share).astype(gy.dtype, copy=False)
+        gy = _expand_back(gy, self.in_shape, self.dims, self.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return gy * self.centered * (2.0 / self.divisor if self.divisor else np.nan)
 
 
-class Max(_Extreme):
-    """``y = max of x over axes``; dx = dy at the maxima (split among ties), 0 elsewhere."""
-    reduce_name = "max"
+def _correction(name, unbiased, correction):
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{name}: pass unbiased= or correction=, not both")
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
 
 
-class Min(_Extreme):
-    """``y = min of x over axes``; dx = dy at the minima (split among ties), 0 elsewhere."""
-    reduce_name = "min"
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=None):
+    """Variance over ``dim`` (``torch.var``), unbiased by default (``correction=1``).
+
+    ``var(x, dim, unbiased, keepdim)`` and ``var(x, unbiased)`` (a bool as the
+    second argument) work as in PyTorch.
+    """
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    dim = dims_argument("var", dim, axis)
+    return Var(dim, _keepdim_argument(keepdim, keepdims),
+               _correction("var", unbiased, correction))(input)
 
 
-def _axis(axis, dim):
-    return dim if axis is None else axis
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
+        keepdims=None):
+    """Standard deviation ``sqrt(var(...))`` (``torch.std``), same arguments as ``var``."""
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction, axis=axis,
+                    keepdims=keepdims))
 
 
-def sum(x, axis=None, keepdims=False, dim=None):
-    """Sum over ``axis`` (int, tuple, or None for all axes)."""
-    return Sum(_axis(axis, dim), keepdims)(x)
+# ---------------------------------------------------------------------------
+# logsumexp, all/any, cumsum
+# ---------------------------------------------------------------------------
+
+class LogSumExp(_Reduction):
+    """``y = log(sum(exp(x)))`` over dims, computed as m + log(sum(exp(x - m))), m = max.
+
+    Subtracting the maximum keeps every exponent <= 0 (no overflow); dx = dy *
+    exp(x - y), the softmax of x.  A slice of only -inf gives -inf, as in PyTorch.
+    """
+    name = "logsumexp"
+
+    def reduce(self, x, xp):
+        x = x.astype(x.dtype if x.dtype.kind == "f" else np.float32, copy=False)
+        m = x.max(axis=self.dims, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        with np.errstate(divide="ignore"):
+            y = xp.log(xp.exp(x - m).sum(axis=self.dims, keepdims=True)) + m
+        if self.needs_input_grad[0]:
+            self.x, self.y = x, y
+        return _drop_dims(y, self.dims, self.keepdim)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        return _expand_back(gy, self.in_shape, self.dims, self.keepdim) * xp.exp(self.x - self.y)
 
 
-def mean(x, axis=None, keepdims=False, dim=None):
-    """Arithmetic mean over ``axis``."""
-    return Mean(_axis(axis, dim), keepdims)(x)
+def logsumexp(input, dim, keepdim=False):
+    """``log(sum(exp(input), dim))`` without overflow (``torch.logsumexp``)."""
+    return LogSumExp(dim, keepdim)(input)
 
 
-def max(x, axis=None, keepdims=False, dim=None):
-    """Maximum over ``axis`` (values only, like ``torch.amax``)."""
-    return Max(_axis(axis, dim), keepdims)(x)
+def _logical_reduction(name, input, dim, keepdim):
+    x = as_tensor(input).data
+    dims = _normalize_dims(dim, x.ndim, name)
+    reduce = x.all if name == "all" else x.any
+    return Tensor._from_array(reduce(axis=dims, keepdims=keepdim))
 
 
-def min(x, axis=None, keepdims=False, dim=None):
-    """Minimum over ``axis`` (values only, like ``torch.amin``)."""
-    return Min(_axis(axis, dim), keepdims)(x)
+def all(input, dim=None, keepdim=False, *, axis=None):
+    """True where every element (over ``dim``) is nonzero; a bool tensor."""
+    return _logical_reduction("all", input, dims_argument("all", dim, axis), keepdim)
+
+
+def any(input, dim=None, keepdim=False, *, axis=None):
+    """True where some element (over ``dim``) is nonzero; a bool tensor."""
+    return _logical_reduction("any", input, dims_argument("any", dim, axis), keepdim)
+
+
+class CumSum(Function):
+    """Running sum along ``dim``; dx = the running sum of dy taken from the end backwards."""
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.dim = _normalize_dims(self.dim, x.ndim, "cumsum")[0]
+        dtype = np.int64 if x.dtype.kind in "biu" else None
+        return xp.cumsum(x, axis=self.dim, dtype=dtype).reshape(x.shape)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        if gy.ndim == 0:
+            return gy
+        return xp.flip(xp.cumsum(xp.flip(gy, self.dim), axis=self.dim), self.dim)
+
+
+def cumsum(input, dim, *, dtype=None):
+    """Running sum along ``dim`` (``torch.cumsum``)."""
+    input = as_tensor(input)
+    if dtype is not None:
+        input = input.to(dtype)
+    return CumSum(dim)(input)

@@ -1,19 +1,40 @@
 """Operations that move values around without arithmetic.
 
-reshape, transpose, indexing, concatenation, stacking, padding, dtype casts
-and device copies.  Each backward applies the inverse movement to the
-gradient: reshape back, transpose with the inverse permutation, scatter into
-zeros at the indexed positions, split the concatenated gradient, crop the
-padding, cast back, copy back to the original device.
+Reshaping (reshape/view, flatten, squeeze, unsqueeze), reordering (transpose,
+permute, flip), copying out (expand, repeat), cutting up (indexing, split,
+chunk, gather), joining (cat, stack), padding, triangles, dtype casts and
+device copies.  Each backward applies the inverse movement to the gradient:
+reshape back, transpose with the inverse permutation, scatter into zeros at
+the indexed positions, concatenate the pieces, crop the padding, cast back,
+copy back to the original device.
 """
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, as_tensor
+from ..autograd import Function, Tensor, _wrap_dim, as_tensor
+from ..dtypes import result_type
+from .math import sum_to
 
-__all__ = ["reshape", "flatten", "transpose", "squeeze", "unsqueeze", "getitem", "cat",
-           "concat", "stack", "pad", "astype", "to_device", "broadcast_to"]
+__all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t",
+           "permute", "movedim", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
+           "repeat", "tile", "flip", "getitem", "index_put", "index_select", "gather", "narrow",
+           "select", "split", "chunk", "unbind", "cat", "concat", "concatenate", "stack",
+           "pad", "tril", "triu", "clone", "contiguous", "astype", "to_device"]
 
+
+def size_argument(sizes, name="size"):
+    """Accept both ``f(x, 2, 3)`` and ``f(x, (2, 3))``: the sizes as a tuple of ints."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = sizes[0]
+    try:
+        return tuple(int(n) for n in sizes)
+    except TypeError:
+        raise TypeError(f"{name}: sizes must be ints, got {tuple(sizes)!r}") from None
+
+
+# ---------------------------------------------------------------------------
+# Reshaping
+# ---------------------------------------------------------------------------
 
 class Reshape(Function):
     """View ``x`` with a new shape (same number of elements); dx = dy reshaped back."""
@@ -33,75 +54,485 @@ class Reshape(Function):
         return gy.reshape(self.in_shape)
 
 
-class Transpose(Function):
-    """Permute the axes of ``x``; dx = dy permuted by the inverse permutation."""
+def reshape(input, *shape):
+    """``input`` with a new shape; one size may be -1 (inferred).  ``x.view`` is the same.
 
-    def __init__(self, axes):
-        self.axes = axes
+    ``reshape(x, 2, 3)`` and ``reshape(x, (2, 3))`` both work.
+    """
+    return Reshape(size_argument(shape, "reshape"))(input)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    """Merge dims ``start_dim..end_dim`` into one (``torch.flatten``); a 0-d tensor gives (1,)."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        return Reshape((1,))(x)
+    start, end = _wrap_dim(start_dim, x.ndim, "flatten"), _wrap_dim(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"for a tensor of shape {x.shape}")
+    return Reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])(x)
+
+
+def unflatten(input, dim, sizes):
+    """Split dim ``dim`` into ``sizes`` (one may be -1) (``torch.unflatten``)."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim, "unflatten")
+    return Reshape(x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])(x)
+
+
+def squeeze(input, dim=None):
+    """Remove size-1 dims: all of them, or those of ``dim`` (an int or a tuple) that are 1."""
+    x = as_tensor(input)
+    if dim is None:
+        shape = tuple(n for n in x.shape if n != 1)
+    else:
+        dims = {_wrap_dim(d, x.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
+        shape = tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1))
+    return Reshape(shape)(x)
+
+
+def unsqueeze(input, dim):
+    """Insert a size-1 dim at position ``dim`` (in [-ndim-1, ndim])."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim + 1, "unsqueeze")
+    return Reshape(x.shape[:dim] + (1,) + x.shape[dim:])(x)
+
+
+# ---------------------------------------------------------------------------
+# Reordering
+# ---------------------------------------------------------------------------
+
+class Permute(Function):
+    """Reorder the dims of ``x``; dx = dy permuted by the inverse permutation."""
+
+    def __init__(self, dims):
+        self.dims = dims
 
     def forward(self, x):
-        axes = self.axes or tuple(reversed(range(x.ndim)))
-        if sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
-            raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of the "
-                             f"{x.ndim} axes of a tensor of shape {tuple(x.shape)}")
-        self.inverse = tuple(np.argsort([a % x.ndim for a in axes]))
-        return x.transpose(axes)
+        dims = tuple(_wrap_dim(d, x.ndim, "permute") for d in self.dims)
+        if sorted(dims) != list(range(x.ndim)):
+            raise ValueError(f"permute: dims {tuple(self.dims)} are not a permutation of the "
+                             f"{x.ndim} dims of a tensor of shape {tuple(x.shape)}")
+        self.inverse = tuple(np.argsort(dims))
+        return x.transpose(dims)
 
     def backward(self, gy):
         return gy.transpose(self.inverse)
 
 
-class GetItem(Function):
-    """``x[index]`` (slices, integers, integer/boolean arrays, None, Ellipsis).
+def permute(input, *dims):
+    """Reorder dims (``torch.permute``): ``permute(x, 0, 2, 1)`` or ``permute(x, (0, 2, 1))``."""
+    return Permute(size_argument(dims, "permute"))(input)
 
-    Backward scatters dy into zeros of x's shape; ``add.at`` accumulates when an
-    integer-array index repeats an element.
+
+def transpose(input, dim0=None, dim1=None):
+    """Swap dims ``dim0`` and ``dim1`` (``torch.transpose``).
+
+    Without dims, all of them are reversed (NumPy's ``transpose()``, like ``x.T``).
+    For more than two dims use ``permute``.
+    """
+    x = as_tensor(input)
+    if dim0 is None and dim1 is None:
+        return Permute(tuple(reversed(range(x.ndim))))(x)
+    if dim0 is None or dim1 is None:
+        raise TypeError("transpose: pass two dims to swap, e.g. x.transpose(1, 2) "
+                        "(for a full reordering use permute)")
+    dims = list(range(x.ndim))
+    d0, d1 = _wrap_dim(dim0, x.ndim, "transpose"), _wrap_dim(dim1, x.ndim, "transpose")
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return Permute(tuple(dims))(x)
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input):
+    """Transpose a matrix (a 0-D or 1-D tensor is returned as it is) (``torch.t``)."""
+    x = as_tensor(input)
+    if x.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got shape {x.shape} "
+                         "(use transpose(d0, d1) or permute)")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def movedim(input, source, destination):
+    """Move dim ``source`` to position ``destination`` (ints or tuples of ints)."""
+    x = as_tensor(input)
+    source = [source] if isinstance(source, int) else list(source)
+    destination = [destination] if isinstance(destination, int) else list(destination)
+    source = [_wrap_dim(d, x.ndim, "movedim") for d in source]
+    destination = [_wrap_dim(d, x.ndim, "movedim") for d in destination]
+    rest = [d for d in range(x.ndim) if d not in source]
+    order = [None] * x.ndim
+    for s, d in zip(source, destination):
+        order[d] = s
+    fill = iter(rest)
+    return Permute(tuple(o if o is not None else next(fill) for o in order))(x)
+
+
+class Flip(Function):
+    """Reverse the order along ``dims``; dx = dy flipped the same way."""
+
+    def __init__(self, dims):
+        self.dims = dims
+
+    def forward(self, x):
+        self.dims = tuple(_wrap_dim(d, x.ndim, "flip") for d in self.dims)
+        return backend.get_array_module(x).flip(x, self.dims)
+
+    def backward(self, gy):
+        return backend.get_array_module(gy).flip(gy, self.dims)
+
+
+def flip(input, dims):
+    """Reverse the order of elements along ``dims`` (an int or a tuple)."""
+    return Flip((dims,) if isinstance(dims, int) else tuple(dims))(input)
+
+
+# ---------------------------------------------------------------------------
+# Expanding and repeating
+# ---------------------------------------------------------------------------
+
+class BroadcastTo(Function):
+    """Expand ``x`` to a larger shape by broadcasting; dx = dy summed back."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.in_shape = x.shape
+        try:
+            return xp.broadcast_to(x, self.shape)
+        except ValueError:
+            raise ValueError(f"expand: a tensor of shape {tuple(x.shape)} cannot be expanded "
+                             f"to {self.shape} (only size-1 dims can grow)") from None
+
+    def backward(self, gy):
+        return sum_to(gy, self.in_shape)
+
+
+def broadcast_to(input, size):
+    """Expand ``input`` to ``size`` with broadcasting (``torch.broadcast_to``)."""
+    return BroadcastTo(size)(input)
+
+
+def expand(input, *sizes):
+    """Expand size-1 dims to ``sizes`` without copying (``x.expand(3, -1)``; -1 keeps a size)."""
+    x = as_tensor(input)
+    sizes = size_argument(sizes, "expand")
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {sizes} has fewer dims than the tensor's shape {x.shape}")
+    shape = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    if any(n < 0 for n in shape):
+        raise ValueError(f"expand: -1 is not allowed for the new leading dims in {sizes}")
+    return BroadcastTo(shape)(x)
+
+
+def expand_as(input, other):
+    """``input.expand(other.size())``."""
+    return BroadcastTo(as_tensor(other).shape)(input)
+
+
+class Repeat(Function):
+    """Tile ``x`` ``repeats[d]`` times along each dim d; dx = the sum of dy's tiles.
+
+    dy (r0 s0, r1 s1, ...) is viewed as (r0, s0, r1, s1, ...), and the
+    repeat axes r_d are summed away.
+    """
+
+    def __init__(self, repeats):
+        self.repeats = repeats
+
+    def forward(self, x):
+        if len(self.repeats) < x.ndim:
+            raise ValueError(f"repeat: {len(self.repeats)} repeat counts for a tensor with "
+                             f"{x.ndim} dims (shape {tuple(x.shape)}); give at least {x.ndim}")
+        self.in_shape = x.shape
+        self.padded = (1,) * (len(self.repeats) - x.ndim) + tuple(x.shape)
+        return backend.get_array_module(x).tile(x.reshape(self.padded), self.repeats)
+
+    def backward(self, gy):
+        interleaved = [n for pair in zip(self.repeats, self.padded) for n in pair]
+        summed = gy.reshape(interleaved).sum(axis=tuple(range(0, len(interleaved), 2)))
+        return summed.reshape(self.in_shape)
+
+
+def repeat(input, *repeats):
+    """Repeat the tensor along each dim (``x.repeat(2, 1)``), like ``numpy.tile``."""
+    return Repeat(size_argument(repeats, "repeat"))(input)
+
+
+def tile(input, dims):
+    """``repeat`` where fewer counts than dims mean 1 for the leading dims (``torch.tile``)."""
+    x = as_tensor(input)
+    dims = tuple(dims)
+    return Repeat((1,) * (x.ndim - len(dims)) + dims)(x)
+
+
+# ---------------------------------------------------------------------------
+# Indexing
+# ---------------------------------------------------------------------------
+
+def _index_array(index):
+    """One index element with Tensors and lists turned into arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def normalize_index(index):
+    """An index for the array: Tensors and lists inside it turned into arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index_array(i) for i in index)
+    return _index_array(index)
+
+
+def _has_integer_array(index):
+    """True if ``index`` holds an integer array, which may pick an element twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(i, "dtype") and i.dtype.kind in "iu" and i.ndim > 0 for i in parts)
+
+
+class GetItem(Function):
+    """``x[index]`` (ints, slices, None, Ellipsis, integer or bool arrays and Tensors).
+
+    Backward writes dy into zeros of x's shape at the indexed places; where an
+    integer array may pick an element twice, ``add.at`` sums the repeats.
     """
 
     def __init__(self, index):
         self.index = index
 
     def forward(self, x):
-        self.in_shape, self.dtype = x.shape, x.dtype
-        return x[self.index]
+        self.in_shape = x.shape
+        try:
+            return x[self.index]
+        except IndexError as exc:
+            raise IndexError(f"index {self.index!r} into a tensor of shape {tuple(x.shape)}: "
+                             f"{exc}") from None
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        xp.add.at(gx, self.index, gy)
+        if _has_integer_array(self.index):
+            xp.add.at(gx, self.index, gy)
+        else:
+            gx[self.index] = gy
         return gx
 
 
-class Concat(Function):
-    """Join tensors along ``axis``; dx_i = the slice of dy that x_i filled."""
+def getitem(input, index):
+    """``input[index]`` with NumPy's (and PyTorch's) indexing rules."""
+    return GetItem(normalize_index(index))(input)
 
-    def __init__(self, axis):
-        self.axis = axis
+
+class IndexPut(Function):
+    """``x`` with ``x[index] = value`` (out of place); value broadcasts to ``x[index]``.
+
+    dx = dy with the overwritten places zeroed; dvalue = dy[index], summed to
+    value's shape.
+    """
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x, value):
+        out = x.copy()
+        try:
+            out[self.index] = value
+        except (ValueError, IndexError) as exc:
+            raise type(exc)(f"setting x[{self.index!r}] of shape {tuple(x.shape)} to a value "
+                            f"of shape {tuple(value.shape)}: {exc}") from None
+        self.value_shape = value.shape
+        return out
+
+    def backward(self, gy):
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = gy.copy()
+            gx[self.index] = 0
+        if self.needs_input_grad[1]:
+            gv = sum_to(gy[self.index], self.value_shape)
+        return gx, gv
+
+
+def index_put(input, indices, values):
+    """A copy of ``input`` with ``input[indices] = values``; gradients reach both."""
+    input = as_tensor(input)
+    values = as_tensor(values).to(input.device, input.dtype)
+    return IndexPut(normalize_index(indices))(input, values)
+
+
+def index_select(input, dim, index):
+    """The entries of ``input`` at the integer ``index`` (1-D) along ``dim``."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim, "index_select")
+    return getitem(x, (slice(None),) * dim + (_index_array(index),))
+
+
+def narrow(input, dim, start, length):
+    """The slice ``start:start + length`` of dim ``dim``."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim, "narrow")
+    return getitem(x, (slice(None),) * dim + (slice(start, start + length),))
+
+
+def select(input, dim, index):
+    """The entry ``index`` of dim ``dim``, which is removed (``x.select(1, 0)`` = x[:, 0])."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim, "select")
+    return getitem(x, (slice(None),) * dim + (index,))
+
+
+class Gather(Function):
+    """``y[i][j] = x[i][index[i][j]]`` along ``dim`` (for dim=1, as ``torch.gather``).
+
+    ``index`` may be smaller than x in the other dims.  dx: dy added into
+    zeros at the gathered places (an index may repeat).
+    """
+
+    def __init__(self, dim, index):
+        self.dim, self.index = dim, index
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        index = self.index
+        if index.ndim != x.ndim:
+            raise ValueError(f"gather: index has {index.ndim} dims but input has {x.ndim} "
+                             f"(shapes {tuple(index.shape)} and {tuple(x.shape)})")
+        self.dim = _wrap_dim(self.dim, x.ndim, "gather")
+        crop = tuple(slice(None) if d == self.dim else slice(0, n)
+                     for d, n in enumerate(index.shape))
+        self.in_shape = x.shape
+        return xp.take_along_axis(x[crop], index, axis=self.dim)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        grids = [xp.arange(n).reshape([n if k == d else 1 for k in range(gy.ndim)])
+                 for d, n in enumerate(self.index.shape)]
+        grids[self.dim] = self.index
+        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
+        xp.add.at(gx, tuple(grids), gy)
+        return gx
+
+
+def gather(input, dim, index):
+    """Pick values along ``dim`` at the int64 ``index`` (``torch.gather``)."""
+    index = _index_array(index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got dtype {index.dtype}")
+    return Gather(dim, index)(input)
+
+
+# ---------------------------------------------------------------------------
+# Cutting into pieces and joining
+# ---------------------------------------------------------------------------
+
+class Split(Function):
+    """Cut ``x`` along ``dim`` into pieces of ``sizes``; dx = the pieces' gradients joined."""
+
+    def __init__(self, dim, sizes):
+        self.dim, self.sizes = dim, sizes
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        bounds = np.cumsum(self.sizes)[:-1]
+        return tuple(xp.split(x, bounds, axis=self.dim))
+
+    def backward(self, *grads):
+        return backend.get_array_module(grads[0]).concatenate(grads, axis=self.dim)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Cut into pieces along ``dim`` (``torch.split``): of one size (the last may be
+    smaller), or of the sizes in a list, which must add up to the dim's length."""
+    x = as_tensor(tensor)
+    dim = _wrap_dim(dim, x.ndim, "split")
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but dim {dim} of "
+                             f"shape {x.shape} has length {n}")
+    return Split(dim, sizes or [0])(x)
+
+
+def chunk(input, chunks, dim=0):
+    """Cut into ``chunks`` pieces of ceil(n / chunks) along ``dim`` (fewer if n is small)."""
+    x = as_tensor(input)
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[_wrap_dim(dim, x.ndim, "chunk")]
+    return split(x, max(-(-n // chunks), 1), dim)
+
+
+def unbind(input, dim=0):
+    """The slices along ``dim``, each without that dim (``torch.unbind``)."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim, "unbind")
+    return tuple(squeeze(piece, dim) for piece in split(x, 1, dim))
+
+
+class Concat(Function):
+    """Join tensors along ``dim``; dx_i = the slice of dy that x_i filled."""
+
+    def __init__(self, dim, dtype):
+        self.dim, self.dtype = dim, dtype
 
     def forward(self, *xs):
         xp = backend.get_array_module(*xs)
         ref = xs[0]
-        axis = self.axis % ref.ndim
+        dim = _wrap_dim(self.dim, ref.ndim, "cat")
         for i, x in enumerate(xs):
             if x.ndim != ref.ndim or any(a != b for k, (a, b) in enumerate(zip(x.shape, ref.shape))
-                                         if k != axis):
+                                         if k != dim):
                 raise ValueError(f"cat: tensor {i} has shape {tuple(x.shape)}, which does not "
-                                 f"match tensor 0's shape {tuple(ref.shape)} outside axis {axis}")
-        self.axis = axis
-        self.sizes = [x.shape[axis] for x in xs]
-        return xp.concatenate(xs, axis=axis)
+                                 f"match tensor 0's shape {tuple(ref.shape)} outside dim {dim}")
+        self.dim = dim
+        self.sizes = [x.shape[dim] for x in xs]
+        return xp.concatenate([x.astype(self.dtype, copy=False) for x in xs], axis=dim)
 
     def backward(self, gy):
         bounds = np.cumsum(self.sizes)[:-1]
         xp = backend.get_array_module(gy)
-        return tuple(xp.split(gy, bounds, axis=self.axis))
+        return tuple(xp.split(gy, bounds, axis=self.dim))
+
+
+def _tensor_list(name, tensors):
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{name}: expected a sequence of tensors, got one Tensor "
+                        "(wrap it in a list)")
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError(f"{name}: expected a non-empty sequence of tensors")
+    return tensors
+
+
+def cat(tensors, dim=0, *, axis=None):
+    """Concatenate along an existing dim (``torch.cat``); dtypes are promoted."""
+    tensors = _tensor_list("cat", tensors)
+    dim = dim if axis is None else axis
+    return Concat(dim, result_type(*tensors))(*tensors)
+
+
+concat = concatenate = cat
 
 
 class Stack(Function):
-    """Stack same-shape tensors along a new ``axis``; dx_i = dy's i-th slice on that axis."""
+    """Stack same-shape tensors along a new ``dim``; dx_i = dy's i-th slice on that dim."""
 
-    def __init__(self, axis):
-        self.axis = axis
+    def __init__(self, dim, dtype):
+        self.dim, self.dtype = dim, dtype
 
     def forward(self, *xs):
         xp = backend.get_array_module(*xs)
@@ -109,16 +540,25 @@ class Stack(Function):
             if x.shape != xs[0].shape:
                 raise ValueError(f"stack: tensor {i} has shape {tuple(x.shape)} but tensor 0 "
                                  f"has {tuple(xs[0].shape)}; all must be equal")
-        y = xp.stack(xs, axis=self.axis)
-        self.axis = self.axis % y.ndim
-        return y
+        self.dim = _wrap_dim(self.dim, xs[0].ndim + 1, "stack")
+        return xp.stack([x.astype(self.dtype, copy=False) for x in xs], axis=self.dim)
 
     def backward(self, gy):
-        return tuple(gy.take(i, axis=self.axis) for i in range(gy.shape[self.axis]))
+        return tuple(gy.take(i, axis=self.dim) for i in range(gy.shape[self.dim]))
 
+
+def stack(tensors, dim=0):
+    """Stack along a new dim (``torch.stack``); dtypes are promoted."""
+    tensors = _tensor_list("stack", tensors)
+    return Stack(dim, result_type(*tensors))(*tensors)
+
+
+# ---------------------------------------------------------------------------
+# Padding and triangles
+# ---------------------------------------------------------------------------
 
 class Pad(Function):
-    """Constant padding; ``widths`` is NumPy's ((before, after), ...) per axis.
+    """Constant padding; ``widths`` is NumPy's ((before, after), ...) per dim.
 
     dx = dy cropped back to x's extent.
     """
@@ -135,8 +575,86 @@ class Pad(Function):
         return gy[self.crop]
 
 
+def pad(input, pad, mode="constant", value=None):
+    """Pad with a constant, with ``torch.nn.functional.pad``'s argument order.
+
+    ``pad`` lists (before, after) pairs starting from the LAST dim:
+    ``pad(x, (1, 1, 2, 2))`` pads W by 1 and H by 2 on each side.
+    """
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
+    input = as_tensor(input)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: {tuple(pad)} must hold (before, after) pairs for at most "
+                         f"{input.ndim} dims")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {tuple(pad)} is not supported")
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad(tuple(widths), 0 if value is None else value)(input)
+
+
+class Triangle(Function):
+    """Keep the lower (``tril``) or upper (``triu``) triangle of the last two dims; zero the rest.
+
+    ``diagonal`` shifts the border: 0 is the main diagonal, > 0 above it.  dx
+    = dy on the kept triangle, 0 elsewhere.
+    """
+
+    def __init__(self, lower, diagonal):
+        self.lower, self.diagonal = lower, diagonal
+
+    def forward(self, x):
+        if x.ndim < 2:
+            raise ValueError(f"{'tril' if self.lower else 'triu'}: needs a tensor with at least "
+                             f"2 dims, got shape {tuple(x.shape)}")
+        xp = backend.get_array_module(x)
+        ones = xp.ones(x.shape[-2:], dtype=bool)
+        self.keep = xp.tril(ones, self.diagonal) if self.lower else xp.triu(ones, self.diagonal)
+        return xp.where(self.keep, x, xp.zeros((), dtype=x.dtype))
+
+    def backward(self, gy):
+        return gy * self.keep
+
+
+def tril(input, diagonal=0):
+    """The lower triangle (``diagonal`` and below) of the last two dims; the rest is 0."""
+    return Triangle(True, diagonal)(input)
+
+
+def triu(input, diagonal=0):
+    """The upper triangle (``diagonal`` and above) of the last two dims; the rest is 0."""
+    return Triangle(False, diagonal)(input)
+
+
+# ---------------------------------------------------------------------------
+# Copies, casts and device moves
+# ---------------------------------------------------------------------------
+
+class Clone(Function):
+    """A copy with its own memory; dx = dy."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+def clone(input):
+    """A copy of ``input`` that stays in the graph (``torch.clone``)."""
+    return Clone()(input)
+
+
+def contiguous(input):
+    """``input`` itself if its memory is C-contiguous, else a contiguous copy."""
+    input = as_tensor(input)
+    return input if input.data.flags.c_contiguous else Clone()(input)
+
+
 class AsType(Function):
-    """Cast to another floating dtype; the gradient is cast back."""
+    """Cast to another dtype; the gradient is cast back (none flows to an integer input)."""
 
     def __init__(self, dtype):
         self.dtype = dtype
@@ -163,124 +681,11 @@ class ToDevice(Function):
         return backend.to_device(gy, self.in_device)
 
 
-class BroadcastTo(Function):
-    """Expand ``x`` to a larger shape by broadcasting; dx = dy summed back."""
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        self.in_shape = x.shape
-        return xp.broadcast_to(x, self.shape)
-
-    def backward(self, gy):
-        from .math import sum_to
-        return sum_to(gy, self.in_shape)
-
-
-def _shape_arg(shape):
-    """Accept both ``reshape(x, 2, 3)`` and ``reshape(x, (2, 3))``."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
-def reshape(x, *shape):
-    """``x`` with a new shape; one dimension may be -1 (inferred)."""
-    return Reshape(_shape_arg(shape))(x)
-
-
-def flatten(x, start_dim=0, end_dim=-1):
-    """Merge axes ``start_dim..end_dim`` into one (``torch.flatten``)."""
-    x = as_tensor(x)
-    start, end = start_dim % max(x.ndim, 1), end_dim % max(x.ndim, 1)
-    shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
-    return Reshape(shape)(x)
-
-
-def transpose(x, *axes):
-    """Permute axes (all reversed if none given), like ``numpy.transpose``."""
-    return Transpose(_shape_arg(axes) or None)(x)
-
-
-def squeeze(x, axis=None):
-    """Remove size-1 axes (all of them, or only ``axis``)."""
-    x = as_tensor(x)
-    if axis is None:
-        shape = tuple(n for n in x.shape if n != 1)
-    else:
-        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
-        shape = tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))
-    return Reshape(shape)(x)
-
-
-def unsqueeze(x, axis):
-    """Insert a size-1 axis at position ``axis``."""
-    x = as_tensor(x)
-    axis = axis % (x.ndim + 1)
-    return Reshape(x.shape[:axis] + (1,) + x.shape[axis:])(x)
-
-
-def getitem(x, index):
-    """``x[index]`` with NumPy indexing; Tensors used as indices are unwrapped."""
-    if isinstance(index, tuple):
-        index = tuple(i.data if hasattr(i, "data") and hasattr(i, "grad_fn") else i
-                      for i in index)
-    elif hasattr(index, "grad_fn"):
-        index = index.data
-    return GetItem(index)(x)
-
-
-def cat(tensors, dim=0):
-    """Concatenate along an existing axis (``torch.cat``)."""
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
-    return Concat(dim)(*tensors)
-
-
-concat = cat
-
-
-def stack(tensors, dim=0):
-    """Stack along a new axis (``torch.stack``)."""
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
-    return Stack(dim)(*tensors)
-
-
-def pad(input, pad, mode="constant", value=0.0):
-    """Pad with a constant, with ``torch.nn.functional.pad``'s argument order.
-
-    ``pad`` lists (before, after) pairs starting from the LAST axis:
-    ``pad(x, (1, 1, 2, 2))`` pads W by 1 and H by 2 on each side.
-    """
-    if mode != "constant":
-        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
-    input = as_tensor(input)
-    if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise ValueError(f"pad: {tuple(pad)} must hold (before, after) pairs for at most "
-                         f"{input.ndim} axes")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {tuple(pad)} is not supported")
-    widths = [(0, 0)] * input.ndim
-    for i in range(len(pad) // 2):
-        widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return Pad(tuple(widths), value)(input)
-
-
-def astype(x, dtype):
+def astype(input, dtype):
     """Cast to ``dtype`` (gradients flow through float-to-float casts)."""
-    return AsType(np.dtype(dtype))(x)
+    return AsType(np.dtype(dtype))(input)
 
 
-def to_device(x, device):
-    """Copy ``x`` to ``"cpu"`` or ``"gpu"``, keeping it in the graph."""
-    return ToDevice(device)(x)
-
-
-def broadcast_to(x, shape):
-    """Expand ``x`` to ``shape`` with NumPy broadcasting (``torch.expand``)."""
-    return BroadcastTo(shape)(x)
+def to_device(input, device):
+    """Copy ``input`` to ``"cpu"`` or ``"gpu"``, keeping it in the graph."""
+    return ToDevice(device)(input)

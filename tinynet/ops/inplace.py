@@ -1,0 +1,149 @@
+"""In-place updates: ``x.add_(1)``, ``x.zero_()``, ``x[mask] = 0``, ``w -= lr * w.grad``.
+
+PyTorch's rules, which tinynet keeps:
+
+* the result keeps the tensor's shape and dtype (``int_tensor.add_(1.5)`` is an
+  error, as a float cannot be stored in an int64 tensor without loss);
+* a leaf that requires grad cannot be changed in place while the graph is
+  recorded (what was computed from it would no longer match it); inside
+  ``with tn.no_grad():`` it can, which is how parameters are updated.
+
+How it works.  Each in-place op computes its out-of-place result with the
+ordinary differentiable op, then ``assign_in_place`` makes the tensor hold it:
+
+* when no graph is recorded, the values are written into the tensor's array,
+  so every view of that array (``row = x[0]`` taken before) sees the change;
+* when the graph is recorded, the tensor takes the result's place in the graph
+  (its array and ``grad_fn``).  Functions that used the old values keep their
+  own references to the old array, and the engine's edges still point to the
+  old producer, so every gradient stays right.  PyTorch instead overwrites
+  the memory and counts versions to detect a saved value that was overwritten;
+  the new array avoids that case altogether.
+"""
+from .. import backend
+from ..autograd import Tensor, as_tensor, is_grad_enabled
+from ..dtypes import _category
+from .math import add, clamp, div, masked_fill, mul, pow, sub
+from .shape import astype, broadcast_to, clone, index_put, normalize_index
+
+__all__ = ["check_in_place", "assign_in_place", "add_", "sub_", "mul_", "div_", "pow_",
+           "clamp_", "zero_", "fill_", "copy_", "masked_fill_", "setitem", "uniform_",
+           "normal_"]
+
+
+def check_in_place(tensor, name):
+    """Refuse an in-place change of a leaf that requires grad while grad mode is on."""
+    if tensor.requires_grad and tensor.is_leaf and is_grad_enabled():
+        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an "
+                           "in-place operation (do the update inside `with tn.no_grad():`)")
+
+
+def assign_in_place(tensor, result, name):
+    """Make ``tensor`` hold ``result``, the out-of-place value of an in-place op; return it."""
+    if tuple(result.shape) != tensor.shape:
+        raise RuntimeError(f"{name}: output with shape {tensor.shape} doesn't match the "
+                           f"broadcast shape {tuple(result.shape)}")
+    if result.dtype != tensor.dtype:
+        if _category(result.dtype) > _category(tensor.dtype):
+            raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the "
+                               f"desired output type {tensor.dtype}")
+        result = astype(result, tensor.dtype)
+    if result.grad_fn is None:
+        tensor.data[...] = result.data
+    else:
+        tensor.data, tensor.grad_fn = result.data, result.grad_fn
+        tensor._output_index, tensor.requires_grad = result._output_index, True
+    return tensor
+
+
+def _update(name, tensor, compute):
+    check_in_place(tensor, name)
+    return assign_in_place(tensor, compute(), name)
+
+
+def add_(input, other, *, alpha=1):
+    """``input += alpha * other`` in place."""
+    return _update("add_", input, lambda: add(input, other, alpha=alpha))
+
+
+def sub_(input, other, *, alpha=1):
+    """``input -= alpha * other`` in place."""
+    return _update("sub_", input, lambda: sub(input, other, alpha=alpha))
+
+
+def mul_(input, other):
+    """``input *= other`` in place."""
+    return _update("mul_", input, lambda: mul(input, other))
+
+
+def div_(input, other):
+    """``input /= other`` in place (an integer tensor cannot hold the quotient)."""
+    return _update("div_", input, lambda: div(input, other))
+
+
+def pow_(input, exponent):
+    """``input **= exponent`` in place."""
+    return _update("pow_", input, lambda: pow(input, exponent))
+
+
+def clamp_(input, min=None, max=None):
+    """Clamp into ``[min, max]`` in place."""
+    return _update("clamp_", input, lambda: clamp(input, min, max))
+
+
+def masked_fill_(input, mask, value):
+    """Set ``input`` to ``value`` where ``mask`` is True, in place."""
+    return _update("masked_fill_", input, lambda: masked_fill(input, mask, value))
+
+
+def copy_(input, src):
+    """Copy the values of ``src`` (broadcast to ``input``'s shape) into ``input``."""
+    def compute():
+        source = as_tensor(src).to(input.device)
+        return clone(broadcast_to(source, input.shape))
+    return _update("copy_", input, compute)
+
+
+def fill_(input, value):
+    """Set every element to ``value`` (a number or a one-element tensor)."""
+    check_in_place(input, "fill_")
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        return assign_in_place(input, clone(broadcast_to(value.reshape(()), input.shape)),
+                               "fill_")
+    input.data[...] = value.item() if isinstance(value, Tensor) else value
+    return input
+
+
+def zero_(input):
+    """Set every element to 0."""
+    return fill_(input, 0)
+
+
+def setitem(input, index, value):
+    """``input[index] = value`` (what ``Tensor.__setitem__`` does).
+
+    Written straight into the array when no graph is recorded; otherwise
+    through the differentiable ``index_put`` (gradients reach ``value`` too).
+    """
+    check_in_place(input, "setitem")
+    value_needs_grad = isinstance(value, Tensor) and value.requires_grad
+    if is_grad_enabled() and (input.requires_grad or value_needs_grad):
+        return assign_in_place(input, index_put(input, index, value), "setitem")
+    input.data[normalize_index(index)] = value.data if isinstance(value, Tensor) else value
+    return input
+
+
+def uniform_(input, a=0.0, b=1.0):
+    """Fill with samples from U(a, b) (tinynet's seeded generator)."""
+    check_in_place(input, "uniform_")
+    values = backend.get_rng().uniform(a, b, input.shape)
+    input.data[...] = backend.to_device(values.astype(input.dtype), input.device)
+    return input
+
+
+def normal_(input, mean=0.0, std=1.0):
+    """Fill with samples from N(mean, std^2) (tinynet's seeded generator)."""
+    check_in_place(input, "normal_")
+    values = backend.get_rng().normal(mean, std, input.shape)
+    input.data[...] = backend.to_device(values.astype(input.dtype), input.device)
+    return input
