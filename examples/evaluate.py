@@ -18,7 +18,6 @@ self-contained HTML page (figures embedded):
 Both empty (no tumour, none predicted) gives Dice 1.  Predictions are scored
 at the data's own size: the data is never resized for the evaluation.
 """
-import argparse
 import sys
 import time
 
@@ -30,7 +29,7 @@ from tinynet.pipeline.inference import add_prediction_arguments, load_models
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description="Score a tumour classifier and/or segmenter on slices with true masks: "
                     "a printed table, a JSON report and an HTML page.",
         epilog="Exit codes: 0 done, 2 bad arguments, data or checkpoint.")

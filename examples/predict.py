@@ -18,7 +18,6 @@ and summary.json: per slice its path, tumour probability, call and tumour
 area in pixels, plus the checkpoints and thresholds used.  With a classifier
 alone there are no masks: only summary.json (and the Grad-CAM maps).
 """
-import argparse
 import json
 import sys
 import time
@@ -36,7 +35,7 @@ from tinynet.pipeline.inference import (IMAGE_SUFFIXES, TwoStagePredictor,
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description="Two-stage tumour prediction on brain MRI slices: a classifier says which "
                     "slices show a tumour, a segmenter outlines it.",
         epilog="Exit codes: 0 done, 2 bad arguments, input or checkpoint.")
