@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from tinynet.data import load_split, open_dataset
 from tinynet.pipeline import cli, report
-from tinynet.pipeline.inference import add_prediction_arguments, load_models
+from tinynet.pipeline.inference import load_models
 
 
 def build_parser():
@@ -37,7 +37,7 @@ def build_parser():
                         help="a kaggle_3m folder with masks, a .npz packed by "
                              "`python -m tinynet.data.pack`, or 'phantom' (the built-in "
                              "synthetic data, the default)")
-    add_prediction_arguments(parser)     # models, --device, thresholds, --min-area, --tta
+    cli.add_prediction_arguments(parser)   # models, --device, thresholds, --min-area, --tta
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON to FILE")
     parser.add_argument("--html", metavar="FILE",
                         help="write the report as a self-contained HTML page to FILE")

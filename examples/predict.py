@@ -29,9 +29,8 @@ from tqdm import tqdm
 from tinynet import viz
 from tinynet.pipeline import cli
 from tinynet.pipeline.gradcam import grad_cam
-from tinynet.pipeline.inference import (IMAGE_SUFFIXES, TwoStagePredictor,
-                                        add_prediction_arguments, find_slice_files, load_models,
-                                        read_slice)
+from tinynet.data import IMAGE_SUFFIXES, find_slice_files, read_slice
+from tinynet.pipeline.inference import TwoStagePredictor, load_models
 
 
 def build_parser():
@@ -46,7 +45,7 @@ def build_parser():
                              "grayscale image is repeated into the 3 channels")
     parser.add_argument("--out", required=True, help="folder for the masks, overlays and "
                                                      "summary.json (created if needed)")
-    add_prediction_arguments(parser)
+    cli.add_prediction_arguments(parser)
     parser.add_argument("--gradcam", action="store_true",
                         help="also write <slice name>_gradcam.png, a Grad-CAM heat map of the "
                              "classifier's tumour decision (needs --classifier)")

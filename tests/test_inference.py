@@ -15,9 +15,9 @@ from PIL import Image
 import tinynet as tn
 from tinynet.pipeline.checkpoint import build_model, load_model, model_spec
 from tinynet.pipeline.gradcam import grad_cam
-from tinynet.pipeline.inference import (TwoStagePredictor, classify, find_slice_files,
-                                        predict_slices, read_slice, resize_probabilities,
-                                        segment)
+from tinynet.data import find_slice_files, read_slice
+from tinynet.pipeline.inference import (TwoStagePredictor, classify, predict_slices,
+                                        resize_probabilities, segment)
 
 NORMALIZATION = {"mean": [0.3, 0.3, 0.3], "std": [0.2, 0.2, 0.2]}
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}   # the network sees x / 255

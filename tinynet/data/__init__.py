@@ -10,7 +10,8 @@
 One topic per module: ``dataset`` (SliceDataset), ``kaggle3m`` (the reader),
 ``phantom`` (synthetic data), ``packed`` (one-file .npz; CLI
 ``python -m tinynet.data.pack``), ``sources`` (open_dataset), ``splits``,
-``preprocess`` (resize, channel_stats, normalize), ``augment``, ``loader``.
+``preprocess`` (resize, channel_stats, normalize), ``augment``, ``loader``,
+``slice_files`` (image files to predict on, with or without masks).
 This package knows arrays and files, never networks: it imports only NumPy,
 SciPy and Pillow.
 """
@@ -22,10 +23,11 @@ from .loader import Batch, BatchLoader
 from .packed import load_packed, pack
 from .phantom import make_phantom
 from .preprocess import channel_stats, normalize, resize_dataset, resize_image, resize_mask
+from .slice_files import IMAGE_SUFFIXES, find_slice_files, read_slice
 from .sources import open_dataset
 from .splits import institution_of, load_split, save_split, split_patients
 
 __all__ = ["DataError", "SliceDataset", "read_kaggle3m", "make_phantom", "pack", "load_packed",
-           "open_dataset", "institution_of", "split_patients", "save_split", "load_split",
+           "IMAGE_SUFFIXES", "find_slice_files", "read_slice", "open_dataset", "institution_of", "split_patients", "save_split", "load_split",
            "channel_stats", "normalize", "resize_image", "resize_mask", "resize_dataset",
            "Augment", "BatchLoader", "Batch"]

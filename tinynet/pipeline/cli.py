@@ -20,7 +20,7 @@ from ..data import DataError
 from ..io import CheckpointError, SafetensorsError, TorchFormatError
 
 __all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device", "add_device_argument",
-           "existing_path", "positive_int", "positive_float", "probability"]
+           "add_prediction_arguments", "existing_path", "positive_int", "positive_float", "probability"]
 
 
 class UsageError(ValueError):
@@ -82,6 +82,33 @@ def add_device_argument(parser):
     parser.add_argument("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
                         help="where to run: cpu (NumPy) or gpu (CuPy; needs "
                              "`pip install tinynet[gpu]` and a CUDA GPU). Default: cpu")
+
+
+def add_prediction_arguments(parser):
+    """The flags of examples/predict.py and evaluate.py that choose the models and thresholds.
+
+    --classifier, --segmenter, --device, --cls-threshold, --seg-threshold,
+    --min-area, --tta: the arguments of ``load_models`` and ``TwoStagePredictor``.
+    """
+    parser.add_argument("--classifier", metavar="CKPT",
+                        help="classifier checkpoint (best.npz of examples/train_classifier.py)")
+    parser.add_argument("--segmenter", metavar="CKPT",
+                        help="segmenter checkpoint (best.npz of examples/train_resunet.py). "
+                             "At least one of --classifier and --segmenter is needed")
+    add_device_argument(parser)
+    parser.add_argument("--cls-threshold", type=probability, metavar="P",
+                        help="a slice is called tumour when its probability >= P (default: "
+                             "the classifier checkpoint's own threshold, usually 0.5)")
+    parser.add_argument("--seg-threshold", type=probability, metavar="P",
+                        help="a pixel is tumour when its probability >= P (default: the "
+                             "segmenter checkpoint's own threshold, usually 0.5)")
+    parser.add_argument("--min-area", type=non_negative_int, default=0, metavar="PIXELS",
+                        help="clear predicted masks smaller than this many pixels; with a "
+                             "segmenter alone a slice is called tumour when its mask keeps at "
+                             "least max(PIXELS, 1) pixels (default 0)")
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: average the segmenter over the slice and "
+                             "its mirror image (twice the segmentation time)")
 
 
 # -- argparse types: a bad value is reported by argparse itself (exit code 2) --

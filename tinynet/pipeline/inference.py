@@ -21,23 +21,19 @@ mask has at least ``max(min_area, 1)`` pixels; with a classifier alone there
 are no masks.
 """
 import contextlib
-import re
-from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .. import autograd, backend
-from ..data import DataError, normalize, resize_image
-from . import cli
+from ..data import normalize, resize_image
 from .checkpoint import load_model
 from .cli import UsageError
 
 __all__ = ["classify", "segment", "prepare_batch", "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
-           "default_checkpoint", "load_models", "add_prediction_arguments",
-           "IMAGE_SUFFIXES", "find_slice_files", "read_slice"]
+           "default_checkpoint", "load_models"]
 
 
 # ---------------------------------------------------------------------------
@@ -374,96 +370,3 @@ def load_models(classifier=None, segmenter=None, device="cpu"):
 
 def _load_or_none(path, device, task):
     return None if path is None else load_model(path, device, task=task)
-
-
-def add_prediction_arguments(parser):
-    """The flags of examples/predict.py and evaluate.py that choose the models and thresholds.
-
-    --classifier, --segmenter, --device, --cls-threshold, --seg-threshold,
-    --min-area, --tta: the arguments of ``load_models`` and ``TwoStagePredictor``.
-    """
-    parser.add_argument("--classifier", metavar="CKPT",
-                        help="classifier checkpoint (best.npz of examples/train_classifier.py)")
-    parser.add_argument("--segmenter", metavar="CKPT",
-                        help="segmenter checkpoint (best.npz of examples/train_resunet.py). "
-                             "At least one of --classifier and --segmenter is needed")
-    cli.add_device_argument(parser)
-    parser.add_argument("--cls-threshold", type=cli.probability, metavar="P",
-                        help="a slice is called tumour when its probability >= P (default: "
-                             "the classifier checkpoint's own threshold, usually 0.5)")
-    parser.add_argument("--seg-threshold", type=cli.probability, metavar="P",
-                        help="a pixel is tumour when its probability >= P (default: the "
-                             "segmenter checkpoint's own threshold, usually 0.5)")
-    parser.add_argument("--min-area", type=cli.non_negative_int, default=0, metavar="PIXELS",
-                        help="clear predicted masks smaller than this many pixels; with a "
-                             "segmenter alone a slice is called tumour when its mask keeps at "
-                             "least max(PIXELS, 1) pixels (default 0)")
-    parser.add_argument("--tta", action="store_true",
-                        help="test-time augmentation: average the segmenter over the slice and "
-                             "its mirror image (twice the segmentation time)")
-
-
-# ---------------------------------------------------------------------------
-# Slices from files: one image, a folder, a kaggle_3m folder of patients
-# ---------------------------------------------------------------------------
-
-#: File endings read as slices (case-insensitive).
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
-
-
-def _natural_key(path):
-    """Sort key putting ``_2`` before ``_10``: digit runs compare as numbers."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
-
-
-def _is_mask_file(path):
-    return path.stem.lower().endswith("_mask")
-
-
-def find_slice_files(input_path):
-    """The slices to predict: a list of ``(path, name)``, in folder and slice-number order.
-
-    ``input_path`` is one image file, or a folder searched recursively (a
-    kaggle_3m folder of patients is such a folder).  Files whose stem ends in
-    ``_mask`` are skipped.  ``name`` is the file's path relative to the folder
-    without its suffix ("TCGA_CS_4943_20000902/TCGA_CS_4943_20000902_12"), or
-    the stem for a single file: outputs are named after it.
-    """
-    root = Path(input_path)
-    if not root.exists():
-        raise FileNotFoundError(f"no such file or folder: {root}")
-    if root.is_file():
-        if root.suffix.lower() not in IMAGE_SUFFIXES:
-            raise DataError(f"{root} is not a slice image: expected one of "
-                            f"{', '.join(IMAGE_SUFFIXES)}")
-        return [(root, root.stem)]
-    files = sorted((p for p in root.rglob("*") if p.is_file()
-                    and p.suffix.lower() in IMAGE_SUFFIXES and not _is_mask_file(p)),
-                   key=lambda p: _natural_key(p.relative_to(root)))
-    if not files:
-        raise DataError(f"{root} holds no slice images ({', '.join(IMAGE_SUFFIXES)}; "
-                        "files ending in _mask are skipped)")
-    return [(p, p.relative_to(root).with_suffix("").as_posix()) for p in files]
-
-
-def read_slice(path):
-    """An image file as uint8 (H, W, 3) RGB; a grayscale image is repeated into 3 channels.
-
-    Raises DataError naming the file when it cannot be decoded, or when it
-    holds more than 8 bits per channel (tinynet's models take 8-bit slices).
-    """
-    try:
-        with Image.open(path) as image:
-            image.load()
-            mode = image.mode
-            rgb = None if mode in _DEEP_MODES else image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"cannot read the image {path}: {exc}") from exc
-    if rgb is None:
-        raise DataError(f"{path}: a {mode} image (16-bit or float); tinynet reads 8-bit "
-                        "slices, convert it to 8 bits first")
-    return np.asarray(rgb, dtype=np.uint8)
-
-
-#: Pillow modes with more than 8 bits per channel.
-_DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
