@@ -183,3 +183,189 @@ def test_gradcheck_refuses_float32():
     x = tn.tensor(np.ones(3, dtype=np.float32), requires_grad=True)
     with pytest.raises(TypeError, match="float64"):
         tn.gradcheck(lambda t: t * 2, [x])
+
+
+# ---------------------------------------------------------------------------
+# Grad-mode switches
+# ---------------------------------------------------------------------------
+
+def test_no_grad_is_also_a_decorator_with_or_without_parentheses():
+    x = tn.ones(2, requires_grad=True)
+
+    @tn.no_grad()
+    def with_parentheses():
+        return (x * 2).requires_grad
+
+    @tn.no_grad
+    def bare():
+        return (x * 2).requires_grad
+
+    assert with_parentheses() is False and bare() is False
+    assert (x * 2).requires_grad and tn.is_grad_enabled()
+
+
+def test_set_grad_enabled_as_a_call_and_as_a_block():
+    x = tn.ones(2, requires_grad=True)
+    with tn.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+        with tn.enable_grad():
+            assert (x * 2).requires_grad
+    assert tn.is_grad_enabled()
+    tn.set_grad_enabled(False)
+    try:
+        assert not (x * 2).requires_grad
+    finally:
+        tn.set_grad_enabled(True)
+    with tn.inference_mode():
+        assert not (x * 2).requires_grad
+    with tn.inference_mode(False):
+        assert (x * 2).requires_grad
+
+
+def test_retain_grad_keeps_a_non_leaf_gradient():
+    x = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 3
+    y.retain_grad()
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [6.0, 12.0])     # d(y^2)/dy = 2y
+    np.testing.assert_array_equal(x.grad.data, [18.0, 36.0])
+
+
+# ---------------------------------------------------------------------------
+# In-place operations
+# ---------------------------------------------------------------------------
+
+def test_in_place_on_a_leaf_that_requires_grad_needs_no_grad():
+    w = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used "
+                                           "in an in-place operation"):
+        w.add_(1)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        w[0] = 5.0
+    (w * w).sum().backward()
+    with tn.no_grad():
+        w -= 0.5 * w.grad          # the manual SGD step of PyTorch tutorials
+        w.grad.zero_()
+    assert w.is_leaf and w.requires_grad
+    np.testing.assert_array_equal(w.data, [0.0, 0.0])
+    np.testing.assert_array_equal(w.grad.data, [0.0, 0.0])
+
+
+def test_in_place_without_graph_writes_into_the_array_so_views_see_it():
+    x = tn.zeros(2, 3)
+    row = x[0]
+    x.add_(1)
+    x[:, 0] = 7.0
+    x[x > 5] -= 1                   # __getitem__, __isub__, then __setitem__
+    assert row.tolist() == [6.0, 1.0, 1.0]
+    with pytest.raises(RuntimeError, match="result type float32 can't be cast to the desired "
+                                           "output type int64"):
+        tn.tensor([1, 2]).add_(1.5)
+    with pytest.raises(RuntimeError, match=r"output with shape \(3,\) doesn't match the "
+                                           r"broadcast shape \(2, 3\)"):
+        tn.zeros(3).add_(tn.ones(2, 3))
+
+
+def test_in_place_on_a_graph_tensor_keeps_every_gradient_right():
+    x = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 2
+    z = y * y              # saved y (= 2x) for its backward
+    y.add_(1)              # y is now 2x + 1 and the output of Add
+    w = y * 3
+    (z + w).sum().backward()
+    # dz/dx = 2 (2x) 2 = 8x, dw/dx = 3 * 2 = 6
+    np.testing.assert_array_equal(x.grad.data, 8 * np.array([1.0, 2.0]) + 6)
+
+
+def test_setitem_with_a_value_that_requires_grad_records_the_graph():
+    def unrolled(h0, write_into_buffer):
+        h, states = h0, []
+        outputs = tn.zeros(3, 2)
+        for t in range(3):
+            h = (h * 2).tanh()
+            if write_into_buffer:
+                outputs[t] = h            # the RNN-tutorial way
+            states.append(h)
+        return outputs if write_into_buffer else tn.stack(states)
+
+    weights = tn.tensor(np.arange(6.0).reshape(3, 2))
+    grads = []
+    for write in (True, False):
+        h0 = tn.tensor(np.array([0.5, -1.0]), requires_grad=True)
+        out = unrolled(h0, write)
+        assert out.requires_grad and not out.is_leaf
+        (out * weights).sum().backward()
+        grads.append(h0.grad.data)
+    np.testing.assert_allclose(grads[0], grads[1])
+    assert np.abs(grads[0]).min() > 0
+
+
+# ---------------------------------------------------------------------------
+# Tensor as a Python object
+# ---------------------------------------------------------------------------
+
+def test_tensors_hash_by_identity_and_compare_elementwise():
+    a, b = tn.ones(2), tn.ones(2)
+    assert (a == b).tolist() == [True, True] and (a != b).dtype == np.bool_
+    assert len({a: 1, b: 2}) == 2 and a in [a] and (a == None) is False  # noqa: E711
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value "
+                                           "is ambiguous"):
+        bool(a == b)
+    assert bool(tn.tensor([3.0]) > 2)
+
+
+def test_conversions_to_python_numbers():
+    x = tn.tensor(2.5)
+    assert float(x) == 2.5 and int(x) == 2 and f"{x:.2f}" == "2.50" and x.item() == 2.5
+    assert list(range(tn.tensor(3))) == [0, 1, 2]
+    with pytest.raises(RuntimeError, match="a Tensor with 2 elements cannot be converted"):
+        tn.ones(2).item()
+    with pytest.raises(ValueError, match="only one element tensors can be converted"):
+        float(tn.ones(2))
+    with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
+        len(x)
+
+
+def test_tensor_refuses_strings_none_and_ragged_lists():
+    with pytest.raises(ValueError, match=r"tensors hold numbers and bools only, got a value of "
+                                         r"type str \('a'\)"):
+        tn.tensor(["a", "b"])
+    with pytest.raises(TypeError, match="got a value of type NoneType"):
+        tn.tensor([1.0, None])
+    with pytest.raises(TypeError, match="could not infer a dtype from None"):
+        tn.tensor(None)
+    with pytest.raises(ValueError, match="the nested sequence is not rectangular"):
+        tn.tensor([[1, 2], [3]])
+    with pytest.raises(TypeError, match="tensors hold numbers and bools only"):
+        tn.tensor(np.array([1, None], dtype=object))
+
+
+def test_tensor_copies_while_from_numpy_and_as_tensor_share():
+    array = np.zeros(3, dtype=np.float32)
+    copied, shared, also_shared = tn.tensor(array), tn.from_numpy(array), tn.as_tensor(array)
+    array[0] = 1.0
+    assert copied.tolist()[0] == 0.0 and shared.tolist()[0] == 1.0
+    assert also_shared.tolist()[0] == 1.0
+    assert tn.is_tensor(copied) and not tn.is_tensor(array)
+    with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray, got list"):
+        tn.from_numpy([1.0])
+
+
+def test_device_objects_are_device_names():
+    device = tn.device("cuda:0")
+    assert device == "gpu" and device.type == "cuda" and device.index == 0
+    assert repr(tn.device("cpu")) == "device(type='cpu')"
+    x = tn.ones(2).to(tn.device("cpu"))
+    assert x.device == "cpu" and x.device.type == "cpu"
+    assert isinstance(tn.cuda.is_available(), bool)
+
+
+def test_importing_any_module_first_gives_tensors_all_their_methods():
+    import subprocess
+    import sys
+    for first in ("tinynet.autograd", "tinynet.ops.math", "tinynet.nn.functional"):
+        code = (f"import {first}\nfrom tinynet.autograd import Tensor\n"
+                "x = Tensor([[1.0, 2.0]])\nprint((x.sum(dim=1) + x.T.sum()).tolist())")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True)
+        assert result.stdout.strip() == "[6.0]"
