@@ -1,4 +1,4 @@
-"""tinynet.gradcheck's random-direction path (inputs larger than max_elements) catches wrong gradients."""
+"""tinynet.gradcheck's random-direction path (inputs over max_elements) catches wrong gradients."""
 import numpy as np
 import pytest
 

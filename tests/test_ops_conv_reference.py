@@ -29,7 +29,8 @@ def test_gradcheck(case):
 
 def test_reference_is_the_formula_on_one_pixel(rng):
     """y[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] * x_pad[n, c, oh*s + i*d, ow*s + j*d]."""
-    x, w, b = rng.standard_normal((1, 2, 6, 7)), rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(3)
+    x, w = rng.standard_normal((1, 2, 6, 7)), rng.standard_normal((3, 2, 2, 3))
+    b = rng.standard_normal(3)
     with conv.use_algorithm("reference"):
         y = tn.ops.conv2d(x, w, b, stride=(2, 1), padding=(1, 2), dilation=(2, 1)).data
     x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (2, 2)))
@@ -155,7 +156,8 @@ def test_fast_algorithm_equals_reference(algorithm, geometry, limits, rng):
                          ids=["dx_only", "dw_db_only", "dw_only"])
 @pytest.mark.parametrize("algorithm", FAST)
 def test_fast_algorithm_computes_only_the_wanted_gradients(algorithm, want, rng):
-    x, w, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
     dy = rng.standard_normal((2, 4, 6, 5))
     expected = run("reference", x, w, b, dy, 1, 1, 1)
     got = run(algorithm, x, w, b, dy, 1, 1, 1, want)

@@ -106,5 +106,5 @@ def plane_blocks(a):
     n = a.shape[0]
     if backend.get_array_module(a) is not np or n == 0:
         return [slice(0, n)]
-    per_item = a.nbytes // n
-    return [slice(start, stop) for start, stop in spans(n, limits().plane_block // max(1, per_item))]
+    per_item = max(1, a.nbytes // n)
+    return [slice(start, stop) for start, stop in spans(n, limits().plane_block // per_item)]

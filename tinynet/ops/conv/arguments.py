@@ -13,7 +13,7 @@ __all__ = ["pair", "output_size", "transposed_output_size", "ConvGeometry", "con
 
 
 def pair(op, name, value):
-    """``value`` as an (h, w) pair of ints: ``3`` -> ``(3, 3)``, ``(2, 1)`` and ``[2]`` -> ``(2, 2)``.
+    """``value`` as an (h, w) pair of ints: ``3`` and ``[3]`` -> ``(3, 3)``; ``(2, 1)`` stays.
 
     ``op`` and ``name`` (e.g. ``"conv2d"``, ``"stride"``) label the error
     raised for anything else (floats, bools, strings, three values).

@@ -3,18 +3,19 @@
 A convolution (PyTorch's, which is a cross-correlation) computes, for every
 sample n, output channel o and output pixel (oh, ow)::
 
-    y[n, o, oh, ow] = bias[o] + sum_{c, i, j} weight[o, c, i, j] * x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+    y[n, o, oh, ow] = bias[o] + sum_{c, i, j} weight[o, c, i, j]
+                                            * x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]
 
 where ``x_pad`` is x with ``padding`` zeros on each side, (sh, sw) the stride
 and (dh, dw) the dilation.  Copy the patch under every output pixel into a
 column ("im2col") and the sum over (c, i, j) is one matrix product for all
 pixels and all filters at once.  Shapes: x (N, C, H, W), weight (O, C, KH, KW)::
 
-    cols = im2col(x)                  (N, C*KH*KW, OH*OW)   column p: the patch under pixel p
-    W    = weight.reshape(O, -1)      (O, C*KH*KW)          rows flattened in the same (c, i, j) order
-    y    = W @ cols + bias            (N, O, OH*OW)         reshaped to (N, O, OH, OW)
+    cols = im2col(x)              (N, C*KH*KW, OH*OW)   column p: the patch under pixel p
+    W    = weight.reshape(O, -1)  (O, C*KH*KW)          flattened in the same (c, i, j) order
+    y    = W @ cols + bias        (N, O, OH*OW)         reshaped to (N, O, OH, OW)
 
-Backward follows from the matrix product:
+Backward follows from the matrix product::
 
     dW = sum_n dy[n] @ cols[n].T      the weight gradient
     dx = col2im(W.T @ dy)             col2im adds every column entry back onto the
@@ -46,7 +47,9 @@ def applies(geo):
 def _offset_window(i, j, geo):
     """The slices of x_pad that kernel offset (i, j) reads, for all output pixels at once."""
     (sh, sw), (dh, dw), (oh, ow) = geo.stride, geo.dilation, geo.out_size
-    return slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+    rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)      # i*dh, i*dh + sh, ... (OH of them)
+    cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+    return rows, cols
 
 
 def im2col(x, geo):
