@@ -40,6 +40,8 @@ GRADCHECK_CASES = [
     GradCase("elu", lambda x: ops.elu(x, alpha=1.5), lambda r: [away_from_zero(r, 3, 4)]),
     GradCase("gelu_erf", ops.gelu, lambda r: [2 * normal(r, 3, 4)]),
     GradCase("gelu_tanh", lambda x: ops.gelu(x, approximate="tanh"), lambda r: [2 * normal(r, 3, 4)]),
+    GradCase("hardtanh_relu6", lambda x: ops.hardtanh(x, -0.5, 0.5) + ops.relu6(4 * x),
+             lambda r: [away_from_zero(r, 3, 4)]),
     GradCase("silu", ops.silu, lambda r: [2 * normal(r, 3, 4)]),
     GradCase("softplus_beta", lambda x: ops.softplus(x, beta=2.0), lambda r: [2 * normal(r, 3, 4)]),
     # beyond the threshold softplus is the identity (slope 1); keep away from the switch

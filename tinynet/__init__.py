@@ -27,7 +27,7 @@ from .backend import gpu_available, manual_seed
 from .device import device
 from .gradcheck import GradcheckError, gradcheck
 from .ops import compare as _compare, creation as _creation, math as _math, reduce as _reduce
-from .ops import shape as _shape, vector_norm as _vector_norm
+from .ops import shape as _shape, sorting as _sorting, vector_norm as _vector_norm
 from .ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 
 # torch.* functions: the public functions of these ops modules, and the dtypes.
@@ -35,6 +35,7 @@ from .ops.math import *  # noqa: F401,F403,E402
 from .ops.reduce import *  # noqa: F401,F403,E402
 from .ops.vector_norm import *  # noqa: F401,F403,E402
 from .ops.compare import *  # noqa: F401,F403,E402
+from .ops.sorting import *  # noqa: F401,F403,E402
 from .ops.shape import *  # noqa: F401,F403,E402
 from .ops.creation import *  # noqa: F401,F403,E402
 from .dtypes import *  # noqa: F401,F403,E402  (shadows float, int, bool in this file)
@@ -46,7 +47,7 @@ def numel(input):
 
 
 _TORCH_FUNCTIONS = (_math.__all__ + _reduce.__all__ + _vector_norm.__all__ + _compare.__all__
-                    + _shape.__all__ + _creation.__all__ + _dtypes.__all__
+                    + _sorting.__all__ + _shape.__all__ + _creation.__all__ + _dtypes.__all__
                     + ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "numel"])
 __all__ = sorted(set(_TORCH_FUNCTIONS) | {
     "Tensor", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, tensor as _make_tensor
-from .ops import activation, compare, creation, inplace, math, reduce, shape, vector_norm
+from .ops import activation, compare, creation, inplace, math, reduce, shape, sorting, vector_norm
 
 __all__ = ["METHODS", "PROPERTIES"]
 
@@ -233,6 +233,8 @@ METHODS = {
     "argmin": reduce.argmin, "var": reduce.var, "std": reduce.std,
     "logsumexp": reduce.logsumexp, "all": reduce.all, "any": reduce.any,
     "cumsum": reduce.cumsum, "norm": vector_norm.norm,
+    # sorting (ops/sorting.py)
+    "sort": sorting.sort, "argsort": sorting.argsort, "topk": sorting.topk,
     # comparisons (ops/compare.py)
     "eq": compare.eq, "ne": compare.ne, "lt": compare.lt, "le": compare.le, "gt": compare.gt,
     "ge": compare.ge, "greater": compare.gt, "greater_equal": compare.ge, "less": compare.lt,

@@ -9,6 +9,7 @@ from .math import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403
 from .vector_norm import *  # noqa: F401,F403
 from .compare import *  # noqa: F401,F403
+from .sorting import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403

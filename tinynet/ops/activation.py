@@ -21,7 +21,9 @@ softmax        output y                y * (g - sum(g * y))        (sum over dim
 log_softmax    output y                g - exp(y) * sum(g)         (sum over dim)
 =============  ======================  ===========================================
 
-relu6, hardtanh and logsigmoid are compositions of these (clamp, softplus).
+hardtanh       mask [lo < x < hi]      g inside the open interval, 0 at and beyond its ends
+
+relu6 is hardtanh(0, 6) and logsigmoid is -softplus(-x).
 ``inplace=True`` (relu, leaky_relu) overwrites the input as PyTorch does, with
 the rules of ``tinynet.ops.inplace``.
 """
@@ -32,7 +34,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, as_tensor
 from .inplace import assign_in_place, check_in_place
-from .math import clamp, neg
+from .math import neg
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh",
            "logsigmoid", "sigmoid", "tanh", "softmax", "log_softmax"]
@@ -72,6 +74,22 @@ class LeakyReLU(Function):
     def backward(self, g):
         xp = backend.get_array_module(g)
         return xp.where(self.mask, g, g * self.negative_slope)
+
+
+class Hardtanh(Function):
+    """y = x clamped into [min_val, max_val]; unlike clamp, the gradient is 0 at the ends
+    themselves (PyTorch's rule for hardtanh and relu6)."""
+
+    def __init__(self, min_val, max_val):
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.inside = (x > self.min_val) & (x < self.max_val) if self.needs_input_grad[0] else None
+        return xp.clip(x, self.min_val, self.max_val)
+
+    def backward(self, g):
+        return g * self.inside
 
 
 class ELU(Function):
@@ -266,12 +284,12 @@ def relu(input, inplace=False):
 
 def relu6(input, inplace=False):
     """min(max(input, 0), 6), elementwise."""
-    return _maybe_in_place("relu6", input, lambda x: clamp(x, 0, 6), inplace)
+    return _maybe_in_place("relu6", input, Hardtanh(0.0, 6.0), inplace)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """input clamped into [min_val, max_val]."""
-    return _maybe_in_place("hardtanh", input, lambda x: clamp(x, min_val, max_val), inplace)
+    """input clamped into [min_val, max_val] (gradient 0 at the ends, as in PyTorch)."""
+    return _maybe_in_place("hardtanh", input, Hardtanh(min_val, max_val), inplace)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):

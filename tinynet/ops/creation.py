@@ -16,7 +16,7 @@ from .shape import size_argument
 
 __all__ = ["zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
            "empty_like", "rand_like", "randn_like", "eye", "arange", "linspace", "randn",
-           "rand", "randint", "randperm", "one_hot"]
+           "rand", "randint", "randperm", "normal", "one_hot"]
 
 
 def _make(array, requires_grad, device):
@@ -153,6 +153,19 @@ def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None)
     """A random permutation of 0 .. n-1 (int64)."""
     return _make(backend.get_rng().permutation(n).astype(dtype or np.int64), requires_grad,
                  device)
+
+
+def normal(mean, std, size=None, *, dtype=None, device=None, requires_grad=False,
+           generator=None):
+    """Samples of N(mean, std^2) (``torch.normal``): numbers with ``size``, or one sample
+    per element of ``mean``/``std`` tensors (which broadcast)."""
+    means, stds = as_tensor(mean).data, as_tensor(std).data
+    if dtype is None:
+        dtype = next((t.dtype for t in (mean, std) if isinstance(t, Tensor)), get_default_dtype())
+    shape = size_argument((size,)) if size is not None else np.broadcast_shapes(means.shape,
+                                                                                stds.shape)
+    draw = backend.get_rng().normal(backend.to_numpy(means), backend.to_numpy(stds), shape)
+    return _make(draw.astype(dtype), requires_grad, device)
 
 
 def one_hot(tensor, num_classes=-1):

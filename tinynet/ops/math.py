@@ -153,7 +153,8 @@ class Div(_BinaryBroadcast):
     name = "div"
 
     def compute(self, a, b):
-        y = a / b
+        with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or nan, silently
+            y = a / b
         self.b = b if any(self.needs_input_grad) else None
         self.y = y if self.needs_input_grad[1] else None
         return y

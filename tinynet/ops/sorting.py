@@ -1,0 +1,58 @@
+"""Sorting and the k largest: sort, argsort, topk (``torch.sort``, ``torch.topk``).
+
+The indices are found on the raw array (no gradient: they are integers); the
+values are then gathered at those indices with ``gather``, so the gradient of
+the values flows back to the elements they came from and every other element
+gets 0.  Ties are kept in their original order (a stable sort), which is one
+of the orders PyTorch may return.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor, _wrap_dim, as_tensor
+from .shape import gather, narrow
+
+__all__ = ["sort", "argsort", "topk"]
+
+#: What ``sort`` and ``topk`` return, like ``torch.return_types.sort``.
+SortResult = namedtuple("sort", ["values", "indices"])
+TopkResult = namedtuple("topk", ["values", "indices"])
+
+
+def _order(x, dim, descending):
+    """Stable argsort of the array ``x`` along ``dim`` (descending keeps ties in order)."""
+    xp = backend.get_array_module(x)
+    if descending:
+        x = -(x.astype(np.int64) if x.dtype.kind in "bu" else x)
+    return xp.argsort(x, axis=dim, kind="stable")
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    """The indices that sort ``input`` along ``dim`` (int64)."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        return Tensor._from_array(backend.get_array_module(x.data).zeros((), np.int64))
+    dim = _wrap_dim(dim, x.ndim, "argsort")
+    return Tensor._from_array(_order(x.data, dim, descending).astype(np.int64))
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """``(values, indices)`` of ``input`` sorted along ``dim``; gradients reach the values."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        return SortResult(x, argsort(x))
+    indices = argsort(x, dim, descending)
+    return SortResult(gather(x, dim, indices), indices)
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """``(values, indices)`` of the ``k`` largest (or smallest) elements along ``dim``."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim, "topk")
+    if not 0 <= k <= (x.shape[dim] if x.ndim else 1):
+        raise ValueError(f"topk: k={k} is out of range for dim {dim} of a tensor of "
+                         f"shape {x.shape}")
+    indices = narrow(argsort(x, dim, descending=largest), dim, 0, k)
+    return TopkResult(gather(x, dim, indices), indices)
