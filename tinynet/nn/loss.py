@@ -24,6 +24,8 @@ FocalTverskyLoss       F.focal_tversky_loss                        probabilities
 ``module.to(device)``.  The deprecated ``size_average``/``reduce`` arguments
 are understood the way PyTorch understands them.
 """
+import warnings
+
 from . import functional as F
 from .module import Module
 
@@ -37,8 +39,12 @@ def _legacy_reduction(size_average, reduce, reduction):
     if size_average is None and reduce is None:
         return reduction
     if reduce is False:
-        return "none"
-    return "sum" if size_average is False else "mean"
+        reduction = "none"
+    else:
+        reduction = "sum" if size_average is False else "mean"
+    warnings.warn("size_average and reduce args will be deprecated, please use "
+                  f"reduction={reduction!r} instead.", stacklevel=4)
+    return reduction
 
 
 class _Loss(Module):

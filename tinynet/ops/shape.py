@@ -292,6 +292,18 @@ def normalize_index(index):
     return _index_array(index)
 
 
+def _add_at(target, index, values):
+    """``target[index] += values``, adding (not overwriting) where an index repeats.
+
+    NumPy's ``add.at``; on the GPU CuPy's ``cupyx.scatter_add``, which does the same.
+    """
+    if backend.get_array_module(target) is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+
+
 def _has_integer_array(index):
     """True if ``index`` holds an integer array, which may pick an element twice."""
     parts = index if isinstance(index, tuple) else (index,)
@@ -320,7 +332,7 @@ class GetItem(Function):
         xp = backend.get_array_module(gy)
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
         if _has_integer_array(self.index):
-            xp.add.at(gx, self.index, gy)
+            _add_at(gx, self.index, gy)
         else:
             gx[self.index] = gy
         return gx
@@ -417,7 +429,7 @@ class Gather(Function):
                  for d, n in enumerate(self.index.shape)]
         grids[self.dim] = self.index
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        xp.add.at(gx, tuple(grids), gy)
+        _add_at(gx, tuple(grids), gy)
         return gx
 
 
