@@ -281,3 +281,20 @@ def test_batchnorm_default_init():
     np.testing.assert_array_equal(bn.bias.numpy(), np.zeros(4))
     np.testing.assert_array_equal(bn.running_mean.numpy(), np.zeros(4))
     assert int(bn.num_batches_tracked.item()) == 0
+
+
+@pytest.mark.parametrize("layer", [nn.Conv2d, nn.ConvTranspose2d])
+@pytest.mark.parametrize("kwargs, message", [
+    ({"in_channels": -3}, "in_channels must be >= 0, got -3"),
+    ({"out_channels": -1}, "out_channels must be >= 0, got -1"),
+    ({"in_channels": 1.5}, "in_channels must be an int"),
+    ({"kernel_size": 0}, r"kernel_size must be >= 1, got \(0, 0\)"),
+    ({"stride": (1, 0)}, r"stride must be >= 1, got \(1, 0\)"),
+    ({"padding": -1}, r"padding must be >= 0, got \(-1, -1\)"),
+    ({"dilation": 0}, r"dilation must be >= 1, got \(0, 0\)"),
+    ({"groups": 0}, "groups must be >= 1, got 0"),
+])
+def test_bad_conv_layer_arguments_name_the_argument_and_value(layer, kwargs, message):
+    args = {"in_channels": 4, "out_channels": 4, "kernel_size": 3, **kwargs}
+    with pytest.raises((ValueError, TypeError), match=f"{layer.__name__}: {message}"):
+        layer(**args)

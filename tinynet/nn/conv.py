@@ -14,10 +14,18 @@ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in = weight.shape[1] * kH * kW
 from ..ops.conv.arguments import conv2d_padding, pair, transposed_output_size
 from . import functional as F
 from . import init
+from .arguments import check_size
 from .module import Module
 from .parameter import empty_parameter
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
+
+
+def _at_least(layer, name, values, minimum):
+    """The (h, w) pair ``values`` if both are >= ``minimum``, else a ValueError naming them."""
+    if min(values) < minimum:
+        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {values}")
+    return values
 
 
 class _ConvNd(Module):
@@ -27,6 +35,11 @@ class _ConvNd(Module):
                  transposed, output_padding, groups, bias, padding_mode, device, dtype):
         super().__init__()
         name = type(self).__name__
+        in_channels = check_size(name, "in_channels", in_channels)
+        out_channels = check_size(name, "out_channels", out_channels)
+        groups = check_size(name, "groups", groups)
+        if groups == 0:
+            raise ValueError(f"{name}: groups must be >= 1, got 0")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must both be divisible by groups ({groups})")
@@ -35,12 +48,14 @@ class _ConvNd(Module):
                                       "implemented (only 'zeros')")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = pair(name, "kernel_size", kernel_size)
-        self.stride = pair(name, "stride", stride)
-        self.padding = padding if isinstance(padding, str) else pair(name, "padding", padding)
-        self.dilation = pair(name, "dilation", dilation)
+        self.kernel_size = _at_least(name, "kernel_size", pair(name, "kernel_size", kernel_size), 1)
+        self.stride = _at_least(name, "stride", pair(name, "stride", stride), 1)
+        self.padding = padding if isinstance(padding, str) else \
+            _at_least(name, "padding", pair(name, "padding", padding), 0)
+        self.dilation = _at_least(name, "dilation", pair(name, "dilation", dilation), 1)
         self.transposed = transposed
-        self.output_padding = pair(name, "output_padding", output_padding)
+        self.output_padding = _at_least(name, "output_padding",
+                                        pair(name, "output_padding", output_padding), 0)
         self.groups = groups
         self.padding_mode = padding_mode
         if transposed:
