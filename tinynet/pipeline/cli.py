@@ -19,8 +19,9 @@ from .. import backend
 from ..data import DataError
 from ..io import CheckpointError, SafetensorsError, TorchFormatError
 
-__all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device", "add_device_argument",
-           "add_prediction_arguments", "existing_path", "positive_int", "positive_float", "probability"]
+__all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device",
+           "add_device_argument", "add_prediction_arguments", "existing_path", "positive_int",
+           "non_negative_int", "positive_float", "probability"]
 
 
 class UsageError(ValueError):

@@ -87,7 +87,8 @@ class TrainingRun:
             raise ValueError(f"TrainingRun: mode must be 'max' or 'min', got {mode!r}")
         self.out_dir = os.fspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
-        self.model, self.optimizer, self.scheduler, self.loader = model, optimizer, scheduler, loader
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.loader = loader
         self.spec, self.config = spec, dict(config)
         self.monitor, self.mode = monitor, mode
         self.epoch = 0             # the epoch being trained, 0-based
@@ -172,7 +173,7 @@ class TrainingRun:
         return value
 
     def step_done(self, **values):
-        """Count one optimizer step; ``values`` (loss, dice, ...) feed the bar and the epoch means."""
+        """Count one optimizer step; ``values`` (loss, dice, ...) feed the bar and epoch means."""
         self.step += 1
         self._meter.add(values)
         if self._bar is not None:
