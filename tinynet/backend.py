@@ -58,6 +58,9 @@ def _import_cupy():
     if count == 0:
         raise DeviceError("device 'gpu': CuPy is installed but no GPU was found")
     _cupy = cupy
+    if _seed is not None:
+        # manual_seed() usually runs before the first GPU use imports CuPy.
+        cupy.random.seed(_seed % 2**32)
     return cupy
 
 
@@ -128,8 +131,9 @@ def manual_seed(seed):
     initialization and dropout are reproducible; the same seed gives the same
     weights on the CPU and on the GPU, because weights are drawn on the CPU.
     """
-    global _rng
+    global _rng, _seed
     _rng = np.random.default_rng(seed)
+    _seed = seed
     np.random.seed(seed % 2**32)
     if _cupy is not None:
         _cupy.random.seed(seed % 2**32)
@@ -141,3 +145,4 @@ def get_rng():
 
 
 _rng = np.random.default_rng(0)
+_seed = None   # the last manual_seed, applied to CuPy's generator when CuPy is first imported
