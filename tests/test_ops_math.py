@@ -53,6 +53,10 @@ GRADCHECK_CASES = [
     GradCase("masked_fill", lambda a: a.masked_fill(a.data > 0.5, 2.0) * a,
              lambda r: [distinct(r, 3, 4)]),
     GradCase("matmul_dot", lambda a, b: a @ b, lambda r: [normal(r, 4), normal(r, 4)]),
+    GradCase("einsum_contraction_and_lone_letter", lambda a, b: ops.einsum("ijk,jl->il", a, b),
+             lambda r: [normal(r, 2, 3, 2), normal(r, 3, 2)]),
+    GradCase("einsum_ellipsis_broadcast", lambda a, b: ops.einsum("...ij,...jk->...ik", a, b),
+             lambda r: [normal(r, 2, 1, 2, 3), normal(r, 4, 3, 2)]),
     GradCase("matmul_batched_vec", lambda a, b: a @ b, lambda r: [normal(r, 2, 3, 4), normal(r, 4)]),
     GradCase("matmul_vec_batched", lambda a, b: a @ b, lambda r: [normal(r, 4), normal(r, 2, 4, 3)]),
 ]
@@ -175,3 +179,16 @@ def test_mm_bmm_check_their_dimensions():
 def test_unsupported_operand_names_its_type():
     with pytest.raises(TypeError, match="unsupported operand of type str"):
         tn.ones(2) + "a"
+
+
+def test_einsum_equations_by_hand_and_their_errors():
+    a = tn.tensor(np.arange(6.0).reshape(2, 3))
+    assert ops.einsum("ij->", a).item() == 15.0
+    assert ops.einsum("ij->ji", a).tolist() == np.arange(6.0).reshape(2, 3).T.tolist()
+    assert ops.einsum("ij,ij->i", [a, a]).tolist() == [5.0, 50.0]
+    with pytest.raises(ValueError, match="subscripts 'ijk' name 3 dims, but the tensor has 2"):
+        ops.einsum("ijk->i", a)
+    with pytest.raises(ValueError, match="has 2 operands, got 1 tensors"):
+        ops.einsum("ij,jk->ik", a)
+    with pytest.raises(NotImplementedError, match="a letter repeated within one operand"):
+        ops.einsum("ii->i", tn.ones(2, 2))

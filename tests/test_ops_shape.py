@@ -20,6 +20,10 @@ GRADCHECK_CASES = [
              lambda r: [normal(r, 3, 4), normal(r, 3)]),
     GradCase("gather_repeats", lambda a: a.gather(1, tn.tensor([[0, 0], [2, 1]])),
              lambda r: [normal(r, 2, 3)]),
+    GradCase("scatter_into_both", lambda a, s: a.scatter(1, tn.tensor([[0, 2], [1, 0]]), s),
+             lambda r: [normal(r, 2, 3), normal(r, 2, 3)]),
+    GradCase("scatter_add_repeats", lambda a, s: ops.scatter_add(a, 0, tn.tensor([[1, 1, 0]]), s),
+             lambda r: [normal(r, 2, 3), normal(r, 1, 3)]),
     GradCase("expand", lambda a: a.expand(2, -1, 4), lambda r: [normal(r, 3, 1)]),
     GradCase("repeat", lambda a: a.repeat(2, 1, 3), lambda r: [normal(r, 2, 3)]),
     GradCase("split_all_pieces_used", lambda a: ops.cat(a.split([1, 2], dim=1)[::-1], dim=1),
@@ -122,5 +126,15 @@ def test_gather_and_index_select():
     x = tn.tensor([[1, 2, 3], [4, 5, 6]])
     assert x.gather(1, tn.tensor([[2, 0], [1, 1]])).tolist() == [[3, 1], [5, 5]]
     assert x.index_select(1, tn.tensor([2, 0])).tolist() == [[3, 1], [6, 4]]
-    with pytest.raises(TypeError, match="gather: index must be an integer tensor"):
+    with pytest.raises(TypeError, match="gather: index must be an integer tensor, got dtype "
+                                        "float32"):
         x.gather(1, tn.ones(2, 2))
+
+
+def test_scatter_makes_one_hot_rows_and_scatter_add_accumulates():
+    labels = tn.tensor([0, 2, 1])
+    assert tn.zeros(3, 3).scatter_(1, labels.unsqueeze(1), 1).tolist() == tn.eye(3)[labels].tolist()
+    counts = tn.zeros(4).scatter_add(0, tn.tensor([1, 1, 3]), tn.ones(3))
+    assert counts.tolist() == [0.0, 2.0, 0.0, 1.0]
+    with pytest.raises(TypeError, match="scatter: give src"):
+        tn.zeros(3).scatter(0, tn.tensor([0]))

@@ -13,7 +13,7 @@ Import order matters in one place only: ``tensor_methods`` attaches the ops to
 ``Tensor`` as its methods, so it comes right after ``ops``.
 """
 from . import backend
-from .autograd import (Function, Tensor, as_tensor, enable_grad, from_numpy, inference_mode,
+from .autograd import (Function, Size, Tensor, as_tensor, enable_grad, from_numpy, inference_mode,
                        is_grad_enabled, is_tensor, no_grad, set_grad_enabled, tensor)
 from . import ops
 from . import tensor_methods
@@ -26,12 +26,14 @@ from . import models
 from .backend import gpu_available, manual_seed
 from .device import device
 from .gradcheck import GradcheckError, gradcheck
-from .ops import compare as _compare, creation as _creation, math as _math, reduce as _reduce
+from .ops import compare as _compare, creation as _creation, einstein_sum as _einstein_sum
+from .ops import math as _math, reduce as _reduce
 from .ops import shape as _shape, sorting as _sorting, vector_norm as _vector_norm
 from .ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 
 # torch.* functions: the public functions of these ops modules, and the dtypes.
 from .ops.math import *  # noqa: F401,F403,E402
+from .ops.einstein_sum import *  # noqa: F401,F403,E402
 from .ops.reduce import *  # noqa: F401,F403,E402
 from .ops.vector_norm import *  # noqa: F401,F403,E402
 from .ops.compare import *  # noqa: F401,F403,E402
@@ -46,11 +48,11 @@ def numel(input):
     return input.numel()
 
 
-_TORCH_FUNCTIONS = (_math.__all__ + _reduce.__all__ + _vector_norm.__all__ + _compare.__all__
+_TORCH_FUNCTIONS = (_math.__all__ + _einstein_sum.__all__ + _reduce.__all__ + _vector_norm.__all__ + _compare.__all__
                     + _sorting.__all__ + _shape.__all__ + _creation.__all__ + _dtypes.__all__
                     + ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "numel"])
 __all__ = sorted(set(_TORCH_FUNCTIONS) | {
-    "Tensor", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
+    "Tensor", "Size", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
     "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "device", "cuda",
     "gradcheck", "GradcheckError", "manual_seed", "gpu_available", "backend", "ops", "nn",
     "optim", "models", "io"})

@@ -42,7 +42,7 @@ import numpy as np
 from . import backend
 from .device import device as _device
 
-__all__ = ["Tensor", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor",
+__all__ = ["Tensor", "Size", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor",
            "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
            "backward", "read_only_gradients"]
 
@@ -210,6 +210,16 @@ def _as_array(data, dtype=None, device=None, copy=False, where="tensor"):
 # Tensor
 # ---------------------------------------------------------------------------
 
+class Size(tuple):
+    """A shape, ``x.shape`` or ``x.size()``: a tuple of ints, with ``numel()`` (``torch.Size``)."""
+
+    def numel(self):
+        n = 1
+        for size in self:
+            n *= size
+        return n
+
+
 class Tensor:
     """An n-dimensional array that remembers how it was computed.
 
@@ -258,7 +268,7 @@ class Tensor:
     # -- array-like properties ------------------------------------------------
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return Size(self.data.shape)
 
     @property
     def ndim(self):
@@ -371,9 +381,10 @@ class Tensor:
         return builtins.int(self.item())
 
     def __format__(self, spec):
+        """``f"{loss:.4f}"`` formats a 0-d tensor's value; other tensors take no format spec."""
         if self.ndim == 0:
             return format(self.item(), spec)
-        return object.__format__(repr(self), spec) if not spec else format(repr(self), spec)
+        return object.__format__(self, spec)
 
     # -- graph ------------------------------------------------------------------
     def detach(self):

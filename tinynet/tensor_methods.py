@@ -252,13 +252,15 @@ METHODS = {
     "movedim": shape.movedim, "flip": shape.flip, "expand": shape.expand,
     "expand_as": shape.expand_as, "broadcast_to": shape.broadcast_to, "repeat": shape.repeat,
     "tile": shape.tile, "split": shape.split, "chunk": shape.chunk, "unbind": shape.unbind,
-    "index_select": shape.index_select, "gather": shape.gather, "narrow": shape.narrow,
+    "index_select": shape.index_select, "gather": shape.gather, "scatter": shape.scatter,
+    "scatter_add": shape.scatter_add, "narrow": shape.narrow,
     "select": shape.select, "tril": shape.tril, "triu": shape.triu, "clone": shape.clone,
     "contiguous": shape.contiguous,
     # in-place updates (ops/inplace.py); refused on leaves that require grad outside no_grad
     "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
     "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,
-    "masked_fill_": inplace.masked_fill_, "copy_": inplace.copy_, "fill_": inplace.fill_,
+    "masked_fill_": inplace.masked_fill_, "scatter_": inplace.scatter_,
+    "scatter_add_": inplace.scatter_add_, "copy_": inplace.copy_, "fill_": inplace.fill_,
     "zero_": inplace.zero_, "uniform_": inplace.uniform_, "normal_": inplace.normal_,
     # dtype and device (adapters above)
     "to": _to, "cpu": _cpu, "cuda": _gpu, "gpu": _gpu, "type": _type, "type_as": _type_as,

@@ -6,6 +6,7 @@ One topic per module; everything public is re-exported here, so
 attached in ``tinynet/tensor_methods.py``.)
 """
 from .math import *  # noqa: F401,F403
+from .einstein_sum import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403
 from .vector_norm import *  # noqa: F401,F403
 from .compare import *  # noqa: F401,F403

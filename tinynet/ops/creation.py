@@ -16,7 +16,7 @@ from .shape import size_argument
 
 __all__ = ["zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
            "empty_like", "rand_like", "randn_like", "eye", "arange", "linspace", "randn",
-           "rand", "randint", "randperm", "normal", "one_hot"]
+           "rand", "randint", "randperm", "normal", "bernoulli", "multinomial", "one_hot"]
 
 
 def _make(array, requires_grad, device):
@@ -166,6 +166,31 @@ def normal(mean, std, size=None, *, dtype=None, device=None, requires_grad=False
                                                                                 stds.shape)
     draw = backend.get_rng().normal(backend.to_numpy(means), backend.to_numpy(stds), shape)
     return _make(draw.astype(dtype), requires_grad, device)
+
+
+def bernoulli(input, *, generator=None):
+    """0/1 samples, 1 with probability ``input`` (elementwise), in ``input``'s dtype."""
+    p = as_tensor(input)
+    draw = backend.get_rng().random(p.shape) < backend.to_numpy(p.data)
+    return _make(draw.astype(p.dtype), False, p.device)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """``num_samples`` class indices per row, drawn with probabilities proportional to the
+    (non-negative) weights in ``input`` (1-D, or 2-D: one draw per row); int64."""
+    weights = backend.to_numpy(as_tensor(input).data).astype(np.float64)
+    rows = weights.reshape(1, -1) if weights.ndim == 1 else weights
+    if weights.ndim not in (1, 2) or (rows < 0).any() or not (rows.sum(axis=1) > 0).all():
+        raise ValueError(f"multinomial: expects 1-D or 2-D non-negative weights with a positive "
+                         f"sum per row, got shape {weights.shape}")
+    if not replacement and num_samples > rows.shape[1]:
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from {rows.shape[1]} categories")
+    rng = backend.get_rng()
+    draws = np.stack([rng.choice(row.size, num_samples, replace=replacement, p=row / row.sum())
+                      for row in rows])
+    draws = draws[0] if weights.ndim == 1 else draws
+    return _make(draws.astype(np.int64), False, as_tensor(input).device)
 
 
 def one_hot(tensor, num_classes=-1):

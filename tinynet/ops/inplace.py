@@ -24,11 +24,12 @@ from .. import backend
 from ..autograd import Tensor, as_tensor, is_grad_enabled
 from ..dtypes import _category
 from .math import add, clamp, div, masked_fill, mul, pow, sub
-from .shape import astype, broadcast_to, clone, index_put, normalize_index
+from .shape import (astype, broadcast_to, clone, index_put, normalize_index, scatter,
+                    scatter_add)
 
 __all__ = ["check_in_place", "assign_in_place", "add_", "sub_", "mul_", "div_", "pow_",
-           "clamp_", "zero_", "fill_", "copy_", "masked_fill_", "setitem", "uniform_",
-           "normal_"]
+           "clamp_", "zero_", "fill_", "copy_", "masked_fill_", "scatter_", "scatter_add_",
+           "setitem", "uniform_", "normal_"]
 
 
 def check_in_place(tensor, name):
@@ -94,6 +95,16 @@ def clamp_(input, min=None, max=None):
 def masked_fill_(input, mask, value):
     """Set ``input`` to ``value`` where ``mask`` is True, in place."""
     return _update("masked_fill_", input, lambda: masked_fill(input, mask, value))
+
+
+def scatter_(input, dim, index, src=None, *, value=None):
+    """``scatter`` in place: ``torch.zeros(n, c).scatter_(1, y.unsqueeze(1), 1)`` is one-hot."""
+    return _update("scatter_", input, lambda: scatter(input, dim, index, src, value=value))
+
+
+def scatter_add_(input, dim, index, src):
+    """``scatter_add`` in place."""
+    return _update("scatter_add_", input, lambda: scatter_add(input, dim, index, src))
 
 
 def copy_(input, src):

@@ -17,7 +17,8 @@ from .math import sum_to
 
 __all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t",
            "permute", "movedim", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
-           "repeat", "tile", "flip", "getitem", "index_put", "index_select", "gather", "narrow",
+           "repeat", "tile", "flip", "getitem", "index_put", "index_select", "gather", "scatter",
+           "scatter_add", "narrow",
            "select", "split", "chunk", "unbind", "cat", "concat", "concatenate", "stack",
            "pad", "tril", "triu", "clone", "contiguous", "astype", "to_device"]
 
@@ -401,6 +402,31 @@ def select(input, dim, index):
     return getitem(x, (slice(None),) * dim + (index,))
 
 
+def _along_dim(index, dim):
+    """The full index tuple that addresses ``x[..., index[i, j, k], ...]`` (index on ``dim``).
+
+    For every position p of ``index`` it picks element p of x, except along
+    ``dim``, where it picks ``index[p]``: the positions gather reads and scatter writes.
+    """
+    xp = backend.get_array_module(index)
+    grids = [xp.arange(n).reshape([n if k == d else 1 for k in range(index.ndim)])
+             for d, n in enumerate(index.shape)]
+    grids[dim] = index
+    return tuple(grids)
+
+
+def _check_index(name, index, x_ndim, dim):
+    index = _index_array(index)
+    if not hasattr(index, "dtype"):
+        raise TypeError(f"{name}: index must be an integer tensor, got {type(index).__name__}")
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{name}: index must be an integer tensor, got dtype {index.dtype}")
+    if index.ndim != x_ndim:
+        raise ValueError(f"{name}: index has {index.ndim} dims but input has {x_ndim} "
+                         f"(index shape {tuple(index.shape)})")
+    return index, _wrap_dim(dim, x_ndim, name)
+
+
 class Gather(Function):
     """``y[i][j] = x[i][index[i][j]]`` along ``dim`` (for dim=1, as ``torch.gather``).
 
@@ -412,33 +438,81 @@ class Gather(Function):
         self.dim, self.index = dim, index
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        index = self.index
-        if index.ndim != x.ndim:
-            raise ValueError(f"gather: index has {index.ndim} dims but input has {x.ndim} "
-                             f"(shapes {tuple(index.shape)} and {tuple(x.shape)})")
-        self.dim = _wrap_dim(self.dim, x.ndim, "gather")
-        crop = tuple(slice(None) if d == self.dim else slice(0, n)
-                     for d, n in enumerate(index.shape))
         self.in_shape = x.shape
-        return xp.take_along_axis(x[crop], index, axis=self.dim)
+        return x[_along_dim(self.index, self.dim)]
 
     def backward(self, gy):
-        xp = backend.get_array_module(gy)
-        grids = [xp.arange(n).reshape([n if k == d else 1 for k in range(gy.ndim)])
-                 for d, n in enumerate(self.index.shape)]
-        grids[self.dim] = self.index
-        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        _add_at(gx, tuple(grids), gy)
+        gx = backend.get_array_module(gy).zeros(self.in_shape, dtype=gy.dtype)
+        _add_at(gx, _along_dim(self.index, self.dim), gy)
         return gx
 
 
 def gather(input, dim, index):
     """Pick values along ``dim`` at the int64 ``index`` (``torch.gather``)."""
-    index = _index_array(index)
-    if index.dtype.kind not in "iu":
-        raise TypeError(f"gather: index must be an integer tensor, got dtype {index.dtype}")
+    input = as_tensor(input)
+    index, dim = _check_index("gather", index, input.ndim, dim)
     return Gather(dim, index)(input)
+
+
+class Scatter(Function):
+    """``y = x`` with ``y[i][index[i][j]] = src[i][j]`` along ``dim`` (added if ``add``).
+
+    The inverse movement of gather: dsrc = dy gathered at the same places; dx =
+    dy, except at the overwritten places (plain scatter), where x's values were lost.
+    """
+
+    def __init__(self, dim, index, add):
+        self.dim, self.index, self.add = dim, index, add
+
+    def forward(self, x, src):
+        xp = backend.get_array_module(x)
+        where = _along_dim(self.index, self.dim)
+        crop = tuple(slice(0, n) for n in self.index.shape)
+        self.src_shape = src.shape
+        values = src[crop] if src.ndim else xp.broadcast_to(src, self.index.shape)
+        out = x.copy()
+        if self.add:
+            _add_at(out, where, values.astype(x.dtype, copy=False))
+        else:
+            out[where] = values
+        return out
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        where = _along_dim(self.index, self.dim)
+        gx = gsrc = None
+        if self.needs_input_grad[0]:
+            gx = gy
+            if not self.add:
+                gx = gy.copy()
+                gx[where] = 0
+        if self.needs_input_grad[1]:
+            gsrc = xp.zeros(self.src_shape, dtype=gy.dtype)
+            gsrc[tuple(slice(0, n) for n in self.index.shape)] = gy[where]
+        return gx, gsrc
+
+
+def scatter(input, dim, index, src=None, *, value=None):
+    """``input`` with ``src`` (a tensor, or the number ``value``) written at ``index`` along
+    ``dim`` (``torch.scatter``): ``zeros(3, 4).scatter(1, labels[:, None], 1.0)`` is one-hot."""
+    return _scatter("scatter", input, dim, index, src, value, add=False)
+
+
+def scatter_add(input, dim, index, src):
+    """``input`` with ``src`` added at ``index`` along ``dim`` (repeats add up)."""
+    return _scatter("scatter_add", input, dim, index, src, None, add=True)
+
+
+def _scatter(name, input, dim, index, src, value, add):
+    input = as_tensor(input)
+    index, dim = _check_index(name, index, input.ndim, dim)
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError(f"{name}: give src (a tensor) or value (a number)")
+    if not isinstance(src, Tensor):
+        src = Tensor._from_array(backend.get_array_module(input.data).asarray(src, input.dtype))
+    return Scatter(dim, index, add)(input, src)
 
 
 # ---------------------------------------------------------------------------
