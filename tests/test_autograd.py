@@ -369,3 +369,46 @@ def test_importing_any_module_first_gives_tensors_all_their_methods():
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True)
         assert result.stdout.strip() == "[6.0]"
+
+
+# ---------------------------------------------------------------------------
+# autograd.grad and PyTorch-style Functions
+# ---------------------------------------------------------------------------
+
+def test_autograd_grad_returns_gradients_and_touches_no_grad_attribute():
+    x = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w = tn.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    y = x * x
+    z = (y * w).sum()
+    gx, gy = tn.autograd.grad(z, [x, y], retain_graph=True)
+    np.testing.assert_array_equal(gx.data, [6.0, 16.0])     # 2 x w
+    np.testing.assert_array_equal(gy.data, [3.0, 4.0])      # w
+    assert x.grad is None and w.grad is None
+    (g,) = tn.autograd.grad([z, x.sum()], x)                # several outputs add up
+    np.testing.assert_array_equal(g.data, [7.0, 17.0])
+    unused = tn.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="grad: input 1 .* was not used"):
+        tn.autograd.grad((x * 2).sum(), [x, unused])
+    assert tn.autograd.grad((x * 2).sum(), [x, unused], allow_unused=True)[1] is None
+
+
+def test_pytorch_style_function_with_ctx():
+    class Cube(tn.autograd.Function):
+        @staticmethod
+        def forward(ctx, input, scale):
+            ctx.save_for_backward(input)
+            ctx.scale = scale
+            return scale * input ** 3
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (input,) = ctx.saved_tensors
+            return grad_output * 3 * ctx.scale * input ** 2, None
+
+    x = tn.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    y = Cube.apply(x, 0.5)
+    np.testing.assert_array_equal(y.data, [0.5, -4.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [1.5, 6.0])
+    assert tn.gradcheck(lambda t: Cube.apply(t, 2.0), [tn.tensor(np.array([0.3, 1.2]),
+                                                                 requires_grad=True)])

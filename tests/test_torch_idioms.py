@@ -175,6 +175,46 @@ def manual_gradient_descent(lib):
     return [w, b, losses]
 
 
+@idiom
+def custom_autograd_function(lib):
+    # "Learning PyTorch with Examples": a new autograd Function, then a fit with it
+    class LegendrePolynomial3(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return 0.5 * (5 * input ** 3 - 3 * input)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            input, = ctx.saved_tensors
+            return grad_output * 1.5 * (5 * input ** 2 - 1)
+
+    x = lib.linspace(-math.pi, math.pi, 200)
+    y = lib.sin(x)
+    a, b = lib.full((), 0.0, requires_grad=True), lib.full((), -1.0, requires_grad=True)
+    c, d = lib.full((), 0.0, requires_grad=True), lib.full((), 0.3, requires_grad=True)
+    learning_rate = 5e-6
+    P3 = LegendrePolynomial3.apply
+    for t in range(20):
+        y_pred = a + b * P3(c + d * x)
+        loss = (y_pred - y).pow(2).sum()
+        loss.backward()
+        with lib.no_grad():
+            for param in (a, b, c, d):
+                param -= learning_rate * param.grad
+                param.grad = None
+    return [loss, a, b, c, d]
+
+
+@idiom
+def autograd_grad_function(lib):
+    x = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    y = (x.sin() * x).sum()
+    (dx,) = lib.autograd.grad(y, x, retain_graph=True)
+    out = lib.autograd.grad(outputs=[y], inputs=[x], grad_outputs=[lib.tensor(2.0)])
+    return [dx, out[0], x.grad is None, lib.pi, lib.inf]
+
+
 # ---------------------------------------------------------------------------
 # Tensor manipulation that models are made of
 # ---------------------------------------------------------------------------

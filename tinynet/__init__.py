@@ -12,7 +12,10 @@ The top-level names mirror ``torch.*``: ``tn.cat``, ``tn.sum``, ``tn.where``,
 Import order matters in one place only: ``tensor_methods`` attaches the ops to
 ``Tensor`` as its methods, so it comes right after ``ops``.
 """
+import math
+
 from . import backend
+from . import autograd
 from .autograd import (Function, Size, Tensor, as_tensor, enable_grad, from_numpy, inference_mode,
                        is_grad_enabled, is_tensor, no_grad, set_grad_enabled, tensor)
 from . import ops
@@ -43,6 +46,9 @@ from .ops.creation import *  # noqa: F401,F403,E402
 from .dtypes import *  # noqa: F401,F403,E402  (shadows float, int, bool in this file)
 
 
+pi, e, inf, nan = math.pi, math.e, math.inf, math.nan
+
+
 def numel(input):
     """The number of elements of ``input`` (``torch.numel``)."""
     return input.numel()
@@ -52,7 +58,7 @@ _TORCH_FUNCTIONS = (_math.__all__ + _einstein_sum.__all__ + _reduce.__all__ + _v
                     + _sorting.__all__ + _shape.__all__ + _creation.__all__ + _dtypes.__all__
                     + ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "numel"])
 __all__ = sorted(set(_TORCH_FUNCTIONS) | {
-    "Tensor", "Size", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
+    "Tensor", "Size", "Function", "autograd", "pi", "e", "inf", "nan", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
     "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "device", "cuda",
     "gradcheck", "GradcheckError", "manual_seed", "gpu_available", "backend", "ops", "nn",
     "optim", "models", "io"})

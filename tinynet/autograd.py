@@ -34,6 +34,7 @@ no import order can leave it half-initialized.
 import builtins
 import contextlib
 import functools
+import inspect
 import weakref
 from collections import namedtuple
 
@@ -42,9 +43,9 @@ import numpy as np
 from . import backend
 from .device import device as _device
 
-__all__ = ["Tensor", "Size", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor",
+__all__ = ["Tensor", "Size", "Function", "FunctionCtx", "tensor", "as_tensor", "from_numpy", "is_tensor",
            "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
-           "backward", "read_only_gradients"]
+           "backward", "grad", "read_only_gradients"]
 
 
 # ---------------------------------------------------------------------------
@@ -519,8 +520,25 @@ class Function:
 
     Non-tensor arguments (stride, dim, ...) go to ``__init__``.  A Function
     object is used once: ``Conv2dFunction(stride=2)(x, w, b)``.
+
+    PyTorch's own style works too: ``forward(ctx, ...)`` and ``backward(ctx,
+    ...)`` as staticmethods on Tensors, ``ctx.save_for_backward`` and
+    ``ctx.saved_tensors``, called as ``MyFunction.apply(x)`` (see ``apply``).
     """
     _released = False  # set by _release() after backward frees the saved arrays
+
+    @classmethod
+    def apply(cls, *args):
+        """Call a Function the PyTorch way: ``MyFunction.apply(x, 2.0)``.
+
+        For a subclass written in PyTorch's style (``forward``/``backward`` are
+        staticmethods taking ``ctx`` and Tensors) the arguments are passed as
+        they are; for a tinynet-style subclass this is ``cls()(*args)``.
+        """
+        if isinstance(inspect.getattr_static(cls, "forward"), staticmethod):
+            positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+            return _ContextFunction(cls, args, positions)(*(args[i] for i in positions))
+        return cls()(*args)
 
     def __call__(self, *inputs):
         tensors = [None if x is None else as_tensor(x) for x in inputs]
@@ -561,6 +579,53 @@ class Function:
         """Drop everything forward saved (the graph below this node is freed)."""
         self.__dict__.clear()
         self._released = True
+
+
+class FunctionCtx:
+    """The ``ctx`` of a PyTorch-style Function: what forward leaves for backward."""
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        """Accepted for compatibility: integer outputs carry no gradient anyway."""
+
+    def set_materialize_grads(self, value):
+        """Accepted for compatibility: backward always receives gradient tensors (zeros)."""
+
+
+class _ContextFunction(Function):
+    """Runs a Function subclass written in PyTorch's style (see ``Function.apply``).
+
+    Its forward and backward see Tensors (wrapping this Function's arrays), and
+    run under ``no_grad()``, so what they compute is not recorded again.
+    """
+
+    def __init__(self, user_class, args, positions):
+        self.user_class, self.args, self.positions = user_class, args, positions
+
+    def forward(self, *arrays):
+        args = list(self.args)
+        for i, array in zip(self.positions, arrays):
+            args[i] = Tensor._from_array(array)
+        self.ctx = FunctionCtx()
+        needs = dict(zip(self.positions, self.needs_input_grad))
+        self.ctx.needs_input_grad = tuple(needs.get(i, False) for i in range(len(args)))
+        with no_grad():
+            out = self.user_class.forward(self.ctx, *args)
+        if isinstance(out, tuple):
+            return tuple(as_tensor(o).data for o in out)
+        return as_tensor(out).data
+
+    def backward(self, *grad_outputs):
+        with no_grad():
+            grads = self.user_class.backward(self.ctx, *map(Tensor._from_array, grad_outputs))
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if len(grads) != len(self.args):
+            raise RuntimeError(f"{self.user_class.__name__}.backward returned {len(grads)} "
+                               f"gradients for {len(self.args)} forward arguments")
+        return tuple(None if grads[i] is None else as_tensor(grads[i]).data
+                     for i in self.positions)
 
 
 # ---------------------------------------------------------------------------
@@ -604,15 +669,15 @@ def _check_not_released(fn):
             "were freed; pass retain_graph=True to the first backward() to keep them")
 
 
-def _topological_order(root_fn):
-    """The Functions reachable from ``root_fn``, every consumer before its producers.
+def _topological_order(roots):
+    """The Functions reachable from the ``roots``, every consumer before its producers.
 
     Iterative depth-first search: a node is appended after all of its inputs'
     producers (post-order), so the reversed list visits each Function before
     any Function whose output it consumed.
     """
     order, visited = [], set()
-    stack = [(root_fn, False)]
+    stack = [(fn, False) for fn in roots]
     while stack:
         fn, inputs_done = stack.pop()
         if inputs_done:
@@ -655,10 +720,6 @@ def _owned_gradient(existing, new, handed_out):
     return new
 
 
-def _store_grad(tensor, gradient, handed_out):
-    tensor.grad = Tensor._from_array(_owned_gradient(tensor.grad, gradient, handed_out))
-
-
 def _checked_gradient(fn, i, edge, g):
     """Input ``i``'s gradient from ``fn.backward``: shape checked, cast to the input's dtype."""
     if tuple(g.shape) != edge.shape:
@@ -669,6 +730,9 @@ def _checked_gradient(fn, i, edge, g):
 
 def _initial_gradient(output, gradient):
     xp = backend.get_array_module(output.data)
+    if not output.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad "
+                           "(no input of the computation had requires_grad=True)")
     if gradient is None:
         if output.numel() != 1:
             raise RuntimeError(
@@ -682,39 +746,36 @@ def _initial_gradient(output, gradient):
     return gradient.astype(output.dtype, copy=False)
 
 
-def backward(output, gradient=None, retain_graph=False):
-    """Backpropagate from ``output``: see ``Tensor.backward``."""
-    if not output.requires_grad:
-        raise RuntimeError("backward() on a tensor that does not require grad "
-                           "(no input of the computation had requires_grad=True)")
-    gradient = _initial_gradient(output, gradient)
-    # ids of arrays that a leaf's .grad must not take over: the caller's
-    # gradient, then every array already stored in a leaf during this pass.
-    handed_out = {id(gradient)}
-    if output.grad_fn is None:  # backward on a leaf: d out / d out = gradient
-        _store_grad(output, gradient, handed_out)
-        return
+def _backpropagate(roots, retain_graph, deliver, watched):
+    """The walk: gradients from ``roots`` [(tensor, gradient array)] down to the leaves.
 
-    _check_not_released(output.grad_fn)
-    xp = backend.get_array_module(gradient)
-    # Gradients waiting for each Function, one slot per output.
-    pending = {output.grad_fn: [None] * len(output.grad_fn.output_meta)}
-    pending[output.grad_fn][output._output_index] = gradient
-
-    for fn in _topological_order(output.grad_fn):
+    ``deliver(tensor, array)`` receives each finished gradient of a leaf, and
+    of every non-leaf tensor that ``watched(fn)`` lists as [(output index,
+    tensor)] for a Function ``fn``: ``backward()`` stores them in ``.grad``,
+    ``grad()`` returns them.
+    """
+    pending = {}  # gradients waiting for each Function, one slot per output
+    for tensor, gradient in roots:
+        if tensor.grad_fn is None:  # a leaf: d tensor / d tensor = gradient
+            deliver(tensor, gradient)
+            continue
+        _check_not_released(tensor.grad_fn)
+        slots = pending.setdefault(tensor.grad_fn, [None] * len(tensor.grad_fn.output_meta))
+        slots[tensor._output_index] = _accumulate(slots[tensor._output_index], gradient)
+    xp = backend.get_array_module(roots[0][1])
+    for fn in _topological_order(list(pending)):
         grad_outputs = pending.pop(fn, None)
         if grad_outputs is not None:
-            _run_backward(fn, grad_outputs, pending, handed_out, xp)
+            for index, tensor in watched(fn):
+                if grad_outputs[index] is not None:
+                    deliver(tensor, grad_outputs[index])
+            _run_backward(fn, grad_outputs, pending, deliver, xp)
         if not retain_graph:
             fn._release()
 
 
-def _run_backward(fn, grad_outputs, pending, handed_out, xp):
+def _run_backward(fn, grad_outputs, pending, deliver, xp):
     """Call ``fn.backward`` and send each input gradient along its edge."""
-    for index, ref in fn.retained_grads.items():
-        kept = ref()
-        if kept is not None and grad_outputs[index] is not None:
-            _store_grad(kept, grad_outputs[index], handed_out)
     grad_outputs = [g if g is not None else xp.zeros(shape, dtype)
                     for g, (shape, dtype) in zip(grad_outputs, fn.output_meta)]
     if _Debug.read_only_gradients:
@@ -729,8 +790,67 @@ def _run_backward(fn, grad_outputs, pending, handed_out, xp):
         if edge is None or g is None:
             continue
         g = _checked_gradient(fn, i, edge, g)
-        if isinstance(edge.node, Tensor):  # a leaf: accumulate into .grad
-            _store_grad(edge.node, g, handed_out)
+        if isinstance(edge.node, Tensor):  # a leaf
+            deliver(edge.node, g)
         else:
             slots = pending.setdefault(edge.node, [None] * len(edge.node.output_meta))
             slots[edge.index] = _accumulate(slots[edge.index], g)
+
+
+def _retained(fn):
+    """The live tensors of ``fn``'s outputs that called ``retain_grad()``."""
+    kept = [(index, ref()) for index, ref in fn.retained_grads.items()]
+    return [(index, tensor) for index, tensor in kept if tensor is not None]
+
+
+def backward(output, gradient=None, retain_graph=False):
+    """Backpropagate from ``output``, accumulating into the leaves' ``.grad`` (see
+    ``Tensor.backward``)."""
+    gradient = _initial_gradient(output, gradient)
+    # ids of arrays that a leaf's .grad must not take over: the caller's
+    # gradient, then every array already stored in a leaf during this pass.
+    handed_out = {id(gradient)}
+
+    def store_in_grad(tensor, array):
+        tensor.grad = Tensor._from_array(_owned_gradient(tensor.grad, array, handed_out))
+
+    _backpropagate([(output, gradient)], retain_graph, store_in_grad, _retained)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned, not stored
+    (``torch.autograd.grad``): no ``.grad`` anywhere is touched.
+
+    ``outputs`` and ``inputs`` are a Tensor or a sequence of Tensors;
+    ``grad_outputs`` the gradients of the outputs (needed unless each has one
+    element).  An input that the outputs do not depend on is an error, or None
+    with ``allow_unused=True``.  Returns a tuple, one Tensor per input.
+    """
+    if create_graph:
+        raise NotImplementedError("grad(create_graph=True): tinynet computes first derivatives "
+                                  "only")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    roots = [(o, _initial_gradient(o, g)) for o, g in zip(outputs, grad_outputs)]
+    found = {}
+
+    def keep_if_wanted(tensor, array):
+        if any(tensor is t for t in inputs):
+            found[id(tensor)] = _accumulate(found.get(id(tensor)), array)
+
+    by_node = {}
+    for t in inputs:
+        if t.grad_fn is not None:
+            by_node.setdefault(t.grad_fn, []).append((t._output_index, t))
+    _backpropagate(roots, builtins.bool(retain_graph), keep_if_wanted,
+                   lambda fn: by_node.get(fn, []))
+    results = []
+    for i, t in enumerate(inputs):
+        if id(t) not in found and not allow_unused:
+            raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute the "
+                               "outputs; pass allow_unused=True to get None for it")
+        results.append(Tensor._from_array(found[id(t)].copy()) if id(t) in found else None)
+    return tuple(results)

@@ -6,6 +6,9 @@ broadcast shape and must be summed back to each input's own shape: ``b``
 received ``N*H*W`` copies, so its gradient is the sum over those axes
 (``sum_to`` below).
 
+Like PyTorch, the elementwise ops compute inf and nan silently (1 / 0, log(0),
+exp(1000)): NumPy's RuntimeWarnings for them are switched off inside the ops.
+
 Result dtypes follow PyTorch's promotion (``tinynet.dtypes``): both operands
 are cast to the common dtype inside forward, and the engine casts each
 gradient back to its input's dtype.  So ``int_tensor * 2.5`` is float32, and a
@@ -90,7 +93,8 @@ class _BinaryBroadcast(Function):
     def forward(self, a, b):
         _broadcast_shapes(self.name, a, b)
         self.a_shape, self.b_shape = a.shape, b.shape
-        return self.compute(a.astype(self.dtype, copy=False), b.astype(self.dtype, copy=False))
+        with np.errstate(all="ignore"):  # inf and nan without warnings, as in PyTorch
+            return self.compute(a.astype(self.dtype, copy=False), b.astype(self.dtype, copy=False))
 
     def reduce(self, ga, gb):
         """Sum broadcast gradients back to the input shapes (None stays None)."""
@@ -153,8 +157,7 @@ class Div(_BinaryBroadcast):
     name = "div"
 
     def compute(self, a, b):
-        with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or nan, silently
-            y = a / b
+        y = a / b
         self.b = b if any(self.needs_input_grad) else None
         self.y = y if self.needs_input_grad[1] else None
         return y
@@ -320,7 +323,8 @@ class _Unary(Function):
     def forward(self, x):
         if self.to_float:
             x = x.astype(_float_dtype(x.dtype), copy=False)
-        return self.compute(x, backend.get_array_module(x))
+        with np.errstate(all="ignore"):  # log(0) = -inf, sqrt(-1) = nan, silently
+            return self.compute(x, backend.get_array_module(x))
 
 
 class Neg(_Unary):
@@ -368,10 +372,9 @@ class Log(_Unary):
 
     def compute(self, x, xp):
         self.x = x if self.needs_input_grad[0] else None
-        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, log(-1) = nan
-            if self.base is None:
-                return xp.log(x)
-            return xp.log2(x) if self.base == 2 else xp.log10(x)
+        if self.base is None:
+            return xp.log(x)
+        return xp.log2(x) if self.base == 2 else xp.log10(x)
 
     def backward(self, gy):
         if self.base is None:
@@ -385,8 +388,7 @@ class Log1p(_Unary):
 
     def compute(self, x, xp):
         self.x = x if self.needs_input_grad[0] else None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return xp.log1p(x)
+        return xp.log1p(x)
 
     def backward(self, gy):
         return gy / (1 + self.x)
@@ -397,8 +399,7 @@ class Sqrt(_Unary):
     to_float = True
 
     def compute(self, x, xp):
-        with np.errstate(invalid="ignore"):
-            y = xp.sqrt(x)
+        y = xp.sqrt(x)
         self.y = y if self.needs_input_grad[0] else None
         return y
 
@@ -412,8 +413,7 @@ class Rsqrt(_Unary):
     to_float = True
 
     def compute(self, x, xp):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = 1 / xp.sqrt(x)
+        y = 1 / xp.sqrt(x)
         self.y = y if self.needs_input_grad[0] else None
         return y
 
@@ -426,8 +426,7 @@ class Reciprocal(_Unary):
     to_float = True
 
     def compute(self, x, xp):
-        with np.errstate(divide="ignore"):
-            y = 1 / x
+        y = 1 / x
         self.y = y if self.needs_input_grad[0] else None
         return y
 
