@@ -13,6 +13,8 @@ GRADCHECK_CASES = [
     GradCase("permute", lambda a: a.permute(2, 0, 1), lambda r: [normal(r, 2, 3, 4)]),
     GradCase("transpose_two_dims", lambda a: a.transpose(0, 2), lambda r: [normal(r, 2, 3, 4)]),
     GradCase("flip", lambda a: a.flip((0, 2)), lambda r: [normal(r, 2, 3, 2)]),
+    GradCase("roll_dims_and_flat", lambda a: ops.roll(a, (1, -1), (0, 1)) + ops.roll(a, 2),
+             lambda r: [normal(r, 3, 4)]),
     GradCase("getitem_slices", lambda a: a[1:, ::2, None], lambda r: [normal(r, 3, 4)]),
     GradCase("getitem_repeated_index", lambda a: a[np.array([0, 2, 0])], lambda r: [normal(r, 3, 2)]),
     GradCase("getitem_bool_mask", lambda a: a[a.data > 0], lambda r: [normal(r, 3, 4)]),

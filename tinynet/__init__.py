@@ -14,6 +14,8 @@ Import order matters in one place only: ``tensor_methods`` attaches the ops to
 """
 import math
 
+import numpy as _np
+
 from . import backend
 from . import autograd
 from .autograd import (Function, Size, Tensor, as_tensor, enable_grad, from_numpy, inference_mode,
@@ -21,6 +23,7 @@ from .autograd import (Function, Size, Tensor, as_tensor, enable_grad, from_nump
 from . import ops
 from . import tensor_methods
 from . import cuda
+from . import linalg
 from . import dtypes as _dtypes
 from . import nn
 from . import io
@@ -47,6 +50,7 @@ from .dtypes import *  # noqa: F401,F403,E402  (shadows float, int, bool in this
 
 
 pi, e, inf, nan = math.pi, math.e, math.inf, math.nan
+finfo, iinfo = _np.finfo, _np.iinfo  # finfo(tn.float32).eps, .max, .tiny, as torch.finfo
 
 
 def numel(input):
@@ -58,8 +62,8 @@ _TORCH_FUNCTIONS = (_math.__all__ + _einstein_sum.__all__ + _reduce.__all__ + _v
                     + _sorting.__all__ + _shape.__all__ + _creation.__all__ + _dtypes.__all__
                     + ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "numel"])
 __all__ = sorted(set(_TORCH_FUNCTIONS) | {
-    "Tensor", "Size", "Function", "autograd", "pi", "e", "inf", "nan", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
-    "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "device", "cuda",
+    "Tensor", "Size", "Function", "autograd", "pi", "e", "inf", "nan", "finfo", "iinfo", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
+    "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "device", "cuda", "linalg",
     "gradcheck", "GradcheckError", "manual_seed", "gpu_available", "backend", "ops", "nn",
     "optim", "models", "io"})
 __version__ = "0.1.0"

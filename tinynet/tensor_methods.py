@@ -223,6 +223,7 @@ METHODS = {
     "clamp_max": math.clamp_max, "maximum": math.maximum, "minimum": math.minimum,
     "masked_fill": math.masked_fill, "where": _tensor_where, "lerp": math.lerp,
     "matmul": math.matmul, "mm": math.mm, "bmm": math.bmm, "mv": math.mv, "dot": math.dot,
+    "outer": math.outer,
     # activations (ops/activation.py)
     "relu": activation.relu, "relu_": _relu_, "sigmoid": activation.sigmoid,
     "tanh": activation.tanh, "softmax": activation.softmax,
@@ -253,7 +254,8 @@ METHODS = {
     "expand_as": shape.expand_as, "broadcast_to": shape.broadcast_to, "repeat": shape.repeat,
     "tile": shape.tile, "split": shape.split, "chunk": shape.chunk, "unbind": shape.unbind,
     "index_select": shape.index_select, "gather": shape.gather, "scatter": shape.scatter,
-    "scatter_add": shape.scatter_add, "narrow": shape.narrow,
+    "scatter_add": shape.scatter_add, "masked_select": shape.masked_select,
+    "roll": shape.roll, "diag": shape.diag, "trace": shape.trace, "narrow": shape.narrow,
     "select": shape.select, "tril": shape.tril, "triu": shape.triu, "clone": shape.clone,
     "contiguous": shape.contiguous,
     # in-place updates (ops/inplace.py); refused on leaves that require grad outside no_grad

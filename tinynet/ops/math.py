@@ -25,7 +25,7 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "abs", "sin", "cos",
            "sign", "floor", "ceil", "round", "trunc", "clamp", "clip", "clamp_min", "clamp_max",
            "maximum", "minimum", "where", "masked_fill", "lerp", "matmul", "mm", "bmm", "dot",
-           "mv"]
+           "mv", "outer"]
 
 
 def sum_to(grad, shape):
@@ -804,3 +804,8 @@ def mv(input, vec):
 def dot(input, other):
     """Dot product of two 1-D tensors -> 0-D (``torch.dot``)."""
     return _matmul_of_ndim("dot", input, other, (1, 1))
+
+
+def outer(input, vec2):
+    """Outer product of two 1-D tensors (n,) and (m,) -> (n, m)."""
+    return mul(as_tensor(input).reshape(-1, 1), as_tensor(vec2).reshape(1, -1))

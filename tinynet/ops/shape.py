@@ -18,7 +18,7 @@ from .math import sum_to
 __all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t",
            "permute", "movedim", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
            "repeat", "tile", "flip", "getitem", "index_put", "index_select", "gather", "scatter",
-           "scatter_add", "narrow",
+           "scatter_add", "masked_select", "roll", "diag", "trace", "narrow",
            "select", "split", "chunk", "unbind", "cat", "concat", "concatenate", "stack",
            "pad", "tril", "triu", "clone", "contiguous", "astype", "to_device"]
 
@@ -170,6 +170,35 @@ def movedim(input, source, destination):
         order[d] = s
     fill = iter(rest)
     return Permute(tuple(o if o is not None else next(fill) for o in order))(x)
+
+
+class Roll(Function):
+    """Shift elements by ``shifts`` along ``dims`` (wrapping around); dx = dy rolled back."""
+
+    def __init__(self, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if self.dims is None:  # PyTorch: roll the flattened tensor, keep the shape
+            return xp.roll(x.reshape(-1), self.shifts).reshape(x.shape)
+        return xp.roll(x, self.shifts, axis=self.dims)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        if self.dims is None:
+            return xp.roll(gy.reshape(-1), back).reshape(gy.shape)
+        return xp.roll(gy, back, axis=self.dims)
+
+
+def roll(input, shifts, dims=None):
+    """Shift the elements by ``shifts`` along ``dims`` (ints or tuples), wrapping around;
+    without ``dims`` the flattened tensor is rolled (``torch.roll``)."""
+    as_tuple = isinstance(shifts, (tuple, list))
+    shifts = tuple(shifts) if as_tuple else shifts
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else dims
+    return Roll(shifts, dims)(input)
 
 
 class Flip(Function):
@@ -379,6 +408,35 @@ def index_put(input, indices, values):
     input = as_tensor(input)
     values = as_tensor(values).to(input.device, input.dtype)
     return IndexPut(normalize_index(indices))(input, values)
+
+
+def masked_select(input, mask):
+    """The elements where the bool ``mask`` (broadcast to input) is True, as a 1-D tensor."""
+    x = as_tensor(input)
+    mask = _index_array(mask)
+    return getitem(x, backend.get_array_module(mask).broadcast_to(mask, x.shape))
+
+
+def diag(input, diagonal=0):
+    """A 1-D input becomes a square matrix with it on the ``diagonal``; a 2-D input gives its
+    ``diagonal`` as a 1-D tensor (``torch.diag``).  Built from index_put and indexing, so
+    gradients flow."""
+    x = as_tensor(input)
+    xp = backend.get_array_module(x.data)
+    if x.ndim == 1:
+        n = x.shape[0] + abs(diagonal)
+        rows = xp.arange(x.shape[0]) + max(-diagonal, 0)
+        return index_put(xp.zeros((n, n), dtype=x.dtype), (rows, rows + diagonal), x)
+    if x.ndim != 2:
+        raise ValueError(f"diag: expects a 1-D or 2-D tensor, got shape {x.shape}")
+    n = max(min(x.shape[0] + min(diagonal, 0), x.shape[1] - max(diagonal, 0)), 0)
+    rows = xp.arange(n) + max(-diagonal, 0)
+    return getitem(x, (rows, rows + diagonal))
+
+
+def trace(input):
+    """The sum of the main diagonal of a matrix."""
+    return diag(input).sum()
 
 
 def index_select(input, dim, index):
