@@ -412,3 +412,21 @@ def test_pytorch_style_function_with_ctx():
     np.testing.assert_array_equal(x.grad.data, [1.5, 6.0])
     assert tn.gradcheck(lambda t: Cube.apply(t, 2.0), [tn.tensor(np.array([0.3, 1.2]),
                                                                  requires_grad=True)])
+
+
+def test_tensor_hooks_see_and_may_replace_gradients():
+    x = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(g.tolist()))
+    y = x * 3
+    y.register_hook(lambda g: g * 10)        # replaces y's gradient on its way down
+    y.retain_grad()
+    y.sum().backward()
+    assert seen == [[30.0, 30.0]] and y.grad.tolist() == [10.0, 10.0]
+    np.testing.assert_array_equal(x.grad.data, [30.0, 30.0])
+    handle.remove()
+    x.grad = None
+    (x * 1).sum().backward()
+    assert seen == [[30.0, 30.0]] and y.retains_grad
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        tn.ones(2).register_hook(print)

@@ -215,6 +215,20 @@ def autograd_grad_function(lib):
     return [dx, out[0], x.grad is None, lib.pi, lib.inf]
 
 
+@idiom
+def gradient_hooks(lib):
+    # Grad-CAM style: keep the gradient of an intermediate activation with a hook
+    saved = {}
+    x = lib.tensor(data(2, 3), requires_grad=True)
+    features = (x * 2).relu()
+    handle = features.register_hook(lambda grad: saved.setdefault("grad", grad))
+    x.register_hook(lambda grad: grad.clamp(-0.5, 0.5))   # gradient clipping on a leaf
+    score = (features ** 2).sum()
+    score.backward()
+    handle.remove()
+    return [saved["grad"], x.grad]
+
+
 # ---------------------------------------------------------------------------
 # Tensor manipulation that models are made of
 # ---------------------------------------------------------------------------

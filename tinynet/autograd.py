@@ -45,7 +45,7 @@ from .device import device as _device
 
 __all__ = ["Tensor", "Size", "Function", "FunctionCtx", "tensor", "as_tensor", "from_numpy", "is_tensor",
            "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
-           "backward", "grad", "read_only_gradients"]
+           "backward", "grad", "read_only_gradients", "HookHandle"]
 
 
 # ---------------------------------------------------------------------------
@@ -249,6 +249,8 @@ class Tensor:
     # Comparisons are elementwise (``a == b`` is a bool Tensor), so hashing
     # cannot follow equality: tensors are hashed by identity, as in PyTorch.
     __hash__ = object.__hash__
+    _hooks = None          # {id: hook} once register_hook is called
+    _retains_grad = False  # set by retain_grad()
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self.data = _as_array(data, dtype=dtype, device=device)
@@ -413,7 +415,29 @@ class Tensor:
             if not self.requires_grad:
                 raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
             return  # leaves keep their gradient anyway
-        self.grad_fn.retained_grads[self._output_index] = weakref.ref(self)
+        self._retains_grad = True
+        self._watch()
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; if it returns a
+        Tensor, that replaces the gradient.  Returns a handle: ``handle.remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = HookHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        self._watch()
+        return handle
+
+    def _watch(self):
+        """Have grad_fn hand this tensor its finished gradient (for hooks, retain_grad)."""
+        if self.grad_fn is not None:
+            self.grad_fn.watched_outputs[self._output_index] = weakref.ref(self)
 
     def zero_grad(self):
         self.grad = None
@@ -564,7 +588,7 @@ class Function:
             Edge(t if t.grad_fn is None else t.grad_fn, t._output_index, t.shape, t.dtype)
             for t, needed in zip(tensors, self.needs_input_grad))
         self.output_meta = [(r.shape, r.dtype) for r in results]
-        self.retained_grads = {}  # output index -> weakref of a tensor that called retain_grad()
+        self.watched_outputs = {}  # output index -> weakref of a tensor with hooks or retain_grad
         for i, r in enumerate(results):
             if r.dtype.kind == "f":  # integer outputs (indices) carry no gradient
                 r.requires_grad, r.grad_fn, r._output_index = True, self, i
@@ -746,18 +770,46 @@ def _initial_gradient(output, gradient):
     return gradient.astype(output.dtype, copy=False)
 
 
-def _backpropagate(roots, retain_graph, deliver, watched):
+class HookHandle:
+    """Returned by ``Tensor.register_hook``: ``handle.remove()`` takes the hook off again."""
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks, self.id = hooks, HookHandle._next_id
+        HookHandle._next_id += 1
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+
+def _after_hooks(tensor, gradient):
+    """``gradient`` passed through ``tensor``'s hooks (each may return a replacement)."""
+    for hook in list((tensor._hooks or {}).values()):
+        replaced = hook(Tensor._from_array(gradient))
+        if replaced is not None:
+            gradient = as_tensor(replaced).data
+    return gradient
+
+
+def _watched(fn):
+    """The live tensors among ``fn``'s outputs that have hooks or retain their grad."""
+    tensors = [(index, ref()) for index, ref in fn.watched_outputs.items()]
+    return [(index, tensor) for index, tensor in tensors if tensor is not None]
+
+
+def _backpropagate(roots, retain_graph, deliver, wanted, wanted_outputs=lambda fn: []):
     """The walk: gradients from ``roots`` [(tensor, gradient array)] down to the leaves.
 
     ``deliver(tensor, array)`` receives each finished gradient of a leaf, and
-    of every non-leaf tensor that ``watched(fn)`` lists as [(output index,
-    tensor)] for a Function ``fn``: ``backward()`` stores them in ``.grad``,
-    ``grad()`` returns them.
+    of every non-leaf tensor for which ``wanted(tensor)`` is True (those that
+    retain their grad, or that ``wanted_outputs(fn)`` lists as [(output index,
+    tensor)]): ``backward()`` stores them in ``.grad``, ``grad()`` returns them.
+    A tensor's hooks run on its gradient first.
     """
     pending = {}  # gradients waiting for each Function, one slot per output
     for tensor, gradient in roots:
         if tensor.grad_fn is None:  # a leaf: d tensor / d tensor = gradient
-            deliver(tensor, gradient)
+            deliver(tensor, _after_hooks(tensor, gradient))
             continue
         _check_not_released(tensor.grad_fn)
         slots = pending.setdefault(tensor.grad_fn, [None] * len(tensor.grad_fn.output_meta))
@@ -766,9 +818,12 @@ def _backpropagate(roots, retain_graph, deliver, watched):
     for fn in _topological_order(list(pending)):
         grad_outputs = pending.pop(fn, None)
         if grad_outputs is not None:
-            for index, tensor in watched(fn):
+            outputs = dict(_watched(fn) + wanted_outputs(fn))  # output index -> tensor
+            for index, tensor in outputs.items():
                 if grad_outputs[index] is not None:
-                    deliver(tensor, grad_outputs[index])
+                    grad_outputs[index] = _after_hooks(tensor, grad_outputs[index])
+                    if wanted(tensor):
+                        deliver(tensor, grad_outputs[index])
             _run_backward(fn, grad_outputs, pending, deliver, xp)
         if not retain_graph:
             fn._release()
@@ -791,16 +846,10 @@ def _run_backward(fn, grad_outputs, pending, deliver, xp):
             continue
         g = _checked_gradient(fn, i, edge, g)
         if isinstance(edge.node, Tensor):  # a leaf
-            deliver(edge.node, g)
+            deliver(edge.node, _after_hooks(edge.node, g))
         else:
             slots = pending.setdefault(edge.node, [None] * len(edge.node.output_meta))
             slots[edge.index] = _accumulate(slots[edge.index], g)
-
-
-def _retained(fn):
-    """The live tensors of ``fn``'s outputs that called ``retain_grad()``."""
-    kept = [(index, ref()) for index, ref in fn.retained_grads.items()]
-    return [(index, tensor) for index, tensor in kept if tensor is not None]
 
 
 def backward(output, gradient=None, retain_graph=False):
@@ -814,7 +863,8 @@ def backward(output, gradient=None, retain_graph=False):
     def store_in_grad(tensor, array):
         tensor.grad = Tensor._from_array(_owned_gradient(tensor.grad, array, handed_out))
 
-    _backpropagate([(output, gradient)], retain_graph, store_in_grad, _retained)
+    _backpropagate([(output, gradient)], retain_graph, store_in_grad,
+                   wanted=lambda tensor: tensor._retains_grad)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -837,15 +887,18 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     roots = [(o, _initial_gradient(o, g)) for o, g in zip(outputs, grad_outputs)]
     found = {}
 
+    def is_input(tensor):
+        return any(tensor is t for t in inputs)
+
     def keep_if_wanted(tensor, array):
-        if any(tensor is t for t in inputs):
+        if is_input(tensor):
             found[id(tensor)] = _accumulate(found.get(id(tensor)), array)
 
     by_node = {}
     for t in inputs:
         if t.grad_fn is not None:
             by_node.setdefault(t.grad_fn, []).append((t._output_index, t))
-    _backpropagate(roots, builtins.bool(retain_graph), keep_if_wanted,
+    _backpropagate(roots, builtins.bool(retain_graph), keep_if_wanted, is_input,
                    lambda fn: by_node.get(fn, []))
     results = []
     for i, t in enumerate(inputs):

@@ -236,6 +236,7 @@ METHODS = {
     "cumsum": reduce.cumsum, "norm": vector_norm.norm,
     # sorting (ops/sorting.py)
     "sort": sorting.sort, "argsort": sorting.argsort, "topk": sorting.topk,
+    "unique": sorting.unique, "bincount": sorting.bincount,
     # comparisons (ops/compare.py)
     "eq": compare.eq, "ne": compare.ne, "lt": compare.lt, "le": compare.le, "gt": compare.gt,
     "ge": compare.ge, "greater": compare.gt, "greater_equal": compare.ge, "less": compare.lt,

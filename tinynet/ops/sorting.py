@@ -1,4 +1,4 @@
-"""Sorting and the k largest: sort, argsort, topk (``torch.sort``, ``torch.topk``).
+"""Sorting, the k largest, and counting: sort, argsort, topk, unique, bincount.
 
 The indices are found on the raw array (no gradient: they are integers); the
 values are then gathered at those indices with ``gather``, so the gradient of
@@ -14,7 +14,7 @@ from .. import backend
 from ..autograd import Tensor, _wrap_dim, as_tensor
 from .shape import gather, narrow
 
-__all__ = ["sort", "argsort", "topk"]
+__all__ = ["sort", "argsort", "topk", "unique", "bincount"]
 
 #: What ``sort`` and ``topk`` return, like ``torch.return_types.sort``.
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -56,3 +56,31 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
                          f"shape {x.shape}")
     indices = narrow(argsort(x, dim, descending=largest), dim, 0, k)
     return TopkResult(gather(x, dim, indices), indices)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct values, in increasing order (rows of ``dim=0`` if given), optionally with
+    the index of each input element's value (``return_inverse``) and each value's count."""
+    x = as_tensor(input).data
+    xp = backend.get_array_module(x)
+    values, inverse, counts = xp.unique(x, return_inverse=True, return_counts=True, axis=dim)
+    out = [Tensor._from_array(values)]
+    if return_inverse:
+        shape = x.shape if dim is None else (x.shape[dim],)
+        out.append(Tensor._from_array(inverse.reshape(shape).astype(np.int64)))
+    if return_counts:
+        out.append(Tensor._from_array(counts.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def bincount(input, weights=None, minlength=0):
+    """How often each value 0, 1, 2, ... occurs in a 1-D non-negative integer tensor
+    (summing ``weights`` instead of counting ones, if given)."""
+    x = as_tensor(input).data
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise ValueError(f"bincount: expects a 1-D integer tensor, got shape {x.shape}, dtype "
+                         f"{x.dtype}")
+    xp = backend.get_array_module(x)
+    w = None if weights is None else as_tensor(weights).data
+    counts = xp.bincount(x, weights=w, minlength=minlength)
+    return Tensor._from_array(counts if w is not None else counts.astype(np.int64))
