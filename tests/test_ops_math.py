@@ -57,8 +57,10 @@ GRADCHECK_CASES = [
              lambda r: [normal(r, 2, 3, 2), normal(r, 3, 2)]),
     GradCase("einsum_ellipsis_broadcast", lambda a, b: ops.einsum("...ij,...jk->...ik", a, b),
              lambda r: [normal(r, 2, 1, 2, 3), normal(r, 4, 3, 2)]),
-    GradCase("matmul_batched_vec", lambda a, b: a @ b, lambda r: [normal(r, 2, 3, 4), normal(r, 4)]),
-    GradCase("matmul_vec_batched", lambda a, b: a @ b, lambda r: [normal(r, 4), normal(r, 2, 4, 3)]),
+    GradCase("matmul_batched_vec", lambda a, b: a @ b,
+             lambda r: [normal(r, 2, 3, 4), normal(r, 4)]),
+    GradCase("matmul_vec_batched", lambda a, b: a @ b,
+             lambda r: [normal(r, 4), normal(r, 2, 4, 3)]),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Gradient checks and behaviour of the shape ops (reshape, transpose, indexing, split, cat, ...)."""
+"""Gradient checks and behaviour of the shape ops (reshape, transpose, indexing, split, cat)."""
 import numpy as np
 import pytest
 
@@ -16,7 +16,8 @@ GRADCHECK_CASES = [
     GradCase("roll_dims_and_flat", lambda a: ops.roll(a, (1, -1), (0, 1)) + ops.roll(a, 2),
              lambda r: [normal(r, 3, 4)]),
     GradCase("getitem_slices", lambda a: a[1:, ::2, None], lambda r: [normal(r, 3, 4)]),
-    GradCase("getitem_repeated_index", lambda a: a[np.array([0, 2, 0])], lambda r: [normal(r, 3, 2)]),
+    GradCase("getitem_repeated_index", lambda a: a[np.array([0, 2, 0])],
+             lambda r: [normal(r, 3, 2)]),
     GradCase("getitem_bool_mask", lambda a: a[a.data > 0], lambda r: [normal(r, 3, 4)]),
     GradCase("index_put_both_inputs", lambda a, v: ops.index_put(a, (slice(None), 1), v),
              lambda r: [normal(r, 3, 4), normal(r, 3)]),
@@ -31,10 +32,13 @@ GRADCHECK_CASES = [
     GradCase("split_all_pieces_used", lambda a: ops.cat(a.split([1, 2], dim=1)[::-1], dim=1),
              lambda r: [normal(r, 2, 3)]),
     GradCase("chunk_one_piece_used", lambda a: a.chunk(2, dim=0)[1], lambda r: [normal(r, 5, 2)]),
-    GradCase("cat", lambda a, b: ops.cat([a, b, a], dim=1), lambda r: [normal(r, 2, 3), normal(r, 2, 1)]),
-    GradCase("stack", lambda a, b: ops.stack([a, b], dim=1), lambda r: [normal(r, 2, 3), normal(r, 2, 3)]),
+    GradCase("cat", lambda a, b: ops.cat([a, b, a], dim=1),
+             lambda r: [normal(r, 2, 3), normal(r, 2, 1)]),
+    GradCase("stack", lambda a, b: ops.stack([a, b], dim=1),
+             lambda r: [normal(r, 2, 3), normal(r, 2, 3)]),
     GradCase("pad", lambda a: ops.pad(a, (1, 2, 0, 1), value=0.5), lambda r: [normal(r, 1, 2, 3)]),
-    GradCase("tril_triu", lambda a: ops.tril(a, -1) + ops.triu(a, 1), lambda r: [normal(r, 2, 3, 3)]),
+    GradCase("tril_triu", lambda a: ops.tril(a, -1) + ops.triu(a, 1),
+             lambda r: [normal(r, 2, 3, 3)]),
     GradCase("clone", lambda a: a.clone(), lambda r: [normal(r, 3)]),
     GradCase("astype", lambda a: ops.astype(a, np.float64) * a, lambda r: [normal(r, 3)]),
     # through float32 and back: float32 rounding needs a larger step and tolerance

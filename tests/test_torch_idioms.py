@@ -58,7 +58,8 @@ def tensor_creation(lib):
             lib.arange(1, 2.5, 0.5), lib.linspace(0, 1, steps=5), lib.tensor(3.5),
             lib.tensor([True, False]), lib.tensor([]).shape, lib.empty(2, 3).shape,
             lib.zeros(3, dtype=lib.long), lib.tensor([1, 2], dtype=lib.float64),
-            x_data.new_zeros(3), x_data.new_ones((2, 2)), lib.randint(0, 10, (3,)).dtype == lib.int64,
+            x_data.new_zeros(3), x_data.new_ones((2, 2)),
+            lib.randint(0, 10, (3,)).dtype == lib.int64,
             lib.randn(4, 4).shape, lib.randperm(5).sort().values]
 
 

@@ -47,7 +47,8 @@ def assert_same(ours, theirs, rtol, atol, where=""):
     for i, (a, b) in enumerate(zip(ours, theirs)):
         label = f"{where} output {i}"
         if isinstance(a, tn.Tensor) or hasattr(b, "detach"):
-            assert dtype_name(a) == dtype_name(b), f"{label}: dtype {dtype_name(a)} vs {dtype_name(b)}"
+            assert dtype_name(a) == dtype_name(b), \
+                f"{label}: dtype {dtype_name(a)} vs {dtype_name(b)}"
             a, b = to_numpy(a), to_numpy(b)
             assert a.shape == b.shape, f"{label}: shape {a.shape} vs PyTorch's {b.shape}"
             np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=label)

@@ -43,8 +43,9 @@ import numpy as np
 from . import backend
 from .device import device as _device
 
-__all__ = ["Tensor", "Size", "Function", "FunctionCtx", "tensor", "as_tensor", "from_numpy", "is_tensor",
-           "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
+__all__ = ["Tensor", "Size", "Function", "FunctionCtx", "tensor", "as_tensor", "from_numpy",
+           "is_tensor", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+           "is_grad_enabled",
            "backward", "grad", "read_only_gradients", "HookHandle"]
 
 
@@ -112,10 +113,15 @@ class inference_mode(_GradModeContext):
     """``inference_mode(True)`` is ``no_grad()``; ``inference_mode(False)`` changes nothing."""
 
     def __init__(self, mode=True):
-        self._mode = not mode and _GradMode.enabled
+        self.mode = builtins.bool(mode)
+
+    def __enter__(self):
+        self._previous = _GradMode.enabled
+        if self.mode:
+            _GradMode.enabled = False
 
     def _clone(self):
-        return type(self)(not self._mode)
+        return type(self)(self.mode)
 
 
 class set_grad_enabled(_GradModeContext):
@@ -147,7 +153,8 @@ _SUPPORTED_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 def _first_non_number(array):
     """The first element of an object/str array that is not a number (for the error)."""
     for value in array.reshape(-1):
-        if not isinstance(value, (builtins.bool, builtins.int, builtins.float, np.number, np.bool_)):
+        if not isinstance(value, (builtins.bool, builtins.int, builtins.float, np.number,
+                                  np.bool_)):
             return value.item() if isinstance(value, np.generic) else value
     return None
 
@@ -402,7 +409,8 @@ class Tensor:
     def requires_grad_(self, requires_grad=True):
         """Set ``requires_grad`` in place (leaves only, like PyTorch)."""
         if not self.is_leaf and not requires_grad:
-            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
+            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; "
+                               "use detach()")
         if requires_grad and self.data.dtype.kind != "f":
             raise RuntimeError("only Tensors of floating point dtype can require gradients, "
                                f"got dtype {self.data.dtype}")

@@ -15,7 +15,7 @@ __all__ = ["device"]
 
 
 class device(str):
-    """A device name: ``device("cpu")``, ``device("cuda")``, ``device("cuda:0")``, ``device("gpu")``.
+    """A device name: ``device("cpu")``, ``device("cuda")``, ``device("cuda:0")``, ``"gpu"``.
 
     The string value is tinynet's name (``"cpu"`` or ``"gpu"``); ``type`` is
     PyTorch's (``"cpu"`` or ``"cuda"``) and ``index`` the number after the colon
