@@ -216,6 +216,12 @@ CASES = {
     "one_hot": (lambda L, t: (F(L).one_hot(t), F(L).one_hot(t, num_classes=5)),
                 np.array([0, 2, 1])),
     "pad": (lambda L, a: F(L).pad(a, (1, 2, 0, 1), value=0.5), normal(1, 2, 3)),
+    "embedding_padding_idx": (lambda L, w, i: (F(L).embedding(i, w),
+                                               F(L).embedding(i, w, padding_idx=0)),
+                              normal(5, 3), np.array([[0, 2, 0], [4, 1, 1]])),
+    "layer_norm_affine": (lambda L, x, w, b: (F(L).layer_norm(x, (4,), w, b),
+                                               F(L).layer_norm(x, x.shape[1:])),
+                          normal(2, 3, 4), normal(4), normal(4)),
     # --- type promotion (forward dtypes, and gradients in each leaf's dtype) ----------------
     "int_times_float_scalar": (lambda L, a: a * 2.5, np.array([1, 2, 3])),
     "int_times_int_scalar": (lambda L, a: a * 2, np.array([1, 2, 3])),

@@ -13,12 +13,12 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, Tensor, _wrap_dim, as_tensor
 from ..dtypes import result_type
-from .math import sum_to
+from .math import sum_to, where
 
 __all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t",
            "permute", "movedim", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
            "repeat", "tile", "flip", "getitem", "index_put", "index_select", "gather", "scatter",
-           "scatter_add", "masked_select", "roll", "diag", "trace", "narrow",
+           "scatter_add", "masked_select", "roll", "diag", "trace", "embedding", "narrow",
            "select", "split", "chunk", "unbind", "cat", "concat", "concatenate", "stack",
            "pad", "tril", "triu", "clone", "contiguous", "astype", "to_device"]
 
@@ -437,6 +437,25 @@ def diag(input, diagonal=0):
 def trace(input):
     """The sum of the main diagonal of a matrix."""
     return diag(input).sum()
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """The rows of ``weight`` (num_embeddings, dim) at the integer ``input`` indices (any
+    shape) -> (*input.shape, dim) (``F.embedding``).  The row ``padding_idx`` is looked up as
+    usual but gets no gradient.  (max_norm, scale_grad_by_freq and sparse are not supported.)"""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
+                                  "supported")
+    weight, index = as_tensor(weight), as_tensor(input).data
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"embedding: input must hold integer indices, got dtype {index.dtype}")
+    if padding_idx is not None:
+        # The padding row keeps its values but is cut from the graph: no gradient reaches it.
+        xp = backend.get_array_module(weight.data)
+        padding_row = (xp.arange(weight.shape[0]) == padding_idx % weight.shape[0])[:, None]
+        weight = where(padding_row, weight.detach(), weight)
+    return getitem(weight, index)
 
 
 def index_select(input, dim, index):
