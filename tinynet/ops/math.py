@@ -63,10 +63,13 @@ def _operand(x, dtype, like):
     return Tensor._from_array(xp.array(x).astype(dtype, copy=False))
 
 
-def _promoted(*operands):
-    """(tensors, dtype): every operand as a Tensor, and PyTorch's result dtype."""
+def _promoted(*operands, like=None):
+    """(tensors, dtype): every operand as a Tensor, and PyTorch's result dtype.
+
+    Numbers become constants on the device of the first Tensor operand (or of ``like``).
+    """
     dtype = result_type(*operands)
-    like = next((x for x in operands if isinstance(x, Tensor)), None)
+    like = next((x for x in operands if isinstance(x, Tensor)), like)
     return [_operand(x, dtype, like) for x in operands], dtype
 
 
@@ -699,7 +702,7 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         xp = backend.get_array_module(condition)
         return tuple(Tensor._from_array(i.astype(np.int64)) for i in xp.nonzero(condition))
-    (a, b), dtype = _promoted(input, other)
+    (a, b), dtype = _promoted(input, other, like=Tensor._from_array(condition))
     return Where(condition, dtype)(a, b)
 
 

@@ -307,12 +307,9 @@ def tile(input, dims):
 # ---------------------------------------------------------------------------
 
 def _index_array(index):
-    """One index element with Tensors and lists turned into arrays."""
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
+    """One index element with a Tensor unwrapped to its array (lists stay lists: NumPy
+    and CuPy both take them, and a NumPy array would not index a CuPy one)."""
+    return index.data if isinstance(index, Tensor) else index
 
 
 def normalize_index(index):
@@ -337,7 +334,8 @@ def _add_at(target, index, values):
 def _has_integer_array(index):
     """True if ``index`` holds an integer array, which may pick an element twice."""
     parts = index if isinstance(index, tuple) else (index,)
-    return any(hasattr(i, "dtype") and i.dtype.kind in "iu" and i.ndim > 0 for i in parts)
+    return any(isinstance(i, list) or (hasattr(i, "dtype") and i.dtype.kind in "iu" and i.ndim > 0)
+               for i in parts)
 
 
 class GetItem(Function):
