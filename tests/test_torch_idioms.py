@@ -586,6 +586,38 @@ def causal_self_attention(lib):
 
 
 @idiom
+def transformer_block_functional(lib):
+    F = lib.nn.functional
+    vocab, d, T = 11, 8, 5
+    wte = lib.tensor(data(vocab, d) * 0.5, requires_grad=True)
+    ln_w, ln_b = lib.ones(d, requires_grad=True), lib.zeros(d, requires_grad=True)
+    w_in = lib.tensor(data(d, 4 * d, seed=1) * 0.2, requires_grad=True)
+    w_out = lib.tensor(data(4 * d, d, seed=2) * 0.2, requires_grad=True)
+    idx = lib.tensor(labels(2 * T, vocab).reshape(2, T))
+    x = F.embedding(idx, wte)                                    # (B, T, d)
+    pos = lib.arange(T)
+    x = x + F.embedding(pos, wte[:T]).unsqueeze(0)
+    h = F.layer_norm(x, (d,), ln_w, ln_b)
+    scores = lib.einsum("btd,bsd->bts", h, h) / math.sqrt(d)
+    causal = lib.triu(lib.ones(T, T, dtype=lib.bool), diagonal=1)
+    attn = scores.masked_fill(causal, float("-inf")).softmax(dim=-1)
+    x = x + attn @ h
+    x = x + F.dropout(F.gelu(F.layer_norm(x, (d,)) @ w_in), p=0.1, training=False) @ w_out
+    logits = x @ wte.T
+    loss = F.cross_entropy(logits.view(-1, vocab), idx.view(-1))
+    loss.backward()
+    return [attn, logits, loss, wte.grad, ln_w.grad, ln_b.grad, w_in.grad, w_out.grad]
+
+
+@idiom
+def one_hot_the_old_way(lib):
+    y = lib.tensor([0, 2, 1, 2])
+    one_hot = lib.zeros(4, 3).scatter_(1, y.unsqueeze(1), 1)
+    counts = lib.zeros(3).scatter_add_(0, y, lib.ones(4))
+    return [one_hot, counts, one_hot.argmax(1) == y, lib.bincount(y), y.unique(return_counts=True)]
+
+
+@idiom
 def softmax_from_scratch(lib):
     def softmax(X):
         X_exp = lib.exp(X)
