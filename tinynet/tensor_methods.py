@@ -12,8 +12,8 @@ ops, so every ``Tensor`` has all its methods before user code runs.
 
 Read a row of ``METHODS`` as "``Tensor.<name>`` is ``<module>.<function>``".
 The few methods without a function of their own (``x.to``, ``x.float()``,
-``x.view``, reflected operators such as ``2 - x``) are small adapters defined
-here, after the table.
+``x.view``, reflected operators such as ``2 - x``) are small adapters, defined
+here just above the table.
 """
 import numpy as np
 
