@@ -256,3 +256,13 @@ def test_help_explains_every_flag(script):
     parser = load_script(script).build_parser()
     undocumented = [a.option_strings for a in parser._actions if not a.help]
     assert not undocumented
+
+
+def test_patients_left_out_by_the_split_are_announced(train_resunet, mri_folder, tmp_path,
+                                                      capsys):
+    patients = sorted(p.name for p in mri_folder.iterdir())
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": patients[:3], "val": patients[3:4]}))
+    assert run(train_resunet, seg_args(mri_folder, tmp_path / "o", "--epochs", "1",
+                                       "--split", str(split))) == 0
+    assert "1 patient(s) of the data are on neither side of the split" in capsys.readouterr().err

@@ -144,6 +144,11 @@ def prepare_data(config, multiple=1):
         side = "training" if len(train_idx) == 0 else "validation"
         raise UsageError(f"the split leaves no slices for {side} ({len(dataset.patients)} "
                          f"patients in {config['data'] or 'the phantom'})")
+    unused = sorted(set(dataset.patients) - set(split["train"]) - set(split["val"]))
+    if unused:
+        print(f"note: {len(unused)} patient(s) of the data are on neither side of the split "
+              f"{config['split']} and are not used (e.g. {unused[0]}); pass a new --split path "
+              "to split all of them", file=sys.stderr)
     stats = tndata.channel_stats(dataset, train_idx)
     augment = tndata.Augment(elastic=config["elastic"]) if config["augment"] else None
     train_loader = tndata.BatchLoader(
