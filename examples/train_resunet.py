@@ -1,6 +1,6 @@
 """Train the ResUNet tumour segmenter on brain MRI slices.
 
-    python examples/train_resunet.py                      # the built-in phantom, a few minutes
+    python examples/train_resunet.py                      # the built-in phantom, ~3.5 min
     python examples/train_resunet.py --data lgg128.npz --epochs 12 --out runs/resunet
     python examples/train_resunet.py --resume runs/resunet/last.npz
 
@@ -54,7 +54,7 @@ def build_parser():
         epilog="Exit codes: 0 done, 1 stopped by a NaN/inf loss (the last good checkpoint "
                "is kept), 2 bad arguments or data, 130 interrupted by Ctrl-C (resume with "
                "--resume OUT/last.npz).")
-    experiment.add_training_arguments(parser, epochs=8, batch_size=8, lr=1e-3, size=128,
+    experiment.add_training_arguments(parser, epochs=6, batch_size=8, lr=1e-3, size=128,
                                       oversample=0.5, out="runs/resunet")
     parser.add_argument("--loss", choices=sorted(LOSSES), default="focal_tversky",
                         help="training loss (default focal_tversky; dice_bce = soft Dice + "
