@@ -266,3 +266,16 @@ def test_patients_left_out_by_the_split_are_announced(train_resunet, mri_folder,
     assert run(train_resunet, seg_args(mri_folder, tmp_path / "o", "--epochs", "1",
                                        "--split", str(split))) == 0
     assert "1 patient(s) of the data are on neither side of the split" in capsys.readouterr().err
+
+
+def test_resume_from_a_file_that_is_not_a_run_state_is_one_line(train_resunet, uninterrupted,
+                                                                tmp_path, capsys):
+    not_npz = tmp_path / "notes.npz"
+    not_npz.write_text("hello")
+    for path, message in ((uninterrupted / "best.npz", "not a last.npz"),
+                          (not_npz, "notes.npz")):
+        with pytest.raises(SystemExit) as exit_info:
+            run(train_resunet, ["--resume", str(path)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

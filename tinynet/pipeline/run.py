@@ -45,7 +45,7 @@ import time
 from tqdm import tqdm
 
 from .. import backend
-from ..io import load_checkpoint, save_checkpoint
+from ..io import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = ["TrainingRun", "NonFiniteLossError", "TrainingInterrupted", "resume_config",
            "EXIT_OK", "EXIT_NONFINITE", "EXIT_INTERRUPTED"]
@@ -306,7 +306,7 @@ class TrainingRun:
         checkpoint = load_checkpoint(path)
         state = (checkpoint["metadata"] or {}).get("run")
         if state is None:
-            raise ValueError(f"{path} is not a last.npz of a training run (no run state in "
+            raise CheckpointError(f"{path} is not a last.npz of a training run (no run state in "
                              "its metadata); best.npz holds only weights, resume from last.npz")
         self.model.load_state_dict(checkpoint["model"], strict=True)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -344,7 +344,7 @@ def resume_config(checkpoint_path, given, overridable=("epochs", "device", "out"
     checkpoint = load_checkpoint(checkpoint_path)
     state = (checkpoint["metadata"] or {}).get("run")
     if state is None:
-        raise ValueError(f"{checkpoint_path} is not a last.npz of a training run (no run "
+        raise CheckpointError(f"{checkpoint_path} is not a last.npz of a training run (no run "
                          "state in its metadata); resume from the run's last.npz")
     config = dict(state["config"])
     ignored = []
