@@ -2,7 +2,7 @@
 
     python examples/train_classifier.py                          # the built-in phantom
     python examples/train_classifier.py --data kaggle_3m --arch resnet18 \\
-        --weights resnet18_imagenet.npz --epochs 15 --out runs/classifier
+        --weights resnet18_imagenet.npz --epochs 8 --out runs/classifier
     python examples/train_classifier.py --resume runs/classifier/last.npz
 
 Writes into --out: best.npz (best validation ROC AUC, with what inference
@@ -39,25 +39,26 @@ def build_parser():
                              "ImageNet weights converted by examples/convert_weights.py); "
                              "the 1000-class head is replaced by a 2-class one")
     parser.add_argument("--threshold", type=cli.probability, default=0.5,
-                        help="P(tumour) above which a slice is called positive (default 0.5)")
+                        help="a slice is called positive when P(tumour) >= this (default 0.5)")
     return parser
 
 
 def main(argv=None):
-    config = experiment.training_config(build_parser(), argv)   # or the settings of --resume
+    config = experiment.training_config(build_parser(), argv, task="classification")
     device = config["device"]
-    data = experiment.prepare_data(config)
 
     tn.manual_seed(config["seed"])
     arch_args = {"num_classes": 2}
-    spec = model_spec(config["arch"], arch_args, config["size"], data.normalization,
-                      config["threshold"])
     # On --resume the weights come from last.npz, so the start weights are not read again.
     start = None if config["resume"] else config["weights"]
-    try:
-        model = ARCHITECTURES[config["arch"]](**arch_args, weights=start).to(device)
+    try:      # before the data is read, so a bad --weights file is reported at once
+        model = ARCHITECTURES[config["arch"]](**arch_args, weights=start)
     except (KeyError, ValueError, RuntimeError) as exc:    # keys or shapes that do not fit
         raise cli.UsageError(f"--weights {start}: {exc}") from exc
+    model = model.to(device)
+    data = experiment.prepare_data(config)
+    spec = model_spec(config["arch"], arch_args, config["size"], data.normalization,
+                      config["threshold"])
     optimizer = tn.optim.Adam(model.parameters(), lr=config["lr"],
                               weight_decay=config["weight_decay"])
     run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_auc")
@@ -78,12 +79,12 @@ def train(run, model, optimizer, data, device, threshold):
                 labels = tn.tensor(batch.labels, device=device)       # (B,), 1 = tumour
                 logits = model(images)                                # (B, 2)
                 loss = ops.cross_entropy(logits, labels)
-                run.check_finite(loss)          # a NaN stops here, before it reaches the weights
+                value = run.check_finite(loss)  # a NaN stops here, before it reaches the weights
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                correct = tn.backend.to_numpy(logits.data).argmax(axis=1) == batch.labels
-                run.step_done(loss=loss.item(), accuracy=correct.mean())
+                correct = logits.detach().cpu().numpy().argmax(axis=1) == batch.labels
+                run.step_done(loss=value, accuracy=correct.mean())
 
             scores, predictions = validate_classifier(model, data.val_loader, device, threshold,
                                                       criterion=ops.cross_entropy)

@@ -279,3 +279,18 @@ def test_resume_from_a_file_that_is_not_a_run_state_is_one_line(train_resunet, u
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_a_fresh_run_refuses_a_folder_that_holds_a_run(train_resunet, mri_folder, uninterrupted,
+                                                       capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_resunet, seg_args(mri_folder, uninterrupted))
+    assert exit_info.value.code == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_resume_with_the_other_script_says_which_script(train_classifier, uninterrupted, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_classifier, ["--resume", str(uninterrupted / "last.npz")])
+    assert exit_info.value.code == 2
+    assert "train_resunet.py" in capsys.readouterr().err

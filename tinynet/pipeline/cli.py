@@ -31,7 +31,8 @@ class UsageError(ValueError):
 #: Errors that mean "your input is wrong" (a bad file, folder, checkpoint or
 #: device), not "tinynet has a bug": reported in one line with exit code 2.
 INPUT_ERRORS = (UsageError, DataError, CheckpointError, SafetensorsError, TorchFormatError,
-                FileNotFoundError, NotADirectoryError, backend.DeviceError)
+                FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError,
+                PermissionError, backend.DeviceError)
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -16,10 +16,13 @@ from .. import data as tndata
 from .cli import UsageError, check_device, existing_path, non_negative_int, positive_float, \
     positive_int, probability
 from ..optim.lr_scheduler import CosineAnnealingLR
-from .run import TrainingRun, resume_config
+from .run import LAST, TrainingRun, resume_config
 
 __all__ = ["add_training_arguments", "explicit_arguments", "training_config", "start_run",
            "TrainingData", "prepare_data", "summarize"]
+
+#: The training script of each task (for the message when a run is resumed with the other).
+SCRIPT_OF_TASK = {"segmentation": "train_resunet.py", "classification": "train_classifier.py"}
 
 #: Settings a resumed run may change; every other one comes from its last.npz.
 OVERRIDABLE_ON_RESUME = ("epochs", "device", "out", "prefetch")
@@ -79,11 +82,15 @@ def explicit_arguments(parser, argv):
     return vars(quiet.parse_args(argv))
 
 
-def training_config(parser, argv):
+def training_config(parser, argv, task):
     """Parse ``argv`` into the run's settings (a JSON-able dict).
 
+    task : "segmentation" or "classification", what the calling script trains;
+        ``--resume`` of the other script's checkpoint is refused.
     With ``--resume`` the settings come from the checkpoint; the flags given
     now that may not change a run are listed in ``config["ignored_flags"]``.
+    A fresh run refuses an ``--out`` folder that already holds a run, so two
+    runs never mix their log and checkpoints.
     """
     args = parser.parse_args(argv)
     config = {k: v for k, v in vars(args).items() if k != "resume"}
@@ -92,9 +99,18 @@ def training_config(parser, argv):
         given = {k: v for k, v in explicit_arguments(parser, argv).items() if k != "resume"}
         if "out" not in given:
             given["out"] = os.path.dirname(os.path.abspath(args.resume))
-        config, ignored = resume_config(args.resume, given, OVERRIDABLE_ON_RESUME)
+        config, ignored, saved_task = resume_config(args.resume, given, OVERRIDABLE_ON_RESUME)
+        if saved_task != task:
+            script = SCRIPT_OF_TASK[saved_task]
+            raise UsageError(f"--resume {args.resume} is a {saved_task} run; resume it with "
+                             f"examples/{script}")
         config["resume"] = args.resume
         config["ignored_flags"] = ignored
+    elif os.path.exists(os.path.join(config["out"], LAST)):
+        raise UsageError(f"--out {config['out']} already holds a run ({LAST}): resume it with "
+                         f"--resume {os.path.join(config['out'], LAST)}, or choose another --out")
+    if os.path.exists(config["out"]) and not os.path.isdir(config["out"]):
+        raise UsageError(f"--out {config['out']} is a file, not a folder")
     config["device"] = check_device(config["device"])
     for flag in config.get("ignored_flags", []):
         print(f"note: resuming keeps the run's settings; ignored {flag}", file=sys.stderr)

@@ -68,7 +68,7 @@ def write_segmentation_figures(folder, dataset, shown, predictions, threshold, i
     for index in shown:
         row = row_of[int(index)]
         truth = predictions["masks"][row]
-        pred = predictions["probabilities"][row] > threshold
+        pred = predictions["probabilities"][row] >= threshold
         tiles.append(viz.overlay(dataset[index][0], pred_mask=pred, true_mask=truth))
         captions.append(f"{dataset.names[index]}  Dice {metrics.dice_score(pred, truth):.2f}")
     _save(viz.image_grid(tiles, ncols=4, captions=captions), folder, "val_overlays", is_best)

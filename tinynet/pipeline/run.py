@@ -37,6 +37,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -47,8 +48,8 @@ from tqdm import tqdm
 from .. import backend
 from ..io import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["TrainingRun", "NonFiniteLossError", "TrainingInterrupted", "resume_config",
-           "EXIT_OK", "EXIT_NONFINITE", "EXIT_INTERRUPTED"]
+__all__ = ["LAST", "BEST", "LOG", "TrainingRun", "NonFiniteLossError", "TrainingInterrupted",
+           "resume_config", "EXIT_OK", "EXIT_NONFINITE", "EXIT_INTERRUPTED"]
 
 EXIT_OK = 0
 EXIT_NONFINITE = 1
@@ -99,6 +100,7 @@ class TrainingRun:
         self._meter = _Meter()
         self._stop_requested = False
         self._resumed = False
+        self._last_saved = None    # what last.npz holds, in words, once this run wrote or read it
         self._bar = None
         self._epoch_started = None
         self._wait_at_epoch_start = 0.0
@@ -247,14 +249,13 @@ class TrainingRun:
             self.exit_code = EXIT_INTERRUPTED
             print(f"\nInterrupted at epoch {self.epoch + 1}, batch {self.loader.position}: "
                   f"the state is saved in {self.last_path}.\nResume with:  "
-                  f"python {os.path.basename(sys.argv[0] or 'train.py')} --resume "
-                  f"{self.last_path}", file=sys.stderr)
+                  f"python {sys.argv[0] or 'train.py'} --resume {self.last_path}",
+                  file=sys.stderr)
         except NonFiniteLossError as exc:
             self.log("stopped", reason="non-finite loss", message=str(exc), steps=self.step)
             self.exit_code = EXIT_NONFINITE
-            kept = (f"the last good checkpoint is {self.last_path} (end of epoch "
-                    f"{self.epoch})" if os.path.exists(self.last_path)
-                    else "no checkpoint had been written yet")
+            kept = (f"the last good checkpoint is {self.last_path} ({self._last_saved})"
+                    if self._last_saved else "no checkpoint of this run had been written yet")
             print(f"\nStopped: {exc}; {kept}. Try a lower --lr, or check the data.",
                   file=sys.stderr)
         else:
@@ -295,6 +296,7 @@ class TrainingRun:
                  "rng": backend.get_rng().bit_generator.state}
         save_checkpoint(self.last_path, model=self.model, optimizer=self.optimizer,
                         epoch=self.epoch, metadata={"model": self.spec, "run": state})
+        self._last_saved = _position_in_words(self.epoch, self.loader.position)
 
     def _save_best(self, record):
         save_checkpoint(self.best_path, model=self.model, epoch=self.epoch,
@@ -321,8 +323,16 @@ class TrainingRun:
         self.history, self.best = state["history"], state["best"]
         self._meter.load_state_dict(state["meter"])
         self._resumed = True
+        self._last_saved = _position_in_words(self.epoch, self.loader.position)
+        source_best = os.path.join(os.path.dirname(os.path.abspath(path)), BEST)
+        if os.path.exists(source_best) and not os.path.exists(self.best_path):
+            shutil.copyfile(source_best, self.best_path)   # resumed into another --out
+        if self.epoch >= self.config["epochs"]:
+            print(f"note: {path} has already trained {self.epoch} of --epochs "
+                  f"{self.config['epochs']}; pass a larger --epochs to train on",
+                  file=sys.stderr)
         self.log("resume", checkpoint=os.fspath(path), epoch=self.epoch + 1,
-                 batch=self.loader.position, steps=self.step)
+                 batch=self.loader.position, steps=self.step, config=self.config)
 
     # -- the journal ----------------------------------------------------------------
     def log(self, event, **fields):
@@ -339,7 +349,8 @@ def resume_config(checkpoint_path, given, overridable=("epochs", "device", "out"
     in ``overridable`` replace the saved ones (train longer, move to the GPU);
     any other that differs is reported and ignored, because changing e.g. the
     learning rate or the data would make the resumed run a different run.
-    Returns ``(config, ignored)`` with ``ignored`` a list of "name=value" strings.
+    Returns ``(config, ignored, task)``: ``ignored`` a list of "name=value" strings,
+    ``task`` the saved model's ("segmentation" or "classification").
     """
     checkpoint = load_checkpoint(checkpoint_path)
     state = (checkpoint["metadata"] or {}).get("run")
@@ -353,7 +364,13 @@ def resume_config(checkpoint_path, given, overridable=("epochs", "device", "out"
             config[key] = value
         elif key in config and config[key] != value:
             ignored.append(f"{key}={value!r} (the run uses {config[key]!r})")
-    return config, ignored
+    return config, ignored, checkpoint["metadata"]["model"]["task"]
+
+
+def _position_in_words(epochs_done, batch):
+    if batch == 0:
+        return f"end of epoch {epochs_done}"
+    return f"epoch {epochs_done + 1}, after batch {batch}"
 
 
 class _Meter:

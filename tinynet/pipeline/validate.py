@@ -49,7 +49,7 @@ def validate_segmenter(model, loader, patient_of, device="cpu", threshold=0.5, c
         probs.append(_to_host(ops.sigmoid(logits).data[:, 0]))
         truths.append(batch.masks[:, 0].astype(np.uint8))
     indices, probs, truths = (np.concatenate(a) for a in (indices, probs, truths))
-    seg = metrics.segmentation_metrics(probs > threshold, truths,
+    seg = metrics.segmentation_metrics(probs >= threshold, truths,
                                        [patient_of[i] for i in indices])
     result = {"val_dice": seg["dice_per_patient_mean"],
               "val_dice_median": seg["dice_per_patient_median"],
