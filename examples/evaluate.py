@@ -62,6 +62,8 @@ def run_evaluation(argv):
     args = build_parser().parse_args(argv)
     if args.subset and not args.split:
         raise cli.UsageError("--subset needs --split FILE (the split.json of a training run)")
+    for flag, path in (("--json", args.json), ("--html", args.html)):
+        cli.check_output_file(flag, path)      # before minutes of evaluation, not after
     device = cli.check_device(args.device)
     start = time.perf_counter()
     classifier, segmenter = load_models(args.classifier, args.segmenter, device)

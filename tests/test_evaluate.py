@@ -179,3 +179,13 @@ def test_real_patient_is_scored_at_its_own_size(tiny_models):
     assert result["tumour_slices"] == int(patient.has_tumour.sum())
     row = result["segmenter"]["per_patient"][dataset.patients[0]]
     assert row["true_pixels"] == sum(int(patient.mask(i).sum()) for i in range(len(patient)))
+
+
+def test_unwritable_report_paths_are_refused_before_evaluating(tmp_path, folder, capsys,
+                                                               checkpoints):
+    expect_exit_2(capsys, [str(folder), "--segmenter", checkpoints[1], "--json", str(tmp_path)],
+                  "is a folder")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    expect_exit_2(capsys, [str(folder), "--segmenter", checkpoints[1],
+                           "--html", str(blocker / "report.html")], "is a file, not a folder")

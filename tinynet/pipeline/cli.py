@@ -20,7 +20,7 @@ from ..data import DataError
 from ..io import CheckpointError, SafetensorsError, TorchFormatError
 
 __all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device",
-           "add_device_argument", "add_prediction_arguments", "existing_path", "positive_int",
+           "add_device_argument", "add_prediction_arguments", "check_output_file", "existing_path", "positive_int",
            "non_negative_int", "positive_float", "probability"]
 
 
@@ -111,6 +111,21 @@ def add_prediction_arguments(parser):
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average the segmenter over the slice and "
                              "its mirror image (twice the segmentation time)")
+
+
+def check_output_file(flag, path):
+    """UsageError unless ``path`` (or None) can be written as a file: not a folder, and its
+    folder exists or can be made."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a folder; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    existing = parent
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder")
 
 
 # -- argparse types: a bad value is reported by argparse itself (exit code 2) --

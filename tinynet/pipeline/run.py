@@ -260,6 +260,9 @@ class TrainingRun:
                   file=sys.stderr)
         else:
             self.log("finished", epochs=self.epoch, steps=self.step, best=self.best)
+            if self._stop_requested:    # Ctrl-C during the last validation: nothing left to stop
+                print("Ctrl-C came after the last training step: the run had finished "
+                      f"({self.last_path} holds it)", file=sys.stderr)
         finally:
             if previous is not None:
                 self._restore_sigint_handler(previous)
