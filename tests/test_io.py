@@ -453,3 +453,20 @@ def test_checkpoint_round_trips_a_real_tinynet_model_and_optimizer(tmp_path):
     for key, value in model.state_dict().items():
         assert_same(tn.backend.to_numpy(fresh.state_dict()[key]), tn.backend.to_numpy(value), key)
     tn.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9).load_state_dict(ckpt["optimizer"])
+
+
+def test_checkpoint_metadata_is_read_without_the_arrays(tmp_path, monkeypatch):
+    import tinynet.io.checkpoint as checkpoint_module
+    path = tmp_path / "c.npz"
+    tn.io.save_checkpoint(path, model={"w": np.ones((50, 50), np.float32)}, epoch=4,
+                          metadata={"run": {"lr": 0.1}})
+    read = []
+    real_entry = checkpoint_module._read_npz_entry
+    monkeypatch.setattr(checkpoint_module, "_read_npz_entry",
+                        lambda npz, name, *args: read.append(name) or real_entry(npz, name, *args))
+    assert tn.io.load_checkpoint_metadata(path) == {"epoch": 4, "metadata": {"run": {"lr": 0.1}}}
+    assert read == [tn.io.HEADER_KEY]
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, w=np.ones(3))
+    with pytest.raises(tn.io.CheckpointError, match="not a tinynet checkpoint"):
+        tn.io.load_checkpoint_metadata(plain)

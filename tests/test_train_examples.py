@@ -294,3 +294,8 @@ def test_resume_with_the_other_script_says_which_script(train_classifier, uninte
         run(train_classifier, ["--resume", str(uninterrupted / "last.npz")])
     assert exit_info.value.code == 2
     assert "train_resunet.py" in capsys.readouterr().err
+
+
+def test_read_spec_gives_the_spec_of_best_npz(uninterrupted):
+    from tinynet.pipeline.checkpoint import read_spec
+    assert read_spec(uninterrupted / "best.npz") == load_model(uninterrupted / "best.npz")[1]

@@ -12,12 +12,12 @@ import os
 from collections import OrderedDict
 
 from .checkpoint import (HEADER_KEY, CheckpointError, NonFiniteWeightsError, load_checkpoint,
-                         read_npz, save_checkpoint)
+                         load_checkpoint_metadata, read_npz, save_checkpoint)
 from .safetensors import SafetensorsError, load_safetensors, save_safetensors
 from .torch_pth import TorchFormatError, UnsafePickleError, load_torchvision
 
 __all__ = [
-    "save_checkpoint", "load_checkpoint", "load_torchvision", "load_safetensors",
+    "save_checkpoint", "load_checkpoint", "load_checkpoint_metadata", "load_torchvision", "load_safetensors",
     "save_safetensors", "load_state_dict_file",
     "CheckpointError", "NonFiniteWeightsError", "TorchFormatError", "UnsafePickleError",
     "SafetensorsError",

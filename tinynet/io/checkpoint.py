@@ -29,8 +29,8 @@ from ._arrays import to_host_array
 from ._atomic import atomic_write
 from ._state_json import decode_state, encode_state
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "NonFiniteWeightsError",
-           "HEADER_KEY", "read_npz"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_checkpoint_metadata", "CheckpointError",
+           "NonFiniteWeightsError", "HEADER_KEY", "read_npz"]
 
 FORMAT_NAME = "tinynet-checkpoint"
 FORMAT_VERSION = 1
@@ -110,11 +110,7 @@ def load_checkpoint(path):
     """
     path = os.fspath(path)
     arrays = read_npz(path, "load_checkpoint")
-    if HEADER_KEY not in arrays:
-        raise CheckpointError(
-            f"load_checkpoint: {path} is an .npz file but not a tinynet checkpoint (no "
-            f"{HEADER_KEY!r} entry); use tinynet.io.load_state_dict_file for plain arrays")
-    header = _parse_header(arrays.pop(HEADER_KEY), path)
+    header = _header_of(arrays, path, "load_checkpoint")
     try:
         model = None
         if header["model_keys"] is not None:
@@ -129,8 +125,30 @@ def load_checkpoint(path):
             "metadata": header["metadata"], "extra": extra}
 
 
-def read_npz(path, caller):
-    """All entries of an ``.npz`` file as {name: numpy array}, in file order.
+def load_checkpoint_metadata(path):
+    """``{"epoch", "metadata"}`` of a checkpoint, without reading its arrays.
+
+    For a look at what a checkpoint holds (a run's settings, a model spec)
+    before deciding to load it: only the small JSON header is decompressed.
+    """
+    path = os.fspath(path)
+    header = _header_of(read_npz(path, "load_checkpoint_metadata", names=(HEADER_KEY,)), path,
+                        "load_checkpoint_metadata")
+    return {"epoch": header["epoch"], "metadata": header["metadata"]}
+
+
+def _header_of(arrays, path, caller):
+    """Pop and parse the JSON header entry of a checkpoint's arrays."""
+    if HEADER_KEY not in arrays:
+        raise CheckpointError(
+            f"{caller}: {path} is an .npz file but not a tinynet checkpoint (no "
+            f"{HEADER_KEY!r} entry); use tinynet.io.load_state_dict_file for plain arrays")
+    return _parse_header(arrays.pop(HEADER_KEY), path)
+
+
+def read_npz(path, caller, names=None):
+    """The entries of an ``.npz`` file as {name: numpy array}, in file order:
+    all of them, or those in ``names``.
 
     Never unpickles.  A missing file raises FileNotFoundError and an unreadable
     one CheckpointError; both messages name ``path``, and the entry if one
@@ -143,7 +161,8 @@ def read_npz(path, caller):
         if not isinstance(npz, np.lib.npyio.NpzFile):
             raise ValueError("it holds a single .npy array, not an .npz archive")
         with npz:
-            return {name: _read_npz_entry(npz, name, path, caller) for name in npz.files}
+            return {name: _read_npz_entry(npz, name, path, caller) for name in npz.files
+                    if names is None or name in names}
     except CheckpointError:
         raise  # one entry is at fault; its message says which
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:

@@ -19,7 +19,7 @@ import math
 import os
 
 from .. import models
-from ..io import CheckpointError, load_checkpoint
+from ..io import CheckpointError, load_checkpoint, load_checkpoint_metadata
 
 __all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", "read_spec"]
 
@@ -55,8 +55,13 @@ def model_spec(arch, arch_args, input_size, normalization, threshold=0.5):
 
 
 def read_spec(path):
-    """The model spec of a pipeline checkpoint (reads the whole file)."""
-    return _spec_of(load_checkpoint(path), os.fspath(path))
+    """The model spec of a pipeline checkpoint (reads only its header, not the weights)."""
+    metadata = load_checkpoint_metadata(path)["metadata"]
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("model"), dict):
+        raise CheckpointError(f"{os.fspath(path)} is a tinynet checkpoint but not one of the MRI "
+                              "pipeline: its metadata has no 'model' spec")
+    _check_spec(metadata["model"], os.fspath(path))
+    return metadata["model"]
 
 
 def load_model(path, device="cpu", task=None):

@@ -46,7 +46,7 @@ import time
 from tqdm import tqdm
 
 from .. import backend
-from ..io import CheckpointError, load_checkpoint, save_checkpoint
+from ..io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
 
 __all__ = ["LAST", "BEST", "LOG", "TrainingRun", "NonFiniteLossError", "TrainingInterrupted",
            "resume_config", "EXIT_OK", "EXIT_NONFINITE", "EXIT_INTERRUPTED"]
@@ -355,7 +355,7 @@ def resume_config(checkpoint_path, given, overridable=("epochs", "device", "out"
     Returns ``(config, ignored, task)``: ``ignored`` a list of "name=value" strings,
     ``task`` the saved model's ("segmentation" or "classification").
     """
-    checkpoint = load_checkpoint(checkpoint_path)
+    checkpoint = load_checkpoint_metadata(checkpoint_path)     # the settings, not the weights
     state = (checkpoint["metadata"] or {}).get("run")
     if state is None:
         raise CheckpointError(f"{checkpoint_path} is not a last.npz of a training run (no run "
