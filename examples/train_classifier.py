@@ -34,6 +34,10 @@ def build_parser():
                                       oversample=None, out="runs/classifier")
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="resnet18",
                         help="ResNet depth (default resnet18)")
+    parser.add_argument("--width", type=cli.positive_int, default=64,
+                        help="channels of the ResNet's first stage, doubled at each of its "
+                             "four (default 64, the standard ResNet; 32: a quarter of the "
+                             "parameters and of the work; ImageNet weights need 64)")
     parser.add_argument("--weights", type=cli.existing_path, default=None, metavar="FILE",
                         help="start from these weights (.pth, .safetensors or .npz, e.g. "
                              "ImageNet weights converted by examples/convert_weights.py); "
@@ -48,7 +52,7 @@ def main(argv=None):
     device = config["device"]
 
     tn.manual_seed(config["seed"])
-    arch_args = {"num_classes": 2}
+    arch_args = {"num_classes": 2, "width": config.get("width", 64)}
     # On --resume the weights come from last.npz, so the start weights are not read again.
     start = None if config["resume"] else config["weights"]
     try:      # before the data is read, so a bad --weights file is reported at once

@@ -201,7 +201,7 @@ def test_classifier_run_writes_its_figures(train_classifier, mri_folder, tmp_pat
     out = tmp_path / "classifier"
     assert run(train_classifier, cls_args(mri_folder, out)) == 0
     model, spec = load_model(out / "best.npz", task="classification")
-    assert spec["arch"] == "resnet18" and spec["arch_args"] == {"num_classes": 2}
+    assert spec["arch"] == "resnet18" and spec["arch_args"] == {"num_classes": 2, "width": 64}
     for name in ("curves.png", "confusion_matrix.png", "roc.png"):
         assert (out / "figures" / name).exists()
     epoch = [r for r in read_log(out) if r["event"] == "epoch"][0]

@@ -1,8 +1,16 @@
 """Preprocessing: resizing slices, per-channel statistics and normalization.
 
-The network sees float32 (N, 3, H, W) inputs ``(x / 255 - mean) / std`` where
+The network sees float32 (N, 3, H, W) inputs ``(k x / 255 - mean) / std`` where
 ``mean`` and ``std`` are per-channel statistics of the TRAINING patients only
 (computing them on validation data would leak it into training).
+
+``k`` is 1, or, when the stats carry ``"slice_percentile": q``, a factor per
+slice and channel that maps the q-th percentile of the slice's nonzero pixels
+to 1.  The kaggle_3m volumes come from five institutions and their scanners
+store very different brightness (one patient's FLAIR 99th percentile is a
+quarter of another's); scaling every slice by its own bright level removes
+that before the network sees it.  Buda et al. (2019) standardize each patient
+volume for the same reason; per slice keeps a single slice predictable alone.
 """
 import numpy as np
 from PIL import Image
@@ -12,7 +20,7 @@ from .dataset import SliceDataset
 from .errors import DataError
 
 __all__ = ["resize_image", "resize_mask", "resize_dataset", "channel_stats", "normalize",
-           "check_stats", "check_image_size"]
+           "check_stats", "check_image_size", "slice_scales"]
 
 
 def resize_image(image, size):
@@ -42,26 +50,51 @@ def resize_dataset(dataset, size):
                                     image_size=size)
 
 
-def channel_stats(dataset, indices):
-    """Per-channel mean and (population) std of intensities x / 255 over the slices ``indices``.
+def slice_scales(images, percentile):
+    """Intensity factors k (N, 3) that map the ``percentile``-th percentile of each
+    channel's nonzero pixels to 1 (in units of x / 255) for uint8 (N, H, W, 3) images.
 
-    Returns ``{"mean": [m0, m1, m2], "std": [s0, s1, s2]}`` (plain floats).
-    Counted exactly with a 256-bin histogram per channel:
-    mean = sum_v v n_v / (255 n), var = sum_v v^2 n_v / (255^2 n) - mean^2.
+    A channel with no nonzero pixel keeps k = 1 (x / 255), so an empty slice stays zero.
+    """
+    images = np.asarray(images)
+    scales = np.ones((images.shape[0], 3), dtype=np.float64)
+    for n in range(images.shape[0]):
+        for c in range(3):
+            channel = images[n, ..., c]
+            bright = channel[channel > 0]
+            if bright.size:
+                scales[n, c] = 255.0 / max(float(np.percentile(bright, percentile)), 1.0)
+    return scales
+
+
+def channel_stats(dataset, indices, slice_percentile=None):
+    """Per-channel mean and (population) std of intensities k x / 255 over the slices ``indices``.
+
+    Returns ``{"mean": [m0, m1, m2], "std": [s0, s1, s2]}`` (plain floats), plus
+    ``"slice_percentile"`` when it is given (k from ``slice_scales``; else k = 1).
+    Counted exactly with a 256-bin histogram per slice and channel:
+    mean = sum_v k v n_v / (255 n), var = sum_v (k v)^2 n_v / (255^2 n) - mean^2.
     """
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     if indices.size == 0:
         raise DataError("channel_stats: no slices given (indices is empty)")
-    counts = np.zeros((3, 256), dtype=np.int64)
+    levels = np.arange(256, dtype=np.float64) / 255.0
+    total, total_sq, count = np.zeros(3), np.zeros(3), 0
     for i in indices:
         image = dataset[int(i)][0]
+        scale = (slice_scales(image[None], slice_percentile)[0] if slice_percentile
+                 else np.ones(3))
         for c in range(3):
-            counts[c] += np.bincount(image[..., c].ravel(), minlength=256)
-    levels = np.arange(256, dtype=np.float64) / 255.0
-    n = counts.sum(axis=1)
-    mean = counts @ levels / n
-    var = np.maximum(counts @ levels**2 / n - mean**2, 0.0)
-    return {"mean": [float(m) for m in mean], "std": [float(s) for s in np.sqrt(var)]}
+            counts = np.bincount(image[..., c].ravel(), minlength=256)
+            total[c] += scale[c] * (counts @ levels)
+            total_sq[c] += scale[c] ** 2 * (counts @ levels**2)
+        count += image[..., 0].size
+    mean = total / count
+    var = np.maximum(total_sq / count - mean**2, 0.0)
+    stats = {"mean": [float(m) for m in mean], "std": [float(s) for s in np.sqrt(var)]}
+    if slice_percentile:
+        stats["slice_percentile"] = float(slice_percentile)
+    return stats
 
 
 def check_stats(stats):
@@ -77,25 +110,41 @@ def check_stats(stats):
                         f"got mean {mean.tolist()} and std {std.tolist()}")
     if not np.all(std > 0):
         raise DataError(f"normalize: every std must be > 0, got {std.tolist()}")
+    percentile = stats.get("slice_percentile")
+    if percentile is not None and not (isinstance(percentile, (int, float))
+                                       and 0 < percentile <= 100):
+        raise DataError(f"normalize: slice_percentile must be a number in (0, 100], "
+                        f"got {percentile!r}")
     return mean, std
 
 
 def normalize(images, stats):
-    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W): ``(x / 255 - mean[c]) / std[c]``.
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W): ``(k x / 255 - mean[c]) / std[c]``.
 
-    A single image (H, W, 3) gives (3, H, W).  Each channel is mapped through
-    a 256-entry lookup table, which is exact and faster than float arithmetic
-    on every pixel.
+    A single image (H, W, 3) gives (3, H, W).  k is 1, or per slice and channel
+    from ``slice_scales`` when ``stats`` has ``"slice_percentile"``.  Each channel
+    of each slice is mapped through a 256-entry lookup table, which is exact and
+    faster than float arithmetic on every pixel.
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[-1] != 3:
         raise DataError(f"normalize: expected uint8 images (N, H, W, 3) or (H, W, 3), "
                         f"got {images.dtype} {images.shape}")
     mean, std = check_stats(stats)
+    if images.ndim == 3:
+        return normalize(images[None], stats)[0]
+    percentile = stats.get("slice_percentile")
+    scales = (slice_scales(images, percentile) if percentile
+              else np.ones((images.shape[0], 3)))
     levels = np.arange(256, dtype=np.float64) / 255.0
-    tables = ((levels[None, :] - mean[:, None]) / std[:, None]).astype(np.float32)  # (3, 256)
-    channels = [tables[c][images[..., c]] for c in range(3)]
-    return np.stack(channels, axis=-3)
+    out = np.empty((images.shape[0], 3) + images.shape[1:3], dtype=np.float32)
+    for n in range(images.shape[0]):
+        # tables[c, v]: the normalized value of level v in channel c of this slice
+        tables = ((levels[None, :] * scales[n][:, None] - mean[:, None])
+                  / std[:, None]).astype(np.float32)
+        for c in range(3):
+            out[n, c] = tables[c][images[n, ..., c]]
+    return out
 
 
 def check_image_size(size, where):

@@ -86,21 +86,26 @@ class ResNet(nn.Module):
 
     ``in_channels`` lets the stem take other than RGB input (3 for the MRI
     slices, whose channels are pre-contrast, FLAIR and post-contrast).
+    ``width`` is the stem's channels, doubled at each of the four stages (64 in
+    the paper and in torchvision; 32 gives a quarter of the parameters and
+    roughly a quarter of the arithmetic, and ImageNet weights fit only 64).
     """
 
-    def __init__(self, block, layers, num_classes=1000, in_channels=3):
+    def __init__(self, block, layers, num_classes=1000, in_channels=3, width=64):
         super().__init__()
-        self.in_planes = 64
-        self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"ResNet: width must be a whole number >= 1, got {width!r}")
+        self.in_planes = width
+        self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, 2 * width, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 4 * width, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 8 * width, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512 * block.expansion, num_classes)
+        self.fc = nn.Linear(8 * width * block.expansion, num_classes)
         self._init_weights()
 
     def _make_layer(self, block, planes, blocks, stride=1):
@@ -123,7 +128,7 @@ class ResNet(nn.Module):
                 init.zeros_(m.bias)
 
     def features(self, x):
-        """Everything before the pooling: (N, C, H, W) -> (N, 512*expansion, H/32, W/32)."""
+        """Everything before the pooling: (N, C, H, W) -> (N, 8*width*expansion, H/32, W/32)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
@@ -142,7 +147,7 @@ def replace_head(model, num_classes):
     return model
 
 
-def _build(block, layers, num_classes, in_channels, weights):
+def _build(block, layers, num_classes, in_channels, weights, width=64):
     """Build a ResNet; with ``weights`` (a path or a state dict) load them first.
 
     The weights are loaded strictly into a 1000-class network when they hold a
@@ -150,13 +155,13 @@ def _build(block, layers, num_classes, in_channels, weights):
     ImageNet weights can start a 2-class tumour classifier.
     """
     if weights is None:
-        return ResNet(block, layers, num_classes, in_channels)
+        return ResNet(block, layers, num_classes, in_channels, width)
     if isinstance(weights, str) or hasattr(weights, "__fspath__"):
         from ..io import load_state_dict_file
         weights = load_state_dict_file(weights)
     weights = {k: v for k, v in weights.items() if not k.endswith("num_batches_tracked")}
     head_classes = weights["fc.weight"].shape[0] if "fc.weight" in weights else num_classes
-    model = ResNet(block, layers, head_classes, in_channels)
+    model = ResNet(block, layers, head_classes, in_channels, width)
     result = model.load_state_dict(weights, strict=False)
     unexpected = list(result.unexpected_keys)
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
@@ -168,16 +173,16 @@ def _build(block, layers, num_classes, in_channels, weights):
     return model
 
 
-def resnet18(num_classes=1000, in_channels=3, weights=None):
+def resnet18(num_classes=1000, in_channels=3, weights=None, width=64):
     """ResNet-18: BasicBlocks [2, 2, 2, 2]; 11,689,512 parameters with 1000 classes."""
-    return _build(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, weights)
+    return _build(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, weights, width)
 
 
-def resnet34(num_classes=1000, in_channels=3, weights=None):
+def resnet34(num_classes=1000, in_channels=3, weights=None, width=64):
     """ResNet-34: BasicBlocks [3, 4, 6, 3]; 21,797,672 parameters with 1000 classes."""
-    return _build(BasicBlock, [3, 4, 6, 3], num_classes, in_channels, weights)
+    return _build(BasicBlock, [3, 4, 6, 3], num_classes, in_channels, weights, width)
 
 
-def resnet50(num_classes=1000, in_channels=3, weights=None):
+def resnet50(num_classes=1000, in_channels=3, weights=None, width=64):
     """ResNet-50: Bottlenecks [3, 4, 6, 3]; 25,557,032 parameters with 1000 classes."""
-    return _build(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, weights)
+    return _build(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, weights, width)

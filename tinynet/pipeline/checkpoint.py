@@ -9,6 +9,7 @@ atomically) whose metadata holds a *model spec*::
         "arch_args": {"base": 16, "depth": 4},      # keyword arguments of the constructor
         "input_size": 128,                          # slices are resized to this side
         "normalization": {"mean": [...], "std": [...]},  # per channel, on intensities in [0, 1]
+                                    # (+ "slice_percentile": 99.0 with --intensity slice)
         "threshold": 0.5,                           # probability above which we say "tumour"
     }
 
@@ -50,6 +51,8 @@ def model_spec(arch, arch_args, input_size, normalization, threshold=0.5):
             "normalization": {"mean": [float(m) for m in normalization["mean"]],
                               "std": [float(s) for s in normalization["std"]]},
             "threshold": float(threshold)}
+    if normalization.get("slice_percentile") is not None:
+        spec["normalization"]["slice_percentile"] = float(normalization["slice_percentile"])
     _check_spec(spec, "model_spec")
     return spec
 
@@ -113,6 +116,9 @@ def _check_spec(spec, where):
             problems.append(f"normalization {key} {values!r} is not a list of numbers")
     if any(_finite(s) and s <= 0 for s in norm.get("std") or []):
         problems.append(f"normalization std {norm.get('std')} has a value <= 0")
+    percentile = norm.get("slice_percentile")
+    if percentile is not None and not (_finite(percentile) and 0 < percentile <= 100):
+        problems.append(f"normalization slice_percentile {percentile!r} is not in (0, 100]")
     threshold = spec.get("threshold")
     if not (_finite(threshold) and 0.0 <= threshold <= 1.0):
         problems.append(f"threshold {threshold!r} is not a probability in [0, 1]")

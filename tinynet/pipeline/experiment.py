@@ -24,6 +24,9 @@ __all__ = ["add_training_arguments", "explicit_arguments", "training_config", "s
 #: The training script of each task (for the message when a run is resumed with the other).
 SCRIPT_OF_TASK = {"segmentation": "train_resunet.py", "classification": "train_classifier.py"}
 
+#: The percentile of a slice's nonzero pixels that ``--intensity slice`` scales to 1.
+SLICE_PERCENTILE = 99.0
+
 #: Settings a resumed run may change; every other one comes from its last.npz.
 OVERRIDABLE_ON_RESUME = ("epochs", "device", "out", "prefetch")
 
@@ -68,6 +71,11 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
         help="turn off augmentation (flips, rotation, scaling, intensity jitter)")
     add("--elastic", type=float, default=0.0,
         help="elastic deformation strength in pixels (default 0: off)")
+    add("--intensity", choices=["dataset", "slice"], default="dataset",
+        help="intensity scaling before the per-channel z-score: 'dataset' (x / 255, the "
+             "default) or 'slice' (each channel of each slice divided by the 99th "
+             "percentile of its nonzero pixels, so scanners that store darker or brighter "
+             "volumes look alike; kept in the checkpoint and used again at prediction)")
     add("--prefetch", type=non_negative_int, default=2,
         help="batches prepared ahead by a background thread (default 2; 0: no thread)")
     add("--val-batch-size", type=positive_int, default=16,
@@ -165,7 +173,9 @@ def prepare_data(config, multiple=1):
         print(f"note: {len(unused)} patient(s) of the data are on neither side of the split "
               f"{config['split']} and are not used (e.g. {unused[0]}); pass a new --split path "
               "to split all of them", file=sys.stderr)
-    stats = tndata.channel_stats(dataset, train_idx)
+    # Runs saved before --intensity existed used dataset scaling.
+    percentile = SLICE_PERCENTILE if config.get("intensity") == "slice" else None
+    stats = tndata.channel_stats(dataset, train_idx, slice_percentile=percentile)
     augment = tndata.Augment(elastic=config["elastic"]) if config["augment"] else None
     train_loader = tndata.BatchLoader(
         dataset, train_idx, config["batch_size"], shuffle=True,

@@ -69,7 +69,8 @@ def prepare_batch(slices, spec):
 
     Each slice is resized to s = ``spec["input_size"]`` as the training data
     was (``tinynet.data.resize_image``: bilinear, antialiased) and normalized
-    with ``spec["normalization"]``: (x / 255 - mean) / std per channel.
+    with ``spec["normalization"]``: (k x / 255 - mean) / std per channel, k = 1 or
+    the slice's own intensity scale (``tinynet.data.normalize``).
     """
     size = spec["input_size"]
     return normalize(np.stack([resize_image(image, size) for image in slices]),
