@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from tinynet.data import load_split, open_dataset
 from tinynet.pipeline import cli, report
-from tinynet.pipeline.inference import load_models
+from tinynet.pipeline.inference import load_models, resolve_checkpoints
 
 
 def build_parser():
@@ -66,6 +66,8 @@ def run_evaluation(argv):
         cli.check_output_file(flag, path)      # before minutes of evaluation, not after
     device = cli.check_device(args.device)
     start = time.perf_counter()
+    # The files actually used (the shipped weights when none is given), for the report.
+    args.classifier, args.segmenter = resolve_checkpoints(args.classifier, args.segmenter)
     classifier, segmenter = load_models(args.classifier, args.segmenter, device)
     dataset = open_dataset(args.data)          # its own size: no resizing for evaluation
     subset = None
@@ -81,7 +83,7 @@ def run_evaluation(argv):
         evaluation = report.evaluate(dataset, classifier, segmenter,
                                      cls_threshold=args.cls_threshold,
                                      seg_threshold=args.seg_threshold, min_area=args.min_area,
-                                     tta=args.tta, device=device, batch_size=args.batch_size,
+                                     min_component=args.min_component, tta=args.tta, device=device, batch_size=args.batch_size,
                                      sources=sources, progress=bar.update)
     evaluation.report["timings"]["load_seconds"] = round(load_seconds, 3)
 

@@ -1,5 +1,6 @@
 """Find and outline brain tumours in MRI slices with trained tinynet models (two stages).
 
+    python examples/predict.py slice.tif --out pred        # the shipped weights/ models
     python examples/predict.py slice.tif --out pred --classifier runs/classifier/best.npz \
         --segmenter runs/resunet/best.npz
     python examples/predict.py kaggle_3m/ --out pred --segmenter runs/resunet/best.npz --tta
@@ -30,7 +31,7 @@ from tinynet import viz
 from tinynet.pipeline import cli
 from tinynet.pipeline.gradcam import grad_cam
 from tinynet.data import IMAGE_SUFFIXES, find_slice_files, read_slice
-from tinynet.pipeline.inference import TwoStagePredictor, load_models
+from tinynet.pipeline.inference import TwoStagePredictor, load_models, resolve_checkpoints
 
 
 def build_parser():
@@ -48,7 +49,8 @@ def build_parser():
     cli.add_prediction_arguments(parser)
     parser.add_argument("--gradcam", action="store_true",
                         help="also write <slice name>_gradcam.png, a Grad-CAM heat map of the "
-                             "classifier's tumour decision (needs --classifier)")
+                             "classifier's tumour decision (needs a classifier: --classifier, "
+                             "or the shipped one when no model is given)")
     parser.add_argument("--batch-size", type=cli.positive_int, default=8,
                         help="slices per forward pass (default 8; lower it if memory is short)")
     return parser
@@ -61,17 +63,21 @@ def main(argv=None):
 
 def predict(argv):
     args = build_parser().parse_args(argv)
-    if args.gradcam and args.classifier is None:
+    if args.gradcam and args.classifier is None and args.segmenter is not None:
         raise cli.UsageError("--gradcam explains the classifier's decision: give --classifier")
     device = cli.check_device(args.device)
     out = Path(args.out)
     # --out may lie inside the input folder: never predict our own earlier outputs.
     slices = [(path, name) for path, name in find_slice_files(args.input)
               if out.resolve() not in path.resolve().parents]
+    # The files actually used (the shipped weights when none is given), for summary.json.
+    args.classifier, args.segmenter = resolve_checkpoints(args.classifier, args.segmenter)
     classifier, segmenter = load_models(args.classifier, args.segmenter, device)
+    if args.gradcam and classifier is None:
+        raise cli.UsageError("--gradcam explains the classifier's decision: give --classifier")
     predictor = TwoStagePredictor(classifier, segmenter, cls_threshold=args.cls_threshold,
                                   seg_threshold=args.seg_threshold, min_area=args.min_area,
-                                  tta=args.tta, device=device, cls_batch_size=args.batch_size,
+                                  min_component=args.min_component, tta=args.tta, device=device, cls_batch_size=args.batch_size,
                                   seg_batch_size=args.batch_size)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -154,7 +154,9 @@ def test_bad_data_folder(tmp_path, capsys, checkpoints):
                   str(tmp_path / "missing"))
 
 
-def test_subset_needs_split_and_a_model_is_needed(folder, capsys, checkpoints):
+def test_subset_needs_split_and_a_model_is_needed(folder, capsys, checkpoints, tmp_path,
+                                                   monkeypatch):
+    monkeypatch.setenv("TINYNET_WEIGHTS", str(tmp_path))      # a folder without shipped weights
     expect_exit_2(capsys, [str(folder), "--segmenter", checkpoints[1], "--subset", "val"],
                   "--subset needs --split")
     expect_exit_2(capsys, [str(folder)], "no model given")

@@ -147,7 +147,8 @@ def test_segmenter_checkpoint_given_as_classifier(tmp_path, capsys, checkpoints)
                   "holds a segmentation model (resunet), but a classification model is needed")
 
 
-def test_no_model_and_gradcam_without_classifier(tmp_path, capsys, checkpoints):
+def test_no_model_and_gradcam_without_classifier(tmp_path, capsys, checkpoints, monkeypatch):
+    monkeypatch.setenv("TINYNET_WEIGHTS", str(tmp_path))      # a folder without shipped weights
     write_png(tmp_path / "slice.png")
     expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o")],
                   "no model given")

@@ -12,6 +12,8 @@ quarter of another's); scaling every slice by its own bright level removes
 that before the network sees it.  Buda et al. (2019) standardize each patient
 volume for the same reason; per slice keeps a single slice predictable alone.
 """
+import numbers
+
 import numpy as np
 from PIL import Image
 
@@ -78,12 +80,13 @@ def channel_stats(dataset, indices, slice_percentile=None):
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     if indices.size == 0:
         raise DataError("channel_stats: no slices given (indices is empty)")
+    slice_percentile = check_slice_percentile(slice_percentile, "channel_stats")
     levels = np.arange(256, dtype=np.float64) / 255.0
     total, total_sq, count = np.zeros(3), np.zeros(3), 0
     for i in indices:
         image = dataset[int(i)][0]
-        scale = (slice_scales(image[None], slice_percentile)[0] if slice_percentile
-                 else np.ones(3))
+        scale = (slice_scales(image[None], slice_percentile)[0]
+                 if slice_percentile is not None else np.ones(3))
         for c in range(3):
             counts = np.bincount(image[..., c].ravel(), minlength=256)
             total[c] += scale[c] * (counts @ levels)
@@ -92,8 +95,8 @@ def channel_stats(dataset, indices, slice_percentile=None):
     mean = total / count
     var = np.maximum(total_sq / count - mean**2, 0.0)
     stats = {"mean": [float(m) for m in mean], "std": [float(s) for s in np.sqrt(var)]}
-    if slice_percentile:
-        stats["slice_percentile"] = float(slice_percentile)
+    if slice_percentile is not None:
+        stats["slice_percentile"] = slice_percentile
     return stats
 
 
@@ -110,12 +113,19 @@ def check_stats(stats):
                         f"got mean {mean.tolist()} and std {std.tolist()}")
     if not np.all(std > 0):
         raise DataError(f"normalize: every std must be > 0, got {std.tolist()}")
-    percentile = stats.get("slice_percentile")
-    if percentile is not None and not (isinstance(percentile, (int, float))
-                                       and 0 < percentile <= 100):
-        raise DataError(f"normalize: slice_percentile must be a number in (0, 100], "
-                        f"got {percentile!r}")
+    check_slice_percentile(stats.get("slice_percentile"), "normalize")
     return mean, std
+
+
+def check_slice_percentile(percentile, where):
+    """``percentile`` as a float in (0, 100], None for None, else a DataError naming ``where``."""
+    if percentile is None:
+        return None
+    if (isinstance(percentile, bool) or not isinstance(percentile, numbers.Real)
+            or not 0 < percentile <= 100):
+        raise DataError(f"{where}: slice_percentile must be a number in (0, 100], "
+                        f"got {percentile!r}")
+    return float(percentile)
 
 
 def normalize(images, stats):
@@ -134,7 +144,7 @@ def normalize(images, stats):
     if images.ndim == 3:
         return normalize(images[None], stats)[0]
     percentile = stats.get("slice_percentile")
-    scales = (slice_scales(images, percentile) if percentile
+    scales = (slice_scales(images, percentile) if percentile is not None
               else np.ones((images.shape[0], 3)))
     levels = np.arange(256, dtype=np.float64) / 255.0
     out = np.empty((images.shape[0], 3) + images.shape[1:3], dtype=np.float32)

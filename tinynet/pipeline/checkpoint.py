@@ -19,10 +19,13 @@ it exactly as training did, from the file alone.
 import math
 import os
 
-from .. import models
-from ..io import CheckpointError, load_checkpoint, load_checkpoint_metadata
+import numpy as np
 
-__all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", "read_spec"]
+from .. import models
+from ..io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+
+__all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", "read_spec",
+           "export_model"]
 
 #: The constructor behind each architecture name, and the task it serves.
 ARCHITECTURES = {
@@ -51,8 +54,10 @@ def model_spec(arch, arch_args, input_size, normalization, threshold=0.5):
             "normalization": {"mean": [float(m) for m in normalization["mean"]],
                               "std": [float(s) for s in normalization["std"]]},
             "threshold": float(threshold)}
-    if normalization.get("slice_percentile") is not None:
-        spec["normalization"]["slice_percentile"] = float(normalization["slice_percentile"])
+    percentile = normalization.get("slice_percentile")
+    if percentile is not None:       # a bad value is left as it is for _check_spec to name
+        spec["normalization"]["slice_percentile"] = (
+            float(percentile) if _finite(percentile) else percentile)
     _check_spec(spec, "model_spec")
     return spec
 
@@ -128,3 +133,48 @@ def _check_spec(spec, where):
 
 def _finite(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def export_model(source, destination, *, dtype=np.float16, threshold=None):
+    """Write the model of a training checkpoint as a small file to ship: returns its path.
+
+    source : a best.npz or last.npz of the training scripts
+    destination : the .npz to write (atomically)
+    dtype : storage type of the floating-point weights and buffers (float16
+        halves the size; ``load_model`` casts them back into the float32
+        network, so only their rounding, about 3 significant digits, changes)
+    threshold : a new decision threshold for the spec (e.g. the classifier's
+        chosen on validation with examples/evaluate.py), or None to keep it
+
+    The optimizer state and the run's resume state are left out; the spec and
+    a record of where the weights came from (the training settings, the epoch
+    and its validation metrics) are kept in the metadata.
+    """
+    source = os.fspath(source)
+    checkpoint = load_checkpoint(source)
+    spec = dict(_spec_of(checkpoint, source))
+    if threshold is not None:
+        spec["threshold"] = float(threshold)
+    _check_spec(spec, f"export_model({source!r})")
+    dtype = np.dtype(dtype)
+    weights = {key: _cast(value, dtype, key, source) for key, value in checkpoint["model"].items()}
+    saved = checkpoint["metadata"] or {}
+    # best.npz keeps the run's settings under "config", last.npz under "run"
+    config = saved.get("config") or (saved.get("run") or {}).get("config")
+    trained = {"epoch": checkpoint["epoch"], "config": config, "metrics": saved.get("metrics")}
+    metadata = {"model": spec, "trained": trained, "storage": dtype.name}
+    folder = os.path.dirname(os.path.abspath(os.fspath(destination)))
+    os.makedirs(folder, exist_ok=True)
+    return save_checkpoint(destination, weights, epoch=checkpoint["epoch"], metadata=metadata)
+
+
+def _cast(value, dtype, key, source):
+    """A floating weight in ``dtype``; integer buffers (num_batches_tracked) stay as they are."""
+    if not np.issubdtype(value.dtype, np.floating):
+        return value
+    limit = np.finfo(dtype).max
+    if np.isfinite(value).all() and np.abs(value).max(initial=0) > limit:
+        raise CheckpointError(f"export_model: {source} entry {key!r} holds values beyond "
+                              f"{dtype.name}'s range (|w| up to {np.abs(value).max():.3g} > "
+                              f"{limit:.3g}); export it as float32")
+    return value.astype(dtype)

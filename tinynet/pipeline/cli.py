@@ -90,13 +90,14 @@ def add_prediction_arguments(parser):
     """The flags of examples/predict.py and evaluate.py that choose the models and thresholds.
 
     --classifier, --segmenter, --device, --cls-threshold, --seg-threshold,
-    --min-area, --tta: the arguments of ``load_models`` and ``TwoStagePredictor``.
+    --min-area, --min-component, --tta: the arguments of ``load_models`` and ``TwoStagePredictor``.
     """
     parser.add_argument("--classifier", metavar="CKPT",
                         help="classifier checkpoint (best.npz of examples/train_classifier.py)")
     parser.add_argument("--segmenter", metavar="CKPT",
                         help="segmenter checkpoint (best.npz of examples/train_resunet.py). "
-                             "At least one of --classifier and --segmenter is needed")
+                             "When neither --classifier nor --segmenter is given, the shipped "
+                             "weights/classifier.npz and weights/segmenter.npz are used")
     add_device_argument(parser)
     parser.add_argument("--cls-threshold", type=probability, metavar="P",
                         help="a slice is called tumour when its probability >= P (default: "
@@ -108,6 +109,9 @@ def add_prediction_arguments(parser):
                         help="clear predicted masks smaller than this many pixels; with a "
                              "segmenter alone a slice is called tumour when its mask keeps at "
                              "least max(PIXELS, 1) pixels (default 0)")
+    parser.add_argument("--min-component", type=non_negative_int, default=0, metavar="PIXELS",
+                        help="remove connected tumour regions smaller than this many pixels "
+                             "from each mask before --min-area is applied (default 0: off)")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average the segmenter over the slice and "
                              "its mirror image (twice the segmentation time)")

@@ -21,10 +21,14 @@ mask has at least ``max(min_area, 1)`` pixels; with a classifier alone there
 are no masks.
 """
 import contextlib
+import os
+import sys
+from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from .. import autograd, backend
 from ..data import normalize, resize_image
@@ -33,7 +37,8 @@ from .cli import UsageError
 
 __all__ = ["classify", "segment", "prepare_batch", "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
-           "default_checkpoint", "load_models"]
+           "default_checkpoint", "resolve_checkpoints", "load_models",
+           "remove_small_components"]
 
 
 # ---------------------------------------------------------------------------
@@ -228,9 +233,12 @@ class TwoStagePredictor:
         None takes the classifier checkpoint's own threshold
     seg_threshold : a pixel is tumour when its probability >= this; None takes
         the segmenter checkpoint's own threshold
-    min_area : masks with fewer tumour pixels than this are cleared (removes
-        specks); with a segmenter alone a slice is positive when its mask keeps
-        at least ``max(min_area, 1)`` pixels
+    min_component : connected tumour regions (8-neighbour) smaller than this
+        many pixels are removed from each mask, so a speck beside the tumour
+        goes and the tumour stays (default 0: off)
+    min_area : masks with fewer tumour pixels than this, after
+        ``min_component``, are cleared; with a segmenter alone a slice is
+        positive when its mask keeps at least ``max(min_area, 1)`` pixels
     tta : average the segmenter over the horizontal flip (see ``segment``)
     segment_all : also segment the slices the classifier calls negative, and
         return those masks as ``segmenter_masks`` (evaluation scores the
@@ -239,7 +247,7 @@ class TwoStagePredictor:
     """
 
     def __init__(self, classifier=None, segmenter=None, *, cls_threshold=None,
-                 seg_threshold=None, min_area=0, tta=False, device="cpu",
+                 seg_threshold=None, min_area=0, min_component=0, tta=False, device="cpu",
                  cls_batch_size=16, seg_batch_size=8, segment_all=False):
         if classifier is None and segmenter is None:
             raise ValueError("TwoStagePredictor needs a classifier, a segmenter or both")
@@ -247,12 +255,14 @@ class TwoStagePredictor:
             _check_task(classifier[1], "classification", "TwoStagePredictor(classifier=)")
         if segmenter is not None:
             _check_task(segmenter[1], "segmentation", "TwoStagePredictor(segmenter=)")
-        if min_area < 0:
-            raise ValueError(f"min_area must be >= 0, got {min_area}")
+        for name, value in (("min_area", min_area), ("min_component", min_component)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
         self.classifier, self.segmenter = classifier, segmenter
         self.cls_threshold = _threshold(cls_threshold, classifier, "cls_threshold")
         self.seg_threshold = _threshold(seg_threshold, segmenter, "seg_threshold")
         self.min_area = int(min_area)
+        self.min_component = int(min_component)
         self.tta = bool(tta)
         self.device = backend.normalize_device(device)
         self.cls_batch_size, self.seg_batch_size = cls_batch_size, seg_batch_size
@@ -261,7 +271,8 @@ class TwoStagePredictor:
     def settings(self):
         """The thresholds and options, as plain values (for summary.json and reports)."""
         return {"cls_threshold": self.cls_threshold, "seg_threshold": self.seg_threshold,
-                "min_area": self.min_area, "tta": self.tta, "device": self.device}
+                "min_area": self.min_area, "min_component": self.min_component,
+                "tta": self.tta, "device": self.device}
 
     def __call__(self, images):
         """Predict uint8 (N, H, W, 3) slices (or a list of (H, W, 3)): a ``SlicePredictions``."""
@@ -303,11 +314,29 @@ class TwoStagePredictor:
                                 segmenter_masks)
 
     def _binary_mask(self, probabilities):
-        """uint8 0/1 mask of pixels with probability >= seg_threshold; cleared below min_area."""
+        """uint8 0/1 mask of pixels with probability >= seg_threshold, without the regions
+        smaller than min_component; cleared when fewer than min_area pixels remain."""
         mask = (probabilities >= self.seg_threshold).astype(np.uint8)
+        if self.min_component:
+            mask = remove_small_components(mask, self.min_component)
         if self.min_area and mask.sum() < self.min_area:
             mask[:] = 0
         return mask
+
+
+def remove_small_components(mask, min_pixels):
+    """``mask`` (H, W) 0/1 without its connected regions of fewer than ``min_pixels`` pixels.
+
+    Regions are 8-connected (pixels touching at a corner belong together), as a
+    tumour outline drawn on the slice would be.
+    """
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return mask
+    sizes = np.bincount(labels.ravel())          # sizes[0] counts the background
+    keep = sizes >= min_pixels
+    keep[0] = False
+    return keep[labels].astype(mask.dtype)
 
 
 def _stack(masks, images):
@@ -340,14 +369,45 @@ def predict_slices(images, classifier=None, segmenter=None, cls_threshold=None,
 # Which checkpoints to use
 # ---------------------------------------------------------------------------
 
+#: Where the trained weights of the repository live (weights/ beside the package), and
+#: their file per task; the environment variable TINYNET_WEIGHTS names another folder.
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+SHIPPED_WEIGHTS = {"classification": "classifier.npz", "segmentation": "segmenter.npz"}
+
+
 def default_checkpoint(task):
     """The shipped checkpoint for ``task`` ("classification" or "segmentation"), or None.
 
-    No trained weights ship with tinynet yet, so this returns None and the
-    scripts ask for ``--classifier``/``--segmenter``.  Once weights are
-    published, return their path here and every script picks them up.
+    ``weights/classifier.npz`` and ``weights/segmenter.npz`` of the repository
+    (their model cards beside them say how they were trained), or the same
+    names in the folder ``$TINYNET_WEIGHTS``.  None when the file is not there
+    (e.g. an installed package without the repository's weights/ folder).
     """
-    return None
+    if task not in SHIPPED_WEIGHTS:
+        raise ValueError(f"default_checkpoint: task must be one of {list(SHIPPED_WEIGHTS)}, "
+                         f"got {task!r}")
+    folder = Path(os.environ.get("TINYNET_WEIGHTS") or WEIGHTS_DIR)
+    path = folder / SHIPPED_WEIGHTS[task]
+    return str(path) if path.is_file() else None
+
+
+def resolve_checkpoints(classifier=None, segmenter=None):
+    """The checkpoint paths to use: the ones given, or the shipped ones when both are None.
+
+    Says on stderr when it falls back to the shipped weights; UsageError when
+    there is nothing to use.
+    """
+    if classifier is None and segmenter is None:
+        classifier = default_checkpoint("classification")
+        segmenter = default_checkpoint("segmentation")
+        if classifier is None and segmenter is None:
+            raise UsageError("no model given and no shipped weights found (weights/ of the "
+                             "repository, or $TINYNET_WEIGHTS): pass --classifier CKPT and/or "
+                             "--segmenter CKPT (checkpoints written by "
+                             "examples/train_classifier.py and examples/train_resunet.py)")
+        shipped = ", ".join(p for p in (classifier, segmenter) if p is not None)
+        print(f"no model given: using the shipped weights {shipped}", file=sys.stderr)
+    return classifier, segmenter
 
 
 def load_models(classifier=None, segmenter=None, device="cpu"):
@@ -358,13 +418,7 @@ def load_models(classifier=None, segmenter=None, device="cpu"):
     the wrong task (a segmenter given as the classifier) raises CheckpointError;
     no checkpoint at all raises UsageError.
     """
-    if classifier is None and segmenter is None:
-        classifier = default_checkpoint("classification")
-        segmenter = default_checkpoint("segmentation")
-        if classifier is None and segmenter is None:
-            raise UsageError("no model given: pass --classifier CKPT and/or --segmenter CKPT "
-                             "(checkpoints written by examples/train_classifier.py and "
-                             "examples/train_resunet.py)")
+    classifier, segmenter = resolve_checkpoints(classifier, segmenter)
     return (_load_or_none(classifier, device, "classification"),
             _load_or_none(segmenter, device, "segmentation"))
 

@@ -65,8 +65,8 @@ class Evaluation:
 # ---------------------------------------------------------------------------
 
 def evaluate(dataset, classifier=None, segmenter=None, *, cls_threshold=None,
-             seg_threshold=None, min_area=0, tta=False, device="cpu", batch_size=16,
-             sources=None, progress=None):
+             seg_threshold=None, min_area=0, min_component=0, tta=False, device="cpu",
+             batch_size=16, sources=None, progress=None):
     """Predict every slice of ``dataset`` and score the models given: an ``Evaluation``.
 
     ``classifier``/``segmenter``: ``(model, spec)`` pairs or None; thresholds
@@ -93,7 +93,8 @@ def evaluate(dataset, classifier=None, segmenter=None, *, cls_threshold=None,
     if len(dataset) == 0:
         raise DataError("evaluate: the dataset has no slices (an empty subset of the split?)")
     predictor = TwoStagePredictor(classifier, segmenter, cls_threshold=cls_threshold,
-                                  seg_threshold=seg_threshold, min_area=min_area, tta=tta,
+                                  seg_threshold=seg_threshold, min_area=min_area,
+                                  min_component=min_component, tta=tta,
                                   device=device, cls_batch_size=batch_size,
                                   seg_batch_size=max(1, batch_size // 2), segment_all=True)
     start = time.perf_counter()
@@ -147,9 +148,13 @@ def _classifier_section(labels, probability, threshold):
     section = metrics.classification_metrics(labels, probability, threshold=threshold)
     if labels.all() or not labels.any():
         section["roc_curve"] = None        # one class only: no ROC curve
+        section["youden_threshold"] = None
     else:
         fpr, tpr, _ = metrics.roc_curve(labels, probability)
         section["roc_curve"] = {"fpr": np.round(fpr, 5).tolist(), "tpr": np.round(tpr, 5).tolist()}
+        # Where sensitivity + specificity peak on THESE slices: a threshold to choose on
+        # validation patients (and store with examples/export_model.py), never on test ones.
+        section["youden_threshold"] = metrics.youden_threshold(labels, probability)
     return section
 
 
@@ -229,7 +234,11 @@ def format_table(report):
         (tn, fp), (fn, tp) = c["confusion_matrix"]
         lines += ["  confusion matrix              pred no   pred yes",
                   f"    true no                     {tn:>7}   {fp:>8}",
-                  f"    true yes                    {fn:>7}   {tp:>8}", ""]
+                  f"    true yes                    {fn:>7}   {tp:>8}"]
+        if c.get("youden_threshold") is not None:
+            lines.append(f"  threshold with the highest sensitivity + specificity on these "
+                         f"slices (Youden): {c['youden_threshold']:.3f}")
+        lines.append("")
     for name, title in (("segmenter", "Segmenter alone"),
                         ("pipeline", "Pipeline (masks zeroed where the classifier says no)")):
         if name in report:

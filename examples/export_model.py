@@ -1,0 +1,54 @@
+"""Turn a training checkpoint into a small file to ship or share.
+
+    python examples/export_model.py runs/resunet/best.npz weights/segmenter.npz
+    python examples/export_model.py runs/classifier/best.npz weights/classifier.npz \
+        --threshold 0.42            # the Youden threshold evaluate.py printed on validation
+
+The exported file holds the network's weights (float16 unless --float32), its
+spec (architecture, input size, normalization, threshold) and a record of how
+it was trained (settings, epoch, validation metrics); no optimizer state, so
+it cannot be resumed.  predict.py and evaluate.py load it like any best.npz,
+and the files under weights/ are the ones they use when no model is given.
+"""
+import sys
+
+import numpy as np
+
+from tinynet.pipeline import cli
+from tinynet.pipeline.checkpoint import export_model, read_spec
+
+
+def build_parser():
+    parser = cli.ArgumentParser(
+        description="Export a training checkpoint (best.npz) as a small weights file.",
+        epilog="Exit codes: 0 done, 2 bad arguments or checkpoint.")
+    parser.add_argument("checkpoint", type=cli.existing_path,
+                        help="best.npz (or last.npz) written by a training script")
+    parser.add_argument("output", help="the .npz file to write")
+    parser.add_argument("--threshold", type=cli.probability, default=None, metavar="P",
+                        help="store this decision threshold instead of the checkpoint's own "
+                             "(for a classifier: the one chosen on validation patients)")
+    parser.add_argument("--float32", action="store_true",
+                        help="keep float32 weights (default: float16, half the size)")
+    return parser
+
+
+def main(argv=None):
+    """Run the script on ``argv`` (default: the command line); bad input exits with code 2."""
+    return cli.run_main(export, argv)
+
+
+def export(argv):
+    args = build_parser().parse_args(argv)
+    cli.check_output_file("output", args.output)
+    dtype = np.float32 if args.float32 else np.float16
+    path = export_model(args.checkpoint, args.output, dtype=dtype, threshold=args.threshold)
+    spec = read_spec(path)
+    print(f"wrote {path}: {spec['arch']} {spec['arch_args']} for {spec['task']}, input "
+          f"{spec['input_size']}x{spec['input_size']}, threshold {spec['threshold']:g}, "
+          f"{np.dtype(dtype).name} weights")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
