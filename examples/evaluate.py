@@ -83,7 +83,8 @@ def run_evaluation(argv):
         evaluation = report.evaluate(dataset, classifier, segmenter,
                                      cls_threshold=args.cls_threshold,
                                      seg_threshold=args.seg_threshold, min_area=args.min_area,
-                                     min_component=args.min_component, tta=args.tta, device=device, batch_size=args.batch_size,
+                                     min_component=args.min_component, tta=args.tta,
+                                     device=device, batch_size=args.batch_size,
                                      sources=sources, progress=bar.update)
     evaluation.report["timings"]["load_seconds"] = round(load_seconds, 3)
 

@@ -77,7 +77,8 @@ def predict(argv):
         raise cli.UsageError("--gradcam explains the classifier's decision: give --classifier")
     predictor = TwoStagePredictor(classifier, segmenter, cls_threshold=args.cls_threshold,
                                   seg_threshold=args.seg_threshold, min_area=args.min_area,
-                                  min_component=args.min_component, tta=args.tta, device=device, cls_batch_size=args.batch_size,
+                                  min_component=args.min_component, tta=args.tta,
+                                  device=device, cls_batch_size=args.batch_size,
                                   seg_batch_size=args.batch_size)
     out.mkdir(parents=True, exist_ok=True)
 

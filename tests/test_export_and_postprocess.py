@@ -494,7 +494,7 @@ def test_report_youden_threshold_matches_tinynet_metrics(capsys):
     assert section["youden_threshold"] == pytest.approx(probability[VALUES.index(130)])
     table = report.format_table(evaluation.report)
     assert ("threshold with the highest sensitivity + specificity on these slices (Youden): "
-            f"{expected:.3f}") in table
+            f"{expected:.6g}") in table
     assert json.loads(json.dumps(evaluation.report["classifier"]))["youden_threshold"] == \
         pytest.approx(expected)
 

@@ -364,9 +364,10 @@ def test_bad_width_raises_value_error(width):
 
 
 def test_width_64_weights_do_not_load_into_width_32():
-    """Loading width-64 weights into a width-32 ResNet fails on the shapes."""
+    """Width-64 weights in a width-32 ResNet: one message naming both widths (the builder),
+    or the shapes (load_state_dict)."""
     weights = resnet18(num_classes=2).state_dict()
-    with pytest.raises(RuntimeError, match="size mismatch for conv1.weight"):
+    with pytest.raises(ValueError, match=r"width 64 .* this one has width 32: pass width=64"):
         resnet18(num_classes=2, width=32, weights=weights)
     narrow = resnet18(num_classes=2, width=32)
     before = narrow.conv1.weight.data.copy()
@@ -476,3 +477,18 @@ def test_numpy_integer_percentile_is_accepted():
     """A NumPy integer percentile is a number like any other."""
     mean, _ = check_stats(with_percentile(STATS, np.int64(99)))
     np.testing.assert_array_equal(mean, STATS["mean"])
+
+
+def test_resume_of_a_run_older_than_a_flag_reports_the_flag_ignored(tmp_path):
+    """--resume of a last.npz saved before --width/--intensity existed says it ignores them."""
+    from tinynet.pipeline.run import resume_config
+    old_config = {"epochs": 2, "lr": 0.001, "out": str(tmp_path)}      # no width, no intensity
+    path = tmp_path / "last.npz"
+    save_checkpoint(path, {"w": np.zeros(1, np.float32)},
+                    metadata={"run": {"config": old_config}, "model": {"task": "classification"}})
+    config, ignored, task = resume_config(path, {"width": 32, "intensity": "slice", "epochs": 4})
+    assert task == "classification" and config["epochs"] == 4
+    assert "width" not in config and "intensity" not in config
+    assert sorted(ignored) == [
+        "intensity='slice' (the run was saved before this setting existed)",
+        "width=32 (the run was saved before this setting existed)"]

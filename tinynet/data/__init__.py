@@ -22,7 +22,8 @@ from .kaggle3m import read_kaggle3m
 from .loader import Batch, BatchLoader
 from .packed import load_packed, pack
 from .phantom import make_phantom
-from .preprocess import channel_stats, normalize, resize_dataset, resize_image, resize_mask
+from .preprocess import channel_stats, normalize, resize_dataset, resize_image, resize_mask, \
+    slice_scales
 from .slice_files import IMAGE_SUFFIXES, find_slice_files, read_slice
 from .sources import open_dataset
 from .splits import institution_of, load_split, save_split, split_patients
@@ -30,5 +31,5 @@ from .splits import institution_of, load_split, save_split, split_patients
 __all__ = ["DataError", "SliceDataset", "read_kaggle3m", "make_phantom", "pack", "load_packed",
            "IMAGE_SUFFIXES", "find_slice_files", "read_slice", "open_dataset", "institution_of",
            "split_patients", "save_split", "load_split",
-           "channel_stats", "normalize", "resize_image", "resize_mask", "resize_dataset",
+           "channel_stats", "normalize", "slice_scales", "resize_image", "resize_mask", "resize_dataset",
            "Augment", "BatchLoader", "Batch"]

@@ -11,6 +11,10 @@ store very different brightness (one patient's FLAIR 99th percentile is a
 quarter of another's); scaling every slice by its own bright level removes
 that before the network sees it.  Buda et al. (2019) standardize each patient
 volume for the same reason; per slice keeps a single slice predictable alone.
+Two consequences to know: a channel holding only faint noise (the first and
+last slices of a volume) is stretched like any other, the same way in
+training and prediction; and the augmentation's random gain is undone by the
+scaling, only its bias survives.
 """
 import numbers
 

@@ -160,6 +160,11 @@ def _build(block, layers, num_classes, in_channels, weights, width=64):
         from ..io import load_state_dict_file
         weights = load_state_dict_file(weights)
     weights = {k: v for k, v in weights.items() if not k.endswith("num_batches_tracked")}
+    stem = weights.get("conv1.weight")
+    if stem is not None and stem.shape[0] != width:     # one line, not 100 size mismatches
+        raise ValueError(f"the weights are of a ResNet of width {stem.shape[0]} (conv1 has "
+                         f"{stem.shape[0]} output channels), this one has width {width}: "
+                         f"pass width={stem.shape[0]} (--width {stem.shape[0]})")
     head_classes = weights["fc.weight"].shape[0] if "fc.weight" in weights else num_classes
     model = ResNet(block, layers, head_classes, in_channels, width)
     result = model.load_state_dict(weights, strict=False)
@@ -174,15 +179,15 @@ def _build(block, layers, num_classes, in_channels, weights, width=64):
 
 
 def resnet18(num_classes=1000, in_channels=3, weights=None, width=64):
-    """ResNet-18: BasicBlocks [2, 2, 2, 2]; 11,689,512 parameters with 1000 classes."""
+    """ResNet-18: BasicBlocks [2, 2, 2, 2]; 11,689,512 parameters with 1000 classes (width 64)."""
     return _build(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, weights, width)
 
 
 def resnet34(num_classes=1000, in_channels=3, weights=None, width=64):
-    """ResNet-34: BasicBlocks [3, 4, 6, 3]; 21,797,672 parameters with 1000 classes."""
+    """ResNet-34: BasicBlocks [3, 4, 6, 3]; 21,797,672 parameters with 1000 classes (width 64)."""
     return _build(BasicBlock, [3, 4, 6, 3], num_classes, in_channels, weights, width)
 
 
 def resnet50(num_classes=1000, in_channels=3, weights=None, width=64):
-    """ResNet-50: Bottlenecks [3, 4, 6, 3]; 25,557,032 parameters with 1000 classes."""
+    """ResNet-50: Bottlenecks [3, 4, 6, 3]; 25,557,032 parameters with 1000 classes (width 64)."""
     return _build(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, weights, width)

@@ -161,7 +161,8 @@ def export_model(source, destination, *, dtype=np.float16, threshold=None):
     saved = checkpoint["metadata"] or {}
     # best.npz keeps the run's settings under "config", last.npz under "run"
     config = saved.get("config") or (saved.get("run") or {}).get("config")
-    trained = {"epoch": checkpoint["epoch"], "config": config, "metrics": saved.get("metrics")}
+    trained = saved.get("trained") or {     # an export of an export keeps the first record
+        "epoch": checkpoint["epoch"], "config": config, "metrics": saved.get("metrics")}
     metadata = {"model": spec, "trained": trained, "storage": dtype.name}
     folder = os.path.dirname(os.path.abspath(os.fspath(destination)))
     os.makedirs(folder, exist_ok=True)

@@ -4,7 +4,7 @@ Both models are fed exactly as they were trained, from what their checkpoint
 spec says (see checkpoint.py)::
 
     slice uint8 (H, W, 3) --resize (bilinear)--> (s, s, 3), s = spec["input_size"]
-        --normalize: (x / 255 - mean) / std--> float32 (3, s, s)
+        --normalize: (k x / 255 - mean) / std--> float32 (3, s, s)   (k: see tinynet.data.normalize)
         --network, eval mode, no gradients--> logits
     classifier: logits (N, 2)       -> tumour probability softmax(logits)[:, 1]
     segmenter:  logits (N, 1, s, s) -> sigmoid -> resized back (bilinear) to (H, W)
@@ -401,10 +401,12 @@ def resolve_checkpoints(classifier=None, segmenter=None):
         classifier = default_checkpoint("classification")
         segmenter = default_checkpoint("segmentation")
         if classifier is None and segmenter is None:
-            raise UsageError("no model given and no shipped weights found (weights/ of the "
-                             "repository, or $TINYNET_WEIGHTS): pass --classifier CKPT and/or "
-                             "--segmenter CKPT (checkpoints written by "
-                             "examples/train_classifier.py and examples/train_resunet.py)")
+            folder = os.environ.get("TINYNET_WEIGHTS") or WEIGHTS_DIR
+            names = " or ".join(SHIPPED_WEIGHTS.values())
+            raise UsageError(f"no model given and no shipped weights ({names}) in {folder}: "
+                             "pass --classifier CKPT and/or --segmenter CKPT (checkpoints "
+                             "written by examples/train_classifier.py and "
+                             "examples/train_resunet.py)")
         shipped = ", ".join(p for p in (classifier, segmenter) if p is not None)
         print(f"no model given: using the shipped weights {shipped}", file=sys.stderr)
     return classifier, segmenter

@@ -237,7 +237,7 @@ def format_table(report):
                   f"    true yes                    {fn:>7}   {tp:>8}"]
         if c.get("youden_threshold") is not None:
             lines.append(f"  threshold with the highest sensitivity + specificity on these "
-                         f"slices (Youden): {c['youden_threshold']:.3f}")
+                         f"slices (Youden): {c['youden_threshold']:.6g}")
         lines.append("")
     for name, title in (("segmenter", "Segmenter alone"),
                         ("pipeline", "Pipeline (masks zeroed where the classifier says no)")):

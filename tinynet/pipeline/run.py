@@ -367,6 +367,8 @@ def resume_config(checkpoint_path, given, overridable=("epochs", "device", "out"
             config[key] = value
         elif key in config and config[key] != value:
             ignored.append(f"{key}={value!r} (the run uses {config[key]!r})")
+        elif key not in config:      # a flag newer than the run: it keeps the old behaviour
+            ignored.append(f"{key}={value!r} (the run was saved before this setting existed)")
     return config, ignored, checkpoint["metadata"]["model"]["task"]
 
 
