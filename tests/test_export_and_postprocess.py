@@ -534,3 +534,18 @@ def test_report_evaluate_passes_min_component_to_the_masks():
     assert cleaned.report["settings"]["min_component"] == 2
     assert plain.report["segmenter"]["dice_per_patient_mean"] == pytest.approx(1.0)
     assert cleaned.report["segmenter"]["dice_per_patient_mean"] < 1.0
+
+
+def test_export_cuts_the_training_machines_folders_from_the_record(tmp_path):
+    """Absolute paths in the training settings become file names; relative ones stay."""
+    source, _ = save_segmenter(tmp_path / "best.npz", arch_args={"base": 4, "depth": 2})
+    checkpoint = load_checkpoint(source)
+    metadata = dict(checkpoint["metadata"])
+    metadata["config"] = {"data": str(tmp_path / "data" / "lgg128.npz"),
+                          "out": str(tmp_path / "runs" / "seg"),
+                          "split": "splits/lgg56_seed0.json", "epochs": 3}
+    tn.io.save_checkpoint(tmp_path / "with_paths.npz", checkpoint["model"], metadata=metadata)
+    export_model(tmp_path / "with_paths.npz", tmp_path / "out.npz")
+    config = load_checkpoint_metadata(tmp_path / "out.npz")["metadata"]["trained"]["config"]
+    assert config == {"data": "lgg128.npz", "out": "seg", "split": "splits/lgg56_seed0.json",
+                      "epochs": 3}

@@ -148,7 +148,9 @@ def export_model(source, destination, *, dtype=np.float16, threshold=None):
 
     The optimizer state and the run's resume state are left out; the spec and
     a record of where the weights came from (the training settings, the epoch
-    and its validation metrics) are kept in the metadata.
+    and its validation metrics) are kept in the metadata, with absolute paths
+    cut to their file names so a shipped file does not carry the folders of
+    the machine it was trained on.
     """
     source = os.fspath(source)
     checkpoint = load_checkpoint(source)
@@ -162,11 +164,21 @@ def export_model(source, destination, *, dtype=np.float16, threshold=None):
     # best.npz keeps the run's settings under "config", last.npz under "run"
     config = saved.get("config") or (saved.get("run") or {}).get("config")
     trained = saved.get("trained") or {     # an export of an export keeps the first record
-        "epoch": checkpoint["epoch"], "config": config, "metrics": saved.get("metrics")}
+        "epoch": checkpoint["epoch"], "config": _portable(config),
+        "metrics": saved.get("metrics")}
     metadata = {"model": spec, "trained": trained, "storage": dtype.name}
     folder = os.path.dirname(os.path.abspath(os.fspath(destination)))
     os.makedirs(folder, exist_ok=True)
     return save_checkpoint(destination, weights, epoch=checkpoint["epoch"], metadata=metadata)
+
+
+def _portable(config):
+    """The training settings without the training machine's folders: an absolute path
+    (of --data, --out, --resume, ...) is cut to its file name; relative ones are kept."""
+    if not isinstance(config, dict):
+        return config
+    return {key: os.path.basename(value) if isinstance(value, str) and os.path.isabs(value)
+            else value for key, value in config.items()}
 
 
 def _cast(value, dtype, key, source):

@@ -229,7 +229,7 @@ def format_table(report):
              f"{report['image_size'][0]}x{report['image_size'][1]}", ""]
     if "classifier" in report:
         c = report["classifier"]
-        lines.append(f"Classifier (tumour if probability >= {c['threshold']:.2f})")
+        lines.append(f"Classifier (tumour if probability >= {c['threshold']:.3g})")
         lines += [f"  {label:<30}{_number(c[key])}" for key, label in CLASSIFIER_ROWS]
         (tn, fp), (fn, tp) = c["confusion_matrix"]
         lines += ["  confusion matrix              pred no   pred yes",
@@ -369,7 +369,7 @@ def _metric_table(section, rows):
 
 
 def _classifier_html(section):
-    parts = [f"<h2>Classifier (tumour if probability &ge; {section['threshold']:.2f})</h2>",
+    parts = [f"<h2>Classifier (tumour if probability &ge; {section['threshold']:.3g})</h2>",
              _metric_table(section, CLASSIFIER_ROWS),
              _img(viz.plot_confusion_matrix(section["confusion_matrix"],
                                             title="Confusion matrix (slices)"), "confusion matrix")]
