@@ -98,7 +98,7 @@ def test_float16_export_is_about_half_the_bytes_of_float32(tmp_path):
 
 
 def test_float16_export_stores_the_rounded_weights_and_segments_like_the_original(tmp_path, rng):
-    """load_model of a float16 export has the float16-rounded weights and segments within rounding."""
+    """A float16 export loads the float16-rounded weights and segments within that rounding."""
     source, spec = save_segmenter(tmp_path / "best.npz")
     exported = export_model(source, tmp_path / "seg16.npz")
     original = float_entries(source)
@@ -208,7 +208,7 @@ def test_export_of_a_last_npz_has_no_optimizer_or_resume_state(tmp_path):
 
 
 def test_export_of_a_checkpoint_without_a_spec_names_the_file(tmp_path, capsys):
-    """A plain tn.io checkpoint (no model spec) is a CheckpointError naming it; exit 2 in the CLI."""
+    """A plain tn.io checkpoint (no model spec): CheckpointError naming it; exit 2 in the CLI."""
     plain = tmp_path / "plain.npz"
     tn.io.save_checkpoint(plain, model=tn.nn.Linear(3, 2))
     with pytest.raises(CheckpointError, match="not one of the MRI pipeline") as error:
@@ -223,7 +223,7 @@ def test_export_of_a_checkpoint_without_a_spec_names_the_file(tmp_path, capsys):
 
 
 def test_the_script_from_the_command_line_reports_a_bad_checkpoint_in_one_line(tmp_path):
-    """python examples/export_model.py on a checkpoint without a spec: exit 2, one line, no traceback."""
+    """export_model.py on a checkpoint without a spec: exit 2, one line, no traceback."""
     plain = tmp_path / "plain.npz"
     tn.io.save_checkpoint(plain, model=tn.nn.Linear(3, 2))
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}

@@ -421,7 +421,7 @@ def randomized_resnet(width=8):
 
 
 def test_float16_weights_load_as_float32(tmp_path):
-    """fp16 weights (state dict, .safetensors, pipeline .npz) give float32 params = float32(fp16)."""
+    """fp16 weights (state dict, .safetensors, pipeline .npz) give float32(fp16) parameters."""
     source = randomized_resnet()
     half = half_weights(source)
     save_safetensors(tmp_path / "w.safetensors",
@@ -443,7 +443,7 @@ def test_float16_weights_load_as_float32(tmp_path):
 
 
 def test_float16_weights_give_outputs_within_fp16_rounding():
-    """Outputs of fp16-stored weights: identical to float32(fp16) weights, close to the original."""
+    """fp16-stored weights: outputs equal float32(fp16) weights', close to the original's."""
     source = randomized_resnet()
     model = resnet18(num_classes=2, width=8)
     model.load_state_dict(half_weights(source))

@@ -31,5 +31,6 @@ from .splits import institution_of, load_split, save_split, split_patients
 __all__ = ["DataError", "SliceDataset", "read_kaggle3m", "make_phantom", "pack", "load_packed",
            "IMAGE_SUFFIXES", "find_slice_files", "read_slice", "open_dataset", "institution_of",
            "split_patients", "save_split", "load_split",
-           "channel_stats", "normalize", "slice_scales", "resize_image", "resize_mask", "resize_dataset",
+           "channel_stats", "normalize", "slice_scales", "resize_image", "resize_mask",
+           "resize_dataset",
            "Augment", "BatchLoader", "Batch"]

@@ -73,9 +73,10 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
         help="elastic deformation strength in pixels (default 0: off)")
     add("--intensity", choices=["dataset", "slice"], default="dataset",
         help="intensity scaling before the per-channel z-score: 'dataset' (x / 255, the "
-             "default) or 'slice' (each channel of each slice divided by the 99th "
-             "percentile of its nonzero pixels, so scanners that store darker or brighter "
-             "volumes look alike; kept in the checkpoint and used again at prediction)")
+             "default) or 'slice' (each channel of each slice divided by the "
+             f"{SLICE_PERCENTILE:g}th percentile of its nonzero pixels, so scanners that "
+             "store darker or brighter volumes look alike; kept in the checkpoint and used "
+             "again at prediction)")
     add("--prefetch", type=non_negative_int, default=2,
         help="batches prepared ahead by a background thread (default 2; 0: no thread)")
     add("--val-batch-size", type=positive_int, default=16,

@@ -4,7 +4,8 @@ Both models are fed exactly as they were trained, from what their checkpoint
 spec says (see checkpoint.py)::
 
     slice uint8 (H, W, 3) --resize (bilinear)--> (s, s, 3), s = spec["input_size"]
-        --normalize: (k x / 255 - mean) / std--> float32 (3, s, s)   (k: see tinynet.data.normalize)
+        --normalize: (k x / 255 - mean) / std--> float32 (3, s, s)
+                                (k = 1, or per slice: see tinynet.data.normalize)
         --network, eval mode, no gradients--> logits
     classifier: logits (N, 2)       -> tumour probability softmax(logits)[:, 1]
     segmenter:  logits (N, 1, s, s) -> sigmoid -> resized back (bilinear) to (H, W)
