@@ -23,9 +23,9 @@ import time
 
 from tqdm import tqdm
 
-from tinynet.data import load_split, open_dataset
-from tinynet.pipeline import cli, report
-from tinynet.pipeline.inference import load_models, resolve_checkpoints
+from tinynet.mri.data import load_split, open_dataset
+from tinynet.mri import cli, report
+from tinynet.mri.inference import load_models, resolve_checkpoints
 
 
 def build_parser():
@@ -35,7 +35,7 @@ def build_parser():
         epilog="Exit codes: 0 done, 2 bad arguments, data or checkpoint.")
     parser.add_argument("data", nargs="?", default="phantom",
                         help="a kaggle_3m folder with masks, a .npz packed by "
-                             "`python -m tinynet.data.pack`, or 'phantom' (the built-in "
+                             "`python -m tinynet.mri.data.pack`, or 'phantom' (the built-in "
                              "synthetic data, the default)")
     cli.add_prediction_arguments(parser)   # models, --device, thresholds, --min-area, --tta
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON to FILE")

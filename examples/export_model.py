@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
-from tinynet.pipeline import cli
-from tinynet.pipeline.checkpoint import export_model, read_spec
+from tinynet.mri import cli
+from tinynet.mri.checkpoint import export_model, read_spec
 
 
 def build_parser():

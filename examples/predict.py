@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tinynet import viz
-from tinynet.pipeline import cli
-from tinynet.pipeline.gradcam import grad_cam
-from tinynet.data import IMAGE_SUFFIXES, find_slice_files, read_slice
-from tinynet.pipeline.inference import TwoStagePredictor, load_models, resolve_checkpoints
+from tinynet.mri import viz
+from tinynet.mri import cli
+from tinynet.mri.gradcam import grad_cam
+from tinynet.mri.data import IMAGE_SUFFIXES, find_slice_files, read_slice
+from tinynet.mri.inference import TwoStagePredictor, load_models, resolve_checkpoints
 
 
 def build_parser():

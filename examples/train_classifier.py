@@ -16,9 +16,9 @@ import sys
 
 import tinynet as tn
 from tinynet import ops
-from tinynet.pipeline import cli, experiment, figures
-from tinynet.pipeline.checkpoint import model_spec
-from tinynet.pipeline.validate import validate_classifier
+from tinynet.mri import cli, experiment, figures
+from tinynet.mri.checkpoint import model_spec
+from tinynet.mri.validate import validate_classifier
 
 ARCHITECTURES = {"resnet18": tn.models.resnet18, "resnet34": tn.models.resnet34,
                  "resnet50": tn.models.resnet50}

@@ -10,15 +10,15 @@ figures/ (loss and Dice curves, validation overlays: truth green, prediction red
 
 The training loop is below in ``train()``: forward, loss, backward, step.
 What it leans on (checkpoints, resume, the NaN guard, the log, the figures)
-is in tinynet/pipeline/.
+is in tinynet/mri/.
 """
 import sys
 
 import tinynet as tn
 from tinynet import metrics, ops
-from tinynet.pipeline import cli, experiment, figures
-from tinynet.pipeline.checkpoint import model_spec
-from tinynet.pipeline.validate import validate_segmenter
+from tinynet.mri import cli, experiment, figures
+from tinynet.mri.checkpoint import model_spec
+from tinynet.mri.validate import validate_segmenter
 
 
 def focal_tversky(logits, masks):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinynet.data import Augment, DataError
+from tinynet.mri.data import Augment, DataError
 
 SIDE = 48
 OFF = dict(flip=False, rotate=0.0, scale=0.0, elastic=0.0, intensity=0.0)

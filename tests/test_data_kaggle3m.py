@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinynet.data import DataError, read_kaggle3m
+from tinynet.mri.data import DataError, read_kaggle3m
 
 REAL_DATA = Path(os.environ.get("TINYNET_LGG")
                  or Path(__file__).resolve().parents[2] / "shared/data/lgg/kaggle_3m")

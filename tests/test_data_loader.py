@@ -6,7 +6,7 @@ import traceback
 import numpy as np
 import pytest
 
-from tinynet.data import Augment, Batch, BatchLoader, DataError, make_phantom
+from tinynet.mri.data import Augment, Batch, BatchLoader, DataError, make_phantom
 
 
 @pytest.fixture(scope="module")

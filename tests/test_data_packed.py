@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinynet.data import DataError, load_packed, make_phantom, open_dataset, pack, read_kaggle3m
+from tinynet.mri.data import DataError, load_packed, make_phantom, open_dataset, pack, read_kaggle3m
 from test_data_kaggle3m import PATIENT_A, PATIENT_B, write_kaggle3m
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,14 +128,14 @@ def test_open_dataset_bad_paths(tmp_path):
 
 def run_cli(*args):
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "tinynet.data.pack", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "tinynet.mri.data.pack", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_cli_help():
     result = run_cli("--help")
     assert result.returncode == 0
-    assert "usage: python -m tinynet.data.pack" in result.stdout and "--size" in result.stdout
+    assert "usage: python -m tinynet.mri.data.pack" in result.stdout and "--size" in result.stdout
 
 
 def test_cli_packs(small_root, tmp_path):
@@ -158,8 +158,8 @@ def test_cli_bad_size(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["pack", str(tmp_path), str(tmp_path / "out.npz"),
                                       "--size", "zero"])
     with pytest.raises(SystemExit) as info:
-        runpy.run_module("tinynet.data.pack", run_name="__main__")
+        runpy.run_module("tinynet.mri.data.pack", run_name="__main__")
     assert info.value.code == 2
     assert "--size: expected a whole number, got 'zero'" in capsys.readouterr().err
-    import tinynet.data
-    assert tinynet.data.pack is pack  # running the module did not shadow the function
+    import tinynet.mri.data
+    assert tinynet.mri.data.pack is pack  # running the module did not shadow the function

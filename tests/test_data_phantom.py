@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from tinynet.data import DataError, institution_of, make_phantom
+from tinynet.mri.data import DataError, institution_of, make_phantom
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinynet.data import (DataError, SliceDataset, channel_stats, normalize, resize_dataset,
+from tinynet.mri.data import (DataError, SliceDataset, channel_stats, normalize, resize_dataset,
                           resize_image, resize_mask)
 
 

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from tinynet.data import DataError, institution_of, load_split, save_split, split_patients
+from tinynet.mri.data import DataError, institution_of, load_split, save_split, split_patients
 
 
 def patients_per_institution(counts):

@@ -1,4 +1,4 @@
-"""The evaluation report (tinynet.pipeline.report) and examples/evaluate.py."""
+"""The evaluation report (tinynet.mri.report) and examples/evaluate.py."""
 import json
 import os
 from pathlib import Path
@@ -9,10 +9,10 @@ import pytest
 from test_inference import tiny_checkpoint_files, tiny_models, write_kaggle3m  # noqa: F401
 import test_predict
 from tinynet import metrics
-from tinynet.data import SliceDataset, read_kaggle3m, save_split
-from tinynet.pipeline import report
-from tinynet.pipeline.checkpoint import load_model
-from tinynet.pipeline.inference import classify, segment
+from tinynet.mri.data import SliceDataset, read_kaggle3m, save_split
+from tinynet.mri import report
+from tinynet.mri.checkpoint import load_model
+from tinynet.mri.inference import classify, segment
 
 evaluate_script = test_predict.load_script("evaluate")
 

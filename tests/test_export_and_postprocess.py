@@ -1,6 +1,6 @@
 """Exported checkpoints, the shipped weights, small-component removal and the Youden threshold.
 
-tinynet.pipeline.checkpoint.export_model and examples/export_model.py;
+tinynet.mri.checkpoint.export_model and examples/export_model.py;
 default_checkpoint/load_models with $TINYNET_WEIGHTS (always a tmp folder here:
 the repository's weights/ must not leak into the tests); remove_small_components
 and TwoStagePredictor(min_component=); the "youden_threshold" of the evaluation
@@ -20,12 +20,12 @@ import test_predict
 from test_inference import (BrightSegmenter, IDENTITY, MeanClassifier, NORMALIZATION,  # noqa: F401
                             tiny_checkpoint_files, write_kaggle3m)
 from tinynet import metrics
-from tinynet.data import SliceDataset
+from tinynet.mri.data import SliceDataset
 from tinynet.io import CheckpointError, load_checkpoint, load_checkpoint_metadata
-from tinynet.pipeline import cli, report
-from tinynet.pipeline.checkpoint import (build_model, export_model, load_model, model_spec,
+from tinynet.mri import cli, report
+from tinynet.mri.checkpoint import (build_model, export_model, load_model, model_spec,
                                          read_spec)
-from tinynet.pipeline.inference import (TwoStagePredictor, classify, default_checkpoint,
+from tinynet.mri.inference import (TwoStagePredictor, classify, default_checkpoint,
                                         load_models, predict_slices, remove_small_components,
                                         segment)
 
@@ -269,9 +269,10 @@ def test_default_checkpoint_finds_the_files_in_the_weights_folder(tmp_path, monk
     assert default_checkpoint("classification") == str(tmp_path / "classifier.npz")
 
 
-def test_default_checkpoint_without_the_variable_is_the_repository_folder(monkeypatch):
-    """Without $TINYNET_WEIGHTS (or with it empty) weights/ of the repository is looked in."""
-    expected = {task: (str(REPO / "weights" / name) if (REPO / "weights" / name).is_file()
+def test_default_checkpoint_without_the_variable_is_the_package_folder(monkeypatch):
+    """Without $TINYNET_WEIGHTS (or with it empty) the package's weights/ is looked in."""
+    folder = REPO / "tinynet" / "mri" / "weights"
+    expected = {task: (str(folder / name) if (folder / name).is_file()
                        else None)
                 for task, name in (("classification", "classifier.npz"),
                                    ("segmentation", "segmenter.npz"))}

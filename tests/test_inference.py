@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 import tinynet as tn
-from tinynet.pipeline.checkpoint import build_model, load_model, model_spec
-from tinynet.pipeline.gradcam import grad_cam
-from tinynet.data import find_slice_files, read_slice
-from tinynet.pipeline.inference import (TwoStagePredictor, classify, predict_slices,
+from tinynet.mri.checkpoint import build_model, load_model, model_spec
+from tinynet.mri.gradcam import grad_cam
+from tinynet.mri.data import find_slice_files, read_slice
+from tinynet.mri.inference import (TwoStagePredictor, classify, predict_slices,
                                         resize_probabilities, segment)
 
 NORMALIZATION = {"mean": [0.3, 0.3, 0.3], "std": [0.2, 0.2, 0.2]}
@@ -320,7 +320,7 @@ def test_grad_cam_equals_the_class_activation_map_of_a_resnet(tiny_models, rng):
     (model, spec), _ = tiny_models
     images = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
     cams = grad_cam(model, spec, images)
-    from tinynet.data import normalize
+    from tinynet.mri.data import normalize
     with tn.no_grad():
         features = model.features(tn.tensor(normalize(images, spec["normalization"]))).numpy()
     weights = model.fc.weight.numpy()[1]

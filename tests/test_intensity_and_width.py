@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.data import DataError, SliceDataset, channel_stats, normalize
-from tinynet.data.preprocess import check_stats, slice_scales
+from tinynet.mri.data import DataError, SliceDataset, channel_stats, normalize
+from tinynet.mri.data.preprocess import check_stats, slice_scales
 from tinynet.io import CheckpointError, save_checkpoint
 from tinynet.io.safetensors import save_safetensors
 from tinynet.models import ResNet, resnet18, resnet34, resnet50
 from tinynet.models.resnet import BasicBlock
-from tinynet.pipeline.checkpoint import load_model, model_spec, read_spec
-from tinynet.pipeline.inference import prepare_batch
+from tinynet.mri.checkpoint import load_model, model_spec, read_spec
+from tinynet.mri.inference import prepare_batch
 
 STATS = {"mean": [0.2, 0.3, 0.25], "std": [0.15, 0.2, 0.1]}
 BAD_PERCENTILES = [0, 150, "99", True]
@@ -481,7 +481,7 @@ def test_numpy_integer_percentile_is_accepted():
 
 def test_resume_of_a_run_older_than_a_flag_reports_the_flag_ignored(tmp_path):
     """--resume of a last.npz saved before --width/--intensity existed says it ignores them."""
-    from tinynet.pipeline.run import resume_config
+    from tinynet.mri.run import resume_config
     old_config = {"epochs": 2, "lr": 0.001, "out": str(tmp_path)}      # no width, no intensity
     path = tmp_path / "last.npz"
     save_checkpoint(path, {"w": np.zeros(1, np.float32)},

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from tinynet import metrics
-from tinynet.data import read_slice
+from tinynet.mri.data import read_slice
 from tinynet.io import load_checkpoint, load_checkpoint_metadata
-from tinynet.pipeline.checkpoint import load_model, read_spec
-from tinynet.pipeline.inference import SHIPPED_WEIGHTS, TwoStagePredictor, default_checkpoint
+from tinynet.mri.checkpoint import load_model, read_spec
+from tinynet.mri.inference import SHIPPED_WEIGHTS, TwoStagePredictor, default_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "weights"
+WEIGHTS = ROOT / "tinynet" / "mri" / "weights"
 REAL_DATA = Path(os.environ.get("TINYNET_LGG")
                  or ROOT.parent / "shared/data/lgg/kaggle_3m")
 needs_real_data = pytest.mark.skipif(not REAL_DATA.is_dir(),

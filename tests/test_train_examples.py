@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinynet.data import make_phantom
+from tinynet.mri.data import make_phantom
 from tinynet.io import load_checkpoint
-from tinynet.pipeline import cli
-from tinynet.pipeline.checkpoint import load_model
+from tinynet.mri import cli
+from tinynet.mri.checkpoint import load_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -297,5 +297,5 @@ def test_resume_with_the_other_script_says_which_script(train_classifier, uninte
 
 
 def test_read_spec_gives_the_spec_of_best_npz(uninterrupted):
-    from tinynet.pipeline.checkpoint import read_spec
+    from tinynet.mri.checkpoint import read_spec
     assert read_spec(uninterrupted / "best.npz") == load_model(uninterrupted / "best.npz")[1]

@@ -1,4 +1,4 @@
-"""Tests for tinynet.viz: exact overlay pixels, chart content by colour, PNG files and data URIs."""
+"""Tests for tinynet.mri.viz: exact overlay pixels, chart content by colour, PNG files and data URIs."""
 import base64
 import io
 import os
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
-from tinynet import viz
-from tinynet.viz import (BOTH_COLOR, PRED_COLOR, SERIES_COLORS, TRUE_COLOR, heatmap_overlay,
+from tinynet.mri import viz
+from tinynet.mri.viz import (BOTH_COLOR, PRED_COLOR, SERIES_COLORS, TRUE_COLOR, heatmap_overlay,
                          image_grid, jet_colormap, overlay, plot_confusion_matrix, plot_curves,
                          plot_roc, png_data_uri, save_png)
 

@@ -21,8 +21,8 @@ import os
 
 import numpy as np
 
-from .. import models
-from ..io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+from tinynet import models
+from tinynet.io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
 
 __all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", "read_spec",
            "export_model"]

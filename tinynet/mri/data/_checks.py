@@ -1,4 +1,4 @@
-"""Argument checks shared by the modules of tinynet.data (they raise DataError)."""
+"""Argument checks shared by the modules of tinynet.mri.data (they raise DataError)."""
 import numpy as np
 
 from .errors import DataError

@@ -1,16 +1,22 @@
-"""The MRI pipeline's application layer: what the four example scripts share.
+"""The application: brain-MRI tumour detection, built on the tinynet framework.
 
+This package is to the framework what a user's own project would be: it imports
+``tinynet`` and nothing in ``tinynet`` outside this folder imports it.
+
+    data/           the kaggle_3m reader, the phantom, patient splits, preprocessing,
+                    augmentation, the threaded BatchLoader, packing into one .npz
     checkpoint.py   model checkpoints that say how to rebuild and feed the model
     cli.py          command-line pieces: one-line errors with exit code 2, argument types
     experiment.py   a training run from its flags: data, split, normalization, loaders, resume
     run.py          a training run's folder: last/best checkpoints, resume, log.jsonl, NaN guard
     validate.py     the validation passes of the classifier and the segmenter
     figures.py      the PNG figures of a training run (curves, overlays, confusion matrix, ROC)
+    viz.py          drawing with Pillow: mask overlays, heatmaps, charts, image grids
     inference.py    classify and segment uint8 slices with a loaded model (two-stage prediction)
     gradcam.py      Grad-CAM heatmaps of the classifier's decision
     report.py       the evaluation report: metrics at the data's own size, JSON, table, HTML
+    weights/        the shipped models (package data) with their model cards
 
 The training loops themselves (forward, loss, backward, step) are not here:
 they stay visible in ``examples/train_resunet.py`` and ``examples/train_classifier.py``.
-This package may import everything in tinynet; nothing in tinynet imports it.
 """

@@ -1,18 +1,18 @@
 """Command line: pack a kaggle_3m folder into one .npz file.
 
-    python -m tinynet.data.pack kaggle_3m lgg128.npz --size 128
+    python -m tinynet.mri.data.pack kaggle_3m lgg128.npz --size 128
 
-Run this module, do not import it: ``import tinynet.data.pack`` would make
-the name ``tinynet.data.pack`` refer to this module instead of the function
-``pack`` (call ``tinynet.data.pack(...)`` from Python).  Exit code 0 on
+Run this module, do not import it: ``import tinynet.mri.data.pack`` would make
+the name ``tinynet.mri.data.pack`` refer to this module instead of the function
+``pack`` (call ``tinynet.mri.data.pack(...)`` from Python).  Exit code 0 on
 success, 2 with a one-line message on bad input.
 """
 import argparse
 import os
 import sys
 
-from tinynet.data.errors import DataError
-from tinynet.data.packed import load_packed, pack
+from tinynet.mri.data.errors import DataError
+from tinynet.mri.data.packed import load_packed, pack
 
 
 def _positive_int(text):
@@ -28,10 +28,10 @@ def _positive_int(text):
 def main(argv=None):
     """Parse ``argv``, pack, print one summary line; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m tinynet.data.pack",
+        prog="python -m tinynet.mri.data.pack",
         description="Resize every slice of a kaggle_3m folder and write them, with their "
                     "masks and patient ids, to one compressed .npz (read it back with "
-                    "tinynet.data.load_packed or open_dataset).")
+                    "tinynet.mri.data.load_packed or open_dataset).")
     parser.add_argument("src", help="the kaggle_3m folder (one sub-folder per patient)")
     parser.add_argument("dst", help="the .npz file to write (replaced atomically)")
     parser.add_argument("--size", type=_positive_int, default=128,

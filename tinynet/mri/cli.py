@@ -15,9 +15,9 @@ import argparse
 import os
 import sys
 
-from .. import backend
-from ..data import DataError
-from ..io import CheckpointError, SafetensorsError, TorchFormatError
+from tinynet import backend
+from .data import DataError
+from tinynet.io import CheckpointError, SafetensorsError, TorchFormatError
 
 __all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device",
            "add_device_argument", "add_prediction_arguments", "check_output_file", "existing_path", "positive_int",

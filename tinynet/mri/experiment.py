@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import data as tndata
+from . import data as tndata
 from .cli import UsageError, check_device, existing_path, non_negative_int, positive_float, \
     positive_int, probability
-from ..optim.lr_scheduler import CosineAnnealingLR
+from tinynet.optim.lr_scheduler import CosineAnnealingLR
 from .run import LAST, TrainingRun, resume_config
 
 __all__ = ["add_training_arguments", "explicit_arguments", "training_config", "start_run",
@@ -36,7 +36,7 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
     add = parser.add_argument
     add("--data", default=None,
         help="a kaggle_3m folder (<patient>/<patient>_<n>.tif + _mask.tif), a .npz made by "
-             "`python -m tinynet.data.pack`, or 'phantom' (default: the built-in synthetic "
+             "`python -m tinynet.mri.data.pack`, or 'phantom' (default: the built-in synthetic "
              "MRI phantom, no download needed)")
     add("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
         help="cpu (NumPy) or gpu (CuPy; needs `pip install tinynet[gpu]` and a CUDA GPU). "

@@ -10,8 +10,8 @@ report of ``examples/evaluate.py`` scores at the data's own size.
 """
 import numpy as np
 
-from .. import metrics, no_grad, ops, tensor
-from ..backend import to_numpy
+from tinynet import metrics, no_grad, ops, tensor
+from tinynet.backend import to_numpy
 
 __all__ = ["validate_segmenter", "validate_classifier", "tumour_probability"]
 

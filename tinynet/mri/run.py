@@ -45,8 +45,8 @@ import time
 
 from tqdm import tqdm
 
-from .. import backend
-from ..io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+from tinynet import backend
+from tinynet.io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
 
 __all__ = ["LAST", "BEST", "LOG", "TrainingRun", "NonFiniteLossError", "TrainingInterrupted",
            "resume_config", "EXIT_OK", "EXIT_NONFINITE", "EXIT_INTERRUPTED"]

@@ -19,7 +19,7 @@ recorded before the target layer and no parameter gradient is accumulated.
 """
 import numpy as np
 
-from .. import autograd
+from tinynet import autograd
 from .inference import (_as_slices, _batches, _check_task, evaluation_mode, prepare_batch,
                         resize_probabilities)
 

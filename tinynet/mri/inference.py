@@ -5,7 +5,7 @@ spec says (see checkpoint.py)::
 
     slice uint8 (H, W, 3) --resize (bilinear)--> (s, s, 3), s = spec["input_size"]
         --normalize: (k x / 255 - mean) / std--> float32 (3, s, s)
-                                (k = 1, or per slice: see tinynet.data.normalize)
+                                (k = 1, or per slice: see tinynet.mri.data.normalize)
         --network, eval mode, no gradients--> logits
     classifier: logits (N, 2)       -> tumour probability softmax(logits)[:, 1]
     segmenter:  logits (N, 1, s, s) -> sigmoid -> resized back (bilinear) to (H, W)
@@ -31,8 +31,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .. import autograd, backend
-from ..data import normalize, resize_image
+from tinynet import autograd, backend
+from .data import normalize, resize_image
 from .checkpoint import load_model
 from .cli import UsageError
 
@@ -74,9 +74,9 @@ def prepare_batch(slices, spec):
     """The network input of a list of uint8 (H, W, 3) slices: float32 (N, 3, s, s).
 
     Each slice is resized to s = ``spec["input_size"]`` as the training data
-    was (``tinynet.data.resize_image``: bilinear, antialiased) and normalized
+    was (``tinynet.mri.data.resize_image``: bilinear, antialiased) and normalized
     with ``spec["normalization"]``: (k x / 255 - mean) / std per channel, k = 1 or
-    the slice's own intensity scale (``tinynet.data.normalize``).
+    the slice's own intensity scale (``tinynet.mri.data.normalize``).
     """
     size = spec["input_size"]
     return normalize(np.stack([resize_image(image, size) for image in slices]),
@@ -372,7 +372,7 @@ def predict_slices(images, classifier=None, segmenter=None, cls_threshold=None,
 
 #: Where the trained weights of the repository live (weights/ beside the package), and
 #: their file per task; the environment variable TINYNET_WEIGHTS names another folder.
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"   # package data: installed with tinynet
 SHIPPED_WEIGHTS = {"classification": "classifier.npz", "segmentation": "segmenter.npz"}
 
 

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import metrics, viz
-from ..data import DataError
+from tinynet import metrics
+from . import viz
+from .data import DataError
 from .inference import TwoStagePredictor
 
 __all__ = ["EMPTY_MASK_RULE", "Evaluation", "evaluate", "worst_patients", "format_table",

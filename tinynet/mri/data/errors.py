@@ -1,4 +1,4 @@
-"""The one exception type of ``tinynet.data``."""
+"""The one exception type of ``tinynet.mri.data``."""
 
 __all__ = ["DataError"]
 

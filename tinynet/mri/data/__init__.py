@@ -1,6 +1,6 @@
 """Data for the brain-MRI pipeline: reading, splitting, preprocessing, augmenting, batching.
 
-    from tinynet.data import open_dataset, split_patients, channel_stats, Augment, BatchLoader
+    from tinynet.mri.data import open_dataset, split_patients, channel_stats, Augment, BatchLoader
     ds = open_dataset("kaggle_3m", size=128)          # or None / "phantom", or a packed .npz
     split = split_patients(ds.patients, val_fraction=0.2, seed=0)
     train = ds.indices_of(split["train"])
@@ -9,7 +9,7 @@
 
 One topic per module: ``dataset`` (SliceDataset), ``kaggle3m`` (the reader),
 ``phantom`` (synthetic data), ``packed`` (one-file .npz; CLI
-``python -m tinynet.data.pack``), ``sources`` (open_dataset), ``splits``,
+``python -m tinynet.mri.data.pack``), ``sources`` (open_dataset), ``splits``,
 ``preprocess`` (resize, channel_stats, normalize), ``augment``, ``loader``,
 ``slice_files`` (image files to predict on, with or without masks).
 This package knows arrays and files, never networks: it imports only NumPy,

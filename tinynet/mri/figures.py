@@ -12,7 +12,8 @@ import shutil
 
 import numpy as np
 
-from .. import metrics, viz
+from tinynet import metrics
+from . import viz
 
 __all__ = ["write_curves", "pick_overlay_slices", "write_segmentation_figures",
            "write_classifier_figures"]

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from .backend import to_numpy
+from tinynet.backend import to_numpy
 
 __all__ = ["overlay", "heatmap_overlay", "jet_colormap", "plot_curves", "plot_roc",
            "plot_confusion_matrix", "image_grid", "save_png", "png_data_uri",
