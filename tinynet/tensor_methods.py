@@ -5,7 +5,7 @@ and ``x.add_(y)`` is the in-place ``add``.  tinynet keeps that relation
 literally: every method below IS the function of ``tinynet.ops`` named next to
 it (the function's first parameter, ``input``, becomes ``self``), so a method
 and its function cannot drift apart, and ``help(Tensor.sum)`` shows the
-function's documentation.  ``autograd.py`` defines the core of ``Tensor``
+function's documentation.  ``autograd/tensor_core.py`` defines the core of ``Tensor``
 (data, grad, ``backward``, ``size()``, ``item()``, ...); this file is the only
 place that adds to it, and ``tinynet/__init__.py`` imports it right after the
 ops, so every ``Tensor`` has all its methods before user code runs.

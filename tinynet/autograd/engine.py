@@ -1,0 +1,262 @@
+"""The engine of reverse-mode automatic differentiation, read top to bottom.
+
+1. A ``Function`` is one differentiable operation: ``forward`` maps input
+   arrays (NumPy or CuPy) to output arrays, ``backward`` maps the gradients of
+   the outputs to the gradients of the inputs.
+2. Calling a Function on Tensors runs ``forward`` and, if grad mode is on and
+   an input requires a gradient, *records* the call: the Function becomes the
+   ``grad_fn`` of its outputs and keeps one ``Edge`` per input saying where
+   that input's gradient goes (an output slot of the Function that produced
+   it, or the ``.grad`` of a leaf).  Tensors and Functions form a DAG.
+   ``no_grad()`` (grad_mode.py) only turns the recording off.
+3. ``backward(output)`` orders the Functions reachable from ``output`` so that
+   each comes before the Functions that produced its inputs (topological
+   order), then walks them once in that order: each gets the sum of the
+   gradients that reached its outputs, runs ``backward``, and passes its input
+   gradients along its edges, down to the leaves.
+
+The walk is iterative (an explicit stack, no recursion), so a chain of 10,000
+operations backpropagates without hitting Python's recursion limit.  After the
+walk each Function drops what it saved (``retain_graph=True`` keeps it), and a
+Function keeps only the arrays its forward chose to save, never its input
+Tensors, so activations no backward needs are freed as soon as Python drops them.
+
+Around this file: tensor_core.py (Tensor's core), grad_mode.py (no_grad & co.),
+hooks.py (register_hook, retain_grad), function_ctx.py (PyTorch-style
+``forward(ctx, ...)`` Functions), gradients.py (``autograd.grad``) and debug.py.
+"""
+import inspect
+from collections import namedtuple
+
+from .. import backend
+from . import debug, hooks
+from .grad_mode import is_grad_enabled
+from .tensor_core import Tensor, _as_array, as_tensor
+
+__all__ = ["Function", "Edge", "backward", "backpropagate", "topological_order"]
+
+Edge = namedtuple("Edge", "node index shape dtype")
+Edge.__doc__ = """Where the gradient of one input of a Function goes: ``node`` is the Function
+that produced the input (add to its output number ``index``) or, for a leaf, the leaf Tensor
+itself (add to its ``.grad``).  ``shape`` and ``dtype`` are the input's: the engine checks the
+gradient's shape and casts it to that dtype."""
+
+
+class Function:
+    """One differentiable operation: subclass it and write ``forward`` and ``backward``.
+
+    The contract (the engine relies on it, and the test suite checks it):
+
+    * ``forward(*arrays)`` receives raw arrays (one per Tensor input, ``None``
+      for an absent optional input such as a missing bias) and returns an
+      array or a tuple of arrays.  It saves on ``self`` what backward needs,
+      as explicit attributes (``self.x = x``), and what only some gradient
+      needs under the same ``self.needs_input_grad[i]`` test backward uses.
+    * ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient:
+      all False under ``no_grad()`` or when no input requires grad, so such a
+      forward saves nothing for inference.
+    * ``backward(*grad_outputs)`` receives one gradient array per output
+      (zeros for an output no gradient reached) and returns one per input:
+      an array of the input's shape, or ``None`` where ``needs_input_grad``
+      is False.  It must never write into the incoming arrays (``add`` hands
+      one array to both of its inputs); ``debug.read_only_gradients()`` turns
+      a violation into an error, and the tests run every gradient check so.
+    * The engine casts each returned gradient to its input's dtype and adds
+      the gradients of an input used more than once.
+
+    Non-tensor arguments (stride, dim, ...) go to ``__init__``.  A Function
+    object is used once: ``Conv2dFunction(stride=2)(x, w, b)``.  PyTorch's
+    style (``forward(ctx, ...)`` staticmethods, ``MyFunction.apply(x)``) is
+    run by function_ctx.py.
+    """
+    _released = False  # set by _release() after backward frees the saved arrays
+
+    @classmethod
+    def apply(cls, *args):
+        """Call a Function the PyTorch way: ``MyFunction.apply(x, 2.0)``."""
+        if isinstance(inspect.getattr_static(cls, "forward"), staticmethod):
+            from .function_ctx import apply_context_function   # it subclasses Function
+            return apply_context_function(cls, args)
+        return cls()(*args)
+
+    def __call__(self, *inputs):
+        tensors = [None if x is None else as_tensor(x) for x in inputs]
+        arrays = [None if t is None else t.data for t in tensors]
+        enabled = is_grad_enabled()
+        self.needs_input_grad = tuple(enabled and t is not None and t.requires_grad
+                                      for t in tensors)
+        outputs = self.forward(*arrays)
+        single = not isinstance(outputs, tuple)
+        results = [Tensor._from_array(y) for y in ((outputs,) if single else outputs)]
+        if any(self.needs_input_grad):
+            self._record(tensors, results)
+        # Unrecorded, this Function (and what forward saved on it) is garbage on return.
+        return results[0] if single else tuple(results)
+
+    def _record(self, tensors, results):
+        """Link this call into the graph: edges to the inputs, grad_fn of the outputs."""
+        self.edges = tuple(
+            None if not needed else
+            Edge(t if t.grad_fn is None else t.grad_fn, t._output_index, t.shape, t.dtype)
+            for t, needed in zip(tensors, self.needs_input_grad))
+        self.output_meta = [(r.shape, r.dtype) for r in results]
+        self.watched_outputs = {}  # output index -> weakref of a tensor with hooks (hooks.py)
+        for i, r in enumerate(results):
+            if r.dtype.kind == "f":  # integer outputs (indices) carry no gradient
+                r.requires_grad, r.grad_fn, r._output_index = True, self, i
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grad_outputs):
+        raise NotImplementedError
+
+    def _release(self):
+        """Drop everything forward saved (the graph below this node is freed)."""
+        self.__dict__.clear()
+        self._released = True
+
+
+def topological_order(roots):
+    """The Functions reachable from ``roots``, each before the producers of its inputs.
+
+    Iterative depth-first search in post-order (a node after its inputs'
+    producers); the reversed list is the order the walk needs.
+    """
+    order, visited = [], set()
+    stack = [(fn, False) for fn in roots]
+    while stack:
+        fn, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(fn)
+            continue
+        if fn in visited:
+            continue
+        visited.add(fn)
+        _check_not_released(fn)
+        stack.append((fn, True))
+        for edge in fn.edges:
+            if edge is not None and isinstance(edge.node, Function) and edge.node not in visited:
+                stack.append((edge.node, False))
+    order.reverse()
+    return order
+
+
+def _check_not_released(fn):
+    if fn._released:
+        raise RuntimeError(
+            "trying to backward through a graph a second time, but its saved values "
+            "were freed; pass retain_graph=True to the first backward() to keep them")
+
+
+def backpropagate(roots, deliver, retain_graph=False):
+    """The walk: gradients from ``roots`` [(tensor, gradient array)] down to the leaves.
+
+    ``deliver(tensor, array)`` receives the finished gradient of every leaf
+    reached, and of every non-leaf tensor that hooks.py watches (those with
+    hooks or retain_grad, and the inputs of ``autograd.grad``), after the
+    tensor's hooks ran on it.
+    """
+    pending = {}  # Function -> the gradients of its outputs so far, one slot per output
+    for tensor, gradient in roots:
+        if tensor.grad_fn is None:
+            _pass_on(tensor, 0, gradient, pending, deliver)
+        else:
+            _check_not_released(tensor.grad_fn)
+            _pass_on(tensor.grad_fn, tensor._output_index, gradient, pending, deliver)
+    xp = backend.get_array_module(roots[0][1])
+    for fn in topological_order(list(pending)):
+        grad_outputs = pending.pop(fn, None)
+        if grad_outputs is not None:      # None: no gradient reached fn (all were unused)
+            for index, tensor in hooks.watched_outputs(fn):
+                if grad_outputs[index] is not None:
+                    grad_outputs[index] = hooks.run_hooks(tensor, grad_outputs[index])
+                    deliver(tensor, grad_outputs[index])
+            grad_inputs = _call_backward(fn, grad_outputs, xp)
+            for edge, g in zip(fn.edges, grad_inputs):
+                if edge is not None and g is not None:
+                    _pass_on(edge.node, edge.index, g, pending, deliver)
+        if not retain_graph:
+            fn._release()
+
+
+def _pass_on(node, index, gradient, pending, deliver):
+    """Send a gradient along an edge: into a leaf, or into a Function's output slot."""
+    if isinstance(node, Tensor):      # a leaf: its gradient is finished
+        deliver(node, hooks.run_hooks(node, gradient))
+        return
+    slots = pending.setdefault(node, [None] * len(node.output_meta))
+    # Out of place on purpose: several backward()s may return the same array
+    # object (add returns its gradient twice), so an in-place += could corrupt it.
+    slots[index] = gradient if slots[index] is None else slots[index] + gradient
+
+
+def _call_backward(fn, grad_outputs, xp):
+    """``fn.backward`` on its output gradients (zeros where none came): the checked
+    input gradients, each cast to its input's dtype."""
+    grad_outputs = [g if g is not None else xp.zeros(shape, dtype)
+                    for g, (shape, dtype) in zip(grad_outputs, fn.output_meta)]
+    grad_inputs = fn.backward(*debug.guarded(grad_outputs))
+    if not isinstance(grad_inputs, tuple):
+        grad_inputs = (grad_inputs,)
+    if len(grad_inputs) != len(fn.edges):
+        raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grad_inputs)} "
+                           f"gradients for {len(fn.edges)} inputs")
+    checked = []
+    for i, (edge, g) in enumerate(zip(fn.edges, grad_inputs)):
+        if edge is not None and g is not None:
+            if tuple(g.shape) != edge.shape:
+                raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
+                                   f"{tuple(g.shape)} for input {i} of shape {edge.shape}")
+            g = g if g.dtype == edge.dtype else g.astype(edge.dtype)
+        checked.append(g)
+    return checked
+
+
+def initial_gradient(output, gradient):
+    """The gradient the walk starts from: ``gradient`` checked, or 1 for a scalar output."""
+    if not output.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad "
+                           "(no input of the computation had requires_grad=True)")
+    if gradient is None:
+        if output.numel() != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a scalar output, got shape {output.shape}; "
+                "pass gradient= (an array of the same shape) or reduce first (e.g. .sum())")
+        return backend.get_array_module(output.data).ones(output.shape, dtype=output.dtype)
+    gradient = backend.to_device(_as_array(gradient, where="backward"), output.device)
+    if tuple(gradient.shape) != output.shape:
+        raise ValueError(f"gradient shape {tuple(gradient.shape)} does not match "
+                         f"output shape {output.shape}")
+    return gradient.astype(output.dtype, copy=False)
+
+
+def backward(output, gradient=None, retain_graph=False):
+    """Backpropagate from ``output``, accumulating into the leaves' ``.grad``
+    (and the ``.grad`` of non-leaves that called ``retain_grad()``)."""
+    gradient = initial_gradient(output, gradient)
+    handed_out = {id(gradient)}   # arrays a .grad must not take over (see _owned_gradient)
+
+    def store_in_grad(tensor, array):
+        if tensor.grad_fn is None or tensor._retains_grad:   # not a tensor with hooks only
+            tensor.grad = Tensor._from_array(_owned_gradient(tensor.grad, array, handed_out))
+
+    backpropagate([(output, gradient)], store_in_grad, retain_graph)
+
+
+def _owned_gradient(existing, new, handed_out):
+    """The new ``.grad`` array of a tensor: one that no one else holds.
+
+    Optimizers update ``.grad`` in place, while ``new`` may be a broadcast
+    view, or the very array given to another input (``add`` returns its
+    gradient twice).  So ``new`` is kept only if it owns its data and was not
+    handed out before in this pass; otherwise it is copied.  Copying always
+    would be simpler, but costs a pass over every input gradient (measured:
+    2 ms of a 13 ms batch_norm forward+backward).
+    """
+    if existing is not None:
+        return existing.data + new
+    if not new.flags.owndata or id(new) in handed_out:
+        new = new.copy()
+    handed_out.add(id(new))
+    return new

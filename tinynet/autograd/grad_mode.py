@@ -1,0 +1,102 @@
+"""Grad modes: whether calling a Function records it in the graph.
+
+The engine reads one flag, ``is_grad_enabled()``, when a Function is called
+(``engine.Function.__call__``): with it off, nothing is recorded and forward
+saves nothing for backward.  Everything else here is the PyTorch-style ways
+of switching it: ``no_grad``, ``enable_grad``, ``inference_mode`` and
+``set_grad_enabled``, each a context manager that is also a decorator.
+"""
+import builtins
+import functools
+
+__all__ = ["is_grad_enabled", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled"]
+
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled():
+    """True unless inside a ``no_grad()`` block."""
+    return _GradMode.enabled
+
+
+class _GradModeContext:
+    """Base of the grad-mode switches: a context manager that is also a decorator.
+
+    ``with tn.no_grad(): ...``, ``@tn.no_grad()`` and ``@tn.no_grad`` all work,
+    as in PyTorch.  Subclasses set ``_mode`` (the grad mode inside the block).
+    """
+    _mode = True
+
+    def __new__(cls, *args):
+        # ``@tn.no_grad`` without parentheses passes the decorated function here.
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __enter__(self):
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = self._mode
+
+    def __exit__(self, *exc_info):
+        _GradMode.enabled = self._previous
+        return False
+
+    def _clone(self):
+        return type(self)()
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def with_grad_mode(*args, **kwargs):
+            with self._clone():
+                return function(*args, **kwargs)
+        return with_grad_mode
+
+
+class no_grad(_GradModeContext):
+    """Record no graph inside the block (inference, parameter updates).
+
+    >>> with tn.no_grad():
+    ...     y = model(x)          # y.requires_grad is False, nothing is saved
+    """
+    _mode = False
+
+
+class enable_grad(_GradModeContext):
+    """Record the graph again, even inside ``no_grad()``."""
+    _mode = True
+
+
+class inference_mode(_GradModeContext):
+    """``inference_mode(True)`` is ``no_grad()``; ``inference_mode(False)`` changes nothing."""
+
+    def __init__(self, mode=True):
+        self.mode = builtins.bool(mode)
+
+    def __enter__(self):
+        self._previous = _GradMode.enabled
+        if self.mode:
+            _GradMode.enabled = False
+
+    def _clone(self):
+        return type(self)(self.mode)
+
+
+class set_grad_enabled(_GradModeContext):
+    """Turn graph recording on or off: now (``tn.set_grad_enabled(False)``), or for a block.
+
+    As in PyTorch the mode changes when the object is created, and a ``with``
+    block restores the previous mode at its end.
+    """
+
+    def __init__(self, mode):
+        self._mode = builtins.bool(mode)
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = self._mode
+
+    def __enter__(self):
+        pass
+
+    def _clone(self):
+        return type(self)(self._mode)

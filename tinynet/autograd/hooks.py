@@ -1,0 +1,58 @@
+"""Tensor hooks and ``retain_grad``: seeing (or replacing) a gradient as the walk computes it.
+
+A leaf's gradient is finished when it reaches the leaf; a non-leaf tensor's
+when every consumer has sent its share to the tensor's ``grad_fn``, just
+before ``grad_fn.backward`` runs.  So the engine asks this module two things:
+which outputs of a Function are *watched* (they have hooks, ``retain_grad``,
+or are inputs of ``autograd.grad``), and what a tensor's hooks make of its
+gradient.  A Function keeps only weak references to its watched outputs, so
+a hook never keeps a tensor alive.
+"""
+import weakref
+
+from .tensor_core import Tensor, as_tensor
+
+__all__ = ["HookHandle", "add_hook", "run_hooks", "watch", "watched_outputs"]
+
+
+class HookHandle:
+    """Returned by ``Tensor.register_hook``: ``handle.remove()`` takes the hook off again."""
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks, self.id = hooks, HookHandle._next_id
+        HookHandle._next_id += 1
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+
+def add_hook(tensor, hook):
+    """Register ``hook(grad)`` on ``tensor`` (see ``Tensor.register_hook``); returns its handle."""
+    if tensor._hooks is None:
+        tensor._hooks = {}
+    handle = HookHandle(tensor._hooks)
+    tensor._hooks[handle.id] = hook
+    watch(tensor)
+    return handle
+
+
+def watch(tensor):
+    """Have ``tensor.grad_fn`` hand the walk this tensor's finished gradient."""
+    if tensor.grad_fn is not None:
+        tensor.grad_fn.watched_outputs[tensor._output_index] = weakref.ref(tensor)
+
+
+def watched_outputs(fn):
+    """[(output index, tensor)]: the live watched tensors among ``fn``'s outputs."""
+    tensors = [(index, ref()) for index, ref in fn.watched_outputs.items()]
+    return [(index, tensor) for index, tensor in tensors if tensor is not None]
+
+
+def run_hooks(tensor, gradient):
+    """``gradient`` passed through ``tensor``'s hooks (each may return a replacement)."""
+    for hook in list((tensor._hooks or {}).values()):
+        replaced = hook(Tensor._from_array(gradient))
+        if replaced is not None:
+            gradient = as_tensor(replaced).data
+    return gradient
