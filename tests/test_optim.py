@@ -247,6 +247,19 @@ def test_bad_parameter_containers_raise_type_error(make, match):
         make(tn_params(make_arrays()))
 
 
+@pytest.mark.parametrize("optimizer", [optim.SGD, optim.Adam, optim.AdamW])
+def test_a_model_instead_of_its_parameters_names_the_fix(optimizer):
+    """Passing the model (or model.parameters uncalled) says what to pass instead, not
+    "'Linear' object is not iterable"."""
+    model = tn.nn.Sequential(tn.nn.Linear(2, 3), tn.nn.ReLU())
+    with pytest.raises(TypeError, match=r"not the Sequential model itself; pass "
+                                        r"model\.parameters\(\)"):
+        optimizer(model, lr=0.1)
+    with pytest.raises(TypeError, match=r"params is the method model\.parameters, not its "
+                                        r"result; call it"):
+        optimizer(model.parameters, lr=0.1)
+
+
 def test_gradient_of_the_wrong_shape_is_named():
     params = tn_params(make_arrays())
     params[1].grad = tn.tensor(np.ones(3))

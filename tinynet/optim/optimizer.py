@@ -59,6 +59,16 @@ def check_hyperparameter(optimizer_name, name, value, below=None, allow_negative
         raise ValueError(f"{optimizer_name}: invalid {name} {value} (must be in [0, {below}))")
 
 
+def _check_not_a_model(optimizer_name, params):
+    """A Module, or its ``parameters`` method uncalled, is a common slip: name the fix."""
+    if hasattr(params, "parameters") and callable(params.parameters):
+        raise TypeError(f"{optimizer_name}: params must be the model's parameters, not the "
+                        f"{type(params).__name__} model itself; pass model.parameters()")
+    if callable(params) and getattr(params, "__name__", None) == "parameters":
+        raise TypeError(f"{optimizer_name}: params is the method model.parameters, not its "
+                        "result; call it: model.parameters()")
+
+
 def _grad_array(param):
     """The gradient of ``param`` as a raw array, or None if it has none.
 
@@ -103,6 +113,7 @@ class Optimizer:
             # dict would be iterated over its keys.  Torch rejects both too.
             raise TypeError(f"{self._name}: params must be an iterable of Tensors or of dicts "
                             f"(parameter groups), got a single {type(params).__name__}")
+        _check_not_a_model(self._name, params)
         self._check_ordered(params)
         params = list(params)
         if not params:
