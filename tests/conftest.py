@@ -1,3 +1,4 @@
+import os
 import pathlib
 import sys
 
@@ -8,10 +9,20 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 import tinynet as tn  # noqa: E402
+from torch_parity import REQUIRE_TORCH_VARIABLE, torch_or_skip  # noqa: E402,F401
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip the tests marked ``gpu`` unless tinynet can use a GPU (CuPy and a CUDA device)."""
+    """Mark the PyTorch-parity tests ``torch``; skip the ``gpu`` tests without a GPU.
+
+    A test that takes the ``torch`` fixture (itself or through another
+    fixture) is a parity test: it gets the ``torch`` marker, so
+    ``pytest -m torch`` runs them all and ``pytest -m "not torch"`` none.
+    Tests that reach torch only through a helper carry the marker explicitly.
+    """
+    for item in items:
+        if "torch" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.torch)
     gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
     if gpu_tests and not tn.gpu_available():
         skip = pytest.mark.skip(reason="needs CuPy and a CUDA GPU (tinynet.gpu_available() "
@@ -27,9 +38,25 @@ def _seed():
     yield
 
 
-def torch_or_skip():
-    """Import torch for a parity test, or skip the test when it is not installed."""
-    return pytest.importorskip("torch")
+@pytest.fixture
+def torch():
+    """PyTorch for a parity test (see ``torch_parity.torch_or_skip``: skipped without it,
+    an error where CI requires it)."""
+    return torch_or_skip()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Where torch is required ($TINYNET_REQUIRE_TORCH=1, as in CI), a run in which a
+    test was skipped for want of torch fails, however the test asked for it."""
+    if os.environ.get(REQUIRE_TORCH_VARIABLE) != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    torch_skips = [r.nodeid for r in skipped if "torch" in str(r.longrepr)]
+    if torch_skips:
+        reporter.write_line(f"${REQUIRE_TORCH_VARIABLE}=1, but {len(torch_skips)} test(s) "
+                            f"were skipped for want of torch, e.g. {torch_skips[0]}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

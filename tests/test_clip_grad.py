@@ -23,8 +23,7 @@ def params_with_grads(scale, dtype=np.float64, seed=0):
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf, "inf"])
 @pytest.mark.parametrize("max_norm", [0.5, 1e3])  # clips / leaves alone
-def test_clip_grad_norm_matches_torch(norm_type, max_norm):
-    torch = pytest.importorskip("torch")
+def test_clip_grad_norm_matches_torch(torch, norm_type, max_norm):
     params, grads = params_with_grads(scale=2.0)
     t_params = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
     for tp, g in zip(t_params, grads):
@@ -37,8 +36,7 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
         np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), rtol=1e-12, atol=0)
 
 
-def test_clip_grad_norm_float32_matches_torch_and_keeps_dtype():
-    torch = pytest.importorskip("torch")
+def test_clip_grad_norm_float32_matches_torch_and_keeps_dtype(torch):
     params, grads = params_with_grads(scale=3.0, dtype=np.float32)
     t_params = [torch.zeros(g.shape, requires_grad=True) for g in grads]
     for tp, g in zip(t_params, grads):
@@ -90,8 +88,7 @@ def test_nonfinite_norm():
     assert math.isnan(clip_grad_norm_(params, 1.0))
 
 
-def test_clip_grad_value_matches_torch():
-    torch = pytest.importorskip("torch")
+def test_clip_grad_value_matches_torch(torch):
     params, grads = params_with_grads(scale=2.0)
     t_params = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
     for tp, g in zip(t_params, grads):

@@ -5,9 +5,10 @@ this file builds every case's graph and collects the Function classes in it.
 A new Function that no case exercises makes this test fail, naming it.
 
 conv2d is one Function with several algorithms (``tinynet.ops.conv.ALGORITHMS``);
-the algorithm each conv2d node ran is recorded on it (``.algorithm``), so the
-cases must cover each of them, forward and backward: deleting the rows or the
-Winograd cases fails this test.
+the algorithm each conv2d node ran is recorded on it (``.algorithm``; under
+``use_algorithm("reference")`` the node is reference.py's own Conv2dReference,
+whose ``.algorithm`` is "reference"), so the cases must cover each of them,
+forward and backward: deleting the rows or the Winograd cases fails this test.
 """
 import importlib
 import pathlib
@@ -16,7 +17,7 @@ import numpy as np
 
 import tinynet  # noqa: F401  (imports every ops module, so all Functions exist)
 from tinynet.autograd import Function, Tensor
-from tinynet.ops.conv import ALGORITHMS, Conv2dFunction
+from tinynet.ops.conv import ALGORITHMS, Conv2dFunction, Conv2dReference
 
 from gradcases import build_inputs, functions_in_graph, graph_nodes
 
@@ -33,7 +34,8 @@ def all_function_subclasses():
                 stack.append(sub)
     # Private classes (leading underscore) are abstract bases shared by ops,
     # never called themselves; their subclasses are what must be checked.
-    return {c for c in found if c.__module__.startswith("tinynet.") and not c.__name__.startswith("_")}
+    return {c for c in found
+            if c.__module__.startswith("tinynet.") and not c.__name__.startswith("_")}
 
 
 def all_cases():
@@ -56,7 +58,8 @@ def conv2d_algorithms_run_backward(case):
     """The algorithms of the conv2d nodes of ``case`` whose backward ran and reached every input."""
     inputs = build_inputs(case)
     out = case.fn(*inputs)
-    algorithms = {fn.algorithm for fn in graph_nodes(out) if isinstance(fn, Conv2dFunction)}
+    algorithms = {fn.algorithm for fn in graph_nodes(out)
+                  if isinstance(fn, (Conv2dFunction, Conv2dReference))}
     if not algorithms:
         return set()
     outs = out if isinstance(out, (tuple, list)) else (out,)

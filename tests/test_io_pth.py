@@ -176,8 +176,7 @@ def test_pth_reader_never_imports_torch(tmp_path):
 
 # -- parity with real torch.save output -------------------------------------------
 
-def test_load_torchvision_matches_torch_exactly(tmp_path):
-    torch = pytest.importorskip("torch")
+def test_load_torchvision_matches_torch_exactly(torch, tmp_path):
     sd = torch_state_dict(torch)
     torch.save(sd, tmp_path / "net.pth")
     loaded = load_torchvision(tmp_path / "net.pth")
@@ -188,8 +187,7 @@ def test_load_torchvision_matches_torch_exactly(tmp_path):
     assert loaded["1.num_batches_tracked"].shape == ()
 
 
-def test_torch_expanded_views_load_small_and_refuse_huge(tmp_path):
-    torch = pytest.importorskip("torch")
+def test_torch_expanded_views_load_small_and_refuse_huge(torch, tmp_path):
     torch.save({"bias": torch.arange(4.0).expand(3, 4)}, tmp_path / "small.pth")
     assert_same(load_torchvision(tmp_path / "small.pth")["bias"],
                 np.tile(np.arange(4, dtype=np.float32), (3, 1)))
@@ -211,9 +209,8 @@ def test_torch_expanded_views_load_small_and_refuse_huge(tmp_path):
     (lambda torch: torch.eye(3).to_sparse_csr(), r"layout torch\.sparse_csr"),
     (lambda torch: torch.empty(3, device="meta"), r"device 'meta'"),
 ])
-def test_torch_tensors_numpy_cannot_hold_are_unsupported_not_malicious(tmp_path, make,
+def test_torch_tensors_numpy_cannot_hold_are_unsupported_not_malicious(torch, tmp_path, make,
                                                                        description):
-    torch = pytest.importorskip("torch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantized / complex32 creation warns
         torch.save({"fc.weight": torch.ones(2), "odd": make(torch)}, tmp_path / "m.pth")
@@ -221,8 +218,7 @@ def test_torch_tensors_numpy_cannot_hold_are_unsupported_not_malicious(tmp_path,
         load_torchvision(tmp_path / "m.pth")
 
 
-def test_load_torchvision_unwraps_training_checkpoints(tmp_path):
-    torch = pytest.importorskip("torch")
+def test_load_torchvision_unwraps_training_checkpoints(torch, tmp_path):
     sd = torch_state_dict(torch)
     torch.save({"epoch": 3, "state_dict": sd, "note": "x"}, tmp_path / "ckpt.pt")
     assert list(load_torchvision(tmp_path / "ckpt.pt")) == list(sd)
@@ -232,15 +228,13 @@ def test_load_torchvision_unwraps_training_checkpoints(tmp_path):
         load_torchvision(tmp_path / "odd.pt")
 
 
-def test_whole_pickled_module_is_refused(tmp_path):
-    torch = pytest.importorskip("torch")
+def test_whole_pickled_module_is_refused(torch, tmp_path):
     torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pth")
     with pytest.raises(UnsafePickleError, match="refusing to load torch.nn.modules.linear"):
         load_torchvision(tmp_path / "module.pth")
 
 
-def test_convert_weights_from_torch_file(tmp_path, capsys):
-    torch = pytest.importorskip("torch")
+def test_convert_weights_from_torch_file(torch, tmp_path, capsys):
     sd = torch_state_dict(torch)
     torch.save(sd, tmp_path / "net.pth")
     assert convert_module().main([str(tmp_path / "net.pth"), str(tmp_path / "net.npz")]) == 0
@@ -255,8 +249,7 @@ def test_convert_weights_from_torch_file(tmp_path, capsys):
     assert "to " + str(tmp_path / "net.npz") in capsys.readouterr().out
 
 
-def test_convert_weights_checks_against_the_real_resnet18(tmp_path):
-    torch = pytest.importorskip("torch")
+def test_convert_weights_checks_against_the_real_resnet18(torch, tmp_path):
     models = pytest.importorskip("tinynet.models")
     reference = models.resnet18(num_classes=2).state_dict()
     sd = {k: torch.from_numpy(tn.backend.to_numpy(v)) for k, v in reference.items()}

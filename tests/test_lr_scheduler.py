@@ -42,8 +42,7 @@ SCHEDULES = {
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
-def test_epoch_schedules_match_torch(name):
-    torch = pytest.importorskip("torch")
+def test_epoch_schedules_match_torch(torch, name):
     # Two full cosine periods and then some: the curve rises again after T_max.
     ours, theirs = lr_sequences(torch, SCHEDULES[name], epochs=23)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
@@ -79,8 +78,7 @@ PLATEAU = {
 
 
 @pytest.mark.parametrize("name", sorted(PLATEAU))
-def test_reduce_on_plateau_matches_torch(name):
-    torch = pytest.importorskip("torch")
+def test_reduce_on_plateau_matches_torch(torch, name):
     metrics = LOSSES if not name.startswith("max") else [1.0 - x for x in LOSSES]  # accuracy-like
     ours, theirs = lr_sequences(torch, PLATEAU[name], epochs=len(LOSSES), metrics=metrics)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)

@@ -102,8 +102,7 @@ def randomize_batchnorm(torch, net):
 @pytest.mark.parametrize("name, bottleneck, layers, builder", [
     ("resnet18", False, [2, 2, 2, 2], resnet18),
     ("resnet50", True, [3, 4, 6, 3], resnet50)])
-def test_resnet_matches_pytorch_through_a_pth_file(tmp_path, name, bottleneck, layers, builder):
-    torch = pytest.importorskip("torch")
+def test_resnet_matches_pytorch_through_a_pth_file(torch, tmp_path, name, bottleneck, layers, builder):
     torch.manual_seed(0)
     reference = torch_resnet(torch, bottleneck, layers)
     randomize_batchnorm(torch, reference)
@@ -139,8 +138,7 @@ def test_resnet_matches_pytorch_through_a_pth_file(tmp_path, name, bottleneck, l
     np.testing.assert_allclose(ix.grad.data, tx.grad.numpy(), atol=1e-9 * scale, rtol=1e-7)
 
 
-def test_resunet_matches_pytorch():
-    torch = pytest.importorskip("torch")
+def test_resunet_matches_pytorch(torch):
     torch.manual_seed(0)
     reference = torch_resunet(torch, base=4, depth=3)
     randomize_batchnorm(torch, reference)

@@ -18,8 +18,7 @@ def param(*shape, dtype=np.float32):
     return Parameter(np.zeros(shape, dtype=dtype))
 
 
-def test_calculate_gain_matches_torch():
-    torch = pytest.importorskip("torch")
+def test_calculate_gain_matches_torch(torch):
     for name, arg in [("linear", None), ("conv2d", None), ("sigmoid", None), ("tanh", None),
                       ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2),
                       ("leaky_relu", math.sqrt(5)), ("selu", None), ("conv_transpose2d", None)]:
@@ -30,8 +29,7 @@ def test_calculate_gain_matches_torch():
 
 
 @pytest.mark.parametrize("shape", [(7, 3), (8, 4, 3, 3), (4, 8, 2, 5), (2, 3, 1, 1)])
-def test_fans_match_torch(shape):
-    torch = pytest.importorskip("torch")
+def test_fans_match_torch(torch, shape):
     expected = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
     assert init._calculate_fan_in_and_fan_out(param(*shape)) == expected
 

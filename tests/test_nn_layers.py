@@ -53,8 +53,7 @@ def randn(*shape, seed=0):
     ((3, 5, (3, 1)), dict(padding=(1, 0), dilation=2, bias=False)),
     ((2, 4, 1), dict()),
 ])
-def test_conv2d_matches_torch(args, kwargs):
-    torch = pytest.importorskip("torch")
+def test_conv2d_matches_torch(torch, args, kwargs):
     theirs_m, ours_m = torch.nn.Conv2d(*args, **kwargs), nn.Conv2d(*args, **kwargs)
     copy_from_torch(theirs_m, ours_m)
     assert_same(*run_both(torch, theirs_m, ours_m, randn(2, args[0], 9, 8)))
@@ -65,8 +64,7 @@ def test_conv2d_matches_torch(args, kwargs):
     ((4, 2, (2, 3)), dict(stride=(2, 1), bias=False)),
     ((3, 3, 3), dict(dilation=2, padding=2)),
 ])
-def test_conv_transpose2d_matches_torch(args, kwargs):
-    torch = pytest.importorskip("torch")
+def test_conv_transpose2d_matches_torch(torch, args, kwargs):
     theirs_m = torch.nn.ConvTranspose2d(*args, **kwargs)
     ours_m = nn.ConvTranspose2d(*args, **kwargs)
     assert ours_m.weight.shape == tuple(theirs_m.weight.shape)  # (in, out, kH, kW)
@@ -74,8 +72,7 @@ def test_conv_transpose2d_matches_torch(args, kwargs):
     assert_same(*run_both(torch, theirs_m, ours_m, randn(2, args[0], 5, 6)))
 
 
-def test_conv_transpose2d_output_size_matches_torch():
-    torch = pytest.importorskip("torch")
+def test_conv_transpose2d_output_size_matches_torch(torch):
     theirs_m, ours_m = torch.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1), \
         nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
     copy_from_torch(theirs_m, ours_m)
@@ -88,8 +85,7 @@ def test_conv_transpose2d_output_size_matches_torch():
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
-def test_batchnorm2d_training_matches_torch(momentum):
-    torch = pytest.importorskip("torch")
+def test_batchnorm2d_training_matches_torch(torch, momentum):
     theirs_m = torch.nn.BatchNorm2d(3, momentum=momentum)
     ours_m = nn.BatchNorm2d(3, momentum=momentum)
     with torch.no_grad():  # non-trivial affine parameters
@@ -110,8 +106,7 @@ def test_batchnorm2d_training_matches_torch(momentum):
     assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 3, 4, 4, seed=9)))
 
 
-def test_batchnorm1d_and_untracked_batchnorm_match_torch():
-    torch = pytest.importorskip("torch")
+def test_batchnorm1d_and_untracked_batchnorm_match_torch(torch):
     theirs_m, ours_m = torch.nn.BatchNorm1d(4), nn.BatchNorm1d(4)
     copy_from_torch(theirs_m, ours_m)
     assert_same(*run_both(torch, theirs_m, ours_m, randn(8, 4)), atol=1e-4)
@@ -138,8 +133,7 @@ def test_batchnorm_input_errors():
 
 
 @pytest.mark.parametrize("shape", [(5, 6), (2, 3, 6)])
-def test_linear_matches_torch(shape):
-    torch = pytest.importorskip("torch")
+def test_linear_matches_torch(torch, shape):
     theirs_m, ours_m = torch.nn.Linear(6, 4), nn.Linear(6, 4)
     copy_from_torch(theirs_m, ours_m)
     assert_same(*run_both(torch, theirs_m, ours_m, randn(*shape)))
@@ -159,8 +153,7 @@ def test_linear_matches_torch(shape):
     ("Flatten", (), dict()),
     ("Identity", (), dict()),
 ])
-def test_stateless_layers_match_torch(name, args, kwargs):
-    torch = pytest.importorskip("torch")
+def test_stateless_layers_match_torch(torch, name, args, kwargs):
     theirs_m, ours_m = getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
     assert repr(ours_m) == repr(theirs_m)
     assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 3, 6, 6)))
@@ -234,8 +227,7 @@ def build(torch_or_tinynet_nn):
         m.AdaptiveAvgPool2d((1, 1)), m.Flatten(), m.Dropout(0.5), m.Linear(4, 2))
 
 
-def test_network_structure_matches_torch():
-    torch = pytest.importorskip("torch")
+def test_network_structure_matches_torch(torch):
     theirs, ours = build(torch.nn), build(nn)
     assert repr(ours) == repr(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
@@ -246,8 +238,7 @@ def test_network_structure_matches_torch():
         assert ours.state_dict()[key].shape == tuple(value.shape), key
 
 
-def test_network_forward_backward_matches_torch():
-    torch = pytest.importorskip("torch")
+def test_network_forward_backward_matches_torch(torch):
     theirs, ours = build(torch.nn).eval(), build(nn).eval()  # eval: no dropout randomness
     copy_from_torch(theirs, ours)
     assert_same(*run_both(torch, theirs, ours, randn(2, 3, 8, 8)), atol=1e-4)
@@ -260,8 +251,7 @@ def test_network_forward_backward_matches_torch():
     (lambda m: m.ConvTranspose2d(8, 64, 3), 64 * 9),  # PyTorch reads fan_in from dim 1
     (lambda m: m.Linear(300, 200), 300),
 ])
-def test_default_init_bounds_follow_torch_formula(make, fan_in):
-    torch = pytest.importorskip("torch")
+def test_default_init_bounds_follow_torch_formula(torch, make, fan_in):
     theirs = make(torch.nn)
     torch_fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(theirs.weight)
     assert torch_fan_in == fan_in

@@ -6,7 +6,7 @@ import pytest
 
 import tinynet as tn
 from tinynet import nn
-from torch_parity import assert_same, torch_or_skip
+from torch_parity import assert_same
 
 # Both libraries warn about the deprecated size_average/reduce arguments used below.
 pytestmark = pytest.mark.filterwarnings("ignore:size_average and reduce args")
@@ -46,8 +46,7 @@ with warnings.catch_warnings():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_loss_module_matches_pytorch(name):
-    torch = torch_or_skip()
+def test_loss_module_matches_pytorch(torch, name):
     results = []
     for lib in (tn, torch):
         loss_fn, target = modules(lib)[name]
@@ -61,8 +60,7 @@ def test_loss_module_matches_pytorch(name):
     assert_same(*results, rtol=1e-5, atol=1e-6, where=name)
 
 
-def test_bce_and_kl_div_modules_match_pytorch():
-    torch = torch_or_skip()
+def test_bce_and_kl_div_modules_match_pytorch(torch):
     results = []
     for lib in (tn, torch):
         p = lib.tensor(PROBS, requires_grad=True)

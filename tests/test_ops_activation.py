@@ -88,8 +88,7 @@ PARITY = [
 
 @pytest.mark.parametrize("name,kwargs", PARITY, ids=lambda p: str(p))
 @pytest.mark.parametrize("shape", [(4, 11), (2, 11, 3, 2)], ids=["2d", "4d"])
-def test_parity_with_torch(name, kwargs, shape, rng):
-    torch = pytest.importorskip("torch")
+def test_parity_with_torch(torch, name, kwargs, shape, rng):
     ours, theirs = ours_and_torch(name, kwargs)
     x_np = parity_input(rng, shape)
     g_np = rng.standard_normal(shape).astype(np.float32)  # a non-trivial upstream gradient

@@ -20,8 +20,7 @@ def test_gradcheck(case):
 
 
 @pytest.mark.parametrize("shape, bias", [((6, 5), True), ((2, 3, 5), False)])
-def test_linear_matches_torch(shape, bias):
-    torch = pytest.importorskip("torch")
+def test_linear_matches_torch(torch, shape, bias):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal(shape).astype(np.float32), rng.standard_normal((4, 5)).astype(
         np.float32)

@@ -113,8 +113,7 @@ def backward_both(y, yt, rng):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("with_pos_weight", [False, True], ids=["plain", "pos_weight"])
 @pytest.mark.parametrize("with_weight", [False, True], ids=["", "weight"])
-def test_bce_with_logits_matches_torch(reduction, with_pos_weight, with_weight, rng):
-    torch = pytest.importorskip("torch")
+def test_bce_with_logits_matches_torch(torch, reduction, with_pos_weight, with_weight, rng):
     import torch.nn.functional as F
     x_np = (5 * rng.standard_normal((6, 3))).astype(np.float32)
     x_np[0] = [-100.0, 0.0, 100.0]  # extreme logits
@@ -158,8 +157,7 @@ CE_CASES = {
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("name", list(CE_CASES))
-def test_cross_entropy_matches_torch(name, reduction, rng):
-    torch = pytest.importorskip("torch")
+def test_cross_entropy_matches_torch(torch, name, reduction, rng):
     import torch.nn.functional as F
     spec = CE_CASES[name]
     shape = spec["shape"]
@@ -186,8 +184,7 @@ def test_cross_entropy_matches_torch(name, reduction, rng):
     check_close(x.grad, xt.grad)
 
 
-def test_nll_loss_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_nll_loss_matches_torch(torch, rng):
     import torch.nn.functional as F
     logp = np.log(rng.dirichlet(np.ones(4), size=6)).astype(np.float32)
     t_np = labels(rng, 4, 6, ignore=-100)

@@ -108,8 +108,7 @@ def test_keeps_dtype(dtype, training, rng):
 
 @pytest.mark.parametrize("shape", [(4, 3, 6, 5), (8, 5), (3, 4, 7)], ids=["nchw", "nc", "ncl"])
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
-def test_parity_with_torch_training_steps_then_eval(shape, affine, rng):
-    torch = pytest.importorskip("torch")
+def test_parity_with_torch_training_steps_then_eval(torch, shape, affine, rng):
     F = torch.nn.functional
     c = shape[1]
     w = rng.uniform(0.5, 1.5, c).astype(np.float32) if affine else None

@@ -7,6 +7,8 @@ from tinynet import ops
 from tinynet.ops.blocking import override_limits, plane_blocks
 from tinynet.ops.pooling.interpolate import linear_matrix, repeat_elements, sum_blocks
 from tinynet.ops.pooling.windows import pool_geometry
+
+from torch_parity import torch_or_skip
 from gradcases import GradCase, run_case
 
 
@@ -234,7 +236,7 @@ def test_integer_upsampling_matches_repeat_and_block_sums(factors, block_bytes, 
 
 def _parity(tn_fn, torch_fn, x, rtol=1e-5, atol=1e-6):
     """Compare forward and input gradient (for a random upstream gradient) with PyTorch."""
-    torch = pytest.importorskip("torch")
+    torch = torch_or_skip()
     xt = torch.tensor(x, requires_grad=True)
     yt = torch_fn(xt)
     g = np.random.default_rng(7).standard_normal(tuple(yt.shape)).astype(np.float32)
@@ -262,18 +264,16 @@ POOL_PARITY = [
 
 
 @pytest.mark.parametrize("name,op,kwargs", POOL_PARITY, ids=[p[0] for p in POOL_PARITY])
-def test_pool_parity_with_torch(name, op, kwargs, rng):
-    torch = pytest.importorskip("torch")
+def test_pool_parity_with_torch(torch, name, op, kwargs, rng):
     x = np.maximum(rng.standard_normal((2, 3, 17, 16)), 0).astype(np.float32)
     _parity(lambda t: getattr(ops, op)(t, **kwargs),
             lambda t: getattr(torch.nn.functional, op)(t, **kwargs), x)
 
 
 @pytest.mark.parametrize("geometry", MAX_POOL_GEOMETRIES, ids=str)
-def test_max_pool_ties_nan_and_inf_parity_with_torch(geometry, rng):
+def test_max_pool_ties_nan_and_inf_parity_with_torch(torch, geometry, rng):
     # PyTorch sends the gradient to the first maximum in row-major window order
     # (the last NaN if any), and to the first real element of an all -inf window.
-    torch = pytest.importorskip("torch")
     kernel, stride, padding, dilation, ceil_mode = geometry
     x = tie_heavy(rng, (2, 3, 9, 8))
     x[1, 2] = -np.inf
@@ -284,8 +284,7 @@ def test_max_pool_ties_nan_and_inf_parity_with_torch(geometry, rng):
 
 
 @pytest.mark.parametrize("output_size", [1, (1, 1), (2, 4), (None, 2)])
-def test_adaptive_avg_pool_parity_with_torch(output_size, rng):
-    torch = pytest.importorskip("torch")
+def test_adaptive_avg_pool_parity_with_torch(torch, output_size, rng):
     x = rng.standard_normal((2, 4, 8, 8)).astype(np.float32)
     _parity(lambda t: ops.adaptive_avg_pool2d(t, output_size),
             lambda t: torch.nn.functional.adaptive_avg_pool2d(t, output_size), x)
@@ -297,8 +296,7 @@ INTERP_PARITY = [dict(scale_factor=2), dict(scale_factor=3), dict(size=(14, 20))
 
 
 @pytest.mark.parametrize("kwargs", INTERP_PARITY, ids=str)
-def test_interpolate_nearest_parity_with_torch(kwargs, rng):
-    torch = pytest.importorskip("torch")
+def test_interpolate_nearest_parity_with_torch(torch, kwargs, rng):
     x = rng.standard_normal((2, 3, 7, 10)).astype(np.float32)
     _parity(lambda t: ops.interpolate(t, **kwargs),
             lambda t: torch.nn.functional.interpolate(t, mode="nearest", **kwargs), x)
@@ -312,8 +310,7 @@ BILINEAR_PARITY = [dict(scale_factor=2), dict(scale_factor=3), dict(scale_factor
 
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize("kwargs", BILINEAR_PARITY, ids=str)
-def test_interpolate_bilinear_parity_with_torch(kwargs, align_corners, rng):
-    torch = pytest.importorskip("torch")
+def test_interpolate_bilinear_parity_with_torch(torch, kwargs, align_corners, rng):
     x = rng.standard_normal((2, 3, 7, 10)).astype(np.float32)
     _parity(lambda t: ops.interpolate(t, mode="bilinear", align_corners=align_corners, **kwargs),
             lambda t: torch.nn.functional.interpolate(t, mode="bilinear",
@@ -338,8 +335,7 @@ def test_linear_matrix_by_hand():
                                [[1, 0, 0], [.5, .5, 0], [0, 1, 0], [0, .5, .5], [0, 0, 1]])
 
 
-def test_upsample_nearest2d_matches_torch_interpolate(rng):
-    torch = pytest.importorskip("torch")
+def test_upsample_nearest2d_matches_torch_interpolate(torch, rng):
     x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
     _parity(lambda t: ops.upsample_nearest2d(t, scale_factor=2),
             lambda t: torch.nn.functional.interpolate(t, scale_factor=2, mode="nearest"), x)

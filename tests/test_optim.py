@@ -88,8 +88,7 @@ PARITY_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(PARITY_CASES))
-def test_matches_torch_step_by_step_float64(name):
-    torch = pytest.importorskip("torch")
+def test_matches_torch_step_by_step_float64(torch, name):
     make, arrays = PARITY_CASES[name], make_arrays()
     # Parameter 1 gets no gradient at step 3: it must be skipped (no update, no state step).
     grads = gradient_sequence(10, skip=(3, 1))
@@ -101,8 +100,7 @@ def test_matches_torch_step_by_step_float64(name):
 
 
 @pytest.mark.parametrize("name", ["sgd_nesterov", "adam_amsgrad", "adamw"])
-def test_matches_torch_float32_and_keeps_dtype(name):
-    torch = pytest.importorskip("torch")
+def test_matches_torch_float32_and_keeps_dtype(torch, name):
     make = PARITY_CASES[name]
     arrays = make_arrays(dtype=np.float32)
     grads = gradient_sequence(10, dtype=np.float32)

@@ -31,8 +31,7 @@ def test_state_dict_round_trip_continues_identically(name):
             np.testing.assert_array_equal(pa.data, pb.data)
 
 
-def test_state_dict_has_torch_layout():
-    torch = pytest.importorskip("torch")
+def test_state_dict_has_torch_layout(torch):
     arrays, grads = make_arrays(), gradient_sequence(2, skip=(0, 0))
     grads[1][0] = None  # parameter 0 never gets a gradient: it has no state
     make = PARITY_CASES["adam_groups"]
@@ -57,8 +56,7 @@ def test_state_dict_has_torch_layout():
         assert {k: group[k] for k in group} == {k: t_group[k] for k in group}
 
 
-def test_loads_a_torch_state_dict_converted_to_numpy():
-    torch = pytest.importorskip("torch")
+def test_loads_a_torch_state_dict_converted_to_numpy(torch):
     make, arrays, grads = PARITY_CASES["adam_amsgrad"], make_arrays(), gradient_sequence(6)
     t_params = [torch.tensor(a, requires_grad=True) for a in arrays]
     t_opt = make(torch.optim, t_params)

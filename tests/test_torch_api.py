@@ -14,6 +14,8 @@ import pytest
 
 from torch_parity import assert_parity, constant
 
+pytestmark = pytest.mark.torch   # every test here runs the same code with PyTorch
+
 R = np.random.default_rng(0)
 
 

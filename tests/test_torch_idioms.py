@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from torch_parity import assert_same, torch_or_skip
+from torch_parity import assert_same
 
 IDIOMS = {}
 
@@ -702,8 +702,7 @@ def no_grad_decorator_and_modes(lib):
 
 
 @pytest.mark.parametrize("name", list(IDIOMS))
-def test_idiom_runs_like_pytorch(name):
-    torch = torch_or_skip()
+def test_idiom_runs_like_pytorch(torch, name):
     import tinynet
     torch.manual_seed(0)
     theirs = IDIOMS[name](torch)
