@@ -7,7 +7,7 @@ from tinynet import ops
 from tinynet.ops import conv as conv_module
 from tinynet.ops.blocking import override_limits
 from tinynet.ops.conv import reference
-from tinynet.ops.conv.arguments import conv_geometry, output_size
+from tinynet.ops.conv.arguments import output_size
 from tinynet.ops.conv.columns import col2im, col2im_stride1, im2col, is_tiling
 from gradcases import GradCase, build_inputs, run_case
 
@@ -128,8 +128,7 @@ def assert_close(ours, ref, what):
 @pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize("name,transposed,x_shape,w_shape,kwargs", PARITY_CONFIGS,
                          ids=[c[0] for c in PARITY_CONFIGS])
-def test_matches_torch(name, transposed, x_shape, w_shape, kwargs, with_bias, rng):
-    torch = pytest.importorskip("torch")
+def test_matches_torch(torch, name, transposed, x_shape, w_shape, kwargs, with_bias, rng):
     F = torch.nn.functional
     out_channels = w_shape[1] if transposed else w_shape[0]
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -156,9 +155,8 @@ def test_matches_torch(name, transposed, x_shape, w_shape, kwargs, with_bias, rn
         assert_close(tb.grad.data, pb.grad, "grad bias")
 
 
-def test_conv_transpose2d_positional_order_matches_torch(rng):
+def test_conv_transpose2d_positional_order_matches_torch(torch, rng):
     """PyTorch's order is (..., output_padding, groups, dilation): groups comes before dilation."""
-    torch = pytest.importorskip("torch")
     x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
     w = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
     ours = ops.conv_transpose2d(x, w, None, 1, 1, 1, 1, 2)
@@ -229,6 +227,19 @@ def test_col2im_is_the_adjoint_of_im2col(kernel, stride, padding, dilation, h, w
     back = col2im(c, x.shape, kernel, stride, padding, dilation, out_size)
     assert back.shape == x.shape
     np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation,h,w", GEOMETRIES)
+def test_fast_columns_equal_the_reference_columns(kernel, stride, padding, dilation, h, w, rng):
+    """columns.py (the fast helpers) and reference.py (its own short copy) agree."""
+    x = rng.standard_normal((2, 3, h, w))
+    geo = reference.conv_geometry(x.shape, (4, 3) + kernel, stride, padding, dilation)
+    cols = im2col(x, kernel, stride, padding, dilation)
+    np.testing.assert_array_equal(cols, reference.im2col(x, geo))
+    dcols = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(col2im(dcols, x.shape, kernel, stride, padding, dilation,
+                                      geo.out_size),
+                               reference.col2im(dcols, geo), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel,stride,padding,dilation,h,w", GEOMETRIES)
@@ -346,8 +357,7 @@ SAME_CASES = [  # (weight shape, dilation)
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("w_shape,dilation", SAME_CASES, ids=str)
-def test_padding_strings_match_torch(w_shape, dilation, padding, rng):
-    torch = pytest.importorskip("torch")
+def test_padding_strings_match_torch(torch, w_shape, dilation, padding, rng):
     x = rng.standard_normal((2, 3, 11, 12)).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     b = rng.standard_normal(w_shape[0]).astype(np.float32)
@@ -389,7 +399,7 @@ def test_tiling_fast_path_equals_the_reference_columns(rng):
     x = rng.standard_normal((2, 3, 6, 8))
     geometry = ((2, 2), (2, 2), (0, 0), (1, 1))
     assert is_tiling(*geometry, (6, 8), (3, 4))
-    geo = conv_geometry("conv2d", x.shape, (4, 3, 2, 2), 2, 0, 1)
+    geo = reference.conv_geometry(x.shape, (4, 3, 2, 2), 2, 0, 1)
     cols = im2col(x, *geometry, (3, 4))
     np.testing.assert_array_equal(cols, reference.im2col(x, geo))
     dcols = rng.standard_normal(cols.shape)

@@ -100,8 +100,7 @@ def test_rows_refuses_other_geometries(kwargs, w_shape):
         forced("rows", **kwargs)(x, np.zeros(w_shape, np.float32), None)
 
 
-def test_rows_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_rows_matches_torch(torch, rng):
     x = rng.standard_normal((2, 16, 11, 9)).astype(np.float32)
     w = (rng.standard_normal((24, 16, 3, 3)) * 0.2).astype(np.float32)
     b = rng.standard_normal(24).astype(np.float32)

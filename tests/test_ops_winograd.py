@@ -211,8 +211,7 @@ def test_use_algorithm_is_restored_after_the_block_and_nests(rng):
 
 @pytest.mark.parametrize("x_shape,c_out,padding", [((2, 8, 9, 7), 6, 1), ((2, 5, 8, 8), 4, 0),
                                                    ((1, 16, 7, 7), 16, 1)])
-def test_winograd_matches_torch(x_shape, c_out, padding, rng):
-    torch = pytest.importorskip("torch")
+def test_winograd_matches_torch(torch, x_shape, c_out, padding, rng):
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = (rng.standard_normal((c_out, x_shape[1], 3, 3)) * 0.2).astype(np.float32)
     b = rng.standard_normal(c_out).astype(np.float32)

@@ -2,22 +2,58 @@
 
 ``import tinynet.nn.functional as F`` then ``F.conv2d``, ``F.relu``,
 ``F.cross_entropy``, ... exactly as with ``torch.nn.functional``.  This module
-defines nothing itself: every public function of ``tinynet.ops`` is re-exported,
-including ones added to ``tinynet.ops`` later.
+defines nothing itself: it imports every public function of ``tinynet.ops``
+from its topic's module, one statement per topic, so that an editor's
+go-to-definition finds each op.  An op added to ``tinynet.ops`` gets its name
+added here too (``tests/test_nn_functional.py`` fails until it is).
 """
-import types
+# Some names (abs, all, max, sum, ...) shadow Python's builtins in this module, as in PyTorch's.
+from ..ops.math import (
+    abs, add, bmm, ceil, clamp, clamp_max, clamp_min, clip, cos, div, divide, dot, exp, expm1,
+    floor, floor_divide, lerp, log, log10, log1p, log2, masked_fill, matmul, maximum, minimum, mm,
+    mul, multiply, mv, neg, negative, outer, pow, reciprocal, remainder, round, rsqrt, sign, sin,
+    sqrt, square, sub, subtract, true_divide, trunc, where
+)
+from ..ops.einstein_sum import einsum
+from ..ops.reduce import (
+    all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, prod, std, sum, var
+)
+from ..ops.vector_norm import cosine_similarity, norm, normalize
+from ..ops.compare import (
+    allclose, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, eq, equal, ge,
+    greater, greater_equal, gt, isclose, isfinite, isinf, isnan, le, less, less_equal, logical_and,
+    logical_not, logical_or, logical_xor, lt, ne, nonzero, not_equal
+)
+from ..ops.sorting import argsort, bincount, sort, topk, unique
+from ..ops.shape import (
+    astype, broadcast_to, cat, chunk, clone, concat, concatenate, contiguous, diag, embedding,
+    expand, expand_as, flatten, flip, gather, getitem, index_put, index_select, masked_select,
+    movedim, narrow, pad, permute, repeat, reshape, roll, scatter, scatter_add, select, split,
+    squeeze, stack, swapaxes, swapdims, t, tile, to_device, trace, transpose, tril, triu, unbind,
+    unflatten, unsqueeze
+)
+from ..ops.creation import (
+    arange, bernoulli, empty, empty_like, eye, full, full_like, linspace, multinomial, normal,
+    one_hot, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, zeros,
+    zeros_like
+)
+from ..ops.conv import conv2d, conv_transpose2d
+from ..ops.activation import (
+    elu, gelu, hardtanh, leaky_relu, log_softmax, logsigmoid, relu, relu6, sigmoid, silu, softmax,
+    softplus, tanh
+)
+from ..ops.layer_norm import layer_norm
+from ..ops.loss import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, dice_loss,
+    focal_tversky_loss, kl_div, nll_loss, tversky_loss
+)
+from ..ops.loss_regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
+from ..ops.linear import linear
+from ..ops.pooling import (
+    adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d, upsample_nearest2d
+)
+from ..ops.batch_norm import batch_norm
+from ..ops.dropout import dropout
 
-from .. import ops as _ops
-
-# Every public function (not the submodules math, conv, ...) of tinynet.ops.
-__all__ = sorted(name for name, value in vars(_ops).items()
-                 if not name.startswith("_") and not isinstance(value, types.ModuleType))
-globals().update({name: getattr(_ops, name) for name in __all__})
-
-
-def __getattr__(name):
-    # Safety net for ops registered in tinynet.ops after this module was imported.
-    value = getattr(_ops, name, None)
-    if name.startswith("_") or value is None or isinstance(value, types.ModuleType):
-        raise AttributeError(f"module 'tinynet.nn.functional' has no attribute {name!r}")
-    return value
+# Every name imported above (the same objects as ``tinynet.ops.<name>``).
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -27,9 +27,12 @@ form one strided slice of the padded input,
 (N, C, OH, OW).  So ``im2col`` is KH*KW slice copies (9 for a 3x3 kernel) and
 ``col2im`` is KH*KW slice additions, each a fast vectorized array operation,
 whatever the batch or image size.  The same code runs on NumPy and CuPy.
-(``reference.py`` builds the same columns with one ``stack`` of these slices;
-for stride 1, ``rows.py`` lays them out on the padded row width instead, where
-each kernel offset is ONE contiguous copy per channel.)
+This is the one home of the fast column helpers: ``im2col_algorithm.py``,
+``gemm.py`` and ``transpose.py`` import them from here.  ``reference.py``
+keeps its own short im2col/col2im (one ``stack`` of these slices), on purpose,
+so that it reads and runs alone; the tests check both give the same columns.
+For stride 1, ``rows.py`` lays the columns out on the padded row width
+instead, where each kernel offset is ONE contiguous copy per channel.
 """
 from ... import backend
 from .arguments import output_size

@@ -1,7 +1,6 @@
 """conv2d: check the arguments, pick an algorithm, run it.
 
-Every algorithm is a module with the same small interface (``reference.py``
-shows it in its simplest form)::
+Every fast algorithm is a module with the same small interface::
 
     REQUIRES                                  the geometries it computes, in words
     applies(geo) -> bool                      can it compute this ConvGeometry?
@@ -15,21 +14,58 @@ nothing is kept).  One ``backward`` returns both gradients because the rows
 and Winograd algorithms build one intermediate of dy that serves both.
 
 ``choose_algorithm`` holds the rule that picks one; ``use_algorithm`` forces
-one inside a ``with`` block, to compare them.
+one inside a ``with`` block, to compare them.  Forced to ``"reference"``,
+``conv2d`` hands the whole call to ``reference.conv2d_reference``, which has
+its own checks, geometry and ``Function`` (so a learner stepping through it
+stays in that one file); ``_Reference`` below puts the same code behind the
+interface above, for a ``Conv2dFunction`` called directly.
 """
 import contextlib
 import contextvars
+from typing import NamedTuple
 
 from ... import backend
 from ...autograd import Function
-from . import im2col, reference, rows, winograd
+from . import im2col_algorithm, reference, rows, winograd
 from .arguments import check_groups, check_operands, conv2d_padding, conv_geometry
 
 __all__ = ["ALGORITHMS", "WINOGRAD_MIN_CHANNELS", "ROWS_MIN_CHANNELS", "choose_algorithm",
            "use_algorithm", "forced_algorithm", "Conv2dFunction", "conv2d"]
 
-#: The modules of the algorithms, by the name ``use_algorithm`` takes.
-_MODULES = {"reference": reference, "im2col": im2col, "rows": rows, "winograd": winograd}
+
+class _Reference:
+    """``reference.Conv2dReference`` behind the algorithm interface above.
+
+    Only a ``Conv2dFunction`` called directly under ``use_algorithm("reference")``
+    runs this; ``conv2d`` itself calls ``reference.conv2d_reference``.
+    """
+    REQUIRES = "nothing (it computes every geometry)"
+
+    class Saved(NamedTuple):
+        """The Conv2dReference that ran forward (it holds what its backward needs), or None."""
+        function: object
+
+    @staticmethod
+    def applies(geo):
+        return True
+
+    @staticmethod
+    def forward(x, weight, bias, geo, want_dx, want_dw):
+        function = reference.Conv2dReference(geo.stride, geo.padding, geo.dilation)
+        function.needs_input_grad = (want_dx, want_dw, False)   # db is Conv2dFunction's
+        y = function.forward(x, weight, bias)
+        return y, _Reference.Saved(function if want_dx or want_dw else None)
+
+    @staticmethod
+    def backward(dy, saved, geo):
+        dx, dw, _ = saved.function.backward(dy)
+        return dx, dw
+
+
+#: The algorithms, by the name ``use_algorithm`` takes.  The module of "im2col" is
+#: ``im2col_algorithm`` (``im2col`` itself, the function, is in ``columns.py``).
+_MODULES = {"reference": _Reference, "im2col": im2col_algorithm, "rows": rows,
+            "winograd": winograd}
 ALGORITHMS = tuple(_MODULES)
 
 #: The channel counts (on both sides) from which each fast algorithm pays off:
@@ -166,11 +202,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (likewise OW).  ``stride``, ``padding``, ``dilation``: int or (h, w) pair;
     ``padding`` may also be ``"valid"`` (no padding) or ``"same"`` (OH, OW =
     H, W; stride 1 only, and an even total padding ``dh*(KH-1)`` puts the extra
-    zero row at the bottom, as PyTorch does).  ``groups`` must be 1.
+    zero row at the bottom, as PyTorch does).  ``groups`` must be 1 (see below).
 
     How it is computed: ``reference.py`` (im2col and one GEMM) is the
     definition; ``choose_algorithm`` picks the fast algorithm that runs.
+    Under ``use_algorithm("reference")`` the reference runs the whole call,
+    and it also computes ``groups`` > 1.
     """
+    if forced_algorithm() == "reference":
+        return reference.conv2d_reference(input, weight, bias, stride, padding, dilation, groups)
     check_groups("conv2d", groups)
     kernel = tuple(getattr(weight, "shape", ())[2:])
     padding, extra = conv2d_padding("conv2d", padding, kernel, stride, dilation)

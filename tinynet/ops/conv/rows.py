@@ -41,12 +41,17 @@ way, from dy on rows ``Wq = W + dw*(KW-1)`` long (the dx row width plus its
 garbage)::
 
     dz[(o, j'), t] = dyf[o, t + j'*dw]
-    dx = sum_i' Wflip_i' @ dz[:, i'*dh*Wq:][:, :Q],   Wflip_i'[ch, (o, j')] = w[o, ch, KH-1-i', KW-1-j']
+    dx = sum_i' Wflip_i' @ dz[:, i'*dh*Wq:][:, :Q],
+    where Wflip_i'[ch, (o, j')] = w[o, ch, KH-1-i', KW-1-j']
 
 and the weight gradient comes from the SAME copies: with ``xw`` = x on the
-same rows Wq long, zero in the garbage columns and rows,
-``sum_q dz[(o, j'), q + i'*dh*Wq] * xw[ch, q] = sum_{r,c} dy[o, r, c] x_pad[ch, r + i*dh, c + j*dw]``
-for i = KH-1-i', j = KW-1-j': ``dw[o, ch, i, j] = (dz_i' @ xw.T)[(o, KW-1-j), ch]``
+same rows Wq long, zero in the garbage columns and rows, and i = KH-1-i',
+j = KW-1-j'::
+
+    sum_q dz[(o, j'), q + i'*dh*Wq] * xw[ch, q]
+        = sum_{r,c} dy[o, r, c] * x_pad[ch, r + i*dh, c + j*dw],
+    so  dw[o, ch, i, j] = (dz_i' @ xw.T)[(o, KW-1-j), ch]
+
 with ``dz_i' = dz[:, i'*dh*Wq:][:, :Q]``.  No col2im, no columns of x.  (The
 GEMM has the longer side, O*KW, as rows: BLAS was faster that way.)
 
