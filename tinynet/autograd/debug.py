@@ -9,30 +9,27 @@ import contextlib
 
 import numpy as np
 
-__all__ = ["read_only_gradients", "guarded"]
-
-
-class _Debug:
-    read_only_gradients = False
+__all__ = ["read_only_gradients", "read_only_views"]
 
 
 @contextlib.contextmanager
 def read_only_gradients():
     """Inside the block, backward() receives read-only gradient arrays (NumPy only:
     CuPy arrays cannot be made read-only, so on the GPU this changes nothing)."""
-    previous = _Debug.read_only_gradients
-    _Debug.read_only_gradients = True
+    previous = read_only_gradients.active
+    read_only_gradients.active = True
     try:
         yield
     finally:
-        _Debug.read_only_gradients = previous
+        read_only_gradients.active = previous
 
 
-def guarded(grad_outputs):
-    """The gradients a backward() receives: read-only views inside ``read_only_gradients()``."""
-    if not _Debug.read_only_gradients:
-        return grad_outputs
-    return [_read_only_view(g) for g in grad_outputs]
+read_only_gradients.active = False   # read by the engine before every backward()
+
+
+def read_only_views(arrays):
+    """Read-only views of the NumPy arrays among ``arrays`` (others are returned as they are)."""
+    return [_read_only_view(a) for a in arrays]
 
 
 def _read_only_view(array):
