@@ -18,7 +18,7 @@ from tinynet.io import (CheckpointError, NonFiniteWeightsError, SafetensorsError
                         load_checkpoint, load_safetensors, load_state_dict_file,
                         save_checkpoint, save_safetensors)
 
-from tinynet.io._atomic import atomic_write
+from tinynet.io import atomic_copy, atomic_write, atomic_write_bytes, atomic_write_text
 
 from iohelpers import assert_same, convert_module, write_pth
 
@@ -186,6 +186,29 @@ def test_errors_other_than_oserror_pass_through_unchanged(tmp_path):
     with pytest.raises(TypeError, match="^not bytes$"):
         atomic_write(tmp_path / "x.bin", bad_writer)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_bytes_text_and_copy_helpers_write_atomically(tmp_path, monkeypatch):
+    text = "Dice 0.91 – ÷ ✓\n"
+    assert atomic_write_text(tmp_path / "a.txt", text) == str(tmp_path / "a.txt")
+    assert (tmp_path / "a.txt").read_bytes() == text.encode("utf-8")   # no newline translation
+    atomic_write_bytes(tmp_path / "b.bin", b"\x00\x01")
+    assert atomic_copy(tmp_path / "b.bin", tmp_path / "c.bin") == str(tmp_path / "c.bin")
+    assert (tmp_path / "c.bin").read_bytes() == b"\x00\x01"
+
+    synced = []
+    monkeypatch.setattr("tinynet.io._atomic._fsync_directory", synced.append)
+    atomic_write_text(tmp_path / "a.txt", "new")
+    assert synced == [str(tmp_path)]           # the rename is made durable too
+
+    def copy_half_then_fail(source, target):
+        target.write(source.read(1))
+        _disk_full()
+    monkeypatch.setattr("shutil.copyfileobj", copy_half_then_fail)
+    with pytest.raises(OSError, match="No space left on device.*a.txt"):
+        atomic_copy(tmp_path / "b.bin", tmp_path / "a.txt")
+    assert (tmp_path / "a.txt").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.bin", "c.bin"]
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

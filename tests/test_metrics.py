@@ -8,8 +8,9 @@ import pytest
 import tinynet as tn
 from tinynet import metrics
 from tinynet.metrics import (EMPTY_SCORE, ZERO_DIVISION, classification_metrics, confusion_matrix,
-                             dice_per_slice, dice_score, iou_score, roc_auc, roc_curve,
-                             segmentation_metrics, threshold_for_sensitivity, youden_threshold)
+                             dice_from_counts, dice_per_slice, dice_score, iou_from_counts,
+                             iou_score, overlap_counts, roc_auc, roc_curve,
+                             threshold_for_sensitivity, youden_threshold)
 
 
 def trapezoid_area(x, y):
@@ -58,73 +59,52 @@ def test_masks_must_be_binary():
 
 
 # ---------------------------------------------------------------------------
-# Per-patient 3-D Dice
+# Per-slice counts, and scores from counts
 # ---------------------------------------------------------------------------
 
-def per_patient_case():
-    """Four 2x2 slices of three patients, interleaved so that grouping matters.
-
-    Patient A, slice 1: P = top row, T = top-left pixel; slice 2: P empty, T = bottom row.
-      volume: |P∩T| = 1, |P| = 2, |T| = 3 -> Dice 2/5 = 0.4, IoU 1/4
-      (the mean of its per-slice Dice, (2/3 + 0) / 2 = 1/3, is a different number)
-    Patient B: both empty -> Dice = IoU = 1 (EMPTY_SCORE)
-    Patient C: P = all four, T = three -> |P∩T| = 3 -> Dice 6/7, IoU 3/4
-    """
-    pred = np.array([[[1, 1], [0, 0]],    # A
-                     [[0, 0], [0, 0]],    # B
-                     [[0, 0], [0, 0]],    # A
-                     [[1, 1], [1, 1]]],   # C
-                    dtype=np.uint8)
-    true = np.array([[[1, 0], [0, 0]],
-                     [[0, 0], [0, 0]],
-                     [[0, 0], [1, 1]],
-                     [[1, 1], [1, 0]]], dtype=np.uint8)
-    return pred, true, ["A", "B", "A", "C"]
+def slice_stack():
+    """Three 2x2 slices: a partial overlap, both empty, and a prediction with no truth."""
+    pred = np.array([[[1, 1], [0, 0]], [[0, 0], [0, 0]], [[0, 1], [0, 0]]], dtype=np.uint8)
+    true = np.array([[[1, 0], [1, 0]], [[0, 0], [0, 0]], [[0, 0], [0, 0]]], dtype=bool)
+    return pred, true
 
 
-def test_segmentation_metrics_per_patient_volume():
-    pred, true, patient_of = per_patient_case()
-    result = segmentation_metrics(pred, true, patient_of)
-    per = result["per_patient"]
-    assert list(per) == ["A", "B", "C"]
-    assert per["A"] == {"dice": pytest.approx(0.4), "iou": pytest.approx(0.25), "slices": 2,
-                        "tumour_slices": 2, "true_pixels": 3, "pred_pixels": 2}
-    assert per["B"] == {"dice": 1.0, "iou": 1.0, "slices": 1, "tumour_slices": 0,
-                        "true_pixels": 0, "pred_pixels": 0}
-    assert per["C"]["dice"] == pytest.approx(6 / 7) and per["C"]["iou"] == pytest.approx(0.75)
-    assert result["dice_per_patient_mean"] == pytest.approx((0.4 + 1 + 6 / 7) / 3)
-    assert result["dice_per_patient_median"] == pytest.approx(6 / 7)
-    assert result["iou_per_patient_mean"] == pytest.approx((0.25 + 1 + 0.75) / 3)
-    # slices whose truth has tumour: A1 (2/3), A2 (0), C (6/7)
-    assert result["dice_tumour_slices_mean"] == pytest.approx((2 / 3 + 0 + 6 / 7) / 3)
-    assert result["n_patients"] == 3 and result["n_slices"] == 4
-    json.dumps(result)  # plain Python values only
+def test_overlap_counts_by_hand():
+    pred, true = slice_stack()
+    intersection, pred_sum, true_sum = overlap_counts(pred, true)
+    assert intersection.tolist() == [1, 0, 0]
+    assert pred_sum.tolist() == [2, 0, 1] and true_sum.tolist() == [2, 0, 0]
+    assert all(c.dtype == np.int64 for c in (intersection, pred_sum, true_sum))
+
+
+def test_scores_from_counts_match_the_mask_scores():
+    pred, true = slice_stack()
+    counts = overlap_counts(pred, true)
+    # per slice: Dice 2/4, EMPTY_SCORE (0/0), 0; IoU 1/3, EMPTY_SCORE, 0
+    assert dice_from_counts(*counts).tolist() == pytest.approx([0.5, EMPTY_SCORE, 0.0])
+    assert iou_from_counts(*counts).tolist() == pytest.approx([1 / 3, EMPTY_SCORE, 0.0])
+    assert dice_per_slice(pred, true) == dice_from_counts(*counts).tolist()
+    # sums of counts over slices score the stack as one volume, as dice_score does
+    volume = [int(c.sum()) for c in counts]
+    assert dice_from_counts(*volume) == dice_score(pred, true) == pytest.approx(2 / 5)
+    assert iou_from_counts(*volume) == iou_score(pred, true) == pytest.approx(1 / 4)
+    assert type(dice_from_counts(*volume)) is float and type(iou_from_counts(0, 0, 0)) is float
+    assert dice_from_counts(0, 0, 0) == EMPTY_SCORE
+
+
+def test_overlap_counts_shapes_and_stacks():
+    with pytest.raises(ValueError, match=r"pred_masks has shape \(2, 4, 4\) but true_masks has "
+                                         r"shape \(2, 4, 5\)"):
+        overlap_counts(np.zeros((2, 4, 4)), np.zeros((2, 4, 5)))
+    with pytest.raises(ValueError, match=r"stack of slices \(N, H, W\), got shape \(4,\)"):
+        overlap_counts(np.zeros(4), np.zeros(4))
+    with pytest.raises(ValueError, match="pred_masks must be binary"):
+        overlap_counts(np.full((1, 2, 2), 0.5), np.zeros((1, 2, 2)))
 
 
 def test_dice_per_slice_by_hand():
-    pred, true, _ = per_patient_case()
-    assert dice_per_slice(pred, true) == pytest.approx([2 / 3, 1.0, 0.0, 6 / 7])
-
-
-def test_segmentation_metrics_without_tumour_slices():
-    empty = np.zeros((2, 3, 3), bool)
-    result = segmentation_metrics(empty, empty, ["P", "P"])
-    assert result["dice_per_patient_mean"] == 1.0
-    assert math.isnan(result["dice_tumour_slices_mean"])
-
-
-def test_patient_of_length_must_match_slices():
-    pred, true, _ = per_patient_case()
-    with pytest.raises(ValueError, match="patient_of has 3 entries but the masks have 4 slices"):
-        segmentation_metrics(pred, true, ["A", "B", "C"])
-
-
-def test_segmentation_metrics_shapes_and_stacks():
-    with pytest.raises(ValueError, match=r"pred_masks has shape \(2, 4, 4\) but true_masks has "
-                                         r"shape \(2, 4, 5\)"):
-        segmentation_metrics(np.zeros((2, 4, 4)), np.zeros((2, 4, 5)), ["A", "A"])
-    with pytest.raises(ValueError, match=r"stack of slices \(N, H, W\), got shape \(4,\)"):
-        segmentation_metrics(np.zeros(4), np.zeros(4), ["A"] * 4)
+    pred, true = slice_stack()
+    assert dice_per_slice(pred, true) == pytest.approx([0.5, 1.0, 0.0])
 
 
 # ---------------------------------------------------------------------------
@@ -203,6 +183,14 @@ def test_auc_with_ties_by_hand():
     assert roc_auc(TIE_LABELS, TIE_SCORES) == pytest.approx(7 / 9)
 
 
+def test_auc_is_the_share_of_pairs_won_with_ties_counting_half(rng):
+    labels = rng.integers(0, 2, 150).astype(bool)
+    scores = rng.integers(0, 6, 150).astype(np.float64)     # six values: ties everywhere
+    pos, neg = scores[labels][:, None], scores[~labels][None, :]
+    pairs_won = (pos > neg).sum() + 0.5 * (pos == neg).sum()
+    assert roc_auc(labels, scores) == pytest.approx(pairs_won / (pos.size * neg.size), abs=1e-12)
+
+
 def test_roc_curve_by_hand():
     fpr, tpr, thresholds = roc_curve(TIE_LABELS, TIE_SCORES)
     assert thresholds.tolist() == [math.inf, 0.9, 0.5, 0.3, 0.1]
@@ -269,8 +257,8 @@ def test_threshold_needs_both_classes():
 @pytest.mark.skipif(not tn.gpu_available(), reason="needs CuPy and a GPU")
 def test_cupy_inputs_are_accepted():
     cupy = pytest.importorskip("cupy")
-    pred, true, patient_of = per_patient_case()
+    pred, true = slice_stack()
     assert dice_score(cupy.asarray(pred), cupy.asarray(true)) == dice_score(pred, true)
     assert roc_auc(cupy.asarray(TIE_LABELS), cupy.asarray(TIE_SCORES)) == pytest.approx(7 / 9)
-    result = segmentation_metrics(cupy.asarray(pred), cupy.asarray(true), patient_of)
-    assert result["per_patient"]["A"]["dice"] == pytest.approx(0.4)
+    counts = overlap_counts(cupy.asarray(pred), cupy.asarray(true))
+    assert [c.tolist() for c in counts] == [[1, 0, 0], [2, 0, 1], [2, 0, 0]]

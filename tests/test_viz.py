@@ -1,4 +1,5 @@
-"""Tests for tinynet.mri.viz: exact overlay pixels, chart content by colour, PNG files and data URIs."""
+"""Tests for tinynet.mri.viz: exact overlay pixels, chart content by colour, PNG files and data
+URIs."""
 import base64
 import io
 import os

@@ -1,4 +1,4 @@
-"""Evaluation metrics for tumour segmentation and tumour classification (NumPy only).
+"""Evaluation metrics of binary segmentation and classification (NumPy; ranks from SciPy).
 
 Segmentation, with P the predicted and T the true set of tumour pixels:
 
@@ -10,13 +10,10 @@ P and T are *both* empty the ratio is 0/0; we score it ``EMPTY_SCORE = 1.0``
 (nothing to find, nothing found: a correct answer).  When exactly one is empty
 the score is 0, as the formula gives.
 
-Per-patient Dice treats all slices of a patient as one 3-D volume: the sums
-|P ∩ T|, |P| and |T| run over every voxel of the patient before the ratio is
-taken.  This is the usual way to report the LGG segmentation (Buda et al.,
-"Association of genomic subtypes of lower-grade gliomas with shape features
-automatically extracted by a deep learning algorithm", Comput. Biol. Med. 2019),
-and it is not the mean of the per-slice Dice scores: a slice with a few tumour
-pixels weighs as much as its pixels, not as much as a whole slice.
+The counts behind them are public so that other scores can be built from
+them: ``overlap_counts`` gives |P ∩ T|, |P| and |T| of every slice of a
+stack, and ``dice_from_counts`` / ``iou_from_counts`` turn any sums of those
+counts into scores (an application sums them per patient for a 3-D Dice).
 
 Classification, from the confusion matrix [[TN, FP], [FN, TP]] (rows: truth
 0/1, columns: prediction 0/1):
@@ -38,18 +35,23 @@ only one class present it is undefined and returned as NaN.
 
 Every function takes NumPy arrays, lists or CuPy arrays (copied to the host)
 and returns plain Python numbers, lists and dicts, ready for ``json.dump``,
-except ``confusion_matrix`` (an int64 (2, 2) array) and ``roc_curve`` (three
-float64 arrays), which are arrays to compute with; ``.tolist()`` makes them
-plain.
+except ``confusion_matrix`` (an int64 (2, 2) array), ``roc_curve`` (three
+float64 arrays), ``overlap_counts`` (three int64 arrays) and the ``*_from_counts``
+of arrays, which are arrays to compute with; ``.tolist()`` makes them plain.
+
+Nothing here knows of patients or slices of one brain: scores per patient are
+the application's (built from ``overlap_counts`` and ``dice_from_counts``).
 """
 import math
 
 import numpy as np
+from scipy.stats import rankdata
 
 from .backend import to_numpy
 
 __all__ = ["EMPTY_SCORE", "ZERO_DIVISION",
-           "dice_score", "iou_score", "dice_per_slice", "segmentation_metrics",
+           "dice_score", "iou_score", "dice_per_slice",
+           "overlap_counts", "dice_from_counts", "iou_from_counts",
            "confusion_matrix", "accuracy_score", "precision_score", "sensitivity_score",
            "recall_score", "specificity_score", "f1_score",
            "roc_curve", "roc_auc", "classification_metrics",
@@ -118,18 +120,38 @@ def _labels_and_scores(fn, y_true, y_score):
 # Segmentation: Dice and IoU
 # ---------------------------------------------------------------------------
 
-def _dice_from_counts(intersection, pred_sum, true_sum):
-    """2 |P∩T| / (|P| + |T|) elementwise on count arrays, EMPTY_SCORE where both are 0."""
-    denominator = np.asarray(pred_sum + true_sum, dtype=np.float64)
+def _score_or_empty(numerator, denominator):
+    """numerator / denominator elementwise, EMPTY_SCORE where the denominator is 0: a float
+    for single numbers, a float64 array for arrays."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
     safe = np.where(denominator > 0, denominator, 1.0)  # avoid 0/0 warnings
-    return np.where(denominator > 0, 2.0 * intersection / safe, EMPTY_SCORE)
+    score = np.where(denominator > 0, numerator / safe, EMPTY_SCORE)
+    return float(score) if score.ndim == 0 else score
 
 
-def _iou_from_counts(intersection, pred_sum, true_sum):
-    """|P∩T| / |P∪T| elementwise, |P∪T| = |P| + |T| - |P∩T|; EMPTY_SCORE where |P∪T| = 0."""
-    union = np.asarray(pred_sum + true_sum - intersection, dtype=np.float64)
-    safe = np.where(union > 0, union, 1.0)
-    return np.where(union > 0, intersection / safe, EMPTY_SCORE)
+def dice_from_counts(intersection, pred_sum, true_sum):
+    """Dice 2 |P∩T| / (|P| + |T|) from the counts, EMPTY_SCORE where |P| + |T| = 0.
+
+    The counts are numbers or arrays of one shape (e.g. sums over a patient's
+    slices of the columns of ``overlap_counts``): a float, or a float64 array.
+    """
+    return _score_or_empty(2.0 * np.asarray(intersection, dtype=np.float64),
+                           np.asarray(pred_sum) + np.asarray(true_sum))
+
+
+def iou_from_counts(intersection, pred_sum, true_sum):
+    """IoU |P∩T| / |P∪T| from the counts, |P∪T| = |P| + |T| - |P∩T|; EMPTY_SCORE where
+    |P∪T| = 0.  Numbers give a float, arrays a float64 array."""
+    intersection = np.asarray(intersection)
+    return _score_or_empty(intersection,
+                           np.asarray(pred_sum) + np.asarray(true_sum) - intersection)
+
+
+def _whole_counts(fn, pred, target):
+    """(|P∩T|, |P|, |T|) over all elements of two binary arrays of one shape."""
+    pred, target = _binary_pair(fn, pred, target)
+    return np.count_nonzero(pred & target), np.count_nonzero(pred), np.count_nonzero(target)
 
 
 def dice_score(pred, target):
@@ -138,9 +160,7 @@ def dice_score(pred, target):
     ``pred`` and ``target`` are bool or 0/1 arrays, e.g. (H, W) or a (S, H, W)
     volume.  Returns a float in [0, 1]; ``EMPTY_SCORE`` (1.0) if both are empty.
     """
-    pred, target = _binary_pair("dice_score", pred, target)
-    counts = np.count_nonzero(pred & target), np.count_nonzero(pred), np.count_nonzero(target)
-    return float(_dice_from_counts(*counts))
+    return dice_from_counts(*_whole_counts("dice_score", pred, target))
 
 
 def iou_score(pred, target):
@@ -148,85 +168,31 @@ def iou_score(pred, target):
 
     Returns a float in [0, 1]; ``EMPTY_SCORE`` (1.0) if both masks are empty.
     """
-    pred, target = _binary_pair("iou_score", pred, target)
-    counts = np.count_nonzero(pred & target), np.count_nonzero(pred), np.count_nonzero(target)
-    return float(_iou_from_counts(*counts))
+    return iou_from_counts(*_whole_counts("iou_score", pred, target))
 
 
-def _per_slice_counts(fn, pred_masks, true_masks):
-    """(|P∩T|, |P|, |T|) per slice, three int64 (N,) arrays, from (N, ...) binary stacks."""
+def overlap_counts(pred_masks, true_masks):
+    """(|P∩T|, |P|, |T|) of every slice of two (N, ...) binary stacks: three int64 (N,) arrays.
+
+    The inputs are bool or 0/1 arrays of one shape, a non-empty stack of
+    slices such as (N, H, W).  Sums of these counts over any group of slices
+    (a patient, a volume) give that group's Dice with ``dice_from_counts``.
+    """
+    return _overlap_counts("overlap_counts", pred_masks, true_masks)
+
+
+def _overlap_counts(fn, pred_masks, true_masks):
     pred, true = _binary_pair(fn, pred_masks, true_masks, "pred_masks", "true_masks")
     if pred.ndim < 2 or pred.shape[0] == 0:
         raise ValueError(f"{fn}: masks must be a non-empty stack of slices (N, H, W), "
                          f"got shape {pred.shape}")
     pred, true = pred.reshape(len(pred), -1), true.reshape(len(true), -1)
-    return tuple(np.count_nonzero(m, axis=1) for m in (pred & true, pred, true))
+    return tuple(np.count_nonzero(m, axis=1).astype(np.int64) for m in (pred & true, pred, true))
 
 
 def dice_per_slice(pred_masks, true_masks):
     """Dice of every slice of two (N, H, W) binary stacks, as a list of N floats."""
-    counts = _per_slice_counts("dice_per_slice", pred_masks, true_masks)
-    return _dice_from_counts(*counts).tolist()
-
-
-def segmentation_metrics(pred_masks, true_masks, patient_of):
-    """Dice and IoU per patient (3-D) and summaries over the patients.
-
-    Parameters
-    ----------
-    pred_masks, true_masks : (N, H, W) binary arrays (bool or 0/1), one slice per row
-    patient_of : sequence of N patient ids (str), the patient of each slice
-
-    Returns a dict of plain Python values::
-
-        {"dice_per_patient_mean":   mean over patients of the 3-D Dice,
-         "dice_per_patient_median": median of the same,
-         "dice_tumour_slices_mean": mean 2-D Dice over the slices whose truth has tumour
-                                    (NaN when no slice has tumour),
-         "iou_per_patient_mean":    mean over patients of the 3-D IoU,
-         "n_patients": int, "n_slices": int,
-         "per_patient": {pid: {"dice", "iou", "slices", "tumour_slices",
-                               "true_pixels", "pred_pixels"}}}   (pids sorted)
-
-    A patient's Dice uses the sums over all its slices (see the module
-    docstring); a patient without tumour and without predicted tumour scores
-    ``EMPTY_SCORE``.  The work is a few array reductions: per-slice counts,
-    then ``np.bincount`` adds them up per patient.
-    """
-    fn = "segmentation_metrics"
-    intersection, pred_sum, true_sum = _per_slice_counts(fn, pred_masks, true_masks)
-    patient_of = [str(p) for p in patient_of]
-    if len(patient_of) != len(intersection):
-        raise ValueError(f"{fn}: patient_of has {len(patient_of)} entries but the masks have "
-                         f"{len(intersection)} slices; give one patient id per slice")
-    patients, patient_index = np.unique(np.array(patient_of), return_inverse=True)
-
-    def per_patient(per_slice):
-        return np.bincount(patient_index, weights=per_slice, minlength=len(patients))
-
-    p_inter, p_pred, p_true = (per_patient(x) for x in (intersection, pred_sum, true_sum))
-    dice = _dice_from_counts(p_inter, p_pred, p_true)
-    iou = _iou_from_counts(p_inter, p_pred, p_true)
-    slices = np.bincount(patient_index, minlength=len(patients))
-    tumour_slices = np.bincount(patient_index, weights=true_sum > 0, minlength=len(patients))
-
-    has_tumour = true_sum > 0
-    slice_dice = _dice_from_counts(intersection, pred_sum, true_sum)
-    tumour_slice_mean = float(slice_dice[has_tumour].mean()) if has_tumour.any() else math.nan
-
-    return {
-        "dice_per_patient_mean": float(dice.mean()),
-        "dice_per_patient_median": float(np.median(dice)),
-        "dice_tumour_slices_mean": tumour_slice_mean,
-        "iou_per_patient_mean": float(iou.mean()),
-        "n_patients": len(patients),
-        "n_slices": len(intersection),
-        "per_patient": {
-            str(pid): {"dice": float(dice[k]), "iou": float(iou[k]), "slices": int(slices[k]),
-                       "tumour_slices": int(tumour_slices[k]), "true_pixels": int(p_true[k]),
-                       "pred_pixels": int(p_pred[k])}
-            for k, pid in enumerate(patients)},
-    }
+    return dice_from_counts(*_overlap_counts("dice_per_slice", pred_masks, true_masks)).tolist()
 
 
 # ---------------------------------------------------------------------------
@@ -293,26 +259,12 @@ def f1_score(y_true, y_pred):
 # ROC curve, AUC and threshold choice
 # ---------------------------------------------------------------------------
 
-def _midranks(values):
-    """1-based ranks of ``values`` with ties given the mean of their ranks (float64 (n,))."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts_run = np.r_[True, ordered[1:] != ordered[:-1]]
-    run_of = np.cumsum(starts_run) - 1          # index of the run of equal values
-    run_start = np.flatnonzero(starts_run)      # 0-based position where each run starts
-    run_length = np.diff(np.r_[run_start, len(values)])
-    # a run at 0-based positions s .. s+c-1 holds ranks s+1 .. s+c, whose mean is s + (c+1)/2
-    run_rank = run_start + (run_length + 1) / 2.0
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = run_rank[run_of]
-    return ranks
-
-
 def roc_auc(y_true, y_score):
     """Area under the ROC curve by the rank (Mann-Whitney U) statistic.
 
     AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg), with R_pos the sum of
-    the mid-ranks of the positive samples' scores among all scores.  This is the
+    the mid-ranks (``scipy.stats.rankdata``: tied scores share the mean of their
+    ranks) of the positive samples' scores among all scores.  This is the
     fraction of (positive, negative) pairs ordered correctly, a tie counting 1/2,
     and equals the trapezoid area under ``roc_curve``.  NaN when ``y_true`` holds
     only one class.
@@ -322,7 +274,7 @@ def roc_auc(y_true, y_score):
     n_neg = len(y_true) - n_pos
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    rank_sum = _midranks(y_score)[y_true].sum()
+    rank_sum = rankdata(y_score)[y_true].sum()
     return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 

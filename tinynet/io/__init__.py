@@ -4,6 +4,7 @@
     ckpt = tn.io.load_checkpoint("run/last.npz")        # {"model", "optimizer", ...}
     sd = tn.io.load_torchvision("resnet18-f37072fd.pth")  # no torch needed
     sd = tn.io.load_state_dict_file(path)                # any of .pth/.pt/.safetensors/.npz
+    tn.io.atomic_write_text("report.json", text)         # every file, written atomically
 
 Nothing here unpickles arbitrary objects: checkpoints are ``.npz`` + JSON, the
 ``.pth`` reader only rebuilds tensors, safetensors holds no code at all.
@@ -11,14 +12,16 @@ Nothing here unpickles arbitrary objects: checkpoints are ``.npz`` + JSON, the
 import os
 from collections import OrderedDict
 
+from ._atomic import atomic_copy, atomic_write, atomic_write_bytes, atomic_write_text
 from .checkpoint import (HEADER_KEY, CheckpointError, NonFiniteWeightsError, load_checkpoint,
                          load_checkpoint_metadata, read_npz, save_checkpoint)
 from .safetensors import SafetensorsError, load_safetensors, save_safetensors
 from .torch_pth import TorchFormatError, UnsafePickleError, load_torchvision
 
 __all__ = [
-    "save_checkpoint", "load_checkpoint", "load_checkpoint_metadata", "load_torchvision", "load_safetensors",
-    "save_safetensors", "load_state_dict_file",
+    "save_checkpoint", "load_checkpoint", "load_checkpoint_metadata", "load_torchvision",
+    "load_safetensors", "save_safetensors", "load_state_dict_file",
+    "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_copy",
     "CheckpointError", "NonFiniteWeightsError", "TorchFormatError", "UnsafePickleError",
     "SafetensorsError",
 ]

@@ -1,8 +1,10 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one.
 
-Saving a checkpoint straight onto its target is dangerous: a crash, a full disk
-or Ctrl-C halfway through leaves a truncated file where the last good
-checkpoint used to be.  Instead we
+Every file tinynet and its application write goes through ``atomic_write``:
+checkpoints, safetensors, packed data, split files, PNG figures, JSON and
+HTML reports.  Writing straight onto the target is dangerous: a crash, a full
+disk or Ctrl-C halfway through leaves a truncated file where the last good one
+used to be.  Instead we
 
 1. write everything to a temporary file in the *same directory* (so the final
    rename stays on one filesystem, where ``rename`` is atomic),
@@ -16,11 +18,19 @@ exception propagates; the previous file at ``path`` is never touched.  An
 ``OSError`` (disk full, no permission, missing folder) is re-raised as the same
 kind of OSError naming ``path`` (errno kept, the original as ``__cause__``):
 otherwise "No space left on device" would not say which save failed.
+
+The folder of ``path`` must exist: creating it is the caller's choice.
+
+    atomic_write("model.npz", lambda f: np.savez(f, **arrays))   # any writer of a binary file
+    atomic_write_text("report.json", json.dumps(report))
+    atomic_write_bytes("figure.png", png_bytes)
+    atomic_copy("figures/roc.png", "figures/roc_best.png")
 """
 import os
+import shutil
 import tempfile
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_copy"]
 
 
 def atomic_write(path, write):
@@ -52,6 +62,26 @@ def atomic_write(path, write):
         raise
     _fsync_directory(directory)
     return path
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically; returns ``path`` as a string."""
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path, text, encoding="utf-8"):
+    """Write the string ``text`` to ``path`` atomically (``encoding``, no newline translation);
+    returns ``path`` as a string."""
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_copy(source, path):
+    """Copy the file ``source`` onto ``path`` atomically; returns ``path`` as a string.
+
+    ``shutil.copyfile`` writes the target in place, so a reader could see half a copy.
+    """
+    with open(source, "rb") as src:
+        return atomic_write(path, lambda f: shutil.copyfileobj(src, f))
 
 
 def _naming_path(error, path):

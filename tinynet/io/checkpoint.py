@@ -13,7 +13,7 @@ allow_pickle=False)``; nothing in it is pickled, so loading cannot run code)::
                                 the optimizer state with arrays replaced by
                                 references to their entries
 
-Saving is atomic (see ``_atomic.py``): a crash mid-save leaves the previous
+Saving is atomic (``tinynet.io.atomic_write``): a crash mid-save leaves the previous
 checkpoint intact.  A model whose weights contain NaN or inf is refused by
 default, because a diverged run must never overwrite the last good state.
 """

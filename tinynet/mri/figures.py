@@ -6,13 +6,14 @@
     roc.png                 classifier: the validation ROC curve
 
 Each shows the latest epoch; a copy named ``*_best.png`` is kept of the best epoch.
+Every file is written atomically, so a figure open in a viewer is never half drawn.
 """
 import os
-import shutil
 
 import numpy as np
 
 from tinynet import metrics
+from tinynet.io import atomic_copy
 from . import viz
 
 __all__ = ["write_curves", "pick_overlay_slices", "write_segmentation_figures",
@@ -93,4 +94,4 @@ def _save(image, folder, stem, is_best):
     path = os.path.join(folder, stem + ".png")
     viz.save_png(image, path)
     if is_best:
-        shutil.copyfile(path, os.path.join(folder, stem + "_best.png"))
+        atomic_copy(path, os.path.join(folder, stem + "_best.png"))

@@ -37,7 +37,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -46,7 +45,8 @@ import time
 from tqdm import tqdm
 
 from tinynet import backend
-from tinynet.io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+from tinynet.io import (CheckpointError, atomic_copy, load_checkpoint, load_checkpoint_metadata,
+                        save_checkpoint)
 
 __all__ = ["LAST", "BEST", "LOG", "TrainingRun", "NonFiniteLossError", "TrainingInterrupted",
            "resume_config", "EXIT_OK", "EXIT_NONFINITE", "EXIT_INTERRUPTED"]
@@ -329,7 +329,7 @@ class TrainingRun:
         self._last_saved = _position_in_words(self.epoch, self.loader.position)
         source_best = os.path.join(os.path.dirname(os.path.abspath(path)), BEST)
         if os.path.exists(source_best) and not os.path.exists(self.best_path):
-            shutil.copyfile(source_best, self.best_path)   # resumed into another --out
+            atomic_copy(source_best, self.best_path)   # resumed into another --out
         if self.epoch >= self.config["epochs"]:
             print(f"note: {path} has already trained {self.epoch} of --epochs "
                   f"{self.config['epochs']}; pass a larger --epochs to train on",
@@ -341,6 +341,9 @@ class TrainingRun:
     def log(self, event, **fields):
         """Append one JSON line ``{"event": ..., "time": ..., **fields}`` to log.jsonl."""
         record = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields}
+        # The one file not written through tinynet.io.atomic_write: the journal is only ever
+        # appended to, one whole line per write, so a crash can cost at most its last line,
+        # and rewriting the whole journal at every event would be the riskier way.
         with open(os.path.join(self.out_dir, LOG), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 

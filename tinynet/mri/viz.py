@@ -27,13 +27,13 @@ import functools
 import io
 import math
 import os
-import secrets
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from tinynet.backend import to_numpy
+from tinynet.io import atomic_write
 
 __all__ = ["overlay", "heatmap_overlay", "jet_colormap", "plot_curves", "plot_roc",
            "plot_confusion_matrix", "image_grid", "save_png", "png_data_uri",
@@ -641,25 +641,14 @@ def image_grid(images, ncols=4, captions=None, pad=8):
 def save_png(image, path):
     """Write ``image`` (PIL image or uint8 array) as a PNG at ``path``, atomically.
 
-    The PNG is written to a temporary file in the same folder and moved onto
-    ``path`` with ``os.replace``, so a reader (a report being built, a browser)
-    sees the old file or the new one, never half of one.  Missing parent folders
-    are created.  Returns ``path`` as a string.
+    ``tinynet.io.atomic_write``: a reader (a report being built, a browser) sees
+    the old file or the new one, never half of one.  Missing parent folders are
+    created.  Returns ``path`` as a string.
     """
     picture = _pil("save_png", image)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "xb") as f:  # "x": never clobber another writer's temporary
-            picture.save(f, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return atomic_write(path, lambda f: picture.save(f, format="PNG"))
 
 
 def png_data_uri(image):

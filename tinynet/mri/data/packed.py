@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import write_atomically
+from tinynet.io import atomic_write
 from .dataset import SliceDataset
 from .errors import DataError
 from .kaggle3m import read_kaggle3m
@@ -56,9 +56,12 @@ def pack(src, dst, size=128):
               "size": np.array(size), "images": images, "masks": masks,
               "patient_of": np.array(dataset.patient_of), "names": np.array(dataset.names)}
     try:
-        write_atomically(target, lambda f: np.savez_compressed(f, **arrays))
+        atomic_write(target, lambda f: np.savez_compressed(f, **arrays))
     except OSError as exc:
-        raise DataError(f"{dst}: cannot write the packed file ({exc.strerror or exc})") from exc
+        # atomic_write's error names the path; the original error says only what went wrong
+        reason = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        raise DataError(f"{dst}: cannot write the packed file "
+                        f"({reason.strerror or reason})") from exc
     return dst
 
 

@@ -27,8 +27,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from tinynet.io import atomic_write_text
 from ._checks import is_whole_number
-from ._files import write_atomically
 from .errors import DataError
 
 __all__ = ["institution_of", "split_patients", "save_split", "load_split"]
@@ -109,8 +109,7 @@ def split_patients(patients, val_fraction=0.2, seed=0, n_val=None):
 def save_split(path, split):
     """Write a split (from ``split_patients``) as JSON to ``path`` (atomically)."""
     _check_split(split, f"save_split({path})")
-    text = json.dumps(split, indent=2) + "\n"
-    write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write_text(path, json.dumps(split, indent=2) + "\n")
 
 
 def load_split(path, patients=None):
