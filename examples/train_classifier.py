@@ -10,18 +10,19 @@ needs), last.npz (for --resume), log.jsonl, split.json and figures/ (loss and
 metric curves, confusion matrix, ROC curve).  ImageNet weights: see
 examples/convert_weights.py and the README.
 
-The training loop is below in ``train()``: forward, loss, backward, step.
+The model, the optimizer, the learning-rate schedule and the augmentation are
+made in ``main()``, the training loop is below in ``train()``: forward, loss,
+backward, step.
 """
 import sys
 
 import tinynet as tn
 from tinynet import ops
 from tinynet.mri import cli, experiment, figures
+from tinynet.mri.architectures import architecture_names, build_model
 from tinynet.mri.checkpoint import model_spec
+from tinynet.mri.data import Augment
 from tinynet.mri.validate import validate_classifier
-
-ARCHITECTURES = {"resnet18": tn.models.resnet18, "resnet34": tn.models.resnet34,
-                 "resnet50": tn.models.resnet50}
 
 
 def build_parser():
@@ -32,7 +33,8 @@ def build_parser():
                "--resume OUT/last.npz).")
     experiment.add_training_arguments(parser, epochs=8, batch_size=16, lr=1e-3, size=128,
                                       oversample=None, out="runs/classifier")
-    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="resnet18",
+    parser.add_argument("--arch", choices=architecture_names("classification"),
+                        default="resnet18",
                         help="ResNet depth (default resnet18)")
     parser.add_argument("--width", type=cli.positive_int, default=64,
                         help="channels of the ResNet's first stage, doubled at each of its "
@@ -56,16 +58,26 @@ def main(argv=None):
     # On --resume the weights come from last.npz, so the start weights are not read again.
     start = None if config["resume"] else config["weights"]
     try:      # before the data is read, so a bad --weights file is reported at once
-        model = ARCHITECTURES[config["arch"]](**arch_args, weights=start)
+        model = build_model(config["arch"], **arch_args, weights=start)
     except (KeyError, ValueError, RuntimeError) as exc:    # keys or shapes that do not fit
         raise cli.UsageError(f"--weights {start}: {exc}") from exc
     model = model.to(device)
-    data = experiment.prepare_data(config)
+    # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
+    # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.
+    augment = Augment(elastic=config["elastic"]) if config["augment"] else None
+    data = experiment.prepare_data(config, augment=augment)
     spec = model_spec(config["arch"], arch_args, config["size"], data.normalization,
                       config["threshold"])
     optimizer = tn.optim.Adam(model.parameters(), lr=config["lr"],
                               weight_decay=config["weight_decay"])
-    run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_auc")
+    # --schedule cosine: the learning rate falls along a half cosine from --lr to lr/100 over
+    # the epochs, stepped after each one; constant: no scheduler.
+    scheduler = None
+    if config["schedule"] == "cosine":
+        scheduler = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"],
+                                                            eta_min=config["lr"] / 100)
+    run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_auc",
+                               scheduler=scheduler)
     train(run, model, optimizer, data, device, config["threshold"])
     if run.best:
         print(f"best validation ROC AUC {run.best['value']:.4f} (epoch {run.best['epoch']}): "

@@ -8,16 +8,19 @@ Writes into --out: best.npz (the weights of the best validation epoch, with
 what inference needs), last.npz (for --resume), log.jsonl, split.json and
 figures/ (loss and Dice curves, validation overlays: truth green, prediction red).
 
-The training loop is below in ``train()``: forward, loss, backward, step.
-What it leans on (checkpoints, resume, the NaN guard, the log, the figures)
-is in tinynet/mri/.
+The model, the optimizer, the learning-rate schedule and the augmentation are
+made in ``main()``, the training loop is below in ``train()``: forward, loss,
+backward, step.  What they lean on (the data and split, checkpoints, resume,
+the NaN guard, the log, the figures) is in tinynet/mri/.
 """
 import sys
 
 import tinynet as tn
 from tinynet import metrics, ops
 from tinynet.mri import cli, experiment, figures
+from tinynet.mri.architectures import build_model
 from tinynet.mri.checkpoint import model_spec
+from tinynet.mri.data import Augment
 from tinynet.mri.validate import validate_segmenter
 
 
@@ -73,16 +76,27 @@ def build_parser():
 def main(argv=None):
     config = experiment.training_config(build_parser(), argv, task="segmentation")
     device = config["device"]
-    data = experiment.prepare_data(config, multiple=16)     # the ResUNet halves the side 4 times
+    # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
+    # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.
+    augment = Augment(elastic=config["elastic"]) if config["augment"] else None
+    data = experiment.prepare_data(config, augment=augment,
+                                   multiple=16)     # the ResUNet halves the side 4 times
 
     tn.manual_seed(config["seed"])
     arch_args = {"base": config["base"], "depth": 4}
     spec = model_spec("resunet", arch_args, config["size"], data.normalization,
                       config["threshold"])
-    model = tn.models.ResUNet(**arch_args).to(device)
+    model = build_model("resunet", **arch_args).to(device)
     optimizer = tn.optim.Adam(model.parameters(), lr=config["lr"],
                               weight_decay=config["weight_decay"])
-    run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_dice")
+    # --schedule cosine: the learning rate falls along a half cosine from --lr to lr/100 over
+    # the epochs, stepped after each one; constant: no scheduler.
+    scheduler = None
+    if config["schedule"] == "cosine":
+        scheduler = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"],
+                                                            eta_min=config["lr"] / 100)
+    run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_dice",
+                               scheduler=scheduler)
     train(run, model, optimizer, LOSSES[config["loss"]], data, device, config["threshold"])
     if run.best:
         print(f"best validation Dice {run.best['value']:.4f} (epoch {run.best['epoch']}): "

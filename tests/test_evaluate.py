@@ -13,6 +13,7 @@ from tinynet.mri.data import SliceDataset, read_kaggle3m, save_split
 from tinynet.mri import report
 from tinynet.mri.checkpoint import load_model
 from tinynet.mri.inference import classify, segment
+from tinynet.mri.patient_metrics import segmentation_metrics
 
 evaluate_script = test_predict.load_script("evaluate")
 
@@ -81,8 +82,8 @@ def test_numbers_agree_with_tinynet_metrics(folder, checkpoints):
     seg_masks = segment(*segmenter, images) >= 0.6
     pipeline_masks = seg_masks & (probability >= 0.5)[:, None, None]
     expected_cls = metrics.classification_metrics(labels, probability, threshold=0.5)
-    expected_seg = metrics.segmentation_metrics(seg_masks, true_masks, dataset.patient_of)
-    expected_pipe = metrics.segmentation_metrics(pipeline_masks, true_masks, dataset.patient_of)
+    expected_seg = segmentation_metrics(seg_masks, true_masks, dataset.patient_of)
+    expected_pipe = segmentation_metrics(pipeline_masks, true_masks, dataset.patient_of)
     assert result["classifier"]["confusion_matrix"] == expected_cls["confusion_matrix"]
     for key in ("accuracy", "precision", "sensitivity", "specificity", "f1", "auc"):
         assert result["classifier"][key] == pytest.approx(expected_cls[key])

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinynet.mri.data import make_phantom
+import tinynet as tn
+from tinynet.mri.data import Augment, make_phantom
 from tinynet.io import load_checkpoint
-from tinynet.mri import cli
+from tinynet.mri import cli, experiment
 from tinynet.mri.checkpoint import load_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -112,6 +113,53 @@ def test_segmenter_run_writes_checkpoints_log_and_figures(uninterrupted):
     for name in ("curves.png", "val_overlays.png"):
         with Image.open(out / "figures" / name) as figure:
             assert figure.size[0] > 100 and figure.size[1] > 100
+
+
+class Built(Exception):
+    """Stops a script once it has built its model, optimizer, schedule and augmentation."""
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """What a script hands to experiment.prepare_data and start_run, the run not started."""
+    seen = {}
+    real_prepare_data = experiment.prepare_data
+
+    def prepare_data(config, *, augment, multiple=1):
+        seen["augment"] = augment
+        return real_prepare_data(config, augment=augment, multiple=multiple)
+
+    def start_run(config, model, optimizer, spec, data, monitor, *, scheduler):
+        seen.update(model=model, optimizer=optimizer, scheduler=scheduler, config=config)
+        raise Built()
+
+    monkeypatch.setattr(experiment, "prepare_data", prepare_data)
+    monkeypatch.setattr(experiment, "start_run", start_run)
+    return seen
+
+
+@pytest.mark.parametrize("name, args", [("train_resunet", seg_args),
+                                        ("train_classifier", cls_args)])
+def test_the_scripts_build_optimizer_schedule_and_augmentation_from_their_flags(
+        name, args, mri_folder, tmp_path, built):
+    script = load_script(name)
+    extra = ("--width", "8") if name == "train_classifier" else ()
+    with pytest.raises(Built):
+        run(script, args(mri_folder, tmp_path / "a", "--epochs", "5", "--lr", "0.02",
+                         "--elastic", "0.03", *extra))
+    assert isinstance(built["optimizer"], tn.optim.Adam)
+    assert built["optimizer"].param_groups[0]["lr"] == 0.02
+    assert built["optimizer"].param_groups[0]["weight_decay"] == 0.0
+    scheduler = built["scheduler"]
+    assert isinstance(scheduler, tn.optim.lr_scheduler.CosineAnnealingLR)
+    assert (scheduler.T_max, scheduler.eta_min) == (5, 0.02 / 100)
+    assert isinstance(built["augment"], Augment) and built["augment"].elastic == 0.03
+
+    with pytest.raises(Built):
+        run(script, args(mri_folder, tmp_path / "b", "--schedule", "constant", "--no-augment",
+                         "--weight-decay", "0.001", *extra))
+    assert built["scheduler"] is None and built["augment"] is None
+    assert built["optimizer"].param_groups[0]["weight_decay"] == 0.001
 
 
 def test_ctrl_c_between_epochs_then_resume_equals_uninterrupted(train_resunet, mri_folder,

@@ -5,11 +5,16 @@ This package is to the framework what a user's own project would be: it imports
 
     data/           the kaggle_3m reader, the phantom, patient splits, preprocessing,
                     augmentation, the threaded BatchLoader, packing into one .npz
+    architectures.py  the registry of networks by name (built-in and your own), for the
+                    scripts and the checkpoints
     checkpoint.py   model checkpoints that say how to rebuild and feed the model
     cli.py          command-line pieces: one-line errors with exit code 2, argument types
+    commands/       the ``tinynet`` command (``python -m tinynet predict|evaluate|pack``)
     experiment.py   a training run from its flags: data, split, normalization, loaders, resume
     run.py          a training run's folder: last/best checkpoints, resume, log.jsonl, NaN guard
+    scoring.py      the networks' outputs as tumour probabilities, and eval mode given back
     validate.py     the validation passes of the classifier and the segmenter
+    patient_metrics.py  Dice and IoU per patient (3-D), from tinynet.metrics' counts
     figures.py      the PNG figures of a training run (curves, overlays, confusion matrix, ROC)
     viz.py          drawing with Pillow: mask overlays, heatmaps, charts, image grids
     inference.py    classify and segment uint8 slices with a loaded model (two-stage prediction)
@@ -17,6 +22,7 @@ This package is to the framework what a user's own project would be: it imports
     report.py       the evaluation report: metrics at the data's own size, JSON, table, HTML
     weights/        the shipped models (package data) with their model cards
 
-The training loops themselves (forward, loss, backward, step) are not here:
-they stay visible in ``examples/train_resunet.py`` and ``examples/train_classifier.py``.
+The training loops themselves (forward, loss, backward, step), and the model,
+optimizer, learning-rate schedule and augmentation they use, are not here: they
+stay visible in ``examples/train_resunet.py`` and ``examples/train_classifier.py``.
 """

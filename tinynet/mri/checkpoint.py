@@ -5,7 +5,7 @@ atomically) whose metadata holds a *model spec*::
 
     metadata["model"] = {
         "task": "segmentation" | "classification",
-        "arch": "resunet" | "resnet18" | "resnet34" | "resnet50",
+        "arch": "resunet" | "resnet18" | "resnet34" | "resnet50" | a registered name,
         "arch_args": {"base": 16, "depth": 4},      # keyword arguments of the constructor
         "input_size": 128,                          # slices are resized to this side
         "normalization": {"mean": [...], "std": [...]},  # per channel, on intensities in [0, 1]
@@ -14,42 +14,32 @@ atomically) whose metadata holds a *model spec*::
     }
 
 so ``load_model(path)`` can rebuild the network, and ``inference.py`` can feed
-it exactly as training did, from the file alone.
+it exactly as training did, from the file alone.  The names and their
+constructors are those of the architecture registry (``architectures.py``),
+which a network of your own can join.
 """
 import math
 import os
 
 import numpy as np
 
-from tinynet import models
 from tinynet.io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+from .architectures import ARCHITECTURES, TASKS, architecture_names, build_model
 
 __all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", "read_spec",
            "export_model"]
 
-#: The constructor behind each architecture name, and the task it serves.
-ARCHITECTURES = {
-    "resunet": (models.ResUNet, "segmentation"),
-    "resnet18": (models.resnet18, "classification"),
-    "resnet34": (models.resnet34, "classification"),
-    "resnet50": (models.resnet50, "classification"),
-}
-TASKS = ("segmentation", "classification")
-
-
-def build_model(arch, arch_args=None):
-    """A freshly initialized network: ``build_model("resnet18", {"num_classes": 2})``."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
-    constructor, _ = ARCHITECTURES[arch]
-    return constructor(**(arch_args or {}))
-
 
 def model_spec(arch, arch_args, input_size, normalization, threshold=0.5):
-    """The spec dict stored in a checkpoint (see the module docstring), checked."""
+    """The spec dict stored in a checkpoint (see the module docstring), checked.
+
+    ``arch`` is a name of the architecture registry; the task comes from it.
+    """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
-    spec = {"task": ARCHITECTURES[arch][1], "arch": arch, "arch_args": dict(arch_args),
+        raise ValueError(f"unknown architecture {arch!r}; known: {architecture_names()} "
+                         "(register your own with tinynet.mri.architectures."
+                         "register_architecture)")
+    spec = {"task": ARCHITECTURES[arch].task, "arch": arch, "arch_args": dict(arch_args),
             "input_size": int(input_size),
             "normalization": {"mean": [float(m) for m in normalization["mean"]],
                               "std": [float(s) for s in normalization["std"]]},
@@ -85,7 +75,7 @@ def load_model(path, device="cpu", task=None):
     if task is not None and spec["task"] != task:
         raise CheckpointError(f"{path} holds a {spec['task']} model ({spec['arch']}), "
                               f"but a {task} model is needed here")
-    model = build_model(spec["arch"], spec["arch_args"])
+    model = build_model(spec["arch"], **spec["arch_args"])
     model.load_state_dict(checkpoint["model"], strict=True)   # keys and shapes checked
     return model.to(device).eval(), spec
 
@@ -106,7 +96,9 @@ def _spec_of(checkpoint, path):
 def _check_spec(spec, where):
     problems = []
     if spec.get("arch") not in ARCHITECTURES:
-        problems.append(f"arch {spec.get('arch')!r} is not one of {sorted(ARCHITECTURES)}")
+        problems.append(f"arch {spec.get('arch')!r} is not one of {architecture_names()} "
+                        "(a network of your own must be registered with tinynet.mri."
+                        "architectures.register_architecture before it is loaded)")
     if spec.get("task") not in TASKS:
         problems.append(f"task {spec.get('task')!r} is not one of {list(TASKS)}")
     if not isinstance(spec.get("arch_args"), dict):

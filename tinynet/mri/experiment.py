@@ -1,8 +1,10 @@
 """Setting up a training run from its command line: the flags both training scripts
 share, resuming, the data, the patient split, the normalization and the loaders.
 
-Each training script keeps its own model, loss and loop; everything here is
-what ``train_resunet.py`` and ``train_classifier.py`` would otherwise repeat.
+Each training script keeps its own model, optimizer, learning-rate schedule,
+augmentation, loss and loop, and hands them to the helpers here; everything
+here is what ``train_resunet.py`` and ``train_classifier.py`` would otherwise
+repeat.
 """
 import argparse
 import copy
@@ -15,7 +17,6 @@ import numpy as np
 from . import data as tndata
 from .cli import UsageError, check_device, existing_path, non_negative_int, positive_float, \
     positive_int, probability
-from tinynet.optim.lr_scheduler import CosineAnnealingLR
 from .run import LAST, TrainingRun, resume_config
 
 __all__ = ["add_training_arguments", "explicit_arguments", "training_config", "start_run",
@@ -36,7 +37,7 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
     add = parser.add_argument
     add("--data", default=None,
         help="a kaggle_3m folder (<patient>/<patient>_<n>.tif + _mask.tif), a .npz made by "
-             "`python -m tinynet.mri.data.pack`, or 'phantom' (default: the built-in synthetic "
+             "`python -m tinynet pack`, or 'phantom' (default: the built-in synthetic "
              "MRI phantom, no download needed)")
     add("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
         help="cpu (NumPy) or gpu (CuPy; needs `pip install tinynet[gpu]` and a CUDA GPU). "
@@ -126,13 +127,12 @@ def training_config(parser, argv, task):
     return config
 
 
-def start_run(config, model, optimizer, spec, data, monitor):
-    """The TrainingRun of these settings: a cosine schedule (unless ``--schedule constant``),
-    the state of ``--resume`` restored, and ``split.json`` written into the run's folder."""
-    scheduler = None
-    if config["schedule"] == "cosine":
-        scheduler = CosineAnnealingLR(optimizer, T_max=config["epochs"],
-                                      eta_min=config["lr"] / 100)
+def start_run(config, model, optimizer, spec, data, monitor, *, scheduler):
+    """The TrainingRun of these settings, with the state of ``--resume`` restored (weights,
+    optimizer, ``scheduler``, data order, RNG) and ``split.json`` written into its folder.
+
+    scheduler : the script's learning-rate schedule, stepped once per epoch, or None
+    """
     run = TrainingRun(config["out"], model=model, optimizer=optimizer, scheduler=scheduler,
                       loader=data.train_loader, spec=spec, config=config, monitor=monitor)
     if config["resume"]:
@@ -153,9 +153,11 @@ class TrainingData:
     val_loader: object
 
 
-def prepare_data(config, multiple=1):
+def prepare_data(config, *, augment, multiple=1):
     """Open the data, split its patients, measure the normalization, build the loaders.
 
+    augment : the script's augmentation of training slices, a callable
+        ``(image, mask, rng) -> (image, mask)`` such as ``data.Augment()``, or None
     multiple : the model's required divisor of the input side (16 for the ResUNet).
     """
     if config["size"] % multiple:
@@ -177,7 +179,6 @@ def prepare_data(config, multiple=1):
     # Runs saved before --intensity existed used dataset scaling.
     percentile = SLICE_PERCENTILE if config.get("intensity") == "slice" else None
     stats = tndata.channel_stats(dataset, train_idx, slice_percentile=percentile)
-    augment = tndata.Augment(elastic=config["elastic"]) if config["augment"] else None
     train_loader = tndata.BatchLoader(
         dataset, train_idx, config["batch_size"], shuffle=True,
         oversample_tumour=config["oversample"], augment=augment, normalization=stats,

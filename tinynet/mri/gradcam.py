@@ -20,13 +20,10 @@ recorded before the target layer and no parameter gradient is accumulated.
 import numpy as np
 
 from tinynet import autograd
-from .inference import (_as_slices, _batches, _check_task, evaluation_mode, prepare_batch,
-                        resize_probabilities)
+from .inference import _as_slices, _batches, _check_task, prepare_batch, resize_probabilities
+from .scoring import TUMOUR_CLASS, evaluation_mode
 
 __all__ = ["grad_cam"]
-
-#: The logit of the classifier that means "tumour" (softmax(logits)[:, 1]).
-TUMOUR_CLASS = 1
 
 
 def grad_cam(model, spec, images, device="cpu", batch_size=8, target_layer=None,

@@ -9,6 +9,7 @@ spec says (see checkpoint.py)::
         --network, eval mode, no gradients--> logits
     classifier: logits (N, 2)       -> tumour probability softmax(logits)[:, 1]
     segmenter:  logits (N, 1, s, s) -> sigmoid -> resized back (bilinear) to (H, W)
+                (both as validation computes them: scoring.py)
 
 so a 256x256 slice gets a 256x256 probability map from a network that saw
 128x128 inputs.  Slices go through the network ``batch_size`` at a time, which
@@ -21,7 +22,6 @@ stage may be left out: with a segmenter alone, a slice is positive when its
 mask has at least ``max(min_area, 1)`` pixels; with a classifier alone there
 are no masks.
 """
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -35,6 +35,7 @@ from tinynet import autograd, backend
 from .data import normalize, resize_image
 from .checkpoint import load_model
 from .cli import UsageError
+from .scoring import evaluation_mode, pixel_probabilities, tumour_probability
 
 __all__ = ["classify", "segment", "prepare_batch", "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
@@ -104,23 +105,10 @@ def _batches(slices, batch_size):
         yield slices[start:start + batch_size]
 
 
-@contextlib.contextmanager
-def evaluation_mode(model):
-    """Run the block with ``model`` in eval mode (BatchNorm uses its running statistics),
-    then give it back the mode it had, so that inference in the middle of training
-    does not leave the model in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
 def _forward(model, inputs, device):
-    """The model's output on float32 (B, 3, s, s) ``inputs``, as a host NumPy array."""
+    """The model's output (a Tensor) on float32 (B, 3, s, s) ``inputs``, without a graph."""
     with autograd.no_grad():
-        return model(autograd.tensor(inputs, device=device)).numpy()
+        return model(autograd.tensor(inputs, device=device))
 
 
 # ---------------------------------------------------------------------------
@@ -132,10 +120,8 @@ def classify(model, spec, images, device="cpu", batch_size=16):
 
     ``images``: uint8 (N, H, W, 3) (or a list of (H, W, 3) arrays of any
     sizes).  The classifier gives logits (l0, l1) per slice; the tumour
-    probability softmax(l)[1] = 1 / (1 + exp(l0 - l1)) = sigmoid(l1 - l0),
-    which is how it is computed (no overflow for large logits), in float64:
-    float32 would round every logit gap above ~17 to exactly 1.0, so that even
-    a threshold of 1.0 could not separate the confident slices.
+    probability is ``scoring.tumour_probability``: sigmoid(l1 - l0) =
+    softmax(l)[1] in float64, the number validation scores too.
     """
     _check_task(spec, "classification", "classify")
     slices, _ = _as_slices(images, "classify")
@@ -143,18 +129,8 @@ def classify(model, spec, images, device="cpu", batch_size=16):
     with evaluation_mode(model):
         for chunk in _batches(slices, batch_size):
             logits = _forward(model, prepare_batch(chunk, spec), device)
-            if logits.ndim != 2 or logits.shape[1] != 2:
-                raise ValueError(f"classify: the classifier must output logits (N, 2), "
-                                 f"got shape {logits.shape}")
-            gap = logits[:, 1].astype(np.float64) - logits[:, 0]
-            probabilities.append(_sigmoid(gap))
+            probabilities.append(tumour_probability(logits))
     return np.concatenate(probabilities) if probabilities else np.zeros(0, np.float64)
-
-
-def _sigmoid(x):
-    """1 / (1 + exp(-x)) in x's float dtype, without overflow: exp of a negative number only."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)
 
 
 def segment(model, spec, images, device="cpu", batch_size=8, tta=False):
@@ -191,11 +167,7 @@ def segment(model, spec, images, device="cpu", batch_size=8, tta=False):
 
 def _segmenter_probabilities(model, inputs, device):
     """sigmoid of the segmenter's logits (B, 1, s, s) -> float32 (B, s, s)."""
-    logits = _forward(model, inputs, device)
-    if logits.ndim != 4 or logits.shape[1] != 1:
-        raise ValueError(f"segment: the segmenter must output logits (N, 1, H, W), "
-                         f"got shape {logits.shape}")
-    return _sigmoid(logits[:, 0])
+    return pixel_probabilities(_forward(model, inputs, device))
 
 
 # ---------------------------------------------------------------------------

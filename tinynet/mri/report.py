@@ -13,12 +13,14 @@ data's own size (the models resize internally, see inference.py) and scores:
 
 Empty masks: a patient (or slice) without tumour and without predicted tumour
 has Dice 1 and IoU 1; with exactly one of them empty, 0 (``EMPTY_MASK_RULE``).
-All numbers come from ``tinynet.metrics``.
+The numbers come from ``tinynet.metrics`` and, per patient, from
+``patient_metrics``; the tumour probabilities are those validation scores
+(``scoring.tumour_probability``, through ``TwoStagePredictor``).
 
 The result is an ``Evaluation``: ``.report`` is a JSON-ready dict (schema in
 ``evaluate``); ``format_table`` prints it, ``render_html`` makes a
 self-contained page (figures embedded as PNG data URIs) with the worst
-patients' slices outlined.
+patients' slices outlined; ``save_json`` and ``save_html`` write them atomically.
 """
 import html
 import json
@@ -29,9 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from tinynet import metrics
+from tinynet.io import atomic_write_text
 from . import viz
 from .data import DataError
 from .inference import TwoStagePredictor
+from .patient_metrics import segmentation_metrics
 
 __all__ = ["EMPTY_MASK_RULE", "Evaluation", "evaluate", "worst_patients", "format_table",
            "render_html", "save_json", "save_html"]
@@ -111,11 +115,10 @@ def evaluate(dataset, classifier=None, segmenter=None, *, cls_threshold=None,
         report["classifier"] = _classifier_section(labels, cls_probability,
                                                    predictor.cls_threshold)
     if seg_masks is not None:
-        report["segmenter"] = metrics.segmentation_metrics(seg_masks, true_masks,
-                                                           dataset.patient_of)
+        report["segmenter"] = segmentation_metrics(seg_masks, true_masks, dataset.patient_of)
     if cls_probability is not None and seg_masks is not None:
-        report["pipeline"] = metrics.segmentation_metrics(pipeline_masks, true_masks,
-                                                          dataset.patient_of)
+        report["pipeline"] = segmentation_metrics(pipeline_masks, true_masks,
+                                                  dataset.patient_of)
     evaluation = Evaluation(report, dataset, labels, cls_probability, seg_masks, pipeline_masks)
     report["worst_patients"] = worst_patients(report)
     report["empty_mask_rule"] = EMPTY_MASK_RULE
@@ -188,12 +191,13 @@ def _json_ready(value):
 
 
 def save_json(report, path):
-    """Write ``report`` to ``path`` as strict JSON (NaN -> null), one key per line.
+    """Write ``report`` to ``path`` as strict JSON (NaN -> null), one key per line, atomically
+    (missing folders are made).
 
     Lists of numbers (a confusion matrix, ROC coordinates) stay on one line.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(_dumps(_json_ready(report)) + "\n", encoding="utf-8")
+    atomic_write_text(path, _dumps(_json_ready(report)) + "\n")
 
 
 def _dumps(value, indent=0):
@@ -348,9 +352,9 @@ def render_html(evaluation, overlays_per_patient=4):
 
 
 def save_html(evaluation, path, overlays_per_patient=4):
-    """Write ``render_html(evaluation)`` to ``path``."""
+    """Write ``render_html(evaluation)`` to ``path``, atomically (missing folders are made)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(render_html(evaluation, overlays_per_patient), encoding="utf-8")
+    atomic_write_text(path, render_html(evaluation, overlays_per_patient))
 
 
 def _img(picture, alt="figure"):

@@ -1,31 +1,43 @@
 """The validation passes run after every training epoch.
 
-Both run the model in eval mode under ``no_grad`` over a ``BatchLoader`` with
+Both run the model in eval mode (``scoring.evaluation_mode``: its train/eval
+state is given back afterwards) under ``no_grad`` over a ``BatchLoader`` with
 ``shuffle=False`` and no augmentation, on held-out *patients*, and return
 plain-number metrics (for log.jsonl and the choice of best.npz) together with
 the raw predictions (for the figures).
 
-Segmenter: the metrics are computed at the training size (the loader's); the
-report of ``examples/evaluate.py`` scores at the data's own size.
+The probabilities are those of inference and of the evaluation report
+(``scoring.tumour_probability``, ``scoring.pixel_probabilities``), so the
+validation AUC that picks best.npz is the AUC ``examples/evaluate.py`` reports
+on the same slices.  Segmenter: the metrics are computed at the training size
+(the loader's); the report scores at the data's own size.
 """
 import numpy as np
 
-from tinynet import metrics, no_grad, ops, tensor
-from tinynet.backend import to_numpy
+from tinynet import metrics, no_grad, tensor
+from .patient_metrics import segmentation_metrics
+from .scoring import evaluation_mode, pixel_probabilities, tumour_probability
 
 __all__ = ["validate_segmenter", "validate_classifier", "tumour_probability"]
 
 
-def tumour_probability(logits):
-    """Classifier logits (N, 2) -> P(tumour) (N,), the softmax's second column."""
-    return ops.softmax(logits, dim=1).data[:, 1]
+def _predict(model, loader, device, probability, criterion, target):
+    """Run ``model`` over the loader's batches in eval mode, without a graph.
 
-
-def _batches(model, loader, device):
-    model.eval()
-    with no_grad():
+    Returns (a list of ``(batch, probability(logits))``, host arrays, one per batch,
+    and the mean of ``criterion(logits, target(batch))`` weighted by batch size, or None).
+    """
+    outputs, losses, weights = [], [], []
+    with evaluation_mode(model), no_grad():
         for batch in loader:
-            yield batch, model(tensor(batch.images, device=device))
+            logits = model(tensor(batch.images, device=device))
+            if criterion is not None:
+                losses.append(float(criterion(logits, tensor(target(batch), device=device))
+                                    .item()))
+                weights.append(len(batch.indices))
+            outputs.append((batch, probability(logits)))
+    loss = float(np.average(losses, weights=weights)) if criterion is not None else None
+    return outputs, loss
 
 
 def validate_segmenter(model, loader, patient_of, device="cpu", threshold=0.5, criterion=None):
@@ -40,23 +52,18 @@ def validate_segmenter(model, loader, patient_of, device="cpu", threshold=0.5, c
     ``val_iou`` (and ``val_loss``); predictions is a dict of ``indices``,
     ``probabilities`` (N, H, W) float32 and ``masks`` (N, H, W) uint8.
     """
-    indices, probs, truths, losses, weights = [], [], [], [], []
-    for batch, logits in _batches(model, loader, device):
-        if criterion is not None:
-            losses.append(float(criterion(logits, tensor(batch.masks, device=device)).item()))
-            weights.append(len(batch.indices))
-        indices.append(batch.indices)
-        probs.append(_to_host(ops.sigmoid(logits).data[:, 0]))
-        truths.append(batch.masks[:, 0].astype(np.uint8))
-    indices, probs, truths = (np.concatenate(a) for a in (indices, probs, truths))
-    seg = metrics.segmentation_metrics(probs >= threshold, truths,
-                                       [patient_of[i] for i in indices])
+    outputs, loss = _predict(model, loader, device, pixel_probabilities, criterion,
+                             lambda batch: batch.masks)
+    indices = np.concatenate([batch.indices for batch, _ in outputs])
+    probs = np.concatenate([p for _, p in outputs])
+    truths = np.concatenate([batch.masks[:, 0].astype(np.uint8) for batch, _ in outputs])
+    seg = segmentation_metrics(probs >= threshold, truths, [patient_of[i] for i in indices])
     result = {"val_dice": seg["dice_per_patient_mean"],
               "val_dice_median": seg["dice_per_patient_median"],
               "val_dice_tumour_slices": seg["dice_tumour_slices_mean"],
               "val_iou": seg["iou_per_patient_mean"]}
-    if criterion is not None:
-        result["val_loss"] = float(np.average(losses, weights=weights))
+    if loss is not None:
+        result["val_loss"] = loss
     return result, {"indices": indices, "probabilities": probs, "masks": truths}
 
 
@@ -66,25 +73,17 @@ def validate_classifier(model, loader, device="cpu", threshold=0.5, criterion=No
     Returns ``(metrics, predictions)``: metrics has ``val_accuracy``,
     ``val_sensitivity``, ``val_specificity``, ``val_precision``, ``val_f1``,
     ``val_auc`` (and ``val_loss``); predictions has ``indices``, ``labels``
-    and ``scores`` (P(tumour)) for the confusion matrix and the ROC figure.
+    and ``scores`` (P(tumour), float64) for the confusion matrix and the ROC figure.
     """
-    indices, labels, scores, losses, weights = [], [], [], [], []
-    for batch, logits in _batches(model, loader, device):
-        if criterion is not None:
-            losses.append(float(criterion(logits, tensor(batch.labels, device=device)).item()))
-            weights.append(len(batch.indices))
-        indices.append(batch.indices)
-        labels.append(batch.labels)
-        scores.append(_to_host(tumour_probability(logits)))
-    indices, labels, scores = (np.concatenate(a) for a in (indices, labels, scores))
+    outputs, loss = _predict(model, loader, device, tumour_probability, criterion,
+                             lambda batch: batch.labels)
+    indices = np.concatenate([batch.indices for batch, _ in outputs])
+    labels = np.concatenate([batch.labels for batch, _ in outputs])
+    scores = np.concatenate([p for _, p in outputs])
     cls = metrics.classification_metrics(labels, scores, threshold=threshold)
     result = {f"val_{k}": cls[k] for k in ("accuracy", "sensitivity", "specificity",
                                             "precision", "f1", "auc")}
-    if criterion is not None:
-        result["val_loss"] = float(np.average(losses, weights=weights))
+    if loss is not None:
+        result["val_loss"] = loss
     return result, {"indices": indices, "labels": labels, "scores": scores,
                     "confusion_matrix": cls["confusion_matrix"]}
-
-
-def _to_host(array):
-    return np.asarray(to_numpy(array), dtype=np.float32)

@@ -1,0 +1,119 @@
+"""The architecture registry: the one place that maps a name to a network and its task.
+
+The training scripts build their model from it, checkpoints record the name and
+the constructor's keyword arguments (``checkpoint.model_spec``), and
+``checkpoint.load_model`` rebuilds the network from them.  Built in:
+
+    resunet                      tinynet.models.ResUNet     segmentation
+    resnet18, resnet34, resnet50 tinynet.models.resnet*     classification
+
+Your own network: register it under a name, then it trains, saves and loads
+like the built-in ones (the registration must run again, e.g. on import of
+your module, in every process that loads such a checkpoint)::
+
+    import numpy as np
+    import tinynet as tn
+    from tinynet.mri.architectures import build_model, register_architecture
+    from tinynet.mri.checkpoint import load_model, model_spec
+
+    class SliceNet(tn.nn.Module):            # 3 channels in, 2 logits (no tumour, tumour) out
+        def __init__(self, width=8):
+            super().__init__()
+            self.conv = tn.nn.Conv2d(3, width, 3, padding=1)
+            self.head = tn.nn.Linear(width, 2)
+
+        def forward(self, x):
+            return self.head(tn.relu(self.conv(x)).mean(dim=(2, 3)))
+
+    register_architecture("slicenet", SliceNet, task="classification")
+    model = build_model("slicenet", width=8)
+    optimizer = tn.optim.Adam(model.parameters(), lr=1e-3)
+    images, labels = tn.randn(4, 3, 32, 32), tn.tensor(np.array([0, 1, 0, 1]))
+    loss = tn.ops.cross_entropy(model(images), labels)        # one training step
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+    spec = model_spec("slicenet", {"width": 8}, input_size=32,
+                      normalization={"mean": [0.5] * 3, "std": [0.25] * 3})
+    tn.io.save_checkpoint("slicenet.npz", model, metadata={"model": spec})
+    model, spec = load_model("slicenet.npz")   # rebuilt by the registry, in eval mode
+
+``tinynet.mri.inference.classify(model, spec, images)`` then predicts with it
+as with the shipped classifier.  A classifier must output logits (N, 2), a
+segmenter logits (N, 1, H, W) (see inference.py).
+"""
+from types import MappingProxyType
+from typing import Callable, NamedTuple
+
+from tinynet import models
+
+__all__ = ["TASKS", "ARCHITECTURES", "Architecture", "register_architecture", "build_model",
+           "architecture_names"]
+
+#: What a network is for: "segmentation" (logits (N, 1, H, W)) or "classification" ((N, 2)).
+TASKS = ("segmentation", "classification")
+
+
+class Architecture(NamedTuple):
+    """A registered network: ``constructor(**arch_args)`` builds it; ``task`` is one of TASKS."""
+    constructor: Callable
+    task: str
+
+
+_REGISTRY = {}
+
+#: Read-only view {name: Architecture(constructor, task)} of every registered architecture.
+ARCHITECTURES = MappingProxyType(_REGISTRY)
+
+
+def register_architecture(name, constructor, task, *, replace=False):
+    """Make ``constructor`` buildable as ``name`` (for the scripts, checkpoints, ``load_model``).
+
+    constructor : a callable taking keyword arguments (a Module class or a
+        function) that returns a fresh ``tinynet.nn.Module``
+    task : "segmentation" or "classification"
+    replace : allow a new constructor under a name already registered (otherwise
+        ValueError, so that two networks cannot silently share one name)
+    Returns ``constructor``, so this can also decorate a class or function.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"register_architecture: name must be a non-empty string, got {name!r}")
+    if not callable(constructor):
+        raise TypeError(f"register_architecture: constructor of {name!r} is not callable: "
+                        f"{constructor!r}")
+    if task not in TASKS:
+        raise ValueError(f"register_architecture: task must be one of {list(TASKS)}, "
+                         f"got {task!r}")
+    if name in _REGISTRY and not replace and _REGISTRY[name] != (constructor, task):
+        raise ValueError(f"register_architecture: {name!r} is already registered "
+                         f"({_REGISTRY[name].task}); pass replace=True to change it")
+    _REGISTRY[name] = Architecture(constructor, task)
+    return constructor
+
+
+def build_model(name, arch_args=None, /, **kwargs):
+    """A freshly initialized network of the registered architecture ``name``.
+
+    ``build_model("resnet18", num_classes=2, width=32)``; a checkpoint spec's
+    ``arch_args`` dict may be passed as the second argument instead,
+    ``build_model(spec["arch"], spec["arch_args"])``.  Keyword arguments go to
+    the constructor (e.g. ``weights=`` of the ResNets).
+    """
+    return _lookup(name).constructor(**{**(arch_args or {}), **kwargs})
+
+
+def architecture_names(task=None):
+    """The registered names, sorted; only those of ``task`` when it is given."""
+    return sorted(name for name, entry in _REGISTRY.items() if task in (None, entry.task))
+
+
+def _lookup(name):
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown architecture {name!r}; known: {architecture_names()} "
+                         "(a network of your own must be registered first with "
+                         "tinynet.mri.architectures.register_architecture)")
+    return _REGISTRY[name]
+
+
+register_architecture("resunet", models.ResUNet, "segmentation")
+register_architecture("resnet18", models.resnet18, "classification")
+register_architecture("resnet34", models.resnet34, "classification")
+register_architecture("resnet50", models.resnet50, "classification")
