@@ -4,99 +4,16 @@
         --segmenter runs/resunet/best.npz --split runs/resunet/split.json --subset val \
         --json report.json --html report.html
     python examples/evaluate.py --segmenter runs/resunet/best.npz      # on the phantom
+    python examples/evaluate.py --help                                 # every flag
 
-Prints a table and, on request, writes the report as JSON and as one
-self-contained HTML page (figures embedded):
-
-* classifier (per slice): accuracy, precision, sensitivity, specificity, F1,
-  ROC AUC, confusion matrix, ROC curve;
-* segmenter alone: mean and median per-patient 3-D Dice (all slices of a
-  patient as one volume), mean Dice on tumour slices, IoU, per-patient table;
-* pipeline (both models): the segmenter's masks zeroed where the classifier
-  says no tumour, scored the same way; the worst patients with overlays.
-
-Both empty (no tumour, none predicted) gives Dice 1.  Predictions are scored
-at the data's own size: the data is never resized for the evaluation.
+Prints a table of the classifier's, the segmenter's and the pipeline's scores
+(per-patient 3-D Dice, ROC AUC, ...) and writes them as JSON and one HTML page.
+This script is the installed command ``tinynet evaluate`` (``python -m tinynet
+evaluate``): its code is in tinynet/mri/commands/evaluate.py.
 """
 import sys
-import time
 
-from tqdm import tqdm
-
-from tinynet.mri.data import load_split, open_dataset
-from tinynet.mri import cli, report
-from tinynet.mri.inference import load_models, resolve_checkpoints
-
-
-def build_parser():
-    parser = cli.ArgumentParser(
-        description="Score a tumour classifier and/or segmenter on slices with true masks: "
-                    "a printed table, a JSON report and an HTML page.",
-        epilog="Exit codes: 0 done, 2 bad arguments, data or checkpoint.")
-    parser.add_argument("data", nargs="?", default="phantom",
-                        help="a kaggle_3m folder with masks, a .npz packed by "
-                             "`python -m tinynet.mri.data.pack`, or 'phantom' (the built-in "
-                             "synthetic data, the default)")
-    cli.add_prediction_arguments(parser)   # models, --device, thresholds, --min-area, --tta
-    parser.add_argument("--json", metavar="FILE", help="write the report as JSON to FILE")
-    parser.add_argument("--html", metavar="FILE",
-                        help="write the report as a self-contained HTML page to FILE")
-    parser.add_argument("--split", metavar="FILE",
-                        help="a split.json written by the training scripts: evaluate only "
-                             "the patients of --subset")
-    parser.add_argument("--subset", choices=["val", "train"],
-                        help="which patients of --split to evaluate (default val, the "
-                             "held-out patients: how results are reported)")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=16,
-                        help="slices per classifier forward pass, half as many for the "
-                             "segmenter (default 16)")
-    return parser
-
-
-def main(argv=None):
-    """Run the script on ``argv`` (default: the command line); bad input exits with code 2."""
-    return cli.run_main(run_evaluation, argv)
-
-
-def run_evaluation(argv):
-    args = build_parser().parse_args(argv)
-    if args.subset and not args.split:
-        raise cli.UsageError("--subset needs --split FILE (the split.json of a training run)")
-    for flag, path in (("--json", args.json), ("--html", args.html)):
-        cli.check_output_file(flag, path)      # before minutes of evaluation, not after
-    device = cli.check_device(args.device)
-    start = time.perf_counter()
-    # The files actually used (the shipped weights when none is given), for the report.
-    args.classifier, args.segmenter = resolve_checkpoints(args.classifier, args.segmenter)
-    classifier, segmenter = load_models(args.classifier, args.segmenter, device)
-    dataset = open_dataset(args.data)          # its own size: no resizing for evaluation
-    subset = None
-    if args.split:
-        subset = args.subset or "val"
-        split = load_split(args.split, patients=dataset.patients)
-        dataset = dataset.subset(split[subset])
-    load_seconds = time.perf_counter() - start
-
-    sources = {"data": args.data, "classifier": args.classifier, "segmenter": args.segmenter,
-               "split": args.split, "subset": subset}
-    with tqdm(total=len(dataset), unit="slice", desc="evaluate", disable=None) as bar:
-        evaluation = report.evaluate(dataset, classifier, segmenter,
-                                     cls_threshold=args.cls_threshold,
-                                     seg_threshold=args.seg_threshold, min_area=args.min_area,
-                                     min_component=args.min_component, tta=args.tta,
-                                     device=device, batch_size=args.batch_size,
-                                     sources=sources, progress=bar.update)
-    evaluation.report["timings"]["load_seconds"] = round(load_seconds, 3)
-
-    print(report.format_table(evaluation.report))
-    if args.json:
-        report.save_json(evaluation.report, args.json)
-        print(f"JSON report: {args.json}")
-    if args.html:
-        report.save_html(evaluation, args.html)
-        print(f"HTML report: {args.html}")
-    return 0
-
+from tinynet.mri.commands.evaluate import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,5 @@
 """pack / load_packed, the pack command line, and open_dataset."""
+import importlib.util
 import os
 import runpy
 import subprocess
@@ -127,15 +128,16 @@ def test_open_dataset_bad_paths(tmp_path):
 
 
 def run_cli(*args):
+    """``python -m tinynet pack ARGS`` in a subprocess, with this repository's tinynet."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "tinynet.mri.data.pack", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "tinynet", "pack", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_cli_help():
     result = run_cli("--help")
     assert result.returncode == 0
-    assert "usage: python -m tinynet.mri.data.pack" in result.stdout and "--size" in result.stdout
+    assert "usage: python -m tinynet pack" in result.stdout and "--size" in result.stdout
 
 
 def test_cli_packs(small_root, tmp_path):
@@ -148,18 +150,25 @@ def test_cli_packs(small_root, tmp_path):
 def test_cli_bad_path_is_one_line_and_exit_code_2(tmp_path):
     result = run_cli(tmp_path / "no_such_data", tmp_path / "out.npz")
     assert result.returncode == 2
-    expected = f"error: {tmp_path / 'no_such_data'}: no such folder"
+    expected = f"python -m tinynet pack: error: {tmp_path / 'no_such_data'}: no such folder"
     assert result.stderr.strip().splitlines() == [expected]
     assert "Traceback" not in result.stderr and not (tmp_path / "out.npz").exists()
 
 
 def test_cli_bad_size(tmp_path, monkeypatch, capsys):
     # In-process through runpy, which is what `python -m` uses (a subprocess costs seconds).
-    monkeypatch.setattr(sys, "argv", ["pack", str(tmp_path), str(tmp_path / "out.npz"),
+    monkeypatch.setattr(sys, "argv", ["tinynet", "pack", str(tmp_path), str(tmp_path / "out.npz"),
                                       "--size", "zero"])
     with pytest.raises(SystemExit) as info:
-        runpy.run_module("tinynet.mri.data.pack", run_name="__main__")
+        runpy.run_module("tinynet", run_name="__main__")
     assert info.value.code == 2
-    assert "--size: expected a whole number, got 'zero'" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("python -m tinynet pack: error: argument --size: expected "
+                                       "an integer, got 'zero' (see --help)\n")
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_the_old_pack_module_is_gone():
+    """`python -m tinynet.mri.data.pack` was a module named like the function it did not hold."""
     import tinynet.mri.data
-    assert tinynet.mri.data.pack is pack  # running the module did not shadow the function
+    assert tinynet.mri.data.pack is pack
+    assert importlib.util.find_spec("tinynet.mri.data.pack") is None

@@ -1,6 +1,9 @@
-"""examples/predict.py through its main(): output files, summary.json, errors (exit code 2)."""
+"""`tinynet predict` (tinynet.mri.commands.predict, the code of examples/predict.py) through its
+main(): output files, summary.json, errors (exit code 2)."""
+import errno
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,18 +12,17 @@ from PIL import Image
 
 import tinynet as tn
 from test_inference import tiny_checkpoint_files, write_kaggle3m  # noqa: F401 (a fixture)
+from tinynet.mri.commands import predict
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def load_script(name):
+    """Import examples/<name>.py as a module (without running its command line)."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-predict = load_script("predict")
 
 
 @pytest.fixture
@@ -107,6 +109,29 @@ def test_kaggle3m_folder_with_threshold_one_gives_empty_masks(tmp_path, checkpoi
         assert record["positive"] is False and record["tumour_area_pixels"] == 0
         assert not read_png(tmp_path / "out" / f"{record['name']}_pred_mask.png").any()
     assert (tmp_path / "out" / patients[1] / f"{patients[1]}_3_overlay.png").exists()
+
+
+def test_a_failed_save_leaves_the_previous_summary_whole(tmp_path, checkpoints, monkeypatch):
+    """summary.json is written atomically: a save that fails at its last step (the rename onto
+    summary.json) leaves the previous summary as it was and no temporary file behind."""
+    write_png(tmp_path / "slice.png")
+    out = tmp_path / "out"
+    run_predict(tmp_path / "slice.png", out, checkpoints, classifier=False)
+    before = (out / "summary.json").read_bytes()
+    real_replace = os.replace
+
+    def replace_failing_on_summary(src, dst):
+        if os.fspath(dst).endswith("summary.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_failing_on_summary)
+    with pytest.raises(OSError, match="summary.json"):
+        predict.main([str(tmp_path / "slice.png"), "--out", str(out),
+                      "--segmenter", checkpoints[1], "--min-area", "7"])
+    assert (out / "summary.json").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["slice_overlay.png", "slice_pred_mask.png",
+                                                     "summary.json"]
 
 
 def test_gradcam_writes_a_heatmap_per_slice(tmp_path, checkpoints):

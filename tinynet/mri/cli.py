@@ -1,15 +1,16 @@
-"""Command-line pieces the example scripts share.
+"""Command-line pieces the commands share (``tinynet predict``, ``evaluate``, ``pack``, the
+training examples).
 
-Every script follows one rule for bad input: one clear line on stderr and
+Every command follows one rule for bad input: one clear line on stderr and
 exit code 2, never a traceback.  ``main()`` functions raise ``UsageError``
 (or one of the library's input errors, see ``INPUT_ERRORS``) and ``run_main``
 turns it into that line::
 
-    def main(argv=None):
-        args = build_parser().parse_args(argv)
-        ...
+    def main(argv=None, prog=None):
+        return cli.run_main(lambda argv: run(build_parser(prog).parse_args(argv)), argv, prog)
+
     if __name__ == "__main__":
-        sys.exit(cli.run_main(main))
+        sys.exit(main())
 """
 import argparse
 import os
@@ -20,8 +21,8 @@ from .data import DataError
 from tinynet.io import CheckpointError, SafetensorsError, TorchFormatError
 
 __all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device",
-           "add_device_argument", "add_prediction_arguments", "check_output_file", "existing_path", "positive_int",
-           "non_negative_int", "positive_float", "probability"]
+           "add_device_argument", "add_prediction_arguments", "check_output_file", "existing_path",
+           "positive_int", "non_negative_int", "positive_float", "probability"]
 
 
 class UsageError(ValueError):
@@ -49,15 +50,16 @@ def fail(message, prog=None):
     raise SystemExit(2)
 
 
-def run_main(main, argv=None):
-    """Call ``main(argv)``; input errors become one line and exit code 2.
+def run_main(main, argv=None, prog=None):
+    """Call ``main(argv)``; input errors become one line, ``<prog>: error: ...``, and exit code 2.
 
+    ``prog`` names the command in that line (default: the script's file name).
     Returns main's return value (the exit code, 0 if it returns None).
     """
     try:
         code = main(argv)
     except INPUT_ERRORS as exc:
-        fail(_one_line(exc))
+        fail(_one_line(exc), prog=prog)
     return 0 if code is None else code
 
 
@@ -87,7 +89,7 @@ def add_device_argument(parser):
 
 
 def add_prediction_arguments(parser):
-    """The flags of examples/predict.py and evaluate.py that choose the models and thresholds.
+    """The flags of ``tinynet predict`` and ``evaluate`` that choose the models and thresholds.
 
     --classifier, --segmenter, --device, --cls-threshold, --seg-threshold,
     --min-area, --min-component, --tta: the arguments of ``load_models`` and ``TwoStagePredictor``.

@@ -9,11 +9,11 @@
 
 One topic per module: ``dataset`` (SliceDataset), ``kaggle3m`` (the reader),
 ``phantom`` (synthetic data), ``packed`` (one-file .npz; CLI
-``python -m tinynet.mri.data.pack``), ``sources`` (open_dataset), ``splits``,
+``python -m tinynet pack``), ``sources`` (open_dataset), ``splits``,
 ``preprocess`` (resize, channel_stats, normalize), ``augment``, ``loader``,
 ``slice_files`` (image files to predict on, with or without masks).
 This package knows arrays and files, never networks: it imports only NumPy,
-SciPy and Pillow.
+SciPy, Pillow and the framework's atomic file writer (``tinynet.io``).
 """
 from .augment import Augment
 from .dataset import SliceDataset

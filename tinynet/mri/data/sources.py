@@ -27,7 +27,7 @@ def open_dataset(data=None, size=None, seed=0):
     path = Path(data)
     if not path.exists():
         raise DataError(f"{data}: no such file or folder (expected a kaggle_3m folder, an .npz "
-                        "made by `python -m tinynet.mri.data.pack`, or 'phantom')")
+                        "made by `python -m tinynet pack`, or 'phantom')")
     if path.is_dir():
         return read_kaggle3m(path, size=size)
     if path.suffix != ".npz":
