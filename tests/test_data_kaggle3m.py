@@ -88,7 +88,7 @@ def test_resize_bilinear_images_nearest_masks(small_root):
     assert ds.image_size == 8
     image, mask = ds[1]  # slice 3 of patient A
     written = Image.open(small_root / PATIENT_A / f"{PATIENT_A}_3.tif")
-    np.testing.assert_array_equal(image, np.asarray(written.resize((8, 8), Image.BILINEAR)))
+    np.testing.assert_array_equal(image, np.asarray(written.resize((8, 8), Image.Resampling.BILINEAR)))
     _, tumour_mask = ds[0]
     assert tumour_mask.shape == (8, 8) and set(np.unique(tumour_mask)) == {0, 1}
     # The 4x4 square at rows/cols 4..7 of 16 becomes the 2x2 square at 2..3 of 8.

@@ -74,7 +74,7 @@ def test_normalize_bad_input(images, stats, message):
 def test_resize_helpers():
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)
-    expected = np.asarray(Image.fromarray(image).resize((5, 5), Image.BILINEAR))
+    expected = np.asarray(Image.fromarray(image).resize((5, 5), Image.Resampling.BILINEAR))
     np.testing.assert_array_equal(resize_image(image, 5), expected)
     mask = (rng.random((10, 12)) > 0.5).astype(np.uint8)
     small = resize_mask(mask, 5)

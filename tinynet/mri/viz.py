@@ -54,8 +54,6 @@ MUTED = (110, 110, 110)      # secondary text
 GRID = (228, 228, 228)
 CHANCE_COLOR = (150, 150, 150)
 
-_LANCZOS = getattr(Image, "Resampling", Image).LANCZOS
-_BILINEAR = getattr(Image, "Resampling", Image).BILINEAR
 
 
 # ---------------------------------------------------------------------------
@@ -180,7 +178,7 @@ def heatmap_overlay(image, heat, alpha=0.45):
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"{fn}: alpha must be in [0, 1], got {alpha}")
     height, width = rgb.shape[:2]
-    resized = np.asarray(Image.fromarray(heat).resize((width, height), _BILINEAR))
+    resized = np.asarray(Image.fromarray(heat).resize((width, height), Image.Resampling.BILINEAR))
     blended = (1.0 - alpha) * rgb + alpha * jet_colormap(resized).astype(np.float32)
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
@@ -275,7 +273,7 @@ class _Canvas:
     def finish(self):
         if self.scale == 1:
             return self.image
-        return self.image.resize((self.width, self.height), _LANCZOS)
+        return self.image.resize((self.width, self.height), Image.Resampling.LANCZOS)
 
 
 # ---------------------------------------------------------------------------

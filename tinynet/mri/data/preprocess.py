@@ -38,14 +38,14 @@ def resize_image(image, size):
     """
     if image.shape[:2] == (size, size):
         return image
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def resize_mask(mask, size):
     """uint8 (H, W) -> (size, size) by nearest neighbour, so 0/1 stays 0/1."""
     if mask.shape == (size, size):
         return mask
-    return np.asarray(Image.fromarray(mask).resize((size, size), Image.NEAREST))
+    return np.asarray(Image.fromarray(mask).resize((size, size), Image.Resampling.NEAREST))
 
 
 def resize_dataset(dataset, size):
