@@ -1,14 +1,14 @@
 """Turn a training checkpoint into a small file to ship or share.
 
-    python examples/export_model.py runs/resunet/best.npz weights/segmenter.npz
-    python examples/export_model.py runs/classifier/best.npz weights/classifier.npz \
+    python examples/export_model.py runs/resunet/best.npz tinynet/mri/weights/segmenter.npz
+    python examples/export_model.py runs/classifier/best.npz tinynet/mri/weights/classifier.npz \
         --threshold 0.42            # the Youden threshold evaluate.py printed on validation
 
 The exported file holds the network's weights (float16 unless --float32), its
 spec (architecture, input size, normalization, threshold) and a record of how
 it was trained (settings, epoch, validation metrics); no optimizer state, so
 it cannot be resumed.  predict.py and evaluate.py load it like any best.npz,
-and the files under weights/ are the ones they use when no model is given.
+and the files in tinynet/mri/weights/ are the ones they use when no model is given.
 """
 import sys
 

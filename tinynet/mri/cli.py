@@ -99,7 +99,8 @@ def add_prediction_arguments(parser):
     parser.add_argument("--segmenter", metavar="CKPT",
                         help="segmenter checkpoint (best.npz of examples/train_resunet.py). "
                              "When neither --classifier nor --segmenter is given, the shipped "
-                             "weights/classifier.npz and weights/segmenter.npz are used")
+                             "models (tinynet/mri/weights/classifier.npz and segmenter.npz, "
+                             "installed with the package) are used")
     add_device_argument(parser)
     parser.add_argument("--cls-threshold", type=probability, metavar="P",
                         help="a slice is called tumour when its probability >= P (default: "

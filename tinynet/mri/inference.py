@@ -351,10 +351,10 @@ SHIPPED_WEIGHTS = {"classification": "classifier.npz", "segmentation": "segmente
 def default_checkpoint(task):
     """The shipped checkpoint for ``task`` ("classification" or "segmentation"), or None.
 
-    ``weights/classifier.npz`` and ``weights/segmenter.npz`` of the repository
-    (their model cards beside them say how they were trained), or the same
-    names in the folder ``$TINYNET_WEIGHTS``.  None when the file is not there
-    (e.g. an installed package without the repository's weights/ folder).
+    ``classifier.npz`` and ``segmenter.npz`` in ``tinynet/mri/weights/``, package
+    data installed with tinynet (their model cards beside them say how they were
+    trained), or the same names in the folder ``$TINYNET_WEIGHTS``.  None when
+    the file is not there (e.g. a ``$TINYNET_WEIGHTS`` folder without it).
     """
     if task not in SHIPPED_WEIGHTS:
         raise ValueError(f"default_checkpoint: task must be one of {list(SHIPPED_WEIGHTS)}, "
