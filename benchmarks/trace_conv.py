@@ -57,7 +57,9 @@ def main(argv=None):
         by_file.setdefault(filename, set()).add(name)
     for filename in sorted(by_file):
         print(f"{len(by_file[filename]):3d}  {filename}: {', '.join(sorted(by_file[filename]))}")
-    print(f"{len(by_file)} files, {len(functions)} functions")
+    root = os.path.dirname(PACKAGE)
+    lines = sum(len(open(os.path.join(root, f)).read().splitlines()) for f in by_file)
+    print(f"{len(by_file)} files, {len(functions)} functions, {lines} lines in those files")
 
 
 if __name__ == "__main__":
