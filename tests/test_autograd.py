@@ -1,4 +1,5 @@
-"""The engine: graph recording, accumulation, no_grad, deep graphs, freeing, errors."""
+"""tinynet.autograd, the engine: graph recording, accumulation, no_grad, deep graphs, freeing,
+errors."""
 import gc
 import weakref
 

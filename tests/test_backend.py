@@ -1,4 +1,4 @@
-"""backend.is_array: the one test for "a NumPy or CuPy array" used across tinynet."""
+"""tinynet.backend.is_array: the one test for "a NumPy or CuPy array" used across tinynet."""
 import numpy as np
 
 import tinynet as tn

@@ -1,4 +1,5 @@
-"""manual_seed reaches CuPy's generator even when CuPy is imported after it (the usual order)."""
+"""tinynet.backend.manual_seed reaches CuPy's generator even when CuPy is imported after it (the
+usual order)."""
 import sys
 import types
 

@@ -1,4 +1,5 @@
-"""clip_grad_norm_ / clip_grad_value_: parity with torch.nn.utils, aliasing, errors."""
+"""tinynet.optim.clip: clip_grad_norm_ / clip_grad_value_: parity with torch.nn.utils, aliasing,
+errors."""
 import math
 
 import numpy as np

@@ -5,9 +5,13 @@ brain-MRI application built on it.  Only ``tinynet/__main__.py`` (what
 ``python -m tinynet`` runs) may reach into the application.
 """
 import ast
+import os
 import pathlib
+import subprocess
+import sys
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "tinynet"
+REPO = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "tinynet"
 APPLICATION = PACKAGE / "mri"
 
 
@@ -44,3 +48,14 @@ def test_the_layout_check_sees_relative_imports():
     names = imported_modules(PACKAGE / "mri" / "commands" / "predict.py")
     assert "tinynet.mri.cli" in names and "tinynet.mri.inference" in names
     assert len(framework_files()) > 50
+
+
+def test_import_tinynet_does_not_import_the_application():
+    """At run time too: ``import tinynet`` loads no module of tinynet.mri."""
+    code = ("import sys, tinynet; "
+            "print(sorted(m for m in sys.modules if m.startswith('tinynet.mri')))")
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -1,4 +1,5 @@
-"""Learning-rate schedulers: lr sequences against PyTorch, state_dict, errors."""
+"""tinynet.optim.lr_scheduler, the learning-rate schedulers: lr sequences against PyTorch,
+state_dict, errors."""
 import math
 
 import numpy as np

@@ -1,10 +1,17 @@
-"""ResNet and ResUNet: architecture, parameter counts, parity with PyTorch, learning."""
+"""tinynet.models: ResNet and ResUNet: architecture, parameter counts, the ResNet width,
+parity with PyTorch, learning, float16-stored weights.
+
+The width tests derive parameter counts and shapes from the architecture (stem ``width``
+channels, doubled at each of 4 stages).
+"""
 import numpy as np
 import pytest
 
 import tinynet as tn
+from fp16_weights import half_weights, randomized_resnet
 from tinynet import ops
-from tinynet.models import ResUNet, replace_head, resnet18, resnet34, resnet50
+from tinynet.models import ResNet, ResUNet, replace_head, resnet18, resnet34, resnet50
+from tinynet.models.resnet import BasicBlock
 from torch_models import torch_resnet, torch_resunet
 
 
@@ -204,3 +211,132 @@ def test_resunet_overfits_a_tiny_batch(optimizer):
     with tn.no_grad():  # still in training mode: the running statistics lag after few steps
         predicted = net(x).data > 0
     assert (predicted == (mask > 0.5)).mean() > 0.95
+
+
+# ---------------------------------------------------------------------------
+# ResNet width
+# ---------------------------------------------------------------------------
+
+def resnet18_parameter_count(width, num_classes, in_channels=3):
+    """Parameters of ResNet-18 (BasicBlock [2, 2, 2, 2]) from the architecture.
+
+    stem: 7x7 conv in->w (49 in w) + BN (2w).  A stage c -> d with two blocks:
+    block 0 has 3x3 c->d (9cd), 3x3 d->d (9d^2), two BNs (4d) and, when the
+    shape changes, a 1x1 c->d (cd) + BN (2d); block 1 has 18 d^2 + 4d.
+    fc: 8w * classes + classes.
+    """
+    w = width
+    total = 49 * in_channels * w + 2 * w
+    for c, d in [(w, w), (w, 2 * w), (2 * w, 4 * w), (4 * w, 8 * w)]:
+        total += 9 * c * d + 9 * d * d + 4 * d + 18 * d * d + 4 * d
+        if c != d:
+            total += c * d + 2 * d
+    return total + 8 * w * num_classes + num_classes
+
+
+def test_the_parameter_formula_gives_torchvision_resnet18():
+    """The formula reproduces torchvision's 11,689,512 (width 64, 1000 classes)."""
+    assert resnet18_parameter_count(64, 1000) == 11_689_512
+    assert count(resnet18().parameters()) == 11_689_512
+
+
+@pytest.mark.parametrize("width, num_classes", [(32, 2), (16, 5), (8, 2)])
+def test_resnet18_parameter_count_follows_the_width(width, num_classes):
+    """resnet18(width=w) has exactly the parameters the architecture formula gives."""
+    assert count(resnet18(num_classes=num_classes, width=width).parameters()) == \
+        resnet18_parameter_count(width, num_classes)
+
+
+@pytest.mark.parametrize("builder, expansion", [(resnet18, 1), (resnet50, 4)])
+def test_width_sets_feature_and_output_shapes(builder, expansion):
+    """features: (N, 8*width*expansion, H/32, W/32); forward: (N, num_classes)."""
+    width = 8
+    model = builder(num_classes=3, width=width).eval()
+    x = tn.tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 96)).astype(np.float32))
+    with tn.no_grad():
+        assert model.features(x).shape == (2, 8 * width * expansion, 2, 3)
+        assert model(x).shape == (2, 3)
+    assert model.fc.weight.shape == (3, 8 * width * expansion)
+
+
+def test_width_changes_shapes_only_not_keys():
+    """width 32 and 64 have the same keys in the same order; channel dims halve, others stay."""
+    wide = resnet18(num_classes=2).state_dict()
+    narrow = resnet18(num_classes=2, width=32).state_dict()
+    assert list(wide) == list(narrow)
+    for key, value in wide.items():
+        shape = list(np.shape(value))
+        if key == "conv1.weight":
+            shape[0] //= 2                              # its input stays 3 channels
+        elif key == "fc.weight":
+            shape[1] //= 2                              # its output stays 2 classes
+        elif key.endswith(".weight") and len(shape) == 4:
+            shape[0] //= 2
+            shape[1] //= 2
+        elif len(shape) == 1 and key != "fc.bias":     # BatchNorm weight/bias/running stats
+            shape[0] //= 2
+        assert tuple(np.shape(narrow[key])) == tuple(shape), key
+
+
+def test_default_width_is_the_standard_resnet():
+    """width=64 is the default: same keys and shapes as resnet18() without it."""
+    default, explicit = resnet18().state_dict(), resnet18(width=64).state_dict()
+    assert {k: np.shape(v) for k, v in default.items()} == \
+        {k: np.shape(v) for k, v in explicit.items()}
+    assert default["layer4.1.conv2.weight"].shape == (512, 512, 3, 3)
+
+
+@pytest.mark.parametrize("width", [0, -1, 2.5, True, "32", None])
+def test_bad_width_raises_value_error(width):
+    """width 0, -1, 2.5, True, "32", None: a ValueError naming width, for every builder."""
+    for builder in (resnet18, resnet34, resnet50):
+        with pytest.raises(ValueError, match="width"):
+            builder(num_classes=2, width=width)
+    with pytest.raises(ValueError, match="width"):
+        ResNet(BasicBlock, [2, 2, 2, 2], width=width)
+
+
+def test_width_64_weights_do_not_load_into_width_32():
+    """Width-64 weights in a width-32 ResNet: one message naming both widths (the builder),
+    or the shapes (load_state_dict)."""
+    weights = resnet18(num_classes=2).state_dict()
+    with pytest.raises(ValueError, match=r"width 64 .* this one has width 32: pass width=64"):
+        resnet18(num_classes=2, width=32, weights=weights)
+    narrow = resnet18(num_classes=2, width=32)
+    before = narrow.conv1.weight.data.copy()
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        narrow.load_state_dict(weights)
+    np.testing.assert_array_equal(narrow.conv1.weight.data, before)   # nothing copied
+
+
+def test_weights_of_the_same_width_load_through_the_builder():
+    """resnet18(width=8, weights=...) of a width-8 state dict copies the weights."""
+    source = resnet18(num_classes=2, width=8)
+    model = resnet18(num_classes=2, width=8, weights=source.state_dict())
+    for key, value in source.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[key], value)
+
+
+# ---------------------------------------------------------------------------
+# float16 weights
+# ---------------------------------------------------------------------------
+
+def test_float16_weights_give_outputs_within_fp16_rounding():
+    """fp16-stored weights: outputs equal float32(fp16) weights', close to the original's."""
+    source = randomized_resnet()
+    model = resnet18(num_classes=2, width=8)
+    model.load_state_dict(half_weights(source))
+    model.eval()
+    x = tn.tensor(np.random.default_rng(1).standard_normal((3, 3, 64, 64)).astype(np.float32))
+    with tn.no_grad():
+        original = source(x).data
+        features_original = source.features(x).data
+        features_half = model.features(x).data
+        out = model(x).data
+    assert out.dtype == np.float32
+    # Every weight moves by <= 2^-11 relative; about 20 layers in series each add
+    # that much, so the relative change of the features stays near 20 * 2^-11.
+    relative = np.abs(features_half - features_original).max() / np.abs(features_original).max()
+    assert 0 < relative <= 20 * 2.0 ** -11
+    scale = np.abs(original).max()
+    assert np.abs(out - original).max() <= 20 * 2.0 ** -11 * scale

@@ -1,4 +1,5 @@
-"""Gradient checks, PyTorch parity and numerical robustness of the activation functions."""
+"""tinynet.ops.activation: gradient checks, PyTorch parity and numerical robustness of the
+activation functions."""
 import warnings
 
 import numpy as np

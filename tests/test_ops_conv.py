@@ -1,4 +1,5 @@
-"""conv2d and conv_transpose2d: gradient checks, PyTorch parity, the im2col helpers, errors."""
+"""tinynet.ops.conv: conv2d and conv_transpose2d: gradient checks, PyTorch parity, the im2col
+helpers, errors."""
 import numpy as np
 import pytest
 

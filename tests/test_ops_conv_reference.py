@@ -1,4 +1,5 @@
-"""The reference conv2d, checked on its own and against PyTorch; every fast algorithm against it."""
+"""tinynet.ops.conv.reference, the reference conv2d, checked on its own and against PyTorch; every
+fast algorithm against it."""
 import os
 import sys
 

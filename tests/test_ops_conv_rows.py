@@ -1,4 +1,5 @@
-"""The "rows" conv2d algorithm (stride 1, row blocks): gradients, blocks, saved state, dispatch.
+"""tinynet.ops.conv.rows, the "rows" conv2d algorithm (stride 1, row blocks): gradients, blocks,
+saved state, dispatch.
 
 Its values are checked against the reference conv2d in test_ops_conv_reference.py.
 """

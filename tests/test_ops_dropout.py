@@ -1,4 +1,4 @@
-"""Gradient check, statistics, seeding and errors of dropout."""
+"""tinynet.ops.dropout: gradient check, statistics, seeding and errors of dropout."""
 import numpy as np
 import pytest
 

@@ -1,5 +1,5 @@
-"""Classification losses (binary and multi-class cross-entropy): gradient checks, PyTorch
-parity, numerical robustness and argument errors.
+"""tinynet.ops.loss, the classification losses (binary and multi-class cross-entropy): gradient
+checks, PyTorch parity, numerical robustness and argument errors.
 
 The segmentation losses are tested in test_ops_loss_segmentation.py.
 """

@@ -1,5 +1,6 @@
-"""Segmentation losses (Dice, Tversky, focal Tversky): gradient checks, a plain NumPy
-reference formula, and sanity properties (perfect prediction, Dice = Tversky(0.5, 0.5))."""
+"""tinynet.ops.loss, the segmentation losses (Dice, Tversky, focal Tversky): gradient checks, a
+plain NumPy reference formula, and sanity properties (perfect prediction,
+Dice = Tversky(0.5, 0.5))."""
 import warnings
 
 import numpy as np

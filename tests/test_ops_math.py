@@ -1,5 +1,5 @@
-"""Gradient checks and behaviour of elementwise math and matmul (reductions and shape ops
-have their own files; PyTorch parity of all of them is in test_torch_api.py)."""
+"""tinynet.ops.math: gradient checks and behaviour of elementwise math and matmul (reductions and
+shape ops have their own files; PyTorch parity of all of them is in test_torch_api.py)."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Gradient checks, PyTorch parity and error messages of batch_norm."""
+"""tinynet.ops.batch_norm: gradient checks, PyTorch parity and error messages of batch_norm."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
-"""Gradient checks, PyTorch parity and error messages of pooling and interpolation."""
+"""tinynet.ops.pooling: gradient checks, PyTorch parity and error messages of pooling and
+interpolation."""
 import numpy as np
 import pytest
 

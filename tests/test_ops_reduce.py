@@ -1,4 +1,5 @@
-"""Gradient checks and behaviour of the reductions (sum, mean, max/min, var/std, prod, ...).
+"""tinynet.ops.reduce: gradient checks and behaviour of the reductions (sum, mean, max/min, var/std,
+prod, ...).
 
 PyTorch parity of the same functions (tie rules, dtypes, unbiased variance) is
 in test_torch_api.py; here: gradients by central differences and the

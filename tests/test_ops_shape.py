@@ -1,4 +1,5 @@
-"""Gradient checks and behaviour of the shape ops (reshape, transpose, indexing, split, cat)."""
+"""tinynet.ops.shape: gradient checks and behaviour of the shape ops (reshape, transpose, indexing,
+split, cat)."""
 import numpy as np
 import pytest
 

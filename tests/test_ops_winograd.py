@@ -1,4 +1,5 @@
-"""Winograd F(2x2, 3x3) conv2d: its transforms, gradients, saved state, dispatch, PyTorch parity.
+"""tinynet.ops.conv.winograd, the Winograd F(2x2, 3x3) conv2d: its transforms, gradients, saved
+state, dispatch, PyTorch parity.
 
 Its values are checked against the reference conv2d in test_ops_conv_reference.py.
 """

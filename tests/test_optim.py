@@ -1,4 +1,5 @@
-"""Optimizers (SGD, Adam, AdamW): step-by-step parity with PyTorch, state_dict, errors, behaviour.
+"""tinynet.optim, the optimizers (SGD, Adam, AdamW): step-by-step parity with PyTorch, state_dict,
+errors, behaviour.
 
 Parity tests build the same optimizer in tinynet and in torch (the two share
 class names and arguments, so one factory `make(optim_module, params)` builds

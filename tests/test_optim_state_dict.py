@@ -1,4 +1,5 @@
-"""Optimizer state_dict: round trips, PyTorch's layout, loading torch's state, errors."""
+"""tinynet.optim.optimizer, Optimizer.state_dict: round trips, PyTorch's layout, loading torch's
+state, errors."""
 import numpy as np
 import pytest
 

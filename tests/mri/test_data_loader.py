@@ -1,4 +1,5 @@
-"""BatchLoader: coverage, oversampling, determinism, resuming, and the worker thread's lifetime."""
+"""tinynet.mri.data.loader, BatchLoader: coverage, oversampling, determinism, resuming, and the
+worker thread's lifetime."""
 import gc
 import threading
 import traceback

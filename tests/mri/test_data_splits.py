@@ -1,4 +1,5 @@
-"""Patient-level splits: disjoint, reproducible, stratified by institution, JSON round trip."""
+"""tinynet.mri.data.splits, the patient-level splits: disjoint, reproducible, stratified by
+institution, JSON round trip."""
 import json
 from collections import Counter
 

@@ -1,4 +1,5 @@
-"""The synthetic MRI phantom: shapes, determinism, tumour share, anatomy that can be learnt."""
+"""tinynet.mri.data.phantom, the synthetic MRI phantom: shapes, determinism, tumour share, anatomy
+that can be learnt."""
 import numpy as np
 import pytest
 from scipy import ndimage

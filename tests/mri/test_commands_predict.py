@@ -1,33 +1,20 @@
 """`tinynet predict` (tinynet.mri.commands.predict, the code of examples/predict.py) through its
-main(): output files, summary.json, errors (exit code 2)."""
+main(): output files, summary.json, the shipped weights when no model is given, --min-component,
+errors (exit code 2)."""
 import errno
-import importlib.util
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import tinynet as tn
-from test_inference import tiny_checkpoint_files, write_kaggle3m  # noqa: F401 (a fixture)
+from commandhelpers import expect_exit_2, read_png, write_png
+from mrihelpers import write_kaggle3m
+from tinynet.mri.checkpoint import load_model
 from tinynet.mri.commands import predict
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load_script(name):
-    """Import examples/<name>.py as a module (without running its command line)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def checkpoints(tiny_checkpoint_files):
-    return tiny_checkpoint_files
+from tinynet.mri.inference import classify
 
 
 def run_predict(input_path, out, checkpoints, *extra, classifier=True):
@@ -37,17 +24,6 @@ def run_predict(input_path, out, checkpoints, *extra, classifier=True):
                          *extra])
     assert code == 0
     return json.loads((out / "summary.json").read_text())
-
-
-def read_png(path):
-    return np.asarray(Image.open(path))
-
-
-def write_png(path, shape=(40, 50, 3), seed=0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-    Image.fromarray(image).save(path)
-    return image
 
 
 def test_single_png_gives_mask_overlay_and_summary(tmp_path, checkpoints):
@@ -140,16 +116,6 @@ def test_gradcam_writes_a_heatmap_per_slice(tmp_path, checkpoints):
     assert read_png(tmp_path / "out" / "slice_gradcam.png").shape == (40, 50, 3)
 
 
-def expect_exit_2(capsys, argv, message, script=predict):
-    """``script.main(argv)`` exits with code 2 and one message on stderr, no traceback."""
-    with pytest.raises(SystemExit) as exit_info:
-        script.main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
-    return err
-
-
 def test_missing_input(tmp_path, capsys, checkpoints):
     expect_exit_2(capsys, [str(tmp_path / "nope.png"), "--out", str(tmp_path / "o"),
                            "--segmenter", checkpoints[1]],
@@ -205,3 +171,54 @@ def test_help_explains_every_flag(capsys):
                  "--seg-threshold", "--min-area", "--tta", "--gradcam", "--batch-size"):
         assert flag in text
     assert "grayscale" in text
+
+
+def test_predict_without_models_uses_the_shipped_weights(tmp_path, monkeypatch, checkpoints,
+                                                        capsys):
+    """predict.py with no --classifier/--segmenter runs the shipped pair (Grad-CAM included)."""
+    cls_path, seg_path = checkpoints
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    os.symlink(cls_path, weights / "classifier.npz")
+    os.symlink(seg_path, weights / "segmenter.npz")
+    monkeypatch.setenv("TINYNET_WEIGHTS", str(weights))
+    image = write_png(tmp_path / "slice.png")
+    out = tmp_path / "out"
+    assert predict.main([str(tmp_path / "slice.png"), "--out", str(out), "--gradcam"]) == 0
+    err = capsys.readouterr().err
+    assert ("no model given: using the shipped weights "
+            f"{weights / 'classifier.npz'}, {weights / 'segmenter.npz'}") in err
+
+    summary = json.loads((out / "summary.json").read_text())
+    (record,) = summary["slices"]
+    assert summary["cls_threshold"] == 0.5 and summary["seg_threshold"] == 0.5
+    # the summary names the files that ran, not the flags' None
+    assert summary["classifier"] == str(weights / "classifier.npz")
+    assert summary["segmenter"] == str(weights / "segmenter.npz")
+    expected = classify(*load_model(cls_path), image[None])[0]
+    assert record["tumour_probability"] == pytest.approx(expected, abs=1e-6)
+    mask = read_png(out / "slice_pred_mask.png")
+    assert record["tumour_area_pixels"] == int((mask == 255).sum())
+    assert read_png(out / "slice_gradcam.png").shape == image.shape
+
+
+def test_gradcam_with_only_a_shipped_segmenter_is_refused(tmp_path, monkeypatch, checkpoints,
+                                                         capsys):
+    """--gradcam with no model given and no shipped classifier: exit 2 asking for --classifier."""
+    monkeypatch.setenv("TINYNET_WEIGHTS", str(tmp_path))
+    os.symlink(checkpoints[1], tmp_path / "segmenter.npz")
+    write_png(tmp_path / "slice.png")
+    expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o"),
+                           "--gradcam"], "--gradcam explains the classifier's decision")
+
+
+def test_predict_script_passes_min_component(tmp_path, checkpoints, capsys):
+    """predict.py --min-component lands in summary.json; a negative value is exit 2."""
+    write_png(tmp_path / "slice.png")
+    assert predict.main([str(tmp_path / "slice.png"), "--out", str(tmp_path / "out"),
+                         "--segmenter", checkpoints[1], "--min-component", "4"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["min_component"] == 4
+    expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o"),
+                           "--segmenter", checkpoints[1], "--min-component", "-1"],
+                  "must be >= 0, got -1")

@@ -1,4 +1,6 @@
-"""Every file the MRI application writes goes through the one atomic writer, tinynet.io's."""
+"""The application's files (tinynet.mri: viz, report, data.splits, data.packed, figures,
+checkpoint): every file the MRI application writes goes through the one atomic writer,
+tinynet.io's."""
 import errno
 import os
 

@@ -1,4 +1,5 @@
-"""The kaggle_3m reader: order, shapes, resizing, caching, the real data, and every bad input."""
+"""tinynet.mri.data.kaggle3m, the kaggle_3m reader: order, shapes, resizing, caching, the real
+data, and every bad input."""
 import os
 from pathlib import Path
 
@@ -6,40 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from datahelpers import PATIENT_A, PATIENT_B, SIDE, slice_arrays, write_kaggle3m
 from tinynet.mri.data import DataError, read_kaggle3m
 
 REAL_DATA = Path(os.environ.get("TINYNET_LGG")
-                 or Path(__file__).resolve().parents[2] / "shared/data/lgg/kaggle_3m")
-
-SIDE = 16
-
-
-def slice_arrays(number, side=SIDE):
-    """The image and 0/255 mask written for slice ``number``: the number is in pixel (0, 0, 0),
-    and slices with an even number have a tumour square."""
-    rng = np.random.default_rng(number)
-    image = rng.integers(0, 256, size=(side, side, 3), dtype=np.uint8)
-    image[0, 0, 0] = number
-    mask = np.zeros((side, side), dtype=np.uint8)
-    if number % 2 == 0:
-        mask[side // 4:side // 2, side // 4:side // 2] = 255
-    return image, mask
-
-
-def write_kaggle3m(root, patients, side=SIDE):
-    """Write a small kaggle_3m folder: {patient: [slice numbers]} -> root (TIFF files)."""
-    root = Path(root)
-    for patient, numbers in patients.items():
-        folder = root / patient
-        folder.mkdir(parents=True, exist_ok=True)
-        for n in numbers:
-            image, mask = slice_arrays(n, side)
-            Image.fromarray(image).save(folder / f"{patient}_{n}.tif")
-            Image.fromarray(mask).save(folder / f"{patient}_{n}_mask.tif")
-    return root
-
-
-PATIENT_A, PATIENT_B = "TCGA_CS_4941_19960909", "TCGA_DU_5849_19950405"
+                 or Path(__file__).resolve().parents[3] / "shared/data/lgg/kaggle_3m")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""End to end: the two training scripts, run in-process on tiny data.
+"""End to end: the two training scripts (examples/train_resunet.py, examples/train_classifier.py
+on tinynet.mri.experiment and tinynet.mri.run), run in-process on tiny data.
 
 What is checked: the files a run writes (checkpoints that load, the JSON-lines
 log, the PNG figures), that --resume gives bit-exactly the weights of an
@@ -23,7 +24,7 @@ from tinynet.io import load_checkpoint
 from tinynet.mri import cli, experiment
 from tinynet.mri.checkpoint import load_model
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def load_script(name):
@@ -347,3 +348,16 @@ def test_resume_with_the_other_script_says_which_script(train_classifier, uninte
 def test_read_spec_gives_the_spec_of_best_npz(uninterrupted):
     from tinynet.mri.checkpoint import read_spec
     assert read_spec(uninterrupted / "best.npz") == load_model(uninterrupted / "best.npz")[1]
+
+
+def test_train_classifier_parses_width():
+    """--width is a positive integer option of train_classifier.py, default 64."""
+    parser = load_script("train_classifier").build_parser()
+    assert parser.parse_args([]).width == 64
+    assert parser.parse_args(["--width", "32"]).width == 32
+    for bad in ("0", "-3", "2.5"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--width", bad])
+    assert parser.parse_args(["--intensity", "slice"]).intensity == "slice"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--intensity", "patient"])

@@ -1,5 +1,5 @@
-"""The trained models shipped in weights/: they fit the budget, carry their cards,
-load as the scripts' defaults, and make a sane prediction on real slices."""
+"""tinynet/mri/weights/, the trained models shipped in the package: they fit the budget, carry
+their cards, load as the scripts' defaults, and make a sane prediction on real slices."""
 import os
 import subprocess
 import sys
@@ -14,7 +14,7 @@ from tinynet.io import load_checkpoint, load_checkpoint_metadata
 from tinynet.mri.checkpoint import load_model, read_spec
 from tinynet.mri.inference import SHIPPED_WEIGHTS, TwoStagePredictor, default_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "tinynet" / "mri" / "weights"
 REAL_DATA = Path(os.environ.get("TINYNET_LGG")
                  or ROOT.parent / "shared/data/lgg/kaggle_3m")

@@ -1,4 +1,5 @@
-"""Augment: one geometric transform for image and mask, intensity on the image only, seeded."""
+"""tinynet.mri.data.augment, Augment: one geometric transform for image and mask, intensity on the
+image only, seeded."""
 import numpy as np
 import pytest
 

@@ -1,30 +1,13 @@
-"""pack / load_packed, the pack command line, and open_dataset."""
+"""tinynet.mri.data.packed: pack / load_packed, the one-file .npz of a dataset (its command
+line is test_commands_pack.py, open_dataset test_data_sources.py)."""
 import importlib.util
 import os
-import runpy
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tinynet.mri.data import DataError, load_packed, make_phantom, open_dataset, pack, read_kaggle3m
-from test_data_kaggle3m import PATIENT_A, PATIENT_B, write_kaggle3m
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def small_root(tmp_path):
-    return write_kaggle3m(tmp_path / "kaggle_3m", {PATIENT_A: [1, 2, 10], PATIENT_B: [4, 5]})
-
-
-def assert_same_dataset(a, b):
-    assert a.patient_of == b.patient_of and a.names == b.names and a.image_size == b.image_size
-    for x, y in zip(a.arrays(), b.arrays()):
-        assert x.dtype == y.dtype == np.uint8
-        np.testing.assert_array_equal(x, y)
+from datahelpers import PATIENT_A, PATIENT_B, assert_same_dataset, small_root  # noqa: F401
+from tinynet.mri.data import DataError, load_packed, make_phantom, pack, read_kaggle3m
 
 
 def test_pack_round_trip(small_root, tmp_path):
@@ -106,65 +89,6 @@ def test_load_packed_unreadable_or_missing(tmp_path):
         load_packed(tmp_path / "text.npz")
     with pytest.raises(DataError, match="absent.npz: no such file"):
         load_packed(tmp_path / "absent.npz")
-
-
-def test_open_dataset_every_kind(small_root, tmp_path):
-    phantom = open_dataset(None, size=32, seed=3)
-    assert phantom.image_size == 32 and phantom.patients[0].startswith("PHANTOM_")
-    assert_same_dataset(open_dataset("phantom", size=32, seed=3), phantom)
-    assert_same_dataset(open_dataset(small_root, size=8), read_kaggle3m(small_root, size=8))
-    packed = pack(small_root, tmp_path / "small.npz", size=8)
-    assert_same_dataset(open_dataset(packed), load_packed(packed))
-    smaller = open_dataset(str(packed), size=4)
-    assert smaller.image_size == 4 and smaller.arrays()[1].shape == (5, 4, 4)
-
-
-def test_open_dataset_bad_paths(tmp_path):
-    with pytest.raises(DataError, match="missing_data: no such file or folder"):
-        open_dataset(tmp_path / "missing_data")
-    (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(DataError, match="notes.txt: not a folder or an .npz file"):
-        open_dataset(tmp_path / "notes.txt")
-
-
-def run_cli(*args):
-    """``python -m tinynet pack ARGS`` in a subprocess, with this repository's tinynet."""
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "tinynet", "pack", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=120)
-
-
-def test_cli_help():
-    result = run_cli("--help")
-    assert result.returncode == 0
-    assert "usage: python -m tinynet pack" in result.stdout and "--size" in result.stdout
-
-
-def test_cli_packs(small_root, tmp_path):
-    result = run_cli(small_root, tmp_path / "out.npz", "--size", "8")
-    assert result.returncode == 0, result.stderr
-    assert "2 patients, 5 slices (3 with tumour) at 8x8" in result.stdout
-    assert_same_dataset(load_packed(tmp_path / "out.npz"), read_kaggle3m(small_root, size=8))
-
-
-def test_cli_bad_path_is_one_line_and_exit_code_2(tmp_path):
-    result = run_cli(tmp_path / "no_such_data", tmp_path / "out.npz")
-    assert result.returncode == 2
-    expected = f"python -m tinynet pack: error: {tmp_path / 'no_such_data'}: no such folder"
-    assert result.stderr.strip().splitlines() == [expected]
-    assert "Traceback" not in result.stderr and not (tmp_path / "out.npz").exists()
-
-
-def test_cli_bad_size(tmp_path, monkeypatch, capsys):
-    # In-process through runpy, which is what `python -m` uses (a subprocess costs seconds).
-    monkeypatch.setattr(sys, "argv", ["tinynet", "pack", str(tmp_path), str(tmp_path / "out.npz"),
-                                      "--size", "zero"])
-    with pytest.raises(SystemExit) as info:
-        runpy.run_module("tinynet", run_name="__main__")
-    assert info.value.code == 2
-    assert capsys.readouterr().err == ("python -m tinynet pack: error: argument --size: expected "
-                                       "an integer, got 'zero' (see --help)\n")
-    assert not (tmp_path / "out.npz").exists()
 
 
 def test_the_old_pack_module_is_gone():
