@@ -431,3 +431,62 @@ def test_tensor_hooks_see_and_may_replace_gradients():
     assert seen == [[30.0, 30.0]] and y.retains_grad
     with pytest.raises(RuntimeError, match="doesn't require gradient"):
         tn.ones(2).register_hook(print)
+
+
+def test_a_leaf_hook_runs_once_on_the_summed_gradient(torch):
+    """As in PyTorch: a leaf used three times gets its hook called once, on the total, and
+    a replacing hook replaces the total (not each share)."""
+    for lib in (tn, torch):
+        calls = []
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        x.register_hook(lambda g: calls.append(g.tolist()))
+        (x * x + x).sum().backward()
+        assert calls == [[3.0, 5.0]], lib.__name__
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        x.register_hook(lambda g: lib.ones_like(g))
+        (x + x).sum().backward()
+        assert x.grad.tolist() == [1.0, 1.0], lib.__name__
+
+
+def test_grad_on_a_freed_graph_says_so_and_leaves_no_watch_behind():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.sum().backward()                             # frees y's grad_fn
+    with pytest.raises(RuntimeError, match="backward through a graph a second time"):
+        tn.autograd.grad((y * 3).sum(), y)
+    y = x * 2
+    z = (y * y).sum()
+    (gy,) = tn.autograd.grad(z, y, retain_graph=True)
+    assert gy.tolist() == [4.0, 8.0] and y.grad_fn.watched_outputs == {}
+    x.grad = None
+    z.backward()                                   # the graph is as before grad()
+    assert y.grad is None and x.grad.tolist() == [8.0, 16.0]
+
+
+def test_grad_needs_one_gradient_per_output():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    outputs = [(x * 2).sum(), (x * 3).sum()]
+    with pytest.raises(RuntimeError, match="got 2 outputs and 1 grad_outputs"):
+        tn.autograd.grad(outputs, [x], grad_outputs=[None])
+    with pytest.raises(RuntimeError, match=r"^grad\(\) without grad_outputs needs a scalar"):
+        tn.autograd.grad(x * 2, [x])
+
+
+def test_a_detached_tensor_gets_no_gradient_from_its_old_graph():
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = (y * y).sum()
+    y.register_hook(lambda g: None)
+    y.detach_()
+    z.backward()
+    assert y.grad is None and x.grad.tolist() == [8.0, 16.0]
+
+
+def test_a_function_object_is_used_once():
+    """Calling a recorded Function object again would overwrite its edges and send the
+    first call's gradients to the second call's inputs: it is refused."""
+    square = tn.ops.activation.Sigmoid()
+    a = tn.tensor([1.0], requires_grad=True)
+    square(a)
+    with pytest.raises(RuntimeError, match="a Function object is used once"):
+        square(tn.tensor([2.0], requires_grad=True))

@@ -16,12 +16,14 @@
    gradients along its edges, down to the leaves.
 
 The walk is iterative (no recursion: a chain of 10,000 operations is fine).
-Each Function drops what it saved once walked (``retain_graph=True`` keeps it),
-and keeps only the arrays its forward chose to save, never its input Tensors.
+A Function keeps only what its forward saved (dropped once walked, unless
+``retain_graph=True``) and, of its inputs, the leaves whose ``.grad`` it fills.
 
-Around this file: tensor_core.py (Tensor's core), grad_mode.py (no_grad & co.),
-hooks.py (register_hook, retain_grad), function_ctx.py (PyTorch-style
-``forward(ctx, ...)`` Functions), gradients.py (``autograd.grad``) and debug.py.
+A Tensor (tensor_core.py) is its array ``data`` plus the fields the engine
+fills: ``requires_grad``, ``grad_fn`` (None for a leaf), ``_output_index``
+(which output of grad_fn it is) and ``grad``; ``Tensor._from_array`` wraps an
+array as it is.  Beside this file: grad_mode.py, hooks.py, function_ctx.py
+(PyTorch-style ``forward(ctx, ...)``), gradients.py (``autograd.grad``), debug.py.
 """
 import inspect
 from collections import namedtuple
@@ -78,6 +80,9 @@ class Function:
         return cls()(*args)
 
     def __call__(self, *inputs):
+        if "edges" in self.__dict__ or self._released:   # a second call would overwrite them
+            raise RuntimeError(f"this {type(self).__name__} object was already called and "
+                               "recorded; a Function object is used once: make a new one")
         tensors = [None if x is None else as_tensor(x) for x in inputs]
         arrays = [None if t is None else t.data for t in tensors]
         enabled = is_grad_enabled()
@@ -147,18 +152,20 @@ def _check_not_released(fn):
 def backpropagate(roots, deliver, retain_graph=False):
     """The walk: gradients from ``roots`` [(tensor, gradient array)] down to the leaves.
 
-    ``deliver(tensor, array)`` receives the finished gradient of every leaf
-    reached, and of every non-leaf tensor that hooks.py watches (those with
-    hooks or retain_grad, and the inputs of ``autograd.grad``), after the
-    tensor's hooks ran on it.
+    ``deliver(tensor, array, is_leaf)`` receives the finished gradient, after
+    the tensor's hooks ran on it, of every non-leaf tensor that hooks.py
+    watches (those with hooks or retain_grad, and the inputs of
+    ``autograd.grad``) when its grad_fn's turn comes, and of every leaf
+    reached, summed over all its uses, at the end.
     """
     pending = {}  # Function -> the gradients of its outputs so far, one slot per output
+    leaves = {}   # id(leaf) -> [the leaf Tensor, its gradient so far]
     for tensor, gradient in roots:
         if tensor.grad_fn is None:
-            _pass_on(tensor, 0, gradient, pending, deliver)
+            _pass_on(tensor, 0, gradient, pending, leaves)
         else:
             _check_not_released(tensor.grad_fn)
-            _pass_on(tensor.grad_fn, tensor._output_index, gradient, pending, deliver)
+            _pass_on(tensor.grad_fn, tensor._output_index, gradient, pending, leaves)
     xp = backend.get_array_module(roots[0][1])
     for fn in topological_order(list(pending)):
         grad_outputs = pending.pop(fn, None)
@@ -166,19 +173,22 @@ def backpropagate(roots, deliver, retain_graph=False):
             for index, tensor in hooks.watched_outputs(fn) if fn.watched_outputs else ():
                 if grad_outputs[index] is not None:
                     grad_outputs[index] = hooks.run_hooks(tensor, grad_outputs[index])
-                    deliver(tensor, grad_outputs[index])
+                    deliver(tensor, grad_outputs[index], False)
             grad_inputs = _call_backward(fn, grad_outputs, xp)
             for edge, g in zip(fn.edges, grad_inputs):
                 if edge is not None and g is not None:
-                    _pass_on(edge.node, edge.index, g, pending, deliver)
+                    _pass_on(edge.node, edge.index, g, pending, leaves)
         if not retain_graph:
             fn._release()
+    for leaf, gradient in leaves.values():    # every use of every leaf has sent its share
+        deliver(leaf, hooks.run_hooks(leaf, gradient) if leaf._hooks else gradient, True)
 
 
-def _pass_on(node, index, gradient, pending, deliver):
-    """Send a gradient along an edge: into a leaf, or into a Function's output slot."""
-    if isinstance(node, Tensor):      # a leaf: its gradient is finished
-        deliver(node, hooks.run_hooks(node, gradient) if node._hooks else gradient)
+def _pass_on(node, index, gradient, pending, leaves):
+    """Send a gradient along an edge: into a leaf's sum, or into a Function's output slot."""
+    if isinstance(node, Tensor):      # a leaf
+        slot = leaves.setdefault(id(node), [node, None])
+        slot[1] = gradient if slot[1] is None else slot[1] + gradient
         return
     slots = pending.setdefault(node, [None] * len(node.output_meta))
     # Out of place on purpose: several backward()s may return the same array
@@ -210,18 +220,19 @@ def _call_backward(fn, grad_outputs, xp):
     return checked
 
 
-def initial_gradient(output, gradient):
-    """The gradient the walk starts from: ``gradient`` checked, or 1 for a scalar output."""
+def initial_gradient(output, gradient, caller="backward()", argument="gradient"):
+    """The gradient the walk starts from: ``gradient`` checked, or 1 for a scalar output
+    (``caller`` and ``argument`` name the call and its argument in the messages)."""
     if not output.requires_grad:
-        raise RuntimeError("backward() on a tensor that does not require grad "
+        raise RuntimeError(f"{caller} on a tensor that does not require grad "
                            "(no input of the computation had requires_grad=True)")
     if gradient is None:
         if output.numel() != 1:
             raise RuntimeError(
-                f"backward() without a gradient needs a scalar output, got shape {output.shape}; "
-                "pass gradient= (an array of the same shape) or reduce first (e.g. .sum())")
+                f"{caller} without {argument} needs a scalar output, got shape {output.shape}; "
+                f"pass {argument}= (of the output's shape) or reduce first (e.g. .sum())")
         return backend.get_array_module(output.data).ones(output.shape, dtype=output.dtype)
-    gradient = backend.to_device(_as_array(gradient, where="backward"), output.device)
+    gradient = backend.to_device(_as_array(gradient, where=caller), output.device)
     if tuple(gradient.shape) != output.shape:
         raise ValueError(f"gradient shape {tuple(gradient.shape)} does not match "
                          f"output shape {output.shape}")
@@ -234,8 +245,8 @@ def backward(output, gradient=None, retain_graph=False):
     gradient = initial_gradient(output, gradient)
     handed_out = {id(gradient)}   # arrays a .grad must not take over (see _owned_gradient)
 
-    def store_in_grad(tensor, array):
-        if tensor.grad_fn is None or tensor._retains_grad:   # not a tensor with hooks only
+    def store_in_grad(tensor, array, is_leaf):
+        if is_leaf or tensor._retains_grad:       # not a non-leaf with hooks only
             tensor.grad = Tensor._from_array(_owned_gradient(tensor.grad, array, handed_out))
 
     backpropagate([(output, gradient)], store_in_grad, retain_graph)

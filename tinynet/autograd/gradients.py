@@ -31,16 +31,26 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs)
-    roots = [(o, initial_gradient(o, g)) for o, g in zip(outputs, grad_outputs)]
-    for t in inputs:
-        hooks.watch(t)                 # a non-leaf input's gradient is handed to us
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad: got {len(outputs)} outputs and {len(grad_outputs)} "
+                           "grad_outputs; give one gradient (or None) per output")
+    roots = [(o, initial_gradient(o, g, "grad()", "grad_outputs"))
+             for o, g in zip(outputs, grad_outputs)]
+    # A non-leaf input's gradient is handed to us by its grad_fn; the watch is
+    # taken off again afterwards unless the tensor was watched already.
+    newly_watched = [t for t in inputs if hooks.watch(t)]
     found = {}                         # id(input) -> its gradient so far
 
-    def keep_if_input(tensor, array):
+    def keep_if_input(tensor, array, is_leaf):
         if any(tensor is t for t in inputs):
             found[id(tensor)] = array if id(tensor) not in found else found[id(tensor)] + array
 
-    backpropagate(roots, keep_if_input, builtins.bool(retain_graph))
+    try:
+        backpropagate(roots, keep_if_input, builtins.bool(retain_graph))
+    finally:
+        for t in newly_watched:
+            hooks.unwatch(t)
     results = []
     for i, t in enumerate(inputs):
         if id(t) not in found and not allow_unused:

@@ -1,8 +1,8 @@
 """Tensor hooks and ``retain_grad``: seeing (or replacing) a gradient as the walk computes it.
 
-A leaf's gradient is finished when it reaches the leaf; a non-leaf tensor's
-when every consumer has sent its share to the tensor's ``grad_fn``, just
-before ``grad_fn.backward`` runs.  So the engine asks this module two things:
+A non-leaf tensor's gradient is finished when every consumer has sent its
+share to the tensor's ``grad_fn``, just before ``grad_fn.backward`` runs; a
+leaf's at the end of the walk, when all its uses have sent theirs.  So the engine asks this module two things:
 which outputs of a Function are *watched* (they have hooks, ``retain_grad``,
 or are inputs of ``autograd.grad``), and what a tensor's hooks make of its
 gradient.  A Function keeps only weak references to its watched outputs, so
@@ -12,7 +12,7 @@ import weakref
 
 from .tensor_core import Tensor, as_tensor
 
-__all__ = ["HookHandle", "add_hook", "run_hooks", "watch", "watched_outputs"]
+__all__ = ["HookHandle", "add_hook", "run_hooks", "watch", "unwatch", "watched_outputs"]
 
 
 class HookHandle:
@@ -38,9 +38,22 @@ def add_hook(tensor, hook):
 
 
 def watch(tensor):
-    """Have ``tensor.grad_fn`` hand the walk this tensor's finished gradient."""
-    if tensor.grad_fn is not None:
-        tensor.grad_fn.watched_outputs[tensor._output_index] = weakref.ref(tensor)
+    """Have ``tensor.grad_fn`` hand the walk this tensor's finished gradient.  Returns
+    True if it was not watched before.  (A freed graph is left alone: the walk
+    reports it.)"""
+    fn = tensor.grad_fn
+    if fn is None or fn._released:
+        return False
+    known = fn.watched_outputs.get(tensor._output_index)
+    fn.watched_outputs[tensor._output_index] = weakref.ref(tensor)
+    return known is None or known() is not tensor
+
+
+def unwatch(tensor):
+    """Undo ``watch``: the walk no longer hands this tensor its gradient."""
+    fn = tensor.grad_fn
+    if fn is not None and not fn._released:
+        fn.watched_outputs.pop(tensor._output_index, None)
 
 
 def watched_outputs(fn):

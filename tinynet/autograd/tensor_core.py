@@ -288,6 +288,8 @@ class Tensor:
 
     def detach_(self):
         """Cut this tensor from the graph in place; it becomes a leaf."""
+        from . import hooks
+        hooks.unwatch(self)          # its old grad_fn must no longer hand it a gradient
         self.grad_fn, self.requires_grad, self._output_index = None, False, 0
         return self
 
