@@ -247,6 +247,23 @@ def test_loading_missing_or_corrupt_checkpoints_names_the_path(tmp_path, rng):
         load_checkpoint(plain)
 
 
+def test_unreadable_checkpoints_get_a_message_that_never_suggests_unpickling(tmp_path):
+    """A short junk file (NumPy takes it for pickled data and suggests allow_pickle=True),
+    a folder and a single .npy array each get one plain message naming the path."""
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"hello")
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as file:
+        np.save(file, np.ones(3))
+    cases = [(junk, r"junk\.npz: the file is corrupt or not an \.npz archive$"),
+             (tmp_path, r"is a folder, not an \.npz file$"),
+             (single, r"single\.npz: it holds a single \.npy array, not an \.npz archive$")]
+    for path, message in cases:
+        with pytest.raises(CheckpointError, match=r"^load_checkpoint: .*" + message) as info:
+            load_checkpoint(path)
+        assert "pickle" not in str(info.value)
+
+
 def test_npz_with_an_object_array_names_the_entry_and_is_never_unpickled(tmp_path):
     path = tmp_path / "objects.npz"
     np.savez(path, w=np.ones(2), names=np.array(["a", None], dtype=object))

@@ -148,6 +148,15 @@ def test_no_model_and_gradcam_without_classifier(tmp_path, capsys, checkpoints, 
                   "--gradcam explains the classifier's decision")
 
 
+def test_out_that_is_a_file_is_one_line(tmp_path, capsys, checkpoints):
+    """--out naming a file (or a path below one) says so before any model is read."""
+    write_png(tmp_path / "slice.png")
+    for out in (tmp_path / "slice.png", tmp_path / "slice.png" / "o"):
+        expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(out),
+                               "--segmenter", checkpoints[1]],
+                      f"--out {out}: {tmp_path / 'slice.png'} is a file, not a folder")
+
+
 def test_bad_threshold_is_refused_by_argparse(tmp_path, capsys, checkpoints):
     write_png(tmp_path / "slice.png")
     expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o"),

@@ -156,16 +156,24 @@ def read_npz(path, caller, names=None):
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{caller}: no such file: {path}")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{caller}: {path} is a folder, not an .npz file")
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single .npy array, not an .npz archive")
+            raise CheckpointError(f"{caller}: cannot read {path}: it holds a single .npy "
+                                  "array, not an .npz archive")
         with npz:
             return {name: _read_npz_entry(npz, name, path, caller) for name in npz.files
                     if names is None or name in names}
     except CheckpointError:
         raise  # one entry is at fault; its message says which
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+    except ValueError as exc:
+        # NumPy took a file that is neither .npz nor .npy for pickled data, and its
+        # message invites loading it unsafely: never repeat that advice.
+        raise CheckpointError(f"{caller}: cannot read {path}: the file is corrupt or not an "
+                              ".npz archive") from exc
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise CheckpointError(
             f"{caller}: cannot read {path}: the file is corrupt or not an .npz archive "
             f"({type(exc).__name__}: {exc})") from exc

@@ -135,6 +135,16 @@ def check_output_file(flag, path):
         raise UsageError(f"{flag} {path}: {existing} is a file, not a folder")
 
 
+def check_output_folder(flag, path):
+    """UsageError unless ``path`` is a folder or can be made one: neither it nor a folder
+    above it may be a file."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder")
+
+
 # -- argparse types: a bad value is reported by argparse itself (exit code 2) --
 
 def existing_path(text):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import data as tndata
-from .cli import UsageError, check_device, existing_path, non_negative_int, positive_float, \
-    positive_int, probability
+from .cli import UsageError, check_device, check_output_folder, existing_path, non_negative_int, \
+    positive_float, positive_int, probability
 from .run import LAST, TrainingRun, resume_config
 
 __all__ = ["add_training_arguments", "explicit_arguments", "training_config", "start_run",
@@ -119,8 +119,7 @@ def training_config(parser, argv, task):
     elif os.path.exists(os.path.join(config["out"], LAST)):
         raise UsageError(f"--out {config['out']} already holds a run ({LAST}): resume it with "
                          f"--resume {os.path.join(config['out'], LAST)}, or choose another --out")
-    if os.path.exists(config["out"]) and not os.path.isdir(config["out"]):
-        raise UsageError(f"--out {config['out']} is a file, not a folder")
+    check_output_folder("--out", config["out"])
     config["device"] = check_device(config["device"])
     for flag in config.get("ignored_flags", []):
         print(f"note: resuming keeps the run's settings; ignored {flag}", file=sys.stderr)

@@ -73,6 +73,7 @@ def run(args):
     if args.gradcam and args.classifier is None and args.segmenter is not None:
         raise cli.UsageError("--gradcam explains the classifier's decision: give --classifier")
     device = cli.check_device(args.device)
+    cli.check_output_folder("--out", args.out)      # before any model is read
     out = Path(args.out)
     # --out may lie inside the input folder: never predict our own earlier outputs.
     slices = [(path, name) for path, name in find_slice_files(args.input)
