@@ -10,7 +10,7 @@
 # How to call it, from a session with the device tool:
 #   1. here, on the CPU side, once: pack the data into the ignored data/ folder (about 46 MB; the
 #      machine has no ../shared):
-#        python -m tinynet.mri.data.pack ../shared/data/lgg/kaggle_3m data/lgg128.npz --size 128
+#        python -m tinynet pack ../shared/data/lgg/kaggle_3m data/lgg128.npz --size 128
 #   2. run   command   "bash benchmarks/gpu_check.sh"
 #            carry     ["data/lgg128.npz"]
 #            timeout_s 590

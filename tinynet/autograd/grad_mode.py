@@ -17,7 +17,8 @@ class _GradMode:
 
 
 def is_grad_enabled():
-    """True unless inside a ``no_grad()`` block."""
+    """Whether Function calls are recorded now: True unless turned off by ``no_grad()``,
+    ``inference_mode()`` or ``set_grad_enabled(False)``."""
     return _GradMode.enabled
 
 

@@ -7,9 +7,12 @@ the constructor's keyword arguments (``checkpoint.model_spec``), and
     resunet                      tinynet.models.ResUNet     segmentation
     resnet18, resnet34, resnet50 tinynet.models.resnet*     classification
 
-Your own network: register it under a name, then it trains, saves and loads
-like the built-in ones (the registration must run again, e.g. on import of
-your module, in every process that loads such a checkpoint)::
+Your own network: register it under a name, then ``build_model``,
+``model_spec``, ``load_model`` and the inference functions treat it like the
+built-in ones, from Python.  The registration must run again (e.g. on import
+of your module) in every process that loads such a checkpoint, so the
+``tinynet`` command and the example scripts, which import only the built-in
+networks, do not know it; ``replace=True`` lets a notebook cell run twice::
 
     import numpy as np
     import tinynet as tn

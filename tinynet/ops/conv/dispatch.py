@@ -201,7 +201,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     -> (N, C_out, OH, OW) with ``OH = (H + 2*ph - dh*(KH-1) - 1) // sh + 1``
     (likewise OW).  ``stride``, ``padding``, ``dilation``: int or (h, w) pair;
     ``padding`` may also be ``"valid"`` (no padding) or ``"same"`` (OH, OW =
-    H, W; stride 1 only, and an even total padding ``dh*(KH-1)`` puts the extra
+    H, W; stride 1 only, and an odd total padding ``dh*(KH-1)`` puts the extra
     zero row at the bottom, as PyTorch does).  ``groups`` must be 1 (see below).
 
     How it is computed: ``reference.py`` (im2col and one GEMM) is the
