@@ -490,3 +490,52 @@ def test_a_function_object_is_used_once():
     square(a)
     with pytest.raises(RuntimeError, match="a Function object is used once"):
         square(tn.tensor([2.0], requires_grad=True))
+
+
+def _events_of_a_two_layer_backward(lib):
+    """The order in which a two-layer net's backward runs its first layer's backward and
+    the post-accumulate hooks of both layers' weights."""
+    events = []
+
+    class Tracked(lib.autograd.Function):          # identity that logs its backward
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, grad):
+            events.append("first layer backward")
+            return grad
+
+    w1 = lib.tensor([[0.5, -1.0], [2.0, 1.0]], requires_grad=True)
+    w2 = lib.tensor([[1.0], [3.0]], requires_grad=True)
+    w1.register_post_accumulate_grad_hook(lambda p: events.append(("w1", p.grad.tolist())))
+    w2.register_post_accumulate_grad_hook(lambda p: events.append(("w2", p.grad.tolist())))
+    x = lib.tensor([[1.0, 2.0]])
+    hidden = Tracked.apply(x @ w1)
+    (hidden @ w2).sum().backward()
+    return events
+
+
+def test_post_accumulate_grad_hooks_run_as_each_leaf_is_ready(torch):
+    """A weight's hook runs once its .grad is complete, during the walk: the last layer's
+    before the first layer's backward has run (what lets DDP overlap its all-reduce)."""
+    ours, theirs = _events_of_a_two_layer_backward(tn), _events_of_a_two_layer_backward(torch)
+    assert ours == theirs
+    assert ours.index(("w2", [[4.5], [1.0]])) < ours.index("first layer backward")
+    x = tn.tensor([1.0], requires_grad=True)
+    handle = x.register_post_accumulate_grad_hook(lambda p: pytest.fail("removed hook ran"))
+    handle.remove()
+    (x * 2).sum().backward()
+    with pytest.raises(RuntimeError, match="cannot be registered on non-leaf tensors"):
+        (x * 2).register_post_accumulate_grad_hook(print)
+
+
+def test_a_leaf_used_by_many_functions_gets_one_post_accumulate_call():
+    calls = []
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    x.register_post_accumulate_grad_hook(lambda p: calls.append(p.grad.tolist()))
+    (x * x + x.exp() + x).sum().backward()
+    assert len(calls) == 1
+    np.testing.assert_allclose(calls[0], 2 * np.array([1.0, 2.0]) + np.exp([1.0, 2.0]) + 1,
+                               rtol=1e-6)

@@ -31,15 +31,13 @@ from collections import namedtuple
 from .. import backend
 from . import debug, hooks
 from .grad_mode import is_grad_enabled
-from .tensor_core import Tensor, _as_array, as_tensor
+from .tensor_core import Tensor, as_tensor, initial_gradient
 
 __all__ = ["Function", "Edge", "backward", "backpropagate", "topological_order"]
 
 Edge = namedtuple("Edge", "node index shape dtype")
-Edge.__doc__ = """Where the gradient of one input of a Function goes: ``node`` is the Function
-that produced the input (add to its output number ``index``) or, for a leaf, the leaf Tensor
-itself (add to its ``.grad``).  ``shape`` and ``dtype`` are the input's: the engine checks the
-gradient's shape and casts it to that dtype."""
+Edge.__doc__ = """Where an input's gradient goes: output ``index`` of the Function ``node`` that
+made the input, or the leaf Tensor ``node`` itself; ``shape``, ``dtype``: the input's."""
 
 
 class Function:
@@ -47,27 +45,22 @@ class Function:
 
     The contract (the engine relies on it, and the test suite checks it):
 
-    * ``forward(*arrays)`` receives raw arrays (one per Tensor input, ``None``
-      for an absent optional input such as a missing bias) and returns an
-      array or a tuple of arrays.  It saves on ``self`` what backward needs,
-      as explicit attributes (``self.x = x``), and what only some gradient
-      needs under the same ``self.needs_input_grad[i]`` test backward uses.
-    * ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient:
-      all False under ``no_grad()`` or when no input requires grad, so such a
-      forward saves nothing for inference.
-    * ``backward(*grad_outputs)`` receives one gradient array per output
-      (zeros for an output no gradient reached) and returns one per input:
-      an array of the input's shape, or ``None`` where ``needs_input_grad``
-      is False.  It must never write into the incoming arrays (``add`` hands
-      one array to both of its inputs); ``debug.read_only_gradients()`` turns
-      a violation into an error, and the tests run every gradient check so.
-    * The engine casts each returned gradient to its input's dtype and adds
-      the gradients of an input used more than once.
+    * ``forward(*arrays)`` gets raw arrays (one per Tensor input, ``None`` for
+      an absent optional input such as a missing bias) and returns an array or
+      a tuple of them.  It saves what backward needs on ``self`` (``self.x =
+      x``), and what only one gradient needs under ``self.needs_input_grad[i]``
+      (all False under ``no_grad()``: inference saves nothing).
+    * ``backward(*grad_outputs)`` gets one gradient array per output (zeros
+      where none arrived) and returns one per input: of the input's shape, or
+      ``None`` where ``needs_input_grad`` is False.  It never writes into the
+      arrays it gets (``add`` hands one array to both inputs);
+      ``debug.read_only_gradients()`` makes that an error in the tests.
+    * The engine casts each gradient to its input's dtype and sums the
+      gradients of an input used more than once.
 
-    Non-tensor arguments (stride, dim, ...) go to ``__init__``.  A Function
-    object is used once: ``Conv2dFunction(stride=2)(x, w, b)``.  PyTorch's
-    style (``forward(ctx, ...)`` staticmethods, ``MyFunction.apply(x)``) is
-    run by function_ctx.py.
+    Non-tensor arguments (stride, dim, ...) go to ``__init__``; an object is
+    used once: ``Conv2dFunction(stride=2)(x, w, b)``.  PyTorch's style
+    (``forward(ctx, ...)``, ``MyFunction.apply(x)``) runs through function_ctx.py.
     """
     _released = False  # set by _release() after backward frees the saved arrays
 
@@ -133,7 +126,10 @@ def topological_order(roots):
         if fn in visited:
             continue
         visited.add(fn)
-        _check_not_released(fn)
+        if fn._released:
+            raise RuntimeError(
+                "trying to backward through a graph a second time, but its saved values "
+                "were freed; pass retain_graph=True to the first backward() to keep them")
         stack.append((fn, True))
         for edge in fn.edges:
             if edge is not None and isinstance(edge.node, Function) and edge.node not in visited:
@@ -142,32 +138,25 @@ def topological_order(roots):
     return order
 
 
-def _check_not_released(fn):
-    if fn._released:
-        raise RuntimeError(
-            "trying to backward through a graph a second time, but its saved values "
-            "were freed; pass retain_graph=True to the first backward() to keep them")
-
-
 def backpropagate(roots, deliver, retain_graph=False):
     """The walk: gradients from ``roots`` [(tensor, gradient array)] down to the leaves.
 
-    ``deliver(tensor, array, is_leaf)`` receives the finished gradient, after
-    the tensor's hooks ran on it, of every non-leaf tensor that hooks.py
-    watches (those with hooks or retain_grad, and the inputs of
-    ``autograd.grad``) when its grad_fn's turn comes, and of every leaf
-    reached, summed over all its uses, at the end.
+    ``deliver(tensor, array, is_leaf)`` receives each finished gradient, after
+    the tensor's hooks ran on it: of a non-leaf tensor that hooks.py watches
+    (with hooks or retain_grad, or an input of ``autograd.grad``) when its
+    grad_fn's turn comes, and of a leaf as soon as the last Function that
+    uses it has sent its share (so optimizers' and DDP's hooks run during the walk).
     """
+    order = topological_order([t.grad_fn for t, _ in roots if t.grad_fn is not None])
+    waiting = _uses_of_leaves(roots, order)   # id(leaf) -> shares of its gradient to come
     pending = {}  # Function -> the gradients of its outputs so far, one slot per output
     leaves = {}   # id(leaf) -> [the leaf Tensor, its gradient so far]
     for tensor, gradient in roots:
-        if tensor.grad_fn is None:
-            _pass_on(tensor, 0, gradient, pending, leaves)
-        else:
-            _check_not_released(tensor.grad_fn)
-            _pass_on(tensor.grad_fn, tensor._output_index, gradient, pending, leaves)
+        node = tensor if tensor.grad_fn is None else tensor.grad_fn
+        _pass_on(node, tensor._output_index, gradient, pending, leaves)
+    _deliver_done([t for t, _ in roots if t.grad_fn is None], waiting, leaves, deliver)
     xp = backend.get_array_module(roots[0][1])
-    for fn in topological_order(list(pending)):
+    for fn in order:
         grad_outputs = pending.pop(fn, None)
         if grad_outputs is not None:      # None: no gradient reached fn (all were unused)
             for index, tensor in hooks.watched_outputs(fn) if fn.watched_outputs else ():
@@ -178,10 +167,31 @@ def backpropagate(roots, deliver, retain_graph=False):
             for edge, g in zip(fn.edges, grad_inputs):
                 if edge is not None and g is not None:
                     _pass_on(edge.node, edge.index, g, pending, leaves)
+        _deliver_done([e.node for e in fn.edges if e is not None and isinstance(e.node, Tensor)],
+                      waiting, leaves, deliver)
         if not retain_graph:
             fn._release()
-    for leaf, gradient in leaves.values():    # every use of every leaf has sent its share
-        deliver(leaf, hooks.run_hooks(leaf, gradient) if leaf._hooks else gradient, True)
+
+
+def _uses_of_leaves(roots, order):
+    """How many shares of its gradient each leaf waits for: one per edge into it (and one
+    per root that is the leaf itself)."""
+    counts = {}
+    leaf_nodes = [t for t, _ in roots if t.grad_fn is None] + [
+        e.node for fn in order for e in fn.edges if e is not None and isinstance(e.node, Tensor)]
+    for leaf in leaf_nodes:
+        counts[id(leaf)] = counts.get(id(leaf), 0) + 1
+    return counts
+
+
+def _deliver_done(arrivals, waiting, leaves, deliver):
+    """Count one share as arrived for each leaf in ``arrivals``; a leaf whose last share
+    came gets its summed gradient delivered (its hooks run once, on the sum)."""
+    for leaf in arrivals:
+        waiting[id(leaf)] -= 1
+        if waiting[id(leaf)] == 0 and id(leaf) in leaves:
+            _, gradient = leaves.pop(id(leaf))
+            deliver(leaf, hooks.run_hooks(leaf, gradient) if leaf._hooks else gradient, True)
 
 
 def _pass_on(node, index, gradient, pending, leaves):
@@ -220,25 +230,6 @@ def _call_backward(fn, grad_outputs, xp):
     return checked
 
 
-def initial_gradient(output, gradient, caller="backward()", argument="gradient"):
-    """The gradient the walk starts from: ``gradient`` checked, or 1 for a scalar output
-    (``caller`` and ``argument`` name the call and its argument in the messages)."""
-    if not output.requires_grad:
-        raise RuntimeError(f"{caller} on a tensor that does not require grad "
-                           "(no input of the computation had requires_grad=True)")
-    if gradient is None:
-        if output.numel() != 1:
-            raise RuntimeError(
-                f"{caller} without {argument} needs a scalar output, got shape {output.shape}; "
-                f"pass {argument}= (of the output's shape) or reduce first (e.g. .sum())")
-        return backend.get_array_module(output.data).ones(output.shape, dtype=output.dtype)
-    gradient = backend.to_device(_as_array(gradient, where=caller), output.device)
-    if tuple(gradient.shape) != output.shape:
-        raise ValueError(f"gradient shape {tuple(gradient.shape)} does not match "
-                         f"output shape {output.shape}")
-    return gradient.astype(output.dtype, copy=False)
-
-
 def backward(output, gradient=None, retain_graph=False):
     """Backpropagate from ``output``, accumulating into the leaves' ``.grad``
     (and the ``.grad`` of non-leaves that called ``retain_grad()``)."""
@@ -248,6 +239,8 @@ def backward(output, gradient=None, retain_graph=False):
     def store_in_grad(tensor, array, is_leaf):
         if is_leaf or tensor._retains_grad:       # not a non-leaf with hooks only
             tensor.grad = Tensor._from_array(_owned_gradient(tensor.grad, array, handed_out))
+        if is_leaf and tensor._post_accumulate_hooks:
+            hooks.run_post_accumulate_hooks(tensor)     # e.g. DDP: this .grad is ready
 
     backpropagate([(output, gradient)], store_in_grad, retain_graph)
 

@@ -9,8 +9,8 @@ when it is finished, as it does for a tensor that called ``retain_grad()``.
 import builtins
 
 from . import hooks
-from .engine import backpropagate, initial_gradient
-from .tensor_core import Tensor
+from .engine import backpropagate
+from .tensor_core import Tensor, initial_gradient
 
 __all__ = ["grad"]
 

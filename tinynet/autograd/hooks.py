@@ -12,7 +12,8 @@ import weakref
 
 from .tensor_core import Tensor, as_tensor
 
-__all__ = ["HookHandle", "add_hook", "run_hooks", "watch", "unwatch", "watched_outputs"]
+__all__ = ["HookHandle", "add_hook", "add_post_accumulate_hook", "run_hooks",
+           "run_post_accumulate_hooks", "watch", "unwatch", "watched_outputs"]
 
 
 class HookHandle:
@@ -35,6 +36,20 @@ def add_hook(tensor, hook):
     tensor._hooks[handle.id] = hook
     watch(tensor)
     return handle
+
+
+def add_post_accumulate_hook(tensor, hook):
+    """Register ``hook(tensor)``, run after ``backward()`` added into the leaf's ``.grad``."""
+    if tensor._post_accumulate_hooks is None:
+        tensor._post_accumulate_hooks = {}
+    handle = HookHandle(tensor._post_accumulate_hooks)
+    tensor._post_accumulate_hooks[handle.id] = hook
+    return handle
+
+
+def run_post_accumulate_hooks(tensor):
+    for hook in list(tensor._post_accumulate_hooks.values()):
+        hook(tensor)
 
 
 def watch(tensor):

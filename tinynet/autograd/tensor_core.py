@@ -25,7 +25,7 @@ import numpy as np
 from .. import backend
 from ..device import device as _device
 
-__all__ = ["Tensor", "Size", "tensor", "as_tensor", "from_numpy", "is_tensor"]
+__all__ = ["Tensor", "Size", "tensor", "as_tensor", "from_numpy", "is_tensor", "initial_gradient"]
 
 
 # ---------------------------------------------------------------------------
@@ -142,6 +142,7 @@ class Tensor:
     # cannot follow equality: tensors are hashed by identity, as in PyTorch.
     __hash__ = object.__hash__
     _hooks = None          # {id: hook} once register_hook is called
+    _post_accumulate_hooks = None  # {id: hook} once register_post_accumulate_grad_hook is
     _retains_grad = False  # set by retain_grad()
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
@@ -326,6 +327,18 @@ class Tensor:
         from . import hooks
         return hooks.add_hook(self, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after ``backward()`` has added into this leaf's ``.grad``
+        (as soon as every use of the leaf has sent its share, during the walk).
+        Returns a handle: ``handle.remove()``."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from . import hooks
+        return hooks.add_post_accumulate_hook(self, hook)
+
     def zero_grad(self):
         self.grad = None
 
@@ -387,3 +400,22 @@ def from_numpy(ndarray):
 def is_tensor(obj):
     """True if ``obj`` is a tinynet Tensor."""
     return isinstance(obj, Tensor)
+
+
+def initial_gradient(output, gradient, caller="backward()", argument="gradient"):
+    """The gradient the walk starts from: ``gradient`` checked, or 1 for a scalar output
+    (``caller`` and ``argument`` name the call and its argument in the messages)."""
+    if not output.requires_grad:
+        raise RuntimeError(f"{caller} on a tensor that does not require grad "
+                           "(no input of the computation had requires_grad=True)")
+    if gradient is None:
+        if output.numel() != 1:
+            raise RuntimeError(
+                f"{caller} without {argument} needs a scalar output, got shape {output.shape}; "
+                f"pass {argument}= (of the output's shape) or reduce first (e.g. .sum())")
+        return backend.get_array_module(output.data).ones(output.shape, dtype=output.dtype)
+    gradient = backend.to_device(_as_array(gradient, where=caller), output.device)
+    if tuple(gradient.shape) != output.shape:
+        raise ValueError(f"gradient shape {tuple(gradient.shape)} does not match "
+                         f"output shape {output.shape}")
+    return gradient.astype(output.dtype, copy=False)
