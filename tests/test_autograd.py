@@ -539,3 +539,34 @@ def test_a_leaf_used_by_many_functions_gets_one_post_accumulate_call():
     assert len(calls) == 1
     np.testing.assert_allclose(calls[0], 2 * np.array([1.0, 2.0]) + np.exp([1.0, 2.0]) + 1,
                                rtol=1e-6)
+
+
+def test_grad_mode_is_per_thread():
+    """As in PyTorch: no_grad() in one thread (a DataLoader worker) leaves recording on in
+    the others, and a new thread starts with recording on."""
+    import threading
+    inside, other_thread = threading.Event(), {}
+
+    def worker():
+        with tn.no_grad():
+            inside.set()
+            release.wait(5)
+        other_thread["enabled"] = tn.is_grad_enabled()
+
+    release = threading.Event()
+    thread = threading.Thread(target=worker)
+    thread.start()
+    inside.wait(5)
+    try:
+        assert tn.is_grad_enabled()
+        assert (tn.ones(2, requires_grad=True) * 2).requires_grad
+    finally:
+        release.set()
+        thread.join(5)
+    assert other_thread == {"enabled": True}
+    with tn.no_grad():
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(tn.is_grad_enabled()))
+        thread.start()
+        thread.join(5)
+        assert seen == [True] and not tn.is_grad_enabled()

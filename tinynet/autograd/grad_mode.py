@@ -8,18 +8,25 @@ of switching it: ``no_grad``, ``enable_grad``, ``inference_mode`` and
 """
 import builtins
 import functools
+import threading
 
 __all__ = ["is_grad_enabled", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled"]
 
 
-class _GradMode:
+class _GradMode(threading.local):
+    """The flag, one per thread as in PyTorch: a DataLoader worker thread that runs
+    ``no_grad()`` must not switch off recording for the training step in the main thread.
+    Every thread starts with recording on."""
     enabled = True
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled():
     """Whether Function calls are recorded now: True unless turned off by ``no_grad()``,
     ``inference_mode()`` or ``set_grad_enabled(False)``."""
-    return _GradMode.enabled
+    return _grad_mode.enabled
 
 
 class _GradModeContext:
@@ -37,11 +44,11 @@ class _GradModeContext:
         return super().__new__(cls)
 
     def __enter__(self):
-        self._previous = _GradMode.enabled
-        _GradMode.enabled = self._mode
+        self._previous = _grad_mode.enabled
+        _grad_mode.enabled = self._mode
 
     def __exit__(self, *exc_info):
-        _GradMode.enabled = self._previous
+        _grad_mode.enabled = self._previous
         return False
 
     def _clone(self):
@@ -76,9 +83,9 @@ class inference_mode(_GradModeContext):
         self.mode = builtins.bool(mode)
 
     def __enter__(self):
-        self._previous = _GradMode.enabled
+        self._previous = _grad_mode.enabled
         if self.mode:
-            _GradMode.enabled = False
+            _grad_mode.enabled = False
 
     def _clone(self):
         return type(self)(self.mode)
@@ -93,8 +100,8 @@ class set_grad_enabled(_GradModeContext):
 
     def __init__(self, mode):
         self._mode = builtins.bool(mode)
-        self._previous = _GradMode.enabled
-        _GradMode.enabled = self._mode
+        self._previous = _grad_mode.enabled
+        _grad_mode.enabled = self._mode
 
     def __enter__(self):
         pass
