@@ -29,6 +29,7 @@ from . import nn
 from . import io
 from . import optim
 from . import models
+from . import distributed  # mpi4py is imported only by init_process_group
 from . import utils
 from .backend import gpu_available, manual_seed
 from .device import device
@@ -66,5 +67,5 @@ __all__ = sorted(set(_TORCH_FUNCTIONS) | {
     "Tensor", "Size", "Function", "autograd", "pi", "e", "inf", "nan", "finfo", "iinfo", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
     "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "device", "cuda", "linalg",
     "gradcheck", "GradcheckError", "manual_seed", "gpu_available", "backend", "ops", "nn",
-    "optim", "models", "io", "utils"})
+    "optim", "models", "io", "distributed", "utils"})
 __version__ = "0.1.0"
