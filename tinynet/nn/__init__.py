@@ -7,11 +7,12 @@
     net.to("gpu"); net.eval()
 
 Submodules: ``init`` (weight initialization), ``functional`` (the ops, as ``F``),
-``utils`` (gradient clipping, parameter counting).
+``utils`` (gradient clipping, parameter counting), ``parallel`` (DistributedDataParallel).
 """
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import BatchNorm1d, BatchNorm2d
+from .sync_batchnorm import SyncBatchNorm
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
@@ -25,8 +26,8 @@ from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .upsampling import Upsample
 
-__all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "utils",
-           "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "Linear", "Identity",
+__all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "parallel", "utils",
+           "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "Linear", "Identity",
            "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample",
            "Dropout", "Flatten", "Sequential", "ModuleList", "ModuleDict",

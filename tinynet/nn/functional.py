@@ -53,6 +53,7 @@ from ..ops.pooling import (
     adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d, upsample_nearest2d
 )
 from ..ops.batch_norm import batch_norm
+from ..ops.sync_batch_norm import sync_batch_norm
 from ..ops.dropout import dropout
 
 # Every name imported above (the same objects as ``tinynet.ops.<name>``).

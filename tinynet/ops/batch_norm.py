@@ -75,7 +75,9 @@ class BatchNormFunction(Function):
     """Batch normalization of x (N, C, *) with optional weight, bias (C,); see the module docstring.
 
     Saved for backward: x (alive in the graph anyway), the per-channel mean
-    and inv_std that normalized it, and the weight.
+    and inv_std that normalized it, the weight and the count m.  The batch is
+    this process's; ``SyncBatchNormFunction`` (sync_batch_norm.py) overrides
+    ``_sum_over_batch`` so that the sums, the count and m span every rank.
     """
 
     def __init__(self, training, momentum, eps, running_mean, running_var):
@@ -105,12 +107,19 @@ class BatchNormFunction(Function):
         self.x, self.mean, self.inv_std, self.weight = x, mean, inv_std, weight
         return y
 
+    def _sum_over_batch(self, *vectors):
+        """The per-channel sums of this process's batch, as they are (one process)."""
+        return vectors
+
     def _normalize_with_batch_stats(self, xp, x):
         """Batch mean and inv_std of x, x - mean, and the running-stat update."""
-        m = x.size // x.shape[1]
-        mean = _channel_sum(xp, x) / m
+        count = xp.full(1, x.size // x.shape[1], dtype=xp.float64)   # exact beyond float16
+        total, count = self._sum_over_batch(_channel_sum(xp, x), count)
+        self.m = m = int(count[0])
+        mean = total / m
         centered = x - _per_channel(mean, x.ndim)
-        var = _channel_dot(xp, centered, centered) / m
+        (sum_of_squares,) = self._sum_over_batch(_channel_dot(xp, centered, centered))
+        var = sum_of_squares / m
         if self.running_mean is not None:
             self.running_mean *= 1 - self.momentum
             self.running_mean += self.momentum * mean
@@ -123,7 +132,6 @@ class BatchNormFunction(Function):
         xp = backend.get_array_module(g)
         x, mean, inv_std, weight = self.x, self.mean, self.inv_std, self.weight
         need_x, need_w, need_b = self.needs_input_grad
-        m = x.size // x.shape[1]
         scale = _scale(weight, inv_std, g.dtype)
         dbias = dweight = dx = None
         if need_b or need_w or (need_x and self.training):
@@ -136,8 +144,11 @@ class BatchNormFunction(Function):
         elif need_x:
             # dx = scale * (g - dbias/m - xhat * dweight/m), expanded into
             # per-channel coefficients of g, x and 1 so it is three passes.
-            coef_x = -scale * inv_std * dweight / m
-            coef_1 = -scale * dbias / m - coef_x * mean
+            # The sums are over the whole batch (every rank's, synchronized).
+            batch_dbias, batch_dweight = self._sum_over_batch(dbias, dweight)
+            m = self.m
+            coef_x = -scale * inv_std * batch_dweight / m
+            coef_1 = -scale * batch_dbias / m - coef_x * mean
             dx = _affine_of_two(xp, g, _per_channel(scale, g.ndim), x,
                                 _per_channel(coef_x, x.ndim), _per_channel(coef_1, x.ndim))
         return dx, dweight if need_w else None, dbias if need_b else None
