@@ -4,6 +4,7 @@
     python examples/train_classifier.py --data kaggle_3m --arch resnet18 \\
         --weights resnet18_imagenet.npz --epochs 8 --out runs/classifier
     python examples/train_classifier.py --resume runs/classifier/last.npz
+    mpiexec -n 2 python examples/train_classifier.py ...  # data-parallel, 2 ranks
 
 Writes into --out: best.npz (best validation ROC AUC, with what inference
 needs), last.npz (for --resume), log.jsonl, split.json and figures/ (loss and
@@ -12,13 +13,15 @@ examples/convert_weights.py and the README.
 
 The model, the optimizer, the learning-rate schedule and the augmentation are
 made in ``main()``, the training loop is below in ``train()``: forward, loss,
-backward, step.
+backward, step.  Under ``mpiexec -n N`` it trains data-parallel: ``--batch-size``
+is the global batch, of which each rank trains its part; rank 0 alone prints and
+writes files (tinynet/mri/parallel.py).
 """
 import sys
 
 import tinynet as tn
 from tinynet import ops
-from tinynet.mri import cli, experiment, figures
+from tinynet.mri import cli, experiment, figures, parallel
 from tinynet.mri.architectures import architecture_names, build_model
 from tinynet.mri.checkpoint import model_spec
 from tinynet.mri.data import Augment
@@ -50,6 +53,8 @@ def build_parser():
 
 
 def main(argv=None):
+    # Started by `mpiexec -n N`: join the N ranks; a plain `python` run is rank 0 of 1.
+    rank, world_size = parallel.start()
     config = experiment.training_config(build_parser(), argv, task="classification")
     device = config["device"]
 
@@ -62,6 +67,11 @@ def main(argv=None):
     except (KeyError, ValueError, RuntimeError) as exc:    # keys or shapes that do not fit
         raise cli.UsageError(f"--weights {start}: {exc}") from exc
     model = model.to(device)
+    if world_size > 1:
+        # BatchNorm statistics over the global batch, as one process would compute them;
+        # DDP starts every rank from rank 0's weights and averages the gradients in backward.
+        model = tn.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = tn.nn.parallel.DistributedDataParallel(model)
     # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
     # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.
     augment = Augment(elastic=config["elastic"]) if config["augment"] else None
@@ -79,7 +89,7 @@ def main(argv=None):
     run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_auc",
                                scheduler=scheduler)
     train(run, model, optimizer, data, device, config["threshold"])
-    if run.best:
+    if run.best and rank == 0:
         print(f"best validation ROC AUC {run.best['value']:.4f} (epoch {run.best['epoch']}): "
               f"{run.best_path}")
     return run.exit_code
@@ -102,9 +112,14 @@ def train(run, model, optimizer, data, device, threshold):
                 correct = logits.detach().cpu().numpy().argmax(axis=1) == batch.labels
                 run.step_done(loss=value, accuracy=correct.mean())
 
-            scores, predictions = validate_classifier(model, data.val_loader, device, threshold,
+            # The model itself, not its DDP wrapper: each rank predicts its share of the
+            # validation slices, and validate_classifier gathers them from every rank.
+            scores, predictions = validate_classifier(parallel.unwrap(model), data.val_loader,
+                                                      device, threshold,
                                                       criterion=ops.cross_entropy)
             is_best = run.end_epoch(scores)
+            if not run.is_main:
+                continue                    # rank 0 alone prints and draws
             print(f"epoch {epoch + 1}: train loss {run.history[-1]['train_loss']:.4f}, "
                   f"validation accuracy {scores['val_accuracy']:.4f}, "
                   f"AUC {scores['val_auc']:.4f}{'  (best)' if is_best else ''}")

@@ -3,6 +3,7 @@
     python examples/train_resunet.py                      # the built-in phantom, ~3.4 min
     python examples/train_resunet.py --data lgg128.npz --epochs 12 --out runs/resunet
     python examples/train_resunet.py --resume runs/resunet/last.npz
+    mpiexec -n 2 python examples/train_resunet.py ...     # data-parallel, 2 ranks
 
 Writes into --out: best.npz (the weights of the best validation epoch, with
 what inference needs), last.npz (for --resume), log.jsonl, split.json and
@@ -12,12 +13,16 @@ The model, the optimizer, the learning-rate schedule and the augmentation are
 made in ``main()``, the training loop is below in ``train()``: forward, loss,
 backward, step.  What they lean on (the data and split, checkpoints, resume,
 the NaN guard, the log, the figures) is in tinynet/mri/.
+
+Under ``mpiexec -n N`` the script trains data-parallel: ``--batch-size`` is the
+global batch, of which each rank trains its part; rank 0 alone prints and
+writes files (tinynet/mri/parallel.py).
 """
 import sys
 
 import tinynet as tn
 from tinynet import metrics, ops
-from tinynet.mri import cli, experiment, figures
+from tinynet.mri import cli, experiment, figures, parallel
 from tinynet.mri.architectures import build_model
 from tinynet.mri.checkpoint import model_spec
 from tinynet.mri.data import Augment
@@ -74,6 +79,8 @@ def build_parser():
 
 
 def main(argv=None):
+    # Started by `mpiexec -n N`: join the N ranks; a plain `python` run is rank 0 of 1.
+    rank, world_size = parallel.start()
     config = experiment.training_config(build_parser(), argv, task="segmentation")
     device = config["device"]
     # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
@@ -87,6 +94,11 @@ def main(argv=None):
     spec = model_spec("resunet", arch_args, config["size"], data.normalization,
                       config["threshold"])
     model = build_model("resunet", **arch_args).to(device)
+    if world_size > 1:
+        # BatchNorm statistics over the global batch, as one process would compute them;
+        # DDP starts every rank from rank 0's weights and averages the gradients in backward.
+        model = tn.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = tn.nn.parallel.DistributedDataParallel(model)
     optimizer = tn.optim.Adam(model.parameters(), lr=config["lr"],
                               weight_decay=config["weight_decay"])
     # --schedule cosine: the learning rate falls along a half cosine from --lr to lr/100 over
@@ -98,7 +110,7 @@ def main(argv=None):
     run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_dice",
                                scheduler=scheduler)
     train(run, model, optimizer, LOSSES[config["loss"]], data, device, config["threshold"])
-    if run.best:
+    if run.best and rank == 0:
         print(f"best validation Dice {run.best['value']:.4f} (epoch {run.best['epoch']}): "
               f"{run.best_path}")
     return run.exit_code
@@ -123,14 +135,17 @@ def train(run, model, optimizer, criterion, data, device, threshold):
                 predicted = ops.sigmoid(logits).detach().cpu().numpy() >= threshold
                 run.step_done(loss=value, dice=metrics.dice_score(predicted, batch.masks))
 
-            scores, predictions = validate_segmenter(model, data.val_loader,
+            # The model itself, not its DDP wrapper: each rank predicts its share of the
+            # validation slices, and validate_segmenter gathers them from every rank.
+            scores, predictions = validate_segmenter(parallel.unwrap(model), data.val_loader,
                                                      data.dataset.patient_of, device,
                                                      threshold, criterion)
             is_best = run.end_epoch(scores)
-            print(f"epoch {epoch + 1}: train loss {run.history[-1]['train_loss']:.4f}, "
-                  f"validation Dice {scores['val_dice']:.4f} per patient"
-                  f"{'  (best)' if is_best else ''}")
-            write_figures(run, data, predictions, shown, threshold, is_best)
+            if run.is_main:
+                print(f"epoch {epoch + 1}: train loss {run.history[-1]['train_loss']:.4f}, "
+                      f"validation Dice {scores['val_dice']:.4f} per patient"
+                      f"{'  (best)' if is_best else ''}")
+                write_figures(run, data, predictions, shown, threshold, is_best)
 
 
 def write_figures(run, data, predictions, shown, threshold, is_best):

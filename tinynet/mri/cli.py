@@ -17,6 +17,7 @@ import os
 import sys
 
 from tinynet import backend
+from . import parallel
 from .data import DataError
 from tinynet.io import CheckpointError, SafetensorsError, TorchFormatError
 
@@ -44,9 +45,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def fail(message, prog=None):
-    """Print ``<prog>: error: message`` to stderr and exit with code 2 (argparse's convention)."""
+    """Print ``<prog>: error: message`` to stderr and exit with code 2 (argparse's convention).
+
+    Under ``mpiexec -n N`` every rank meets the same bad argument: rank 0 alone prints
+    the line, and every rank exits with code 2.
+    """
     prog = prog or os.path.basename(sys.argv[0] or "tinynet")
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    if parallel.is_main():
+        print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import data as tndata
+from . import parallel
 from .cli import UsageError, check_device, check_output_folder, existing_path, non_negative_int, \
     positive_float, positive_int, probability
 from .run import LAST, TrainingRun, resume_config
@@ -121,8 +122,9 @@ def training_config(parser, argv, task):
                          f"--resume {os.path.join(config['out'], LAST)}, or choose another --out")
     check_output_folder("--out", config["out"])
     config["device"] = check_device(config["device"])
-    for flag in config.get("ignored_flags", []):
-        print(f"note: resuming keeps the run's settings; ignored {flag}", file=sys.stderr)
+    if parallel.is_main():
+        for flag in config.get("ignored_flags", []):
+            print(f"note: resuming keeps the run's settings; ignored {flag}", file=sys.stderr)
     return config
 
 
@@ -136,7 +138,8 @@ def start_run(config, model, optimizer, spec, data, monitor, *, scheduler):
                       loader=data.train_loader, spec=spec, config=config, monitor=monitor)
     if config["resume"]:
         run.resume(config["resume"])
-    tndata.save_split(run.path("split.json"), data.split)
+    if parallel.is_main():
+        tndata.save_split(run.path("split.json"), data.split)
     return run
 
 
@@ -158,10 +161,18 @@ def prepare_data(config, *, augment, multiple=1):
     augment : the script's augmentation of training slices, a callable
         ``(image, mask, rng) -> (image, mask)`` such as ``data.Augment()``, or None
     multiple : the model's required divisor of the input side (16 for the ResUNet).
+
+    Under ``mpiexec -n N`` (a process group of N ranks) the training loader gives
+    this rank its part of every global batch of ``--batch-size``, and the validation
+    loader its own consecutive share of the validation slices (``parallel.py``).
     """
     if config["size"] % multiple:
         raise UsageError(f"--size {config['size']} must be a multiple of {multiple} for this "
                          "model")
+    rank, world = parallel.rank_and_size()
+    if config["batch_size"] % world:
+        raise UsageError(f"--batch-size {config['batch_size']} is the global batch, shared "
+                         f"equally by the {world} ranks: give a multiple of {world}")
     dataset = tndata.open_dataset(config["data"], size=config["size"], seed=config["seed"])
     split = _patient_split(dataset, config)
     train_idx = dataset.indices_of(split["train"])
@@ -171,7 +182,7 @@ def prepare_data(config, *, augment, multiple=1):
         raise UsageError(f"the split leaves no slices for {side} ({len(dataset.patients)} "
                          f"patients in {config['data'] or 'the phantom'})")
     unused = sorted(set(dataset.patients) - set(split["train"]) - set(split["val"]))
-    if unused:
+    if unused and rank == 0:
         print(f"note: {len(unused)} patient(s) of the data are on neither side of the split "
               f"{config['split']} and are not used (e.g. {unused[0]}); pass a new --split path "
               "to split all of them", file=sys.stderr)
@@ -182,12 +193,18 @@ def prepare_data(config, *, augment, multiple=1):
         dataset, train_idx, config["batch_size"], shuffle=True,
         oversample_tumour=config["oversample"], augment=augment, normalization=stats,
         seed=config["seed"], drop_last=len(train_idx) > config["batch_size"],
-        prefetch=config["prefetch"])
-    val_loader = tndata.BatchLoader(dataset, val_idx, config["val_batch_size"], shuffle=False,
+        prefetch=config["prefetch"], rank=rank, world_size=world)
+    # Validation: each rank its consecutive share of the slices (no padding, no slice
+    # twice); validate.py gathers the predictions so that every rank scores all of them.
+    val_share = np.array_split(val_idx, world)[rank]
+    if len(val_share) == 0:
+        raise UsageError(f"{len(val_idx)} validation slices cannot be shared by {world} ranks")
+    val_loader = tndata.BatchLoader(dataset, val_share, config["val_batch_size"], shuffle=False,
                                     normalization=stats, seed=config["seed"],
                                     prefetch=config["prefetch"])
     data = TrainingData(dataset, split, stats, train_idx, val_idx, train_loader, val_loader)
-    print(summarize(data))
+    if rank == 0:
+        print(summarize(data))
     return data
 
 
@@ -197,7 +214,7 @@ def _patient_split(dataset, config):
         return tndata.load_split(path, patients=dataset.patients)
     split = tndata.split_patients(dataset.patients, val_fraction=config["val_fraction"],
                                   seed=config["seed"])
-    if path:
+    if path and parallel.is_main():     # the other ranks made the same split from the seed
         tndata.save_split(path, split)
     return split
 

@@ -32,6 +32,17 @@ and tinynet's RNG are all restored, and the loader derives every epoch's order
 and every sample's augmentation from (seed, epoch, position), never from a
 generator that has advanced by an unknown amount.  Ctrl-C does not stop a step
 half-way: the signal only sets a flag, and the run stops before its next batch.
+
+Data-parallel (``mpiexec -n N``, ``parallel.py``): every rank makes a
+TrainingRun and runs the same loop; rank 0 alone prints, logs and writes the
+checkpoints, which hold the unwrapped model (``model.module``), so they are
+those of one process.  The ranks decide together: ``check_finite`` averages
+the step's loss over the ranks in one all-reduce that also carries "my loss is
+NaN/inf" and "Ctrl-C was pressed here", so a NaN on any rank stops every rank
+before the same backward, and Ctrl-C (which mpiexec sends to every rank, not
+necessarily between the same two steps) stops every rank after the same step.
+The end of an epoch averages the other per-step values (Dice, accuracy) and
+the stop flag once more.  Every rank resumes from the same last.npz.
 """
 import contextlib
 import json
@@ -47,6 +58,7 @@ from tqdm import tqdm
 from tinynet import backend
 from tinynet.io import (CheckpointError, atomic_copy, load_checkpoint, load_checkpoint_metadata,
                         save_checkpoint)
+from . import parallel
 
 __all__ = ["LAST", "BEST", "LOG", "TrainingRun", "NonFiniteLossError", "TrainingInterrupted",
            "resume_config", "EXIT_OK", "EXIT_NONFINITE", "EXIT_INTERRUPTED"]
@@ -74,7 +86,8 @@ class TrainingRun:
     Parameters
     ----------
     out_dir : folder for checkpoints, log and figures (created)
-    model, optimizer, scheduler : the objects being trained (scheduler may be None)
+    model, optimizer, scheduler : the objects being trained (scheduler may be None); a
+        model wrapped in DistributedDataParallel is saved and loaded as its ``.module``
     loader : the training BatchLoader (its position is saved and restored)
     spec : the model spec (``checkpoint.model_spec``) stored with every checkpoint
     config : JSON-able dict of the run's settings; ``config["epochs"]`` is the length
@@ -88,7 +101,10 @@ class TrainingRun:
             raise ValueError(f"TrainingRun: mode must be 'max' or 'min', got {mode!r}")
         self.out_dir = os.fspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
-        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.model = parallel.unwrap(model)       # the checkpoints are those of one process
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.rank, self.world_size = parallel.rank_and_size()
+        self.is_main = self.rank == 0             # prints, logs and writes files
         self.loader = loader
         self.spec, self.config = spec, dict(config)
         self.monitor, self.mode = monitor, mode
@@ -98,7 +114,8 @@ class TrainingRun:
         self.best = None           # {"epoch": int, "value": float}
         self.exit_code = EXIT_OK
         self._meter = _Meter()
-        self._stop_requested = False
+        self._stop_requested = False   # Ctrl-C on this process
+        self._stop_agreed = False      # ... on some rank, as the ranks learnt together
         self._resumed = False
         self._last_saved = None    # what last.npz holds, in words, once this run wrote or read it
         self._bar = None
@@ -128,7 +145,7 @@ class TrainingRun:
     def epochs(self):
         """Yield the epochs still to train, from the resumed one to ``config["epochs"] - 1``."""
         if not self._resumed:
-            self.log("start", config=self.config, model=self.spec)
+            self.log("start", config=self.config, model=self.spec, **self._ranks_field())
         while self.epoch < self.config["epochs"]:
             self._epoch_started = time.perf_counter()
             self._wait_at_epoch_start = self.loader.wait_seconds
@@ -143,13 +160,13 @@ class TrainingRun:
         total = self.config["epochs"]
         desc = f"epoch {self.epoch + 1}/{total}"
         with tqdm(total=len(loader), initial=loader.position, desc=desc, leave=False,
-                  dynamic_ncols=True, disable=None) as bar:
+                  dynamic_ncols=True, disable=None if self.is_main else True) as bar:
             self._bar = bar
             batches = iter(loader)
             try:
                 while True:
                     # Check before taking a batch: a batch taken counts as done in the loader.
-                    if self._stop_requested:
+                    if self._should_stop():
                         raise TrainingInterrupted()
                     try:
                         batch = next(batches)
@@ -166,11 +183,23 @@ class TrainingRun:
 
         Call it before ``backward()``: the weights are still those of the last
         good step, and ``last.npz`` on disk is never replaced by a diverged state.
+        With several ranks it returns the mean of the ranks' losses, raises on
+        every rank when one rank's loss is not finite, and learns whether Ctrl-C
+        reached any rank (one all-reduce of three numbers; every rank calls it).
         """
         value = float(loss.item() if hasattr(loss, "item") else loss)
-        if not math.isfinite(value):
+        finite = math.isfinite(value)
+        what = value
+        if self.world_size > 1:
+            mean, nonfinite, stop = parallel.mean_over_ranks(
+                [value if finite else 0.0, not finite, self._stop_requested])
+            self._stop_agreed = self._stop_agreed or stop > 0
+            if finite and nonfinite > 0:
+                what = f"not finite on {round(nonfinite * self.world_size)} of the ranks"
+            finite, value = nonfinite == 0, float(mean)
+        if not finite:
             raise NonFiniteLossError(
-                f"the training loss is {value} at epoch {self.epoch + 1}, batch "
+                f"the training loss is {what} at epoch {self.epoch + 1}, batch "
                 f"{self.loader.position} (step {self.step + 1})")
         return value
 
@@ -188,10 +217,12 @@ class TrainingRun:
 
         ``val_metrics``: dict of JSON numbers from the validation pass; it must
         hold ``self.monitor``.  Returns True when this epoch is the best so far.
+        With several ranks every rank calls it with the same (gathered) metrics.
         """
         if self.monitor not in val_metrics:
             raise KeyError(f"end_epoch: validation metrics have no {self.monitor!r} "
                            f"(got {sorted(val_metrics)})")
+        self._agree_on_means()
         seconds = time.perf_counter() - (self._epoch_started or time.perf_counter())
         waited = self.loader.wait_seconds - self._wait_at_epoch_start
         record = {"epoch": self.epoch + 1, "steps": self.step,
@@ -215,6 +246,25 @@ class TrainingRun:
             self._save_best(record)
         self.save_last()
         return is_best
+
+    def _agree_on_means(self):
+        """Several ranks: average the epoch's running sums (the loss's are already the ranks'
+        mean; Dice and accuracy are each rank's own) and learn of a Ctrl-C on any rank."""
+        if self.world_size == 1:
+            return
+        keys = sorted(self._meter.sums)
+        agreed = parallel.mean_over_ranks([self._meter.sums[k] for k in keys]
+                                          + [self._stop_requested])
+        self._meter.sums = dict(zip(keys, agreed[:-1].tolist()))
+        self._stop_agreed = self._stop_agreed or agreed[-1] > 0
+
+    def _should_stop(self):
+        # Several ranks stop only on what they all know, so that they stop after the same step.
+        return self._stop_requested if self.world_size == 1 else self._stop_agreed
+
+    def _ranks_field(self):
+        # Logs of one process stay as they were; data-parallel runs say how many ranks.
+        return {"ranks": self.world_size} if self.world_size > 1 else {}
 
     def _improves(self, value):
         # A NaN metric (e.g. AUC on a validation set of one class) never beats a
@@ -243,29 +293,33 @@ class TrainingRun:
         except TrainingInterrupted:
             self._restore_sigint_handler(previous)
             previous = None
+            self._agree_on_means()     # every rank is here, after the same step
             self.save_last()
             self.log("interrupted", epoch=self.epoch + 1, batch=self.loader.position,
                      steps=self.step)
             self.exit_code = EXIT_INTERRUPTED
-            print(f"\nInterrupted at epoch {self.epoch + 1}, batch {self.loader.position}: "
+            self._say(f"\nInterrupted at epoch {self.epoch + 1}, batch {self.loader.position}: "
                   f"the state is saved in {self.last_path}.\nResume with:  "
-                  f"python {sys.argv[0] or 'train.py'} --resume {self.last_path}",
-                  file=sys.stderr)
+                  f"python {sys.argv[0] or 'train.py'} --resume {self.last_path}")
         except NonFiniteLossError as exc:
             self.log("stopped", reason="non-finite loss", message=str(exc), steps=self.step)
             self.exit_code = EXIT_NONFINITE
             kept = (f"the last good checkpoint is {self.last_path} ({self._last_saved})"
                     if self._last_saved else "no checkpoint of this run had been written yet")
-            print(f"\nStopped: {exc}; {kept}. Try a lower --lr, or check the data.",
-                  file=sys.stderr)
+            self._say(f"\nStopped: {exc}; {kept}. Try a lower --lr, or check the data.")
         else:
             self.log("finished", epochs=self.epoch, steps=self.step, best=self.best)
             if self._stop_requested:    # Ctrl-C during the last validation: nothing left to stop
-                print("Ctrl-C came after the last training step: the run had finished "
-                      f"({self.last_path} holds it)", file=sys.stderr)
+                self._say("Ctrl-C came after the last training step: the run had finished "
+                          f"({self.last_path} holds it)")
         finally:
             if previous is not None:
                 self._restore_sigint_handler(previous)
+
+    def _say(self, message):
+        """A message on stderr, from rank 0 only."""
+        if self.is_main:
+            print(message, file=sys.stderr)
 
     def request_stop(self):
         """Ask the run to stop before its next batch (what Ctrl-C does)."""
@@ -279,8 +333,7 @@ class TrainingRun:
             if self._stop_requested:        # second Ctrl-C: stop now
                 raise KeyboardInterrupt
             self._stop_requested = True
-            print("\nCtrl-C: stopping after this step (press again to abort at once)",
-                  file=sys.stderr)
+            self._say("\nCtrl-C: stopping after this step (press again to abort at once)")
 
         return ("installed", signal.signal(signal.SIGINT, on_sigint))
 
@@ -291,7 +344,10 @@ class TrainingRun:
 
     # -- checkpoints ----------------------------------------------------------------
     def save_last(self):
-        """Write last.npz: the whole training state, atomically."""
+        """Write last.npz: the whole training state, atomically (rank 0; the same on all)."""
+        self._last_saved = _position_in_words(self.epoch, self.loader.position)
+        if not self.is_main:
+            return
         state = {"config": self.config, "epoch": self.epoch, "step": self.step,
                  "history": self.history, "best": self.best,
                  "loader": self.loader.state_dict(), "meter": self._meter.state_dict(),
@@ -299,15 +355,18 @@ class TrainingRun:
                  "rng": backend.get_rng().bit_generator.state}
         save_checkpoint(self.last_path, model=self.model, optimizer=self.optimizer,
                         epoch=self.epoch, metadata={"model": self.spec, "run": state})
-        self._last_saved = _position_in_words(self.epoch, self.loader.position)
 
     def _save_best(self, record):
+        if not self.is_main:
+            return
         save_checkpoint(self.best_path, model=self.model, epoch=self.epoch,
                         metadata={"model": self.spec, "metrics": record,
                                   "config": self.config})
 
     def resume(self, path):
-        """Restore everything ``save_last`` wrote; training continues where it stopped."""
+        """Restore everything ``save_last`` wrote; training continues where it stopped.
+
+        Every rank reads the same file, so all continue from the same state."""
         checkpoint = load_checkpoint(path)
         state = (checkpoint["metadata"] or {}).get("run")
         if state is None:
@@ -328,18 +387,21 @@ class TrainingRun:
         self._resumed = True
         self._last_saved = _position_in_words(self.epoch, self.loader.position)
         source_best = os.path.join(os.path.dirname(os.path.abspath(path)), BEST)
-        if os.path.exists(source_best) and not os.path.exists(self.best_path):
+        if (self.is_main and os.path.exists(source_best)
+                and not os.path.exists(self.best_path)):
             atomic_copy(source_best, self.best_path)   # resumed into another --out
         if self.epoch >= self.config["epochs"]:
-            print(f"note: {path} has already trained {self.epoch} of --epochs "
-                  f"{self.config['epochs']}; pass a larger --epochs to train on",
-                  file=sys.stderr)
+            self._say(f"note: {path} has already trained {self.epoch} of --epochs "
+                      f"{self.config['epochs']}; pass a larger --epochs to train on")
         self.log("resume", checkpoint=os.fspath(path), epoch=self.epoch + 1,
-                 batch=self.loader.position, steps=self.step, config=self.config)
+                 batch=self.loader.position, steps=self.step, config=self.config,
+                 **self._ranks_field())
 
     # -- the journal ----------------------------------------------------------------
     def log(self, event, **fields):
-        """Append one JSON line ``{"event": ..., "time": ..., **fields}`` to log.jsonl."""
+        """Append one JSON line ``{"event": ..., "time": ..., **fields}`` to log.jsonl (rank 0)."""
+        if not self.is_main:
+            return
         record = {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields}
         # The one file not written through tinynet.io.atomic_write: the journal is only ever
         # appended to, one whole line per write, so a crash can cost at most its last line,

@@ -11,10 +11,18 @@ The probabilities are those of inference and of the evaluation report
 validation AUC that picks best.npz is the AUC ``examples/evaluate.py`` reports
 on the same slices.  Segmenter: the metrics are computed at the training size
 (the loader's); the report scores at the data's own size.
+
+Data-parallel (``mpiexec -n N``): each rank's loader holds its share of the
+slices; the predictions are gathered (``parallel.gather_validation``) and the
+loss averaged over all slices, so every rank computes the metrics of the whole
+validation set and takes the same best-epoch decision.  Pass the unwrapped
+model (``parallel.unwrap``): eval-mode passes need no collective, and the ranks
+may run different numbers of batches.
 """
 import numpy as np
 
 from tinynet import metrics, no_grad, tensor
+from . import parallel
 from .patient_metrics import segmentation_metrics
 from .scoring import evaluation_mode, pixel_probabilities, tumour_probability
 
@@ -36,8 +44,13 @@ def _predict(model, loader, device, probability, criterion, target):
                                     .item()))
                 weights.append(len(batch.indices))
             outputs.append((batch, probability(logits)))
-    loss = float(np.average(losses, weights=weights)) if criterion is not None else None
-    return outputs, loss
+    if criterion is None:
+        return outputs, None
+    if parallel.rank_and_size()[1] == 1:
+        return outputs, float(np.average(losses, weights=weights))
+    # The mean over every rank's slices: the sums of (batch loss x batch size) and of sizes.
+    total, count = parallel.mean_over_ranks([np.dot(losses, weights), np.sum(weights)])
+    return outputs, float(total / count)
 
 
 def validate_segmenter(model, loader, patient_of, device="cpu", threshold=0.5, criterion=None):
@@ -54,9 +67,11 @@ def validate_segmenter(model, loader, patient_of, device="cpu", threshold=0.5, c
     """
     outputs, loss = _predict(model, loader, device, pixel_probabilities, criterion,
                              lambda batch: batch.masks)
-    indices = np.concatenate([batch.indices for batch, _ in outputs])
-    probs = np.concatenate([p for _, p in outputs])
-    truths = np.concatenate([batch.masks[:, 0].astype(np.uint8) for batch, _ in outputs])
+    gathered = parallel.gather_validation({
+        "indices": np.concatenate([batch.indices for batch, _ in outputs]),
+        "probabilities": np.concatenate([p for _, p in outputs]),
+        "masks": np.concatenate([batch.masks[:, 0].astype(np.uint8) for batch, _ in outputs])})
+    indices, probs, truths = gathered["indices"], gathered["probabilities"], gathered["masks"]
     seg = segmentation_metrics(probs >= threshold, truths, [patient_of[i] for i in indices])
     result = {"val_dice": seg["dice_per_patient_mean"],
               "val_dice_median": seg["dice_per_patient_median"],
@@ -77,9 +92,11 @@ def validate_classifier(model, loader, device="cpu", threshold=0.5, criterion=No
     """
     outputs, loss = _predict(model, loader, device, tumour_probability, criterion,
                              lambda batch: batch.labels)
-    indices = np.concatenate([batch.indices for batch, _ in outputs])
-    labels = np.concatenate([batch.labels for batch, _ in outputs])
-    scores = np.concatenate([p for _, p in outputs])
+    gathered = parallel.gather_validation({
+        "indices": np.concatenate([batch.indices for batch, _ in outputs]),
+        "labels": np.concatenate([batch.labels for batch, _ in outputs]),
+        "scores": np.concatenate([p for _, p in outputs])})
+    indices, labels, scores = gathered["indices"], gathered["labels"], gathered["scores"]
     cls = metrics.classification_metrics(labels, scores, threshold=threshold)
     result = {f"val_{k}": cls[k] for k in ("accuracy", "sensitivity", "specificity",
                                             "precision", "f1", "auc")}

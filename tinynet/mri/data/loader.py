@@ -25,6 +25,14 @@ While the model trains on one batch, a worker thread prepares the next
 loops, so this overlaps real work).  The thread stops when the iteration
 ends, is left early or is garbage collected; an exception in the worker is
 re-raised in the consumer with the worker's traceback.
+
+Data-parallel training (``rank``, ``world_size``): ``batch_size`` stays the
+*global* batch.  Every rank draws the same global order (same seed), and rank
+r takes the r-th of ``world_size`` equal parts of each global batch, augmented
+with the generator of its global position, so the ranks together see exactly
+the batches, oversampling and augmentation of one process.  The position and
+the state dict are those of the global batches: a run saved with one world
+size resumes with another.
 """
 import functools
 import math
@@ -96,10 +104,13 @@ class BatchLoader:
         seed:       the seed of every random choice
         drop_last:  drop the last batch of an epoch if it is smaller than batch_size
         prefetch:   batches prepared ahead by the worker thread; 0 = no thread
+        rank, world_size: this process's part of every global batch (data-parallel
+                    training); batch_size must be a multiple of world_size
     """
 
     def __init__(self, dataset, indices, batch_size, *, shuffle=True, oversample_tumour=None,
-                 augment=None, normalization=None, seed=0, drop_last=False, prefetch=2):
+                 augment=None, normalization=None, seed=0, drop_last=False, prefetch=2,
+                 rank=0, world_size=1):
         self.dataset = dataset
         self.indices = _check_indices(indices, len(dataset))
         self.batch_size = check_whole_number(batch_size, "batch_size", 1, "BatchLoader")
@@ -114,9 +125,25 @@ class BatchLoader:
         if len(self) == 0:
             raise DataError(f"BatchLoader: {len(self.indices)} slices with batch_size "
                             f"{self.batch_size} and drop_last=True give no batch at all")
+        self._set_rank(rank, world_size)
         self.epoch = 0
         self.position = 0
         self.wait_seconds = 0.0
+
+    def _set_rank(self, rank, world_size):
+        self.world_size = check_whole_number(world_size, "world_size", 1, "BatchLoader")
+        self.rank = check_whole_number(rank, "rank", 0, "BatchLoader")
+        if self.rank >= self.world_size:
+            raise DataError(f"BatchLoader: rank {rank} is not below world_size {world_size}")
+        # Equal parts keep the ranks' mean of per-rank mean losses the loss of the global
+        # batch, and the ranks in step (each runs the same number of collectives).
+        if self.batch_size % self.world_size:
+            raise DataError(f"BatchLoader: batch_size {self.batch_size} (the global batch) is "
+                            f"not divisible by the {self.world_size} ranks")
+        last = len(self.indices) - (len(self) - 1) * self.batch_size
+        if last % self.world_size:
+            raise DataError(f"BatchLoader: the last batch of {last} slices cannot be shared "
+                            f"equally by {self.world_size} ranks (use drop_last)")
 
     def _set_oversampling(self, p):
         if not (is_real_number(p) and 0 <= p <= 1):
@@ -194,6 +221,10 @@ class BatchLoader:
         """Batch number ``k`` of the epoch whose sample order is ``order``."""
         first = k * self.batch_size
         chosen = order[first:first + self.batch_size]
+        if self.world_size > 1:    # this rank's part; ``first`` stays its global position
+            share = len(chosen) // self.world_size
+            first += self.rank * share
+            chosen = chosen[self.rank * share:(self.rank + 1) * share]
         images, masks = [], []
         for offset, index in enumerate(chosen):
             image, mask = self.dataset[int(index)]
