@@ -31,7 +31,10 @@ from . import optim
 from . import models
 from . import distributed  # mpi4py is imported only by init_process_group
 from . import utils
-from .backend import gpu_available, manual_seed
+from . import random
+from .backend import gpu_available
+from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,
+                     seed, set_rng_state)
 from .device import device
 from .gradcheck import GradcheckError, gradcheck
 from .ops import compare as _compare, creation as _creation, einstein_sum as _einstein_sum
@@ -67,5 +70,6 @@ __all__ = sorted(set(_TORCH_FUNCTIONS) | {
     "Tensor", "Size", "Function", "autograd", "pi", "e", "inf", "nan", "finfo", "iinfo", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
     "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "device", "cuda", "linalg",
     "gradcheck", "GradcheckError", "manual_seed", "gpu_available", "backend", "ops", "nn",
-    "optim", "models", "io", "distributed", "utils"})
+    "optim", "models", "io", "distributed", "utils", "random", "Generator", "default_generator",
+    "seed", "initial_seed", "get_rng_state", "set_rng_state"})
 __version__ = "0.1.0"

@@ -124,14 +124,44 @@ def to_numpy(array):
     return to_device(array, "cpu") if not isinstance(array, np.ndarray) else array
 
 
+# --- the global random generator -------------------------------------------------------------
+#
+# tinynet draws random numbers on the host, from NumPy generators, and then moves them to the
+# device: that is why one seed gives the same weights on the CPU and on the GPU.  The global
+# generator lives here, below everything else, because every layer of tinynet draws from it;
+# ``tinynet.random`` wraps it as ``tn.default_generator`` and adds ``tn.Generator``.
+
+#: The seed of the global generator until ``manual_seed`` is called.
+DEFAULT_SEED = 0
+
+_SEED_RANGE = (-2**63, 2**64)   # what torch.manual_seed accepts: an int64 or a uint64
+
+
+def normalize_seed(seed):
+    """``seed`` as a non-negative int below 2**64, as ``torch.manual_seed`` reads it.
+
+    Like PyTorch, ``int(seed)`` is taken and a negative seed wraps around 2**64
+    (-1 -> 2**64 - 1), because NumPy's generators take only non-negative seeds.
+    """
+    value = int(seed)
+    low, high = _SEED_RANGE
+    if not low <= value < high:
+        raise ValueError(f"seed must be in [{low}, {high - 1}] (an int64 or a uint64), "
+                         f"got {value}")
+    return value % 2**64
+
+
 def manual_seed(seed):
     """Seed every random generator tinynet draws from (NumPy, and CuPy if in use).
 
     Layers draw from ``get_rng()`` (a ``numpy.random.Generator``) so that
     initialization and dropout are reproducible; the same seed gives the same
     weights on the CPU and on the GPU, because weights are drawn on the CPU.
+    NumPy's legacy global generator (``np.random.seed``) and CuPy's, which GPU
+    dropout masks come from, are seeded too.
     """
     global _rng, _seed
+    seed = normalize_seed(seed)
     _rng = np.random.default_rng(seed)
     _seed = seed
     np.random.seed(seed % 2**32)
@@ -139,10 +169,19 @@ def manual_seed(seed):
         _cupy.random.seed(seed % 2**32)
 
 
+def initial_seed():
+    """The seed the global generator was last seeded with (``DEFAULT_SEED`` if never)."""
+    return DEFAULT_SEED if _seed is None else _seed
+
+
 def get_rng():
-    """The NumPy generator that initialization and CPU dropout masks draw from."""
+    """The NumPy generator that initialization, CPU dropout masks and random tensors draw from.
+
+    ``manual_seed`` replaces it with a new object, so look it up at every draw
+    instead of keeping it.
+    """
     return _rng
 
 
-_rng = np.random.default_rng(0)
+_rng = np.random.default_rng(DEFAULT_SEED)
 _seed = None   # the last manual_seed, applied to CuPy's generator when CuPy is first imported

@@ -3,15 +3,17 @@
 Sizes are given as PyTorch allows, ``tn.zeros(2, 3)`` or ``tn.zeros((2, 3))``;
 every factory takes ``dtype=``, ``device=`` and ``requires_grad=``.  Floating
 tensors default to float32; ``full`` and ``arange`` infer the dtype from their
-numbers (ints give int64, as in PyTorch).  Random values come from tinynet's
-seeded generator (``tn.manual_seed``) and are drawn on the CPU, so one seed
-gives the same numbers on every device.
+numbers (ints give int64, as in PyTorch).  Random values come from the
+``generator=`` given (a ``tn.Generator``), or else from tinynet's global generator
+(``tn.manual_seed``); they are drawn on the CPU and then moved, so one seed gives
+the same numbers on every device (see ``tinynet.random``).
 """
 import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, as_tensor
 from ..dtypes import get_default_dtype, result_type
+from ..random import rng_of
 from .shape import size_argument
 
 __all__ = ["zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
@@ -114,12 +116,12 @@ def _random(draw, size, dtype, device, requires_grad):
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
     """Standard normal samples (mean 0, variance 1)."""
-    return _random(backend.get_rng().standard_normal, size, dtype, device, requires_grad)
+    return _random(rng_of(generator).standard_normal, size, dtype, device, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
     """Uniform samples in [0, 1)."""
-    return _random(backend.get_rng().random, size, dtype, device, requires_grad)
+    return _random(rng_of(generator).random, size, dtype, device, requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False):
@@ -145,13 +147,13 @@ def randint(*args, size=None, dtype=None, device=None, requires_grad=False, gene
     low, high, size = args
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    array = backend.get_rng().integers(low, high, size_argument((size,)))
+    array = rng_of(generator).integers(low, high, size_argument((size,)))
     return _make(array.astype(dtype or np.int64), requires_grad, device)
 
 
 def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None):
     """A random permutation of 0 .. n-1 (int64)."""
-    return _make(backend.get_rng().permutation(n).astype(dtype or np.int64), requires_grad,
+    return _make(rng_of(generator).permutation(n).astype(dtype or np.int64), requires_grad,
                  device)
 
 
@@ -164,14 +166,14 @@ def normal(mean, std, size=None, *, dtype=None, device=None, requires_grad=False
         dtype = next((t.dtype for t in (mean, std) if isinstance(t, Tensor)), get_default_dtype())
     shape = size_argument((size,)) if size is not None else np.broadcast_shapes(means.shape,
                                                                                 stds.shape)
-    draw = backend.get_rng().normal(backend.to_numpy(means), backend.to_numpy(stds), shape)
+    draw = rng_of(generator).normal(backend.to_numpy(means), backend.to_numpy(stds), shape)
     return _make(draw.astype(dtype), requires_grad, device)
 
 
 def bernoulli(input, *, generator=None):
     """0/1 samples, 1 with probability ``input`` (elementwise), in ``input``'s dtype."""
     p = as_tensor(input)
-    draw = backend.get_rng().random(p.shape) < backend.to_numpy(p.data)
+    draw = rng_of(generator).random(p.shape) < backend.to_numpy(p.data)
     return _make(draw.astype(p.dtype), False, p.device)
 
 
@@ -186,7 +188,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     if not replacement and num_samples > rows.shape[1]:
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
                          f"from {rows.shape[1]} categories")
-    rng = backend.get_rng()
+    rng = rng_of(generator)
     draws = np.stack([rng.choice(row.size, num_samples, replace=replacement, p=row / row.sum())
                       for row in rows])
     draws = draws[0] if weights.ndim == 1 else draws

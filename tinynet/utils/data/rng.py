@@ -2,18 +2,18 @@
 
 PyTorch's data API takes ``generator=None`` everywhere: None means the global
 generator (``torch.manual_seed`` fixes it), or a ``torch.Generator`` of your own.
-tinynet's global generator is ``backend.get_rng()`` (a ``numpy.random.Generator``
-that ``tn.manual_seed`` replaces), so here ``generator`` is None or a
-``numpy.random.Generator`` (anything with its ``integers`` and ``permutation``
-methods)::
+tinynet's are the same: None is the global generator (``tn.manual_seed``), or a
+``tn.Generator``; a ``numpy.random.Generator`` is accepted too.  One function,
+``tinynet.random.rng_of``, turns any of them into the NumPy generator drawn from,
+here as in ``tn.randperm`` and the other random factories::
 
-    g = np.random.default_rng(42)
+    g = tn.Generator().manual_seed(42)
     train, val = random_split(ds, [0.8, 0.2], generator=g)
 
 The global generator is looked up at every draw, never cached: ``tn.manual_seed``
 replaces it with a new object.
 """
-from ... import backend
+from ...random import rng_of
 
 __all__ = ["numpy_generator", "draw_seed", "randperm"]
 
@@ -21,14 +21,8 @@ _SEED_BOUND = 2**63 - 1   # seeds are non-negative int64, as torch's random_() d
 
 
 def numpy_generator(generator):
-    """The ``numpy.random.Generator`` to draw from: ``generator``, or the global one if None."""
-    if generator is None:
-        return backend.get_rng()
-    if hasattr(generator, "integers") and hasattr(generator, "permutation"):
-        return generator
-    raise TypeError(f"generator should be None (tinynet's global generator, seeded by "
-                    f"tn.manual_seed) or a numpy.random.Generator "
-                    f"(np.random.default_rng(seed)), got {type(generator).__name__}")
+    """The ``numpy.random.Generator`` to draw from for ``generator`` (see ``rng_of``)."""
+    return rng_of(generator)
 
 
 def draw_seed(generator=None):
