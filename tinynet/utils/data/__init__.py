@@ -33,9 +33,9 @@ The pieces, one file each:
 - ``rng.py``: the random generator everything draws from.
 
 Randomness: with ``generator=None`` everything draws from tinynet's global generator,
-so ``tn.manual_seed(s)`` makes shuffles, splits and samplers reproducible; or pass a
-``numpy.random.Generator`` (``np.random.default_rng(seed)``) as ``generator=``
-(tinynet has no ``Generator`` class of its own).  The permutations are not
+so ``tn.manual_seed(s)`` makes shuffles, splits and samplers reproducible; or pass
+``generator=tn.Generator().manual_seed(seed)`` (a ``numpy.random.Generator`` is
+accepted too).  The permutations are not
 PyTorch's (another generator); the rules, lengths and errors are.
 """
 from .collate import default_collate, default_convert

@@ -61,7 +61,7 @@ class DataLoader(Generic[T_co]):
         when it starts.
     multiprocessing_context : accepted for compatibility (there are no processes);
         needs ``num_workers > 0``, as in PyTorch.
-    generator : None (tinynet's global generator) or a ``numpy.random.Generator``,
+    generator : None (tinynet's global generator), a ``tn.Generator`` or a NumPy one,
         for the ``RandomSampler`` of ``shuffle`` and the workers' base seed.
     prefetch_factor : batches each worker prepares ahead (default 2 with workers;
         must stay None without).

@@ -165,8 +165,8 @@ def random_split(dataset, lengths, generator=None):
         samples and the leftover samples are handed out one each to parts 0, 1,
         2, ... in turn (PyTorch 2.x's rule: 10 samples with [0.5, 0.3, 0.2] give
         5, 3, 2; 11 samples give 6, 3, 2).  A part of size 0 gives a warning.
-    generator : None (tinynet's global generator, see ``tn.manual_seed``) or a
-        ``numpy.random.Generator``.
+    generator : None (tinynet's global generator, see ``tn.manual_seed``), a
+        ``tn.Generator`` or a ``numpy.random.Generator``.
 
     Raises ValueError when a fraction is outside [0, 1] or the lengths do not sum to
     ``len(dataset)``.

@@ -10,8 +10,8 @@ A sampler is an iterable of indices (``BatchSampler``: of lists of indices) with
 - ``BatchSampler``: groups another sampler's indices into lists of ``batch_size``.
 
 Randomness: with ``generator=None`` a sampler draws from tinynet's global generator,
-so ``tn.manual_seed(s)`` makes it reproducible; or pass a ``numpy.random.Generator``
-(see ``rng.py``).  The permutations differ from PyTorch's (another generator); their
+so ``tn.manual_seed(s)`` makes it reproducible; or pass a ``tn.Generator`` (or a
+``numpy.random.Generator``, see ``rng.py``).  The permutations differ from PyTorch's (another generator); their
 distribution and every length and rule are PyTorch's.
 """
 from typing import Generic, TypeVar
@@ -71,7 +71,7 @@ class RandomSampler(Sampler[int]):
         ``num_samples`` exceeds the dataset); True: ``num_samples`` independent
         uniform draws.
     num_samples : how many indices an epoch yields (default: ``len(data_source)``).
-    generator : None (the global generator) or a ``numpy.random.Generator``.
+    generator : None (the global generator), a ``tn.Generator`` or a NumPy one.
 
     Without a generator, each epoch first draws one seed from the global generator
     and then uses a private generator made from it (as PyTorch does): the epoch's
