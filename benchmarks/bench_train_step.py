@@ -30,8 +30,9 @@ import sys
 from pathlib import Path
 
 from common import (DeviceClock, add_device_arguments, check_device, describe_machine,
-                    device_worker_arguments, geometric_mean, load_framework, print_table,
-                    run_worker_process, torch_available, worker_info, write_json)
+                    device_worker_arguments, geometric_mean, load_framework, make_batch,
+                    make_train_step, print_table, run_worker_process, tinynet_network,
+                    torch_available, torch_network, worker_info, write_json)
 
 HERE = Path(__file__).resolve().parent
 CASES = [  # (network, batch, side)
@@ -50,69 +51,25 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def make_batch(network, batch, side):
-    import numpy as np
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 3, side, side)).astype(np.float32)
-    if network == "resunet":
-        y = (rng.random((batch, 1, side, side)) < 0.1).astype(np.float32)
-    else:
-        y = rng.integers(0, 2, batch)
-    return x, y
-
-
 def tinynet_step_fn(network, x, y, device="cpu", tf32=False):
     tn = load_framework("tinynet", device, tf32)
-    from tinynet import ops
-    from tinynet.models import ResUNet, resnet18
-    model = ResUNet() if network == "resunet" else resnet18(num_classes=2)
+    model, loss_fn = tinynet_network(network)
     model.to(device)
     model.train()
     opt = tn.optim.Adam(model.parameters(), lr=1e-3)
-    tx, ty = tn.tensor(x, device=device), tn.tensor(y, device=device)
-
-    def step():
-        opt.zero_grad()
-        out = model(tx)
-        if network == "resunet":
-            loss = ops.focal_tversky_loss(ops.sigmoid(out), ty)
-        else:
-            loss = ops.cross_entropy(out, ty)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    return make_train_step(model, opt, loss_fn, tn.tensor(x, device=device),
+                           tn.tensor(y, device=device))
 
 
 def torch_step_fn(network, x, y, device="cpu", tf32=False):
     torch = load_framework("torch", device, tf32)
-    sys.path.insert(0, str(HERE.parent / "tests"))
-    from torch_models import torch_resnet, torch_resunet
-    model = torch_resunet(torch) if network == "resunet" else torch_resnet(torch, False,
-                                                                            [2, 2, 2, 2], 2)
+    model, loss_fn = torch_network(torch, network)
     where = "cuda" if device == "gpu" else "cpu"
     model.to(where)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    tx, ty = torch.from_numpy(x).to(where), torch.from_numpy(y).to(where)
-
-    def focal_tversky(p, t, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.0):
-        tp = (p * t).sum()
-        fn = ((1 - p) * t).sum()
-        fp = (p * (1 - t)).sum()
-        return (1 - (tp + smooth) / (tp + alpha * fn + beta * fp + smooth)) ** gamma
-
-    def step():
-        opt.zero_grad()
-        out = model(tx)
-        if network == "resunet":
-            loss = focal_tversky(torch.sigmoid(out), ty)
-        else:
-            loss = torch.nn.functional.cross_entropy(out, ty)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    return make_train_step(model, opt, loss_fn, torch.from_numpy(x).to(where),
+                           torch.from_numpy(y).to(where))
 
 
 def worker(framework, network, batch, side, steps, device="cpu", tf32=False):

@@ -161,6 +161,62 @@ class DeviceClock:
         return gpu.peak_memory(self.framework, fn)
 
 
+# ---------------------------------------------------------------------------
+# The networks of the training benchmarks (bench_train_step.py, bench_distributed.py)
+# ---------------------------------------------------------------------------
+
+def make_batch(network, batch, side):
+    """Seeded float32 images and targets: ResUNet masks (10% ones) or ResNet-18 class labels."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 3, side, side)).astype(np.float32)
+    if network == "resunet":
+        y = (rng.random((batch, 1, side, side)) < 0.1).astype(np.float32)
+    else:
+        y = rng.integers(0, 2, batch)
+    return x, y
+
+
+def tinynet_network(network):
+    """tinynet's ResUNet, or ResNet-18 with 2 classes, and its loss ``fn(output, target)``."""
+    from tinynet import ops
+    from tinynet.models import ResUNet, resnet18
+    if network == "resunet":
+        return ResUNet(), lambda out, y: ops.focal_tversky_loss(ops.sigmoid(out), y)
+    return resnet18(num_classes=2), ops.cross_entropy
+
+
+def torch_network(torch, network):
+    """The same network in plain PyTorch (tests/torch_models.py) and the same loss."""
+    tests = str(REPO / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from torch_models import torch_resnet, torch_resunet
+    if network == "resnet18":
+        return torch_resnet(torch, False, [2, 2, 2, 2], 2), torch.nn.functional.cross_entropy
+
+    def focal_tversky(out, t, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.0):
+        p = torch.sigmoid(out)
+        tp = (p * t).sum()
+        fn = ((1 - p) * t).sum()
+        fp = (p * (1 - t)).sum()
+        return (1 - (tp + smooth) / (tp + alpha * fn + beta * fp + smooth)) ** gamma
+    return torch_resunet(torch), focal_tversky
+
+
+def make_train_step(model, optimizer, loss_fn, x, y):
+    """One training step (zero_grad, forward, loss, backward, step) as a function.
+
+    The same code for both frameworks, as their APIs agree; returns the loss.
+    """
+    def step():
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
 def print_table(rows, columns):
     """Print ``rows`` (dicts) as an aligned plain-text table with the given columns."""
     def fmt(v):
@@ -247,18 +303,19 @@ def alternate_workers(script, frameworks, rounds, worker_args):
     return per_round, info
 
 
-def run_worker_process(cmd, cwd=None):
-    """Run a worker; return the JSON of its last output line.
+def run_worker_process(cmd, cwd=None, env=None):
+    """Run a worker (in ``env``, default this environment); return its last line's JSON.
 
     A failed worker's error output is passed on before the benchmark stops,
     so that a traceback from the GPU machine is not lost.
     """
     import subprocess
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
-        sys.exit(f"{os.path.basename(cmd[1])}: worker {' '.join(cmd[2:])} failed "
-                 f"(exit {done.returncode})")
+        script = next((a for a in cmd if a.endswith(".py")), cmd[0])
+        sys.exit(f"{os.path.basename(script)}: worker {' '.join(cmd[cmd.index(script) + 1:])} "
+                 f"failed (exit {done.returncode})")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
