@@ -172,6 +172,21 @@ def _affine_of_two(xp, g, a, x, b, c):
     return dx
 
 
+def checked_arguments(x, running_mean, running_var, weight, bias):
+    """batch_norm's arguments checked against the input Tensor ``x`` (N, C, *): the running
+    statistics as raw (C,) arrays (or None), weight and bias as (C,) Tensors (or None)."""
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got shape {x.shape}")
+    channels = x.shape[1]
+    rm = _raw_stat("running_mean", running_mean, channels, x.shape)
+    rv = _raw_stat("running_var", running_var, channels, x.shape)
+    weight = None if weight is None else as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    _check_affine("weight", weight, channels, x.shape)
+    _check_affine("bias", bias, channels, x.shape)
+    return rm, rv, weight, bias
+
+
 def _raw_stat(name, stat, channels, input_shape):
     """The array behind a running statistic (Tensor or array), checked to be (C,)."""
     if stat is None:
@@ -201,15 +216,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     shaped like ``input``.
     """
     x = as_tensor(input)
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got shape {x.shape}")
+    rm, rv, weight, bias = checked_arguments(x, running_mean, running_var, weight, bias)
     channels = x.shape[1]
-    rm = _raw_stat("running_mean", running_mean, channels, x.shape)
-    rv = _raw_stat("running_var", running_var, channels, x.shape)
-    weight = None if weight is None else as_tensor(weight)
-    bias = None if bias is None else as_tensor(bias)
-    _check_affine("weight", weight, channels, x.shape)
-    _check_affine("bias", bias, channels, x.shape)
     if training:
         if x.numel() // channels <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "

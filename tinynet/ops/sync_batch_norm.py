@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import as_tensor
-from .batch_norm import BatchNormFunction, batch_norm
+from .batch_norm import BatchNormFunction, batch_norm, checked_arguments
 
 __all__ = ["sync_batch_norm"]
 
@@ -66,26 +66,9 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, mo
             distributed.get_world_size(process_group) == 1:
         return batch_norm(input, running_mean, running_var, weight, bias, True, momentum, eps)
     x = as_tensor(input)
-    rm, rv, weight, bias = _checked_training_call(x, running_mean, running_var, weight, bias,
-                                                  momentum)
-    return SyncBatchNormFunction(momentum, eps, rm, rv, process_group)(x, weight, bias)
-
-
-def _checked_training_call(x, running_mean, running_var, weight, bias, momentum):
-    """batch_norm's argument checks for a training call: (running_mean, running_var,
-    weight, bias) as the Function takes them."""
-    from .batch_norm import _check_affine, _raw_stat
-    if x.ndim < 2:
-        raise ValueError(f"sync_batch_norm: expected an input of shape (N, C, *), got shape "
-                         f"{x.shape}")
-    channels = x.shape[1]
-    rm = _raw_stat("running_mean", running_mean, channels, x.shape)
-    rv = _raw_stat("running_var", running_var, channels, x.shape)
-    weight = None if weight is None else as_tensor(weight)
-    bias = None if bias is None else as_tensor(bias)
-    _check_affine("weight", weight, channels, x.shape)
-    _check_affine("bias", bias, channels, x.shape)
+    rm, rv, weight, bias = checked_arguments(x, running_mean, running_var, weight, bias)
     if momentum is None:
         raise ValueError("sync_batch_norm: momentum=None (cumulative average) is not "
                          "supported; pass a number")
-    return rm, rv, weight, bias
+    return SyncBatchNormFunction(momentum, eps, rm, rv, process_group)(x, weight, bias)
+
