@@ -57,3 +57,12 @@ def test_wrapping_without_a_process_group_says_what_to_do():
     with pytest.raises(RuntimeError, match=r"call tinynet.distributed.init_process_group\(\) "
                                            r"first \(and launch with mpiexec -n N"):
         tn.nn.parallel.DistributedDataParallel(tn.nn.Linear(2, 2))
+
+
+def test_cases_each_rank_checks_itself():
+    """SyncBatchNorm with batches of 3 and 5 and momentum=None equals BatchNorm on the 8;
+    find_unused_parameters with a parameter only rank 0 uses, behind a SyncBatchNorm;
+    a backward inside no_sync() after a forward outside it still averages."""
+    job = run_job("sync_checks.py", ranks=2)
+    assert job.returncode == 0, job
+    assert "rank 0: 13 checks passed" in job.output and "rank 1: 13 checks passed" in job.output

@@ -167,3 +167,15 @@ def test_the_ranks_parts_of_each_global_batch_are_the_batch_of_one_process():
     assert ranks[1].state_dict() == one.state_dict()     # resumable with any world size
     with pytest.raises(DataError, match="not divisible by the 2 ranks"):
         BatchLoader(data, indices, 5, rank=0, world_size=2, **kwargs)
+
+
+def test_an_odd_remainder_is_no_problem_when_drop_last_drops_it():
+    """11 slices in batches of 4 on 2 ranks: with drop_last the remainder of 3 is never used,
+    so the ranks share 2 full batches; without drop_last a last batch of 3 is refused."""
+    data = make_phantom(n_patients=2, slices_per_patient=6, size=16, seed=1)
+    indices = np.arange(11)
+    loaders = [BatchLoader(data, indices, 4, rank=r, world_size=2, drop_last=True, prefetch=0)
+               for r in (0, 1)]
+    assert [len(list(loader)) for loader in loaders] == [2, 2]
+    with pytest.raises(DataError, match="the last batch of 3 slices cannot be shared"):
+        BatchLoader(data, indices, 4, rank=0, world_size=2, drop_last=False, prefetch=0)

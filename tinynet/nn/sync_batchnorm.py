@@ -35,18 +35,19 @@ class SyncBatchNorm(_BatchNorm):
                              f"got {input.ndim}D input of shape {tuple(input.shape)}")
 
     def forward(self, input):
-        if not self.training or self.momentum is None:
-            # Eval mode (and the cumulative average, which sync_batch_norm refuses
-            # with its message) go through BatchNorm's path.
-            return super().forward(input)
+        if not self.training:
+            return super().forward(input)        # the running statistics: nothing to share
         self._check_input_dim(input)
         if input.shape[1] != self.num_features:
             raise ValueError(f"SyncBatchNorm: input has {input.shape[1]} channels (shape "
                              f"{tuple(input.shape)}) but num_features={self.num_features}")
+        factor = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats:
             self.num_batches_tracked.data += 1
+            if self.momentum is None:            # the cumulative average, as BatchNorm's
+                factor = 1.0 / float(self.num_batches_tracked.data)
         return ops.sync_batch_norm(input, self.running_mean, self.running_var, self.weight,
-                                   self.bias, self.momentum, self.eps, self.process_group)
+                                   self.bias, factor, self.eps, self.process_group)
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):

@@ -107,6 +107,8 @@ class BatchNormFunction(Function):
         self.x, self.mean, self.inv_std, self.weight = x, mean, inv_std, weight
         return y
 
+    sums_in_every_backward = False   # SyncBatchNorm: True
+
     def _sum_over_batch(self, *vectors):
         """The per-channel sums of this process's batch, as they are (one process)."""
         return vectors
@@ -133,19 +135,23 @@ class BatchNormFunction(Function):
         x, mean, inv_std, weight = self.x, self.mean, self.inv_std, self.weight
         need_x, need_w, need_b = self.needs_input_grad
         scale = _scale(weight, inv_std, g.dtype)
+        # Whether the batch sums of g and g * xhat are taken: for dx in training, and by
+        # SyncBatchNorm on every backward (every rank must run the same all-reduces).
+        batch_sums = self.training and (need_x or self.sums_in_every_backward)
         dbias = dweight = dx = None
-        if need_b or need_w or (need_x and self.training):
+        if need_b or need_w or batch_sums:
             dbias = _channel_sum(xp, g)
-        if need_w or (need_x and self.training):
+        if need_w or batch_sums:
             # sum(g * xhat) = (sum(g * x) - mean * sum(g)) * inv_std: no xhat array needed.
             dweight = (_channel_dot(xp, g, x) - mean * dbias) * inv_std
+        if batch_sums:
+            batch_dbias, batch_dweight = self._sum_over_batch(dbias, dweight)
         if need_x and not self.training:
             dx = g * _per_channel(scale, g.ndim)
         elif need_x:
             # dx = scale * (g - dbias/m - xhat * dweight/m), expanded into
             # per-channel coefficients of g, x and 1 so it is three passes.
             # The sums are over the whole batch (every rank's, synchronized).
-            batch_dbias, batch_dweight = self._sum_over_batch(dbias, dweight)
             m = self.m
             coef_x = -scale * inv_std * batch_dweight / m
             coef_1 = -scale * batch_dbias / m - coef_x * mean

@@ -31,6 +31,10 @@ __all__ = ["sync_batch_norm"]
 class SyncBatchNormFunction(BatchNormFunction):
     """``BatchNormFunction`` whose batch is every rank's (training only); see the module."""
 
+    # A rank whose input needs no gradient still runs the backward all-reduce, so that every
+    # rank runs the same collectives (its weight and bias make it part of the graph).
+    sums_in_every_backward = True
+
     def __init__(self, momentum, eps, running_mean, running_var, process_group=None):
         super().__init__(True, momentum, eps, running_mean, running_var)
         self.process_group = process_group
@@ -58,7 +62,9 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, mo
 
     Arguments as ``batch_norm``'s (``training`` is implied).  Every rank must
     call it with the same C, in the same order (it runs collectives, forward
-    and backward).  Without an initialized process group, or in a world of one,
+    and backward), and its graph must be alike on every rank: a call that no
+    gradient reaches on one rank (no weight, an input without gradient) but
+    does on another leaves the ranks' all-reduces out of step (an error names it).  Without an initialized process group, or in a world of one,
     it is ``batch_norm(..., training=True)``.
     """
     from .. import distributed

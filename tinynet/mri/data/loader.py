@@ -141,7 +141,7 @@ class BatchLoader:
             raise DataError(f"BatchLoader: batch_size {self.batch_size} (the global batch) is "
                             f"not divisible by the {self.world_size} ranks")
         last = len(self.indices) - (len(self) - 1) * self.batch_size
-        if last % self.world_size:
+        if not self.drop_last and last % self.world_size:   # with drop_last every batch is full
             raise DataError(f"BatchLoader: the last batch of {last} slices cannot be shared "
                             f"equally by {self.world_size} ranks (use drop_last)")
 

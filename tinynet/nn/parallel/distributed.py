@@ -34,7 +34,11 @@ A parameter that gets no gradient leaves its bucket unfinished: with
 ``find_unused_parameters=False`` the next forward raises, naming it; with
 True, the graph of each forward's output is searched for the parameters it
 uses and the others count as done (their ``.grad`` gets the other ranks'
-average, or stays as it is when no rank used them).
+average, or stays as it is when no rank used them); the buckets are then
+reduced at the end of backward, without overlap, since ranks that use
+different parameters would otherwise start them at different points.
+Which backward reduces is decided by the forward: a forward outside
+``no_sync()`` is averaged even if its backward runs inside.
 """
 import contextlib
 
@@ -103,6 +107,7 @@ class DistributedDataParallel(Module):
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
         self._next_bucket = 0            # buckets start in this order on every rank
         self._reducing = False           # a backward is expected to reduce the buckets
+        self._unused, self._unused_ids, self._waiting_for = [], set(), 0
         self._handles = [p.register_post_accumulate_grad_hook(self._gradient_ready)
                          for p in self._params]
 
@@ -143,14 +148,24 @@ class DistributedDataParallel(Module):
             _scatter_into([t.data for t in group], flat)
 
     def _prepare_reduction(self, output):
+        """Expect one backward that reduces the buckets (decided here, at forward time, as
+        PyTorch does: a backward run inside ``no_sync()`` after this forward still averages)."""
         for bucket in self._buckets:
             bucket.reset()
         self._next_bucket, self._reducing = 0, True
+        self._unused = []
         if self.find_unused_parameters:
+            # The unused count as done only once every used one is: ranks may use different
+            # parameters, and a bucket started early on one rank only would put its
+            # all-reduce before a collective of backward (SyncBatchNorm's) there and after
+            # it on the other, and MPI needs the same order on every rank.  So with this
+            # option the buckets are reduced at the end of backward, without overlap.
             used = _leaves_reached_from(output)
-            for p in self._params:
-                if id(p) not in used:
-                    self._mark_done(p)
+            self._unused = [p for p in self._params if id(p) not in used]
+            self._unused_ids = {id(p) for p in self._unused}
+            self._waiting_for = len(self._params) - len(self._unused)
+            if self._waiting_for == 0:
+                self._mark_unused_done()
 
     def _check_previous_reduction(self):
         if not self._reducing or not any(b.done for b in self._buckets):
@@ -167,12 +182,29 @@ class DistributedDataParallel(Module):
 
     # -- backward: the hooks ----------------------------------------------------------
     def _gradient_ready(self, param):
-        if self._reducing and self.require_backward_grad_sync:
+        if not self._reducing:
+            return
+        if not self.find_unused_parameters:
             self._mark_done(param)
+            return
+        if id(param) in self._unused_ids:      # the graph search missed a use: counted anyway
+            return
+        self._bucket_of[id(param)].done.add(id(param))     # started at the end, see above
+        self._waiting_for -= 1
+        if self._waiting_for == 0:
+            self._mark_unused_done()
+
+    def _mark_unused_done(self):
+        for p in self._unused:
+            self._bucket_of[id(p)].done.add(id(p))
+        self._start_ready_buckets()
 
     def _mark_done(self, param):
-        bucket = self._bucket_of[id(param)]
-        bucket.done.add(id(param))
+        self._bucket_of[id(param)].done.add(id(param))
+        self._start_ready_buckets()
+
+    def _start_ready_buckets(self):
+        """Start, in their fixed order, every bucket whose parameters are all done."""
         while (self._next_bucket < len(self._buckets)
                and len(self._buckets[self._next_bucket].done)
                == len(self._buckets[self._next_bucket].params)):
