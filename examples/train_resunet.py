@@ -18,6 +18,7 @@ Under ``mpiexec -n N`` the script trains data-parallel: ``--batch-size`` is the
 global batch, of which each rank trains its part; rank 0 alone prints and
 writes files (tinynet/mri/parallel.py).
 """
+import functools
 import sys
 
 import tinynet as tn
@@ -29,29 +30,34 @@ from tinynet.mri.data import Augment
 from tinynet.mri.validate import validate_segmenter
 
 
-def focal_tversky(logits, masks):
+# The losses' sums run over the batch of every rank when ``global_batch`` (data-parallel
+# training), so 2 ranks x 4 slices minimize the loss of the 8; validation, where each rank
+# scores its own share, takes them per rank.
+
+def focal_tversky(logits, masks, global_batch=False):
     """(1 - Tversky index) ** 0.75, alpha 0.7 on false negatives (Abraham & Khan, 2019)."""
-    return ops.focal_tversky_loss(logits, masks, from_logits=True)
+    return ops.focal_tversky_loss(logits, masks, from_logits=True, global_batch=global_batch)
 
 
-def dice_bce(logits, masks):
+def dice_bce(logits, masks, global_batch=False):
     """Soft Dice plus binary cross-entropy, the usual pair in U-Net training."""
-    return ops.dice_loss(logits, masks, from_logits=True) + \
+    return ops.dice_loss(logits, masks, from_logits=True, global_batch=global_batch) + \
         ops.binary_cross_entropy_with_logits(logits, masks)
 
 
-def dice(logits, masks):
+def dice(logits, masks, global_batch=False):
     """Soft Dice loss alone."""
-    return ops.dice_loss(logits, masks, from_logits=True)
+    return ops.dice_loss(logits, masks, from_logits=True, global_batch=global_batch)
 
 
-def tversky(logits, masks):
+def tversky(logits, masks, global_batch=False):
     """Tversky loss, alpha 0.7 on false negatives, beta 0.3 on false positives."""
-    return ops.tversky_loss(logits, masks, from_logits=True)
+    return ops.tversky_loss(logits, masks, from_logits=True, global_batch=global_batch)
 
 
-def bce(logits, masks):
-    """Per-pixel binary cross-entropy alone (weak on small tumours: background dominates)."""
+def bce(logits, masks, global_batch=False):
+    """Per-pixel binary cross-entropy alone (weak on small tumours: background dominates).
+    A mean per pixel: the ranks' equal shares average to the global batch's mean as it is."""
     return ops.binary_cross_entropy_with_logits(logits, masks)
 
 
@@ -109,14 +115,17 @@ def main(argv=None):
                                                             eta_min=config["lr"] / 100)
     run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_dice",
                                scheduler=scheduler)
-    train(run, model, optimizer, LOSSES[config["loss"]], data, device, config["threshold"])
+    loss = LOSSES[config["loss"]]
+    # Under mpiexec the loss of the global batch (see the losses above); validation per rank.
+    train_loss = functools.partial(loss, global_batch=True) if world_size > 1 else loss
+    train(run, model, optimizer, train_loss, loss, data, device, config["threshold"])
     if run.best and rank == 0:
         print(f"best validation Dice {run.best['value']:.4f} (epoch {run.best['epoch']}): "
               f"{run.best_path}")
     return run.exit_code
 
 
-def train(run, model, optimizer, criterion, data, device, threshold):
+def train(run, model, optimizer, criterion, val_criterion, data, device, threshold):
     """The training loop: one pass over the training slices per epoch, then validation."""
     shown = figures.pick_overlay_slices(data.dataset, data.val_indices)
     with run.guard():
@@ -139,7 +148,7 @@ def train(run, model, optimizer, criterion, data, device, threshold):
             # validation slices, and validate_segmenter gathers them from every rank.
             scores, predictions = validate_segmenter(parallel.unwrap(model), data.val_loader,
                                                      data.dataset.patient_of, device,
-                                                     threshold, criterion)
+                                                     threshold, val_criterion)
             is_best = run.end_epoch(scores)
             if run.is_main:
                 print(f"epoch {epoch + 1}: train loss {run.history[-1]['train_loss']:.4f}, "

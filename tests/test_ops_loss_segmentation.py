@@ -29,6 +29,10 @@ def mask(rng, *shape):
 # gradient-checked, Tensors are constants.
 GRADCHECK_CASES = [
     GradCase("dice_batch", ops.dice_loss, lambda r: [probs(r, 2, 1, 3, 3), mask(r, 2, 1, 3, 3)]),
+    # The differentiable all-reduce in a world of one (across ranks: test_nn_parallel.py).
+    GradCase("focal_tversky_global_batch_world_of_one",
+             lambda x, t: ops.focal_tversky_loss(x, t, from_logits=True, global_batch=True),
+             lambda r: [logits(r, 2, 1, 3, 3), mask(r, 2, 1, 3, 3)]),
     GradCase("dice_per_image_soft_target", lambda p, t: ops.dice_loss(p, t, per_image=True),
              lambda r: [probs(r, 2, 1, 3, 3), r.random((2, 1, 3, 3))]),
     GradCase("dice_from_logits", lambda x, t: ops.dice_loss(x, t, smooth=0.5, from_logits=True),
@@ -219,3 +223,15 @@ def test_gpu_matches_cpu(fn, rng):
         results.append((y.numpy(), x.grad.numpy()))
     for cpu, gpu in zip(*results):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", [ops.dice_loss, ops.tversky_loss, ops.focal_tversky_loss])
+def test_global_batch_without_a_process_group_changes_nothing(loss, rng):
+    x = tn.tensor(rng.standard_normal((3, 1, 4, 4)), requires_grad=True)
+    t = tn.tensor((rng.random((3, 1, 4, 4)) > 0.5).astype(np.float64))
+    local = loss(x, t, from_logits=True)
+    everywhere = loss(x, t, from_logits=True, global_batch=True)
+    assert everywhere.item() == local.item()
+    (gl,) = tn.autograd.grad(local, [x])
+    (ge,) = tn.autograd.grad(everywhere, [x])
+    np.testing.assert_array_equal(ge.numpy(), gl.numpy())

@@ -15,9 +15,10 @@ noise into steps of up to +-lr in either run (so do weights whose gradient is
 near zero).  Hence: at least 99% of all elements within ``TOLERANCE`` (in
 these runs far fewer differ), and every parameter within the 2 x steps x lr
 such steps can reach.  A rank that trained on other slices would move most
-elements by about lr.  The losses use ``--loss bce``: a mean over pixels,
-so the ranks' mean of their half-batch losses is the loss of the global batch
-(the Dice-family losses are computed over each rank's half, as in PyTorch).
+elements by about lr.  The segmenter runs with ``--loss bce`` (a mean over
+pixels: the ranks' mean of their half-batch losses is the global batch's loss)
+and with the default focal Tversky loss, whose sums the script takes over the
+global batch (``global_batch=True``, a differentiable all-reduce).
 """
 import json
 import subprocess
@@ -40,10 +41,10 @@ LR = 1e-3
 JOB_SECONDS = 120
 
 
-def seg_args(data, out, *extra):
+def seg_args(data, out, *extra, loss="bce"):
     """3 steps of batch 8 (oversampling and augmentation on), the per-pixel BCE loss."""
     return ["--data", str(data), "--out", str(out), "--size", "32", "--batch-size", "8",
-            "--base", "4", "--epochs", "1", "--prefetch", "1", "--loss", "bce",
+            "--base", "4", "--epochs", "1", "--prefetch", "1", "--loss", loss,
             "--lr", str(LR), *extra]
 
 
@@ -77,10 +78,11 @@ def epochs_of(folder):
     return [r for r in read_log(folder) if r["event"] == "epoch"]
 
 
-def test_two_ranks_train_the_segmenter_as_one_process(mri_folder, tmp_path):
+@pytest.mark.parametrize("loss", ["bce", "focal_tversky"])
+def test_two_ranks_train_the_segmenter_as_one_process(mri_folder, tmp_path, loss):
     one, two = tmp_path / "one", tmp_path / "two"
-    assert run(load_script("train_resunet"), seg_args(mri_folder, one)) == 0
-    job = mpi_run("train_resunet", seg_args(mri_folder, two))
+    assert run(load_script("train_resunet"), seg_args(mri_folder, one, loss=loss)) == 0
+    job = mpi_run("train_resunet", seg_args(mri_folder, two, loss=loss))
     assert job.returncode == 0, job
     assert_trained_alike(one / "best.npz", two / "best.npz", steps=3)
     assert_trained_alike(one / "last.npz", two / "last.npz", steps=3)

@@ -83,6 +83,7 @@ reductions advance during backward.  Broadcasting the initial weights from
 rank 0 is ``dist.broadcast(p, src=0)`` per parameter (or one flat buffer), and
 buffers (batch-norm statistics) the same.
 """
+from . import nn  # noqa: F401  (differentiable collectives, torch.distributed.nn)
 from . import (blas_threads, collectives, failures, launch_env,  # noqa: F401  (submodules)
                object_collectives, process_group)
 from .blas_threads import blas_num_threads, limit_blas_threads

@@ -31,6 +31,7 @@ from .. import backend
 from ..autograd import Function, as_tensor
 from .activation import _stable_sigmoid, log_softmax, sigmoid
 from .math import sum_to
+from .shape import stack
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
            "nll_loss", "kl_div",
@@ -428,11 +429,13 @@ def kl_div(input, target, reduction="mean", log_target=False):
 # Overlap losses for segmentation (Dice, Tversky, focal Tversky)
 # ---------------------------------------------------------------------------
 
-def _overlap_sums(name, input, target, per_image, from_logits):
+def _overlap_sums(name, input, target, per_image, from_logits, global_batch=False):
     """sum(p), sum(t) and TP = sum(p t): scalars, or (N,) vectors when per_image.
 
     FN = sum(t) - TP and FP = sum(p) - TP follow without two more full-size
     products, which is why the losses below are written in terms of these three.
+    With ``global_batch`` (and not per_image) the three sums run over every
+    rank's batch (a differentiable all-reduce, ``distributed.nn.functional``).
     """
     input = as_tensor(input)
     _check_same_shape(name, input, target)
@@ -442,17 +445,24 @@ def _overlap_sums(name, input, target, per_image, from_logits):
     p = sigmoid(input) if from_logits else input
     t = _like(target, input)
     axis = tuple(range(1, p.ndim)) if per_image else None
-    return p.sum(axis=axis), t.sum(axis=axis), (p * t).sum(axis=axis)
+    sums = p.sum(axis=axis), t.sum(axis=axis), (p * t).sum(axis=axis)
+    if global_batch and not per_image:
+        from ..distributed.nn.functional import all_reduce   # ops load without MPI
+        total = all_reduce(stack(sums))
+        sums = total[0], total[1], total[2]
+    return sums
 
 
-def _tversky_index(name, input, target, alpha, beta, smooth, per_image, from_logits):
-    sum_p, sum_t, tp = _overlap_sums(name, input, target, per_image, from_logits)
+def _tversky_index(name, input, target, alpha, beta, smooth, per_image, from_logits,
+                   global_batch):
+    sum_p, sum_t, tp = _overlap_sums(name, input, target, per_image, from_logits, global_batch)
     fn = sum_t - tp
     fp = sum_p - tp
     return (tp + smooth) / (tp + alpha * fn + beta * fp + smooth)
 
 
-def dice_loss(input, target, smooth=1.0, per_image=False, *, from_logits=False):
+def dice_loss(input, target, smooth=1.0, per_image=False, *, from_logits=False,
+              global_batch=False):
     """Soft Dice loss  1 - (2 sum(p t) + smooth) / (sum(p) + sum(t) + smooth).
 
     input : probabilities p in [0, 1], shape (N, C, H, W) (or any shape);
@@ -464,17 +474,23 @@ def dice_loss(input, target, smooth=1.0, per_image=False, *, from_logits=False):
         and an image with an empty mask and an empty prediction scores 0 loss).
     smooth : added to numerator and denominator; keeps the ratio defined (= 1)
         when both p and t are empty and softens the gradient for tiny masks.
+    global_batch : in data-parallel training, sum over the batch of every rank,
+        so that 2 ranks x 4 images compute the loss of the 8 (the sums go
+        through a differentiable all-reduce; without a process group this
+        changes nothing).  per_image losses need no such thing: each image's
+        loss is its own, and the ranks' means average to the global mean.
 
     Returns a scalar tensor.  Note: tversky_loss(alpha=beta=0.5, smooth=s) equals
     dice_loss(smooth=2s), since its numerator and denominator are both halved.
     """
-    sum_p, sum_t, tp = _overlap_sums("dice_loss", input, target, per_image, from_logits)
+    sum_p, sum_t, tp = _overlap_sums("dice_loss", input, target, per_image, from_logits,
+                                     global_batch)
     loss = 1 - (2 * tp + smooth) / (sum_p + sum_t + smooth)
     return loss.mean() if per_image else loss
 
 
 def tversky_loss(input, target, alpha=0.7, beta=0.3, smooth=1.0, per_image=False, *,
-                 from_logits=False):
+                 from_logits=False, global_batch=False):
     """Tversky loss  1 - TI,  TI = (TP + smooth) / (TP + alpha FN + beta FP + smooth).
 
     TP = sum(p t), FN = sum((1 - p) t) (missed foreground), FP = sum(p (1 - t)).
@@ -486,16 +502,17 @@ def tversky_loss(input, target, alpha=0.7, beta=0.3, smooth=1.0, per_image=False
     defaults the intent - favour recall - is what matters.)  alpha = beta = 0.5
     gives the Dice coefficient (with smooth doubled, see dice_loss).
 
-    Shapes, ``per_image`` and ``from_logits`` as in dice_loss; returns a scalar.
+    Shapes, ``per_image``, ``from_logits`` and ``global_batch`` as in dice_loss;
+    returns a scalar.
     """
     ti = _tversky_index("tversky_loss", input, target, alpha, beta, smooth, per_image,
-                        from_logits)
+                        from_logits, global_batch)
     loss = 1 - ti
     return loss.mean() if per_image else loss
 
 
 def focal_tversky_loss(input, target, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.0,
-                       per_image=False, *, from_logits=False):
+                       per_image=False, *, from_logits=False, global_batch=False):
     """Focal Tversky loss  (1 - TI) ** gamma, TI the Tversky index of tversky_loss.
 
     From N. Abraham and N. M. Khan, "A novel focal Tversky loss function with
@@ -514,6 +531,6 @@ def focal_tversky_loss(input, target, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.
     which keeps gradients finite instead of turning them into inf/nan.
     """
     ti = _tversky_index("focal_tversky_loss", input, target, alpha, beta, smooth, per_image,
-                        from_logits)
+                        from_logits, global_batch)
     loss = (1 - ti).clip(min=1e-7) ** gamma
     return loss.mean() if per_image else loss
