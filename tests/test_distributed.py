@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,14 +91,38 @@ def start_job(script, *args, ranks=2, launcher_args=(), env=None):
 
 
 def finish_job(process, started, timeout=JOB_TIMEOUT):
-    """Wait for the job; a job still running after ``timeout`` is killed and fails the test."""
+    """Wait for the job; a job still running after ``timeout`` is killed and fails the test.
+
+    What counts is the launcher's own exit, not the end of its output: a process
+    it leaves behind (a rank or a hydra proxy) may keep the pipe open after
+    mpiexec has returned (seen once in CI, a finished job whose output never
+    ended).  So a thread drains the output while we wait for mpiexec, and what
+    remains of its session is killed once it has exited.
+    """
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(process.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
     try:
-        output, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
+        hung = False
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
+        hung = True
+    _kill_session(process)
+    reader.join(timeout=10)
+    output = "".join(chunks)
+    if hung:
         pytest.fail(f"the job hung: still running after {timeout} s; output:\n{output}")
     return Job(process.returncode, output, time.monotonic() - started)
+
+
+def _kill_session(process):
+    """SIGKILL whatever is left of the job's session (its process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass                         # nothing left: the usual case
+    process.wait()
 
 
 def run_job(script, *args, **kwargs):
