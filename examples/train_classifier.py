@@ -53,9 +53,9 @@ def build_parser():
 
 
 def main(argv=None):
+    config = experiment.training_config(build_parser(), argv, task="classification")
     # Started by `mpiexec -n N`: join the N ranks; a plain `python` run is rank 0 of 1.
     rank, world_size = parallel.start()
-    config = experiment.training_config(build_parser(), argv, task="classification")
     device = config["device"]
 
     tn.manual_seed(config["seed"])

@@ -85,9 +85,9 @@ def build_parser():
 
 
 def main(argv=None):
+    config = experiment.training_config(build_parser(), argv, task="segmentation")
     # Started by `mpiexec -n N`: join the N ranks; a plain `python` run is rank 0 of 1.
     rank, world_size = parallel.start()
-    config = experiment.training_config(build_parser(), argv, task="segmentation")
     device = config["device"]
     # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
     # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.

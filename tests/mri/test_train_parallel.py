@@ -181,3 +181,21 @@ def test_an_odd_remainder_is_no_problem_when_drop_last_drops_it():
     assert [len(list(loader)) for loader in loaders] == [2, 2]
     with pytest.raises(DataError, match="the last batch of 3 slices cannot be shared"):
         BatchLoader(data, indices, 4, rank=0, world_size=2, drop_last=False, prefetch=0)
+
+
+@pytest.mark.parametrize("script", ["train_resunet", "train_classifier"])
+@pytest.mark.parametrize("launcher", [{"PMI_RANK": "0", "PMI_SIZE": "2"},
+                                      {"RANK": "0", "WORLD_SIZE": "2"}])
+def test_help_never_starts_mpi_whatever_the_environment(script, launcher):
+    """--help is parsed before the process group starts: with an MPI launcher's variables
+    (or torchrun's, which other tools set too) it prints the help, exit 0, and MPI is never
+    imported; torchrun's variables alone never start MPI at all."""
+    code = (f"import runpy, sys; sys.argv = [{script!r}, '--help']\n"
+            "try:\n"
+            f"    runpy.run_path({str(EXAMPLES / (script + '.py'))!r}, run_name='__main__')\n"
+            "except SystemExit as exc:\n"
+            "    print('exit', exc.code, 'mpi4py' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=job_environment(launcher))
+    assert done.returncode == 0, done.stderr
+    assert "--batch-size" in done.stdout and done.stdout.endswith("exit 0 False\n"), done

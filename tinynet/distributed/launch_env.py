@@ -44,13 +44,16 @@ def _read_pair(rank_name, size_name, environ):
         return None
 
 
-def launcher_rank_and_size(environ=None):
+def launcher_rank_and_size(environ=None, mpi_only=False):
     """``(rank, size, description)`` from the launcher's variables, or None without any.
 
     ``description`` names the variables, e.g. ``"PMI_SIZE=2 (MPICH/hydra mpiexec)"``.
+    ``mpi_only``: read only MPI launchers' variables, not torchrun's ``RANK`` and
+    ``WORLD_SIZE``, names that other tools and job systems set too.
     """
     environ = os.environ if environ is None else environ
-    for rank_name, size_name, launcher in WORLD_VARIABLES:
+    launchers = WORLD_VARIABLES[:-1] if mpi_only else WORLD_VARIABLES   # torchrun's last
+    for rank_name, size_name, launcher in launchers:
         pair = _read_pair(rank_name, size_name, environ)
         if pair is not None:
             return pair[0], pair[1], f"{size_name}={pair[1]} ({launcher})"

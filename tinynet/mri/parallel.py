@@ -21,6 +21,8 @@ averages the gradients, and the pieces here keep the ranks in agreement:
 The scripts show the model's own steps (SyncBatchNorm, DistributedDataParallel)
 themselves; this module holds only what would otherwise be written twice.
 """
+import sys
+
 import numpy as np
 
 import tinynet.distributed as dist
@@ -32,14 +34,20 @@ __all__ = ["start", "rank_and_size", "is_main", "unwrap", "mean_over_ranks",
 
 
 def start():
-    """Join the process group if the launcher started several processes; ``(rank, size)``.
+    """Join the process group if an MPI launcher started several processes; ``(rank, size)``.
 
     Only the launcher's environment is read first, so a plain ``python
-    script.py`` never starts MPI (nor needs mpi4py).
+    script.py`` never starts MPI (nor needs mpi4py).  The scripts call this
+    after parsing their arguments, so ``--help`` and a bad flag never touch MPI.
+    torchrun's ``RANK``/``WORLD_SIZE`` (names other tools set too) do not start
+    MPI: with them alone the run is one process, and a note says so.
     """
-    launched = launcher_rank_and_size()
+    launched = launcher_rank_and_size(mpi_only=True)
     if launched is not None and launched[1] > 1 and not dist.is_initialized():
         dist.init_process_group()      # also pins each rank to its share of the BLAS threads
+    elif launched is None and (launcher_rank_and_size() or (0, 1))[1] > 1:
+        print(f"note: {launcher_rank_and_size()[2]} is set, but tinynet trains data-parallel "
+              "under MPI's launcher (mpiexec -n N); this run is one process", file=sys.stderr)
     return rank_and_size()
 
 
@@ -51,8 +59,12 @@ def rank_and_size():
 
 
 def is_main():
-    """True on rank 0 (and in a world of one): the process that prints and writes."""
-    return rank_and_size()[0] == 0
+    """True on rank 0 (and in a world of one): the process that prints and writes.  Before
+    the group starts (a bad flag), the MPI launcher's variables say which rank this is."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    launched = launcher_rank_and_size(mpi_only=True)
+    return launched is None or launched[0] == 0
 
 
 def unwrap(model):
