@@ -68,7 +68,7 @@ def copy_into(destination, source):
     destination[...] = _backend.to_device(source, _backend.device_of(destination))
 
 
-def _rank_argument(value, group_value, group, where, name, default=None):
+def rank_argument(value, group_value, group, where, name, default=None):
     """``src``/``dst`` (or ``group_src``/``group_dst``: the same ranks, one group), checked."""
     if value is not None and group_value is not None:
         raise ValueError(f"{where}: give {name} or group_{name}, not both")
@@ -143,7 +143,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     """Copy rank ``src``'s ``tensor`` into ``tensor`` on every other rank."""
     group = default_group(group, "broadcast")
-    src = _rank_argument(src, group_src, group, "broadcast", "src")
+    src = rank_argument(src, group_src, group, "broadcast", "src")
     data = array_of(tensor, "broadcast")
     comm = group.backend_for(data, "broadcast")
     buffer = _Buffer(data, comm, "broadcast", writable=group.rank() != src)
@@ -200,7 +200,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
 def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_dst=None):
     """Reduce ``tensor`` over all ranks into rank ``dst``'s ``tensor`` (the others keep theirs)."""
     group = default_group(group, "reduce")
-    dst = _rank_argument(dst, group_dst, group, "reduce", "dst")
+    dst = rank_argument(dst, group_dst, group, "reduce", "dst")
     data = array_of(tensor, "reduce")
     op = check_reduce_op(op, data.dtype, "reduce")
     comm = group.backend_for(data, "reduce")
@@ -222,7 +222,7 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     ``gather_list`` (one tensor per rank) is given on ``dst`` only.
     """
     group = default_group(group, "gather")
-    dst = _rank_argument(dst, group_dst, group, "gather", "dst", default=0)
+    dst = rank_argument(dst, group_dst, group, "gather", "dst", default=0)
     data = array_of(tensor, "gather")
     is_dst = group.rank() == dst
     if is_dst:
@@ -250,7 +250,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     given on ``src`` only.
     """
     group = default_group(group, "scatter")
-    src = _rank_argument(src, group_src, group, "scatter", "src", default=0)
+    src = rank_argument(src, group_src, group, "scatter", "src", default=0)
     data = array_of(tensor, "scatter")
     comm = group.backend_for(data, "scatter")
     send = None

@@ -11,6 +11,7 @@ import pickle
 
 import numpy as np
 
+from .collectives import rank_argument
 from .process_group import default_group
 from .work import Work
 
@@ -55,11 +56,8 @@ def all_gather_object(object_list, obj, group=None):
 def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=None):
     """Collect every rank's ``obj`` into ``object_gather_list`` on rank ``dst`` (default 0)."""
     group = default_group(group, "gather_object")
-    dst = dst if dst is not None else (group_dst if group_dst is not None else 0)
+    dst = rank_argument(dst, group_dst, group, "gather_object", "dst", default=0)
     mpi = group.mpi
-    if not 0 <= dst < mpi.size:
-        raise ValueError(f"gather_object: dst={dst} is not a rank of the group "
-                         f"(ranks 0..{mpi.size - 1})")
     is_dst = mpi.rank == dst
     if is_dst and (object_gather_list is None or len(object_gather_list) != mpi.size):
         raise ValueError("gather_object: on the destination rank object_gather_list must hold "
@@ -79,11 +77,8 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
     placeholders, e.g. ``[None] * n``).
     """
     group = default_group(group, "broadcast_object_list")
-    src = src if src is not None else (group_src if group_src is not None else 0)
+    src = rank_argument(src, group_src, group, "broadcast_object_list", "src", default=0)
     mpi = group.mpi
-    if not 0 <= src < mpi.size:
-        raise ValueError(f"broadcast_object_list: src={src} is not a rank of the group "
-                         f"(ranks 0..{mpi.size - 1})")
     if mpi.rank == src:
         payloads = [_bytes_of(obj) for obj in object_list]
         lengths = np.array([p.size for p in payloads], np.int64)
