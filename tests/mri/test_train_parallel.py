@@ -21,6 +21,7 @@ and with the default focal Tversky loss, whose sums the script takes over the
 global batch (``global_batch=True``, a differentiable all-reduce).
 """
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ import pytest
 
 from tinynet.mri.data import Augment, BatchLoader, DataError, make_phantom
 
-from test_distributed import finish_job, job_environment, mpiexec_or_skip
+from test_distributed import FAILURE_SECONDS, finish_job, job_environment, mpiexec_or_skip
 from test_train_scripts import (EXAMPLES, cls_args, load_script, model_arrays,  # noqa: F401
                                 mri_folder, read_log, run)
 
@@ -48,14 +49,18 @@ def seg_args(data, out, *extra, loss="bce"):
             "--lr", str(LR), *extra]
 
 
-def mpi_run(script, argv, ranks=2):
-    """``mpiexec -n ranks python examples/<script>.py argv``; a Job (exit code, output)."""
+def mpi_start(script, argv, ranks=2):
+    """Start ``mpiexec -n ranks python examples/<script>.py argv`` in a session of its own."""
     command = [mpiexec_or_skip(), "-n", str(ranks), sys.executable,
                str(EXAMPLES / f"{script}.py"), *argv]
-    process = subprocess.Popen(command, env=job_environment(), text=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    return finish_job(process, time.monotonic(), timeout=JOB_SECONDS)
+    return subprocess.Popen(command, env=job_environment(), text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def mpi_run(script, argv, ranks=2):
+    """``mpiexec -n ranks python examples/<script>.py argv``; a Job (exit code, output)."""
+    return finish_job(mpi_start(script, argv, ranks), time.monotonic(), timeout=JOB_SECONDS)
 
 
 def assert_trained_alike(path_a, path_b, steps):
@@ -133,6 +138,44 @@ def test_resume_on_two_ranks_continues_as_the_uninterrupted_run(mri_folder, tmp_
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name} {key}")
     assert [r["event"] for r in read_log(parts)] == ["start", "epoch", "finished", "resume",
                                                      "epoch", "finished"]
+
+
+def wait_for_epochs(folder, count, process, seconds=JOB_SECONDS):
+    """Block until log.jsonl holds ``count`` epoch records (False if the job ended first)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if (folder / "log.jsonl").exists() and len(epochs_of(folder)) >= count:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_ctrl_c_stops_both_training_ranks_after_the_same_step_and_the_run_resumes(
+        mri_folder, tmp_path):
+    """Ctrl-C on mpiexec (which hands SIGINT to both ranks) in the middle of a 2-rank run:
+    exit code 130 within seconds, the message once (rank 0), last.npz of the step
+    both ranks agreed on, and ``--resume`` on 2 ranks finishes the run."""
+    out = tmp_path / "interrupted"
+    process = mpi_start("train_resunet", seg_args(mri_folder, out, "--epochs", "200",
+                                                  "--schedule", "constant"))
+    started = time.monotonic()
+    ran = wait_for_epochs(out, 1, process)
+    process.send_signal(signal.SIGINT)             # Ctrl-C, to mpiexec alone
+    interrupted = time.monotonic()
+    job = finish_job(process, started, timeout=JOB_SECONDS)
+    assert ran, job
+    assert job.returncode == 130, job
+    assert time.monotonic() - interrupted < FAILURE_SECONDS, job
+    assert job.output.count("Interrupted at epoch") == 1, job
+    assert "Traceback" not in job.output and "MPI_Abort" not in job.output, job
+    stopped = read_log(out)[-1]
+    assert stopped["event"] == "interrupted", stopped
+    assert (out / "last.npz").exists()
+    done = len(epochs_of(out))
+    job = mpi_run("train_resunet", ["--resume", str(out / "last.npz"), "--epochs", str(done + 1)])
+    assert job.returncode == 0, job
+    assert read_log(out)[-1]["event"] == "finished"
+    assert len(epochs_of(out)) == done + 1
 
 
 def test_a_batch_size_the_ranks_cannot_share_is_one_line_and_exit_code_2(mri_folder, tmp_path):
