@@ -130,8 +130,7 @@ def test_wrong_device_name_is_a_clear_error():
         tn.tensor([1.0], device="tpu")
 
 
-@pytest.mark.skipif(backend.gpu_available(), reason="this machine has a GPU")
-def test_gpu_without_cupy_or_gpu_says_what_is_missing():
+def test_gpu_without_cupy_or_gpu_says_what_is_missing(without_cupy):
     with pytest.raises(backend.DeviceError, match="device 'gpu'"):
         tn.tensor([1.0], device="gpu")
 

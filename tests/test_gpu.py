@@ -329,13 +329,6 @@ def test_checkpoint_saved_on_one_device_loads_on_the_other(tmp_path, saved_on, l
 # Without CuPy (runs everywhere): one clear error
 # ---------------------------------------------------------------------------
 
-@pytest.fixture
-def without_cupy(monkeypatch):
-    """As on a machine without CuPy, even where it is installed and already imported."""
-    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` raises ImportError
-    monkeypatch.setattr(backend, "_cupy", None)      # forget a CuPy tinynet imported earlier
-
-
 def test_the_gpu_without_cupy_is_one_clear_device_error(without_cupy):
     assert not tn.gpu_available()
     with pytest.raises(backend.DeviceError, match="device 'gpu' needs CuPy") as error:

@@ -254,7 +254,7 @@ def test_threshold_needs_both_classes():
 # Arrays on the GPU
 # ---------------------------------------------------------------------------
 
-@pytest.mark.skipif(not tn.gpu_available(), reason="needs CuPy and a GPU")
+@pytest.mark.gpu
 def test_cupy_inputs_are_accepted():
     cupy = pytest.importorskip("cupy")
     pred, true = slice_stack()

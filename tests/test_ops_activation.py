@@ -173,7 +173,7 @@ def test_softmax_dim_out_of_range(fn):
         fn(tn.tensor(np.zeros((2, 3))), dim=2)
 
 
-@pytest.mark.skipif(not tn.gpu_available(), reason="needs CuPy and a GPU")
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "sigmoid", "tanh", "softmax",
                                   "log_softmax"])
 def test_gpu_matches_cpu(name, rng):

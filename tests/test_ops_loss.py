@@ -289,7 +289,7 @@ def test_cross_entropy_target_out_of_range():
     ce(x, np.array([0, -1, 1]), ignore_index=-1)  # an ignored -1 is fine
 
 
-@pytest.mark.skipif(not tn.gpu_available(), reason="needs CuPy and a GPU")
+@pytest.mark.gpu
 def test_gpu_matches_cpu(rng):
     x_np = (3 * rng.standard_normal((2, 3, 4, 4))).astype(np.float32)
     m_np = (rng.random((2, 3, 4, 4)) > 0.5).astype(np.float32)

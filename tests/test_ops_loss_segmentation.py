@@ -209,7 +209,7 @@ def test_per_image_needs_a_batch_axis():
         ops.dice_loss(tn.tensor(np.zeros(5)), np.zeros(5), per_image=True)
 
 
-@pytest.mark.skipif(not tn.gpu_available(), reason="needs CuPy and a GPU")
+@pytest.mark.gpu
 @pytest.mark.parametrize("fn", [ops.dice_loss, ops.tversky_loss, ops.focal_tversky_loss])
 def test_gpu_matches_cpu(fn, rng):
     x_np = (3 * rng.standard_normal((2, 1, 4, 4))).astype(np.float32)

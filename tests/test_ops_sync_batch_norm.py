@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet import nn, ops
+from tinynet import backend, nn, ops
 from tinynet.ops.sync_batch_norm import SyncBatchNormFunction
 from gradcases import GradCase, run_case
 
 
 def _sync(x, w=None, b=None):
     c = x.shape[1]
-    return SyncBatchNormFunction(0.1, 1e-5, np.zeros(c), np.ones(c))(x, w, b)
+    xp = backend.get_array_module(x.data)     # running statistics on x's device
+    return SyncBatchNormFunction(0.1, 1e-5, xp.zeros(c), xp.ones(c))(x, w, b)
 
 
 GRADCHECK_CASES = [

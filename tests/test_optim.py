@@ -294,7 +294,7 @@ def test_minimizes_a_quadratic(make, steps):
 # GPU (CuPy): same numbers as on the CPU, state on the device
 # ---------------------------------------------------------------------------
 
-@pytest.mark.skipif(not tn.gpu_available(), reason="needs CuPy and a GPU")
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", ["sgd_nesterov", "adam_amsgrad", "adamw_groups"])
 def test_gpu_matches_cpu_and_keeps_state_on_device(name):
     make, arrays, grads = PARITY_CASES[name], make_arrays(), gradient_sequence(5)

@@ -115,6 +115,9 @@ def to_device(array, device):
     if device == device_of(array):
         return array
     if device == "cpu":
+        # A read from the device: where the GPU's deferred checks surface (deferred_checks.py).
+        from .deferred_checks import raise_pending
+        raise_pending()
         return array.get()  # cupy -> numpy
     return _import_cupy().asarray(array)
 

@@ -164,8 +164,7 @@ def test_bad_threshold_is_refused_by_argparse(tmp_path, capsys, checkpoints):
                   "must be in [0, 1], got 1.5")
 
 
-@pytest.mark.skipif(tn.gpu_available(), reason="a GPU is available here")
-def test_gpu_without_cupy_says_so(tmp_path, capsys, checkpoints):
+def test_gpu_without_cupy_says_so(tmp_path, capsys, checkpoints, without_cupy):
     write_png(tmp_path / "slice.png")
     expect_exit_2(capsys, [str(tmp_path / "slice.png"), "--out", str(tmp_path / "o"),
                            "--segmenter", checkpoints[1], "--device", "gpu"], "device 'gpu'")

@@ -70,7 +70,7 @@ def test_segmentation_metrics_shapes_and_stacks():
         segmentation_metrics(np.zeros(4), np.zeros(4), ["A"] * 4)
 
 
-@pytest.mark.skipif(not tn.gpu_available(), reason="needs CuPy and a GPU")
+@pytest.mark.gpu
 def test_cupy_masks_are_accepted():
     cupy = pytest.importorskip("cupy")
     pred, true, patient_of = per_patient_case()

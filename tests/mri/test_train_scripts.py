@@ -273,10 +273,7 @@ def test_bad_arguments_are_one_line_and_exit_code_2(train_resunet, tmp_path, arg
     assert message in err and "Traceback" not in err and len(err.splitlines()) <= 2
 
 
-def test_gpu_without_cupy_says_so(train_resunet, tmp_path, capsys):
-    import tinynet as tn
-    if tn.gpu_available():
-        pytest.skip("a GPU is available here")
+def test_gpu_without_cupy_says_so(train_resunet, tmp_path, capsys, without_cupy):
     with pytest.raises(SystemExit) as exit_info:
         run(train_resunet, ["--device", "gpu", "--out", str(tmp_path)])
     assert exit_info.value.code == 2

@@ -78,6 +78,7 @@ class Function:
                                "recorded; a Function object is used once: make a new one")
         tensors = [None if x is None else as_tensor(x) for x in inputs]
         arrays = [None if t is None else t.data for t in tensors]
+        _check_one_device(self, arrays)
         enabled = is_grad_enabled()
         self.needs_input_grad = tuple(enabled and t is not None and t.requires_grad
                                       for t in tensors)
@@ -111,6 +112,18 @@ class Function:
         """Drop everything forward saved (the graph below this node is freed)."""
         self.__dict__.clear()
         self._released = True
+
+
+def _check_one_device(fn, arrays):
+    """PyTorch's rule: the tensors of one op live on one device (a NumPy array given to
+    CuPy would fail deep inside the op, or be copied to the GPU on every call)."""
+    if len({type(a) for a in arrays if a is not None}) < 2:
+        return                                  # the usual case, checked cheaply
+    devices = {backend.device_of(a) for a in arrays if a is not None}
+    if len(devices) > 1:
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least "
+                           f"two devices, gpu and cpu! ({type(fn).__name__}: move them with "
+                           ".to(device), or make them with device=)")
 
 
 def topological_order(roots):

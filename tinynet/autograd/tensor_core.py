@@ -247,7 +247,7 @@ class Tensor:
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted "
                                f"to Scalar (shape {self.shape})")
-        return self.data.reshape(()).item()
+        return backend.to_numpy(self.data.reshape(())).item()
 
     def tolist(self):
         """The values as (nested) Python lists; a 0-d tensor gives a number."""

@@ -113,11 +113,17 @@ class BatchNormFunction(Function):
         """The per-channel sums of this process's batch, as they are (one process)."""
         return vectors
 
+
+    def _sum_and_count_over_batch(self, total, count):
+        """The (C,) sum and the count m (a Python int) of this process's batch, as they are."""
+        return total, count
+
     def _normalize_with_batch_stats(self, xp, x):
         """Batch mean and inv_std of x, x - mean, and the running-stat update."""
-        count = xp.full(1, x.size // x.shape[1], dtype=xp.float64)   # exact beyond float16
-        total, count = self._sum_over_batch(_channel_sum(xp, x), count)
-        self.m = m = int(count[0])
+        # m is a Python int, known on the host: reading it back from the device would be a
+        # transfer (a wait for the GPU) in every batch norm of every step.
+        total, m = self._sum_and_count_over_batch(_channel_sum(xp, x), x.size // x.shape[1])
+        self.m = m
         mean = total / m
         centered = x - _per_channel(mean, x.ndim)
         (sum_of_squares,) = self._sum_over_batch(_channel_dot(xp, centered, centered))

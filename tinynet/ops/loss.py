@@ -27,7 +27,7 @@ correct by construction.
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, deferred_checks
 from ..autograd import Function, as_tensor
 from .activation import _stable_sigmoid, log_softmax, sigmoid
 from .math import sum_to
@@ -101,10 +101,18 @@ class BinaryCrossEntropy(Function):
 
     def forward(self, p, t):
         xp = backend.get_array_module(p)
-        if bool(((p < 0) | (p > 1)).any()):
-            raise RuntimeError("binary_cross_entropy: all elements of input should be between "
-                               f"0 and 1 (got values from {float(p.min())} to {float(p.max())}); "
-                               "for logits use binary_cross_entropy_with_logits")
+        outside = ((p < 0) | (p > 1)).any()
+        if xp is np:
+            if outside:                 # on the CPU, say which values
+                raise RuntimeError("binary_cross_entropy: all elements of input should be between "
+                                   f"0 and 1 (got values from {float(p.min())} to "
+                                   f"{float(p.max())}); for logits use "
+                                   "binary_cross_entropy_with_logits")
+        else:                           # on the GPU, without waiting for it
+            deferred_checks.check(outside, RuntimeError,
+                                  "binary_cross_entropy: all elements of input should be "
+                                  "between 0 and 1; for logits use "
+                                  "binary_cross_entropy_with_logits")
         with np.errstate(divide="ignore"):
             log_p = xp.maximum(xp.log(p), -100)
             log_1mp = xp.maximum(xp.log1p(-p), -100)
@@ -251,11 +259,18 @@ class NLLLoss(Function):
         n_classes = logp.shape[1]
         valid = target != self.ignore_index
         bad = valid & ((target < 0) | (target >= n_classes))
-        if bool(bad.any()):
-            value = int(target[bad].reshape(-1)[0])
-            raise IndexError(f"cross_entropy/nll_loss: target {value} is out of bounds for "
-                             f"{n_classes} classes (input shape {tuple(logp.shape)})")
-        safe = xp.where(valid, target, 0)  # any in-range index; its weight is zeroed below
+        if xp is np:
+            if bad.any():               # on the CPU, name the value
+                value = int(target[bad].reshape(-1)[0])
+                raise IndexError(f"cross_entropy/nll_loss: target {value} is out of bounds "
+                                 f"for {n_classes} classes (input shape {tuple(logp.shape)})")
+        else:                           # on the GPU, without waiting for it
+            deferred_checks.check(bad.any(), IndexError,
+                                  f"cross_entropy/nll_loss: a target is out of bounds for "
+                                  f"{n_classes} classes (input shape {tuple(logp.shape)})")
+        # Any in-range index where the target is ignored (its weight is zeroed below) or
+        # out of range (on the GPU the error comes later: the op must not read outside).
+        safe = xp.where(valid & ~bad, target, 0)
         picked = xp.take_along_axis(logp, xp.expand_dims(safe, 1), axis=1).squeeze(1)
         w = valid.astype(logp.dtype)
         if weight is not None:

@@ -165,7 +165,7 @@ class Prod(_Reduction):
         after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat[..., 1:], ones], axis=-1),
                                            axis=-1), axis=-1), axis=-1)
         others = (before * after).reshape(moved.shape)
-        others = others.transpose(np.argsort(kept + list(self.dims)))
+        others = others.transpose(tuple(int(d) for d in np.argsort(kept + list(self.dims))))
         return _expand_back(gy, self.in_shape, self.dims, self.keepdim) * others
 
 

@@ -319,6 +319,15 @@ def normalize_index(index):
     return _index_array(index)
 
 
+def _index_on_device(index, xp):
+    """``index`` with its NumPy arrays moved to ``xp``'s device (nothing to do on the CPU)."""
+    if xp is np:
+        return index
+    if isinstance(index, tuple):
+        return tuple(_index_on_device(i, xp) for i in index)
+    return xp.asarray(index) if isinstance(index, np.ndarray) else index
+
+
 def _add_at(target, index, values):
     """``target[index] += values``, adding (not overwriting) where an index repeats.
 
@@ -350,6 +359,9 @@ class GetItem(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
+        # A NumPy index array (or a CPU tensor's) indexes a GPU tensor too, as in PyTorch:
+        # copied to the device, once, here.
+        self.index = _index_on_device(self.index, backend.get_array_module(x))
         try:
             return x[self.index]
         except IndexError as exc:
@@ -448,6 +460,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     weight, index = as_tensor(weight), as_tensor(input).data
     if index.dtype.kind not in "iu":
         raise TypeError(f"embedding: input must hold integer indices, got dtype {index.dtype}")
+    if backend.device_of(index) != backend.device_of(weight.data):
+        raise RuntimeError(f"embedding: input is on {backend.device_of(index)} but weight on "
+                           f"{backend.device_of(weight.data)}: expected both on the same "
+                           "device (as PyTorch; move it with .to(device))")
     if padding_idx is not None:
         # The padding row keeps its values but is cut from the graph: no gradient reaches it.
         xp = backend.get_array_module(weight.data)
@@ -490,8 +506,13 @@ def _along_dim(index, dim):
     return tuple(grids)
 
 
-def _check_index(name, index, x_ndim, dim):
+def _check_index(name, index, x_ndim, dim, x=None):
     index = _index_array(index)
+    if x is not None and hasattr(index, "dtype") and \
+            backend.device_of(index) != backend.device_of(x.data):
+        raise RuntimeError(f"{name}: index is on {backend.device_of(index)} but input on "
+                           f"{backend.device_of(x.data)}: expected both on the same device "
+                           "(as PyTorch; move it with .to(device))")
     if not hasattr(index, "dtype"):
         raise TypeError(f"{name}: index must be an integer tensor, got {type(index).__name__}")
     if index.dtype.kind not in "iu":
@@ -525,7 +546,7 @@ class Gather(Function):
 def gather(input, dim, index):
     """Pick values along ``dim`` at the int64 ``index`` (``torch.gather``)."""
     input = as_tensor(input)
-    index, dim = _check_index("gather", index, input.ndim, dim)
+    index, dim = _check_index("gather", index, input.ndim, dim, input)
     return Gather(dim, index)(input)
 
 
@@ -580,7 +601,7 @@ def scatter_add(input, dim, index, src):
 
 def _scatter(name, input, dim, index, src, value, add):
     input = as_tensor(input)
-    index, dim = _check_index(name, index, input.ndim, dim)
+    index, dim = _check_index(name, index, input.ndim, dim, input)
     if src is None:
         src = value
     if src is None:
@@ -602,7 +623,7 @@ class Split(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        bounds = np.cumsum(self.sizes)[:-1]
+        bounds = [int(b) for b in np.cumsum(self.sizes)[:-1]]   # host ints, not a NumPy array
         return tuple(xp.split(x, bounds, axis=self.dim))
 
     def backward(self, *grads):
@@ -664,7 +685,7 @@ class Concat(Function):
         return xp.concatenate([x.astype(self.dtype, copy=False) for x in xs], axis=dim)
 
     def backward(self, gy):
-        bounds = np.cumsum(self.sizes)[:-1]
+        bounds = [int(b) for b in np.cumsum(self.sizes)[:-1]]   # host ints, not a NumPy array
         xp = backend.get_array_module(gy)
         return tuple(xp.split(gy, bounds, axis=self.dim))
 

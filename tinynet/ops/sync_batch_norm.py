@@ -39,6 +39,21 @@ class SyncBatchNormFunction(BatchNormFunction):
         super().__init__(True, momentum, eps, running_mean, running_var)
         self.process_group = process_group
 
+    def _sum_and_count_over_batch(self, total, count):
+        """The (C,) sum and the count m over every rank, in the forward's one all-reduce.
+
+        The count travels as a float64 beside the sums (exact up to 2**53) and comes
+        back as a Python int: with MPI the sums pass through the host anyway; with
+        NCCL on a GPU this read is one small wait per layer (PyTorch keeps m on the
+        device instead; not yet done here).
+        """
+        from .. import distributed
+        if not (distributed.is_available() and distributed.is_initialized()):
+            return total, count
+        xp = backend.get_array_module(total)
+        total, counts = self._sum_over_batch(total, xp.full(1, count, dtype=xp.float64))
+        return total, int(counts[0])
+
     def _sum_over_batch(self, *vectors):
         """Each (C,) vector summed over the ranks: one all-reduce of them side by side.
         Without a process group the world is this process, and the sums are its own."""
@@ -64,8 +79,9 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, mo
     call it with the same C, in the same order (it runs collectives, forward
     and backward), and its graph must be alike on every rank: a call that no
     gradient reaches on one rank (no weight, an input without gradient) but
-    does on another leaves the ranks' all-reduces out of step (an error names it).  Without an initialized process group, or in a world of one,
-    it is ``batch_norm(..., training=True)``.
+    does on another leaves the ranks' all-reduces out of step (an error names it).
+    Without an initialized process group, or in a world of one, it is
+    ``batch_norm(..., training=True)``.
     """
     from .. import distributed
     if not (distributed.is_available() and distributed.is_initialized()) or \

@@ -203,6 +203,11 @@ class MaxPool2dFunction(Function):
             self.col_arg = xp.empty((n * c, h, wo), dtype=self.cols.offset_dtype)
             self.row_arg = xp.empty((n * c, ho, wo), dtype=self.rows.offset_dtype)
         for b in plane_blocks(planes):
+            if xp is not np:
+                # On the GPU, always the NaN-aware pass (one more elementwise kernel):
+                # asking whether y holds a NaN would make the host wait for the device.
+                self._pool(planes[b], y_planes[b], b, nan_aware=self.row_arg is not None)
+                continue
             self._pool(planes[b], y_planes[b], b)
             if self.row_arg is not None and xp.isnan(y_planes[b]).any():
                 self._pool(planes[b], y_planes[b], b, nan_aware=True)  # rare: route to the last NaN
