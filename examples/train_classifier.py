@@ -109,8 +109,10 @@ def train(run, model, optimizer, data, device, threshold):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                correct = logits.detach().cpu().numpy().argmax(axis=1) == batch.labels
-                run.step_done(loss=value, accuracy=correct.mean())
+                # Accuracy of this batch, a 0-d tensor on the device: the run reads it with
+                # the loss (on a GPU every --log-every steps), not here.
+                correct = (logits.detach().argmax(dim=1) == labels).float().mean()
+                run.step_done(loss=value, accuracy=correct)
 
             # The model itself, not its DDP wrapper: each rank predicts its share of the
             # validation slices, and validate_classifier gathers them from every rank.

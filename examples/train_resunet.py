@@ -140,9 +140,7 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                # Dice of this batch as one volume (validation averages per patient instead).
-                predicted = ops.sigmoid(logits).detach().cpu().numpy() >= threshold
-                run.step_done(loss=value, dice=metrics.dice_score(predicted, batch.masks))
+                run.step_done(loss=value, dice=batch_dice(logits.detach(), masks, threshold))
 
             # The model itself, not its DDP wrapper: each rank predicts its share of the
             # validation slices, and validate_segmenter gathers them from every rank.
@@ -155,6 +153,15 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
                       f"validation Dice {scores['val_dice']:.4f} per patient"
                       f"{'  (best)' if is_best else ''}")
                 write_figures(run, data, predictions, shown, threshold, is_best)
+
+
+def batch_dice(logits, masks, threshold):
+    """Dice of a batch as one volume (validation averages per patient instead): 2|P∩T| /
+    (|P| + |T|), 1 when both are empty.  A 0-d tensor on the logits' device: the run reads
+    it with the loss (on a GPU every --log-every steps), not here."""
+    predicted = (ops.sigmoid(logits) >= threshold).float()
+    overlap, total = (predicted * masks).sum(), predicted.sum() + masks.sum()
+    return ops.where(total > 0, 2 * overlap / ops.clamp(total, min=1), metrics.EMPTY_SCORE)
 
 
 def write_figures(run, data, predictions, shown, threshold, is_best):

@@ -1,8 +1,9 @@
 """tinynet on the GPU (CuPy) computes what it computes on the CPU (NumPy).
 
-The tests marked ``gpu`` need CuPy and a CUDA device; conftest.py skips them
-wherever ``tinynet.gpu_available()`` is False, so CI (no GPU) skips them.  On
-a GPU machine: ``pytest -m gpu`` (benchmarks/gpu_check.sh runs it).  The two
+The tests marked ``gpu`` run on a real GPU where CuPy sees one (``pytest -m gpu``;
+benchmarks/gpu_check.sh runs it), and elsewhere, CI included, on the strict
+CuPy stand-in of tests/strict_gpu (NumPy underneath, CuPy's rules; conftest.py
+installs it; $TINYNET_STRICT_GPU=0 skips them instead).  The two
 tests at the end are not marked: they check the error a machine without CuPy
 gives, and run everywhere.
 
@@ -12,7 +13,8 @@ What is compared, in float32 on both devices:
   test files (which together reach every Function, see
   test_gradcheck_coverage.py) is run on CPU tensors and on GPU tensors with
   the same inputs and the same output gradient;
-* a ResUNet training step (batch 2, 64x64, focal Tversky loss, Adam);
+* a ResUNet training step (batch 2, 64x64, focal Tversky loss, Adam) and a
+  ResNet-18 one (batch 4, 64x64, cross-entropy, Adam);
 * checkpoints written from the GPU read on the CPU, and the other way round.
 
 Tolerances.  Both devices round every float32 operation, but sum in different
@@ -35,7 +37,7 @@ import pytest
 
 import tinynet as tn
 from tinynet import backend, ops
-from tinynet.models import ResUNet
+from tinynet.models import ResUNet, resnet18
 
 from gradcases import build_inputs
 from test_gradcheck_coverage import all_cases
@@ -209,14 +211,17 @@ def test_dropout_on_the_gpu_zeroes_or_scales_each_element_and_repeats_with_the_s
 # A ResUNet training step
 # ---------------------------------------------------------------------------
 
-def resunet_step(model, x, masks, device):
+def focal_tversky(logits, masks):
+    return ops.focal_tversky_loss(logits, masks, from_logits=True)
+
+
+def training_step(model, x, target, device, loss_fn=focal_tversky):
     """One training step of ``model`` on ``device``: (loss, {name: gradient}, state after)."""
     model.to(device)
     model.train()
     optimizer = tn.optim.Adam(model.parameters(), lr=1e-3)
     optimizer.zero_grad()
-    logits = model(tn.tensor(x, device=device))
-    loss = ops.focal_tversky_loss(logits, tn.tensor(masks, device=device), from_logits=True)
+    loss = loss_fn(model(tn.tensor(x, device=device)), tn.tensor(target, device=device))
     loss.backward()
     grads = {name: p.grad.numpy() for name, p in model.named_parameters()}
     for name, p in model.named_parameters():
@@ -270,8 +275,22 @@ def test_resunet_training_step_on_the_gpu_equals_the_cpu():
     cpu_model = ResUNet()
     gpu_model = ResUNet()
     gpu_model.load_state_dict(cpu_model.state_dict())
-    cpu_step = resunet_step(cpu_model, x, masks, "cpu")
-    assert_steps_alike(cpu_step, resunet_step(gpu_model, x, masks, "gpu"))
+    cpu_step = training_step(cpu_model, x, masks, "cpu")
+    assert_steps_alike(cpu_step, training_step(gpu_model, x, masks, "gpu"))
+
+
+@gpu
+def test_resnet18_training_step_on_the_gpu_equals_the_cpu():
+    """ResNet-18 (2 classes, batch 4 at 64x64, cross-entropy, Adam): strided convolutions,
+    max pooling, the global average pool and the linear head, on top of the ResUNet's."""
+    x = np.random.default_rng(12).standard_normal((4, 3, 64, 64)).astype(np.float32)
+    labels = np.array([0, 1, 1, 0])
+    tn.manual_seed(0)
+    cpu_model = resnet18(num_classes=2)
+    gpu_model = resnet18(num_classes=2)
+    gpu_model.load_state_dict(cpu_model.state_dict())
+    cpu_step = training_step(cpu_model, x, labels, "cpu", ops.cross_entropy)
+    assert_steps_alike(cpu_step, training_step(gpu_model, x, labels, "gpu", ops.cross_entropy))
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ until the next read from it (tinynet/deferred_checks.py).
 These run only on the stand-in: a real GPU does not count transfers this way.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ import tinynet as tn
 from tinynet import backend, deferred_checks, ops
 from tinynet.autograd import Function
 
-from conftest import STRICT_GPU
+STRICT_GPU = Path(__file__).resolve().parent / "strict_gpu"   # (as conftest.py's)
 
 pytestmark = pytest.mark.gpu
 

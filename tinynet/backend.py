@@ -11,6 +11,8 @@ machine without CuPy (or without a GPU) imports tinynet without noticing.
 Devices are named like PyTorch's, but only two exist: ``"cpu"`` and ``"gpu"``
 (``"cuda"`` is accepted as an alias of ``"gpu"``).
 """
+import functools
+
 import numpy as np
 
 DEVICES = ("cpu", "gpu")
@@ -120,6 +122,25 @@ def to_device(array, device):
         raise_pending()
         return array.get()  # cupy -> numpy
     return _import_cupy().asarray(array)
+
+
+def constant(host, xp, dtype=None):
+    """A small host array as a read-only constant of module ``xp``, uploaded once per content.
+
+    Ops build index tables and transform matrices on the host (a few bytes);
+    copying one to the GPU at every call is a host-to-device transfer per step,
+    so the device copy is kept, keyed by content, dtype and module.  Callers must
+    not write into the result.  On the CPU it is just ``host`` in ``dtype``.
+    """
+    host = np.ascontiguousarray(host, dtype=dtype)
+    if xp is np:
+        return host
+    return _uploaded(xp, host.dtype.str, host.shape, host.tobytes())
+
+
+@functools.lru_cache(maxsize=512)
+def _uploaded(xp, dtype, shape, data):
+    return xp.asarray(np.frombuffer(data, dtype=dtype).reshape(shape))
 
 
 def to_numpy(array):

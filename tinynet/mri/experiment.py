@@ -30,7 +30,7 @@ SCRIPT_OF_TASK = {"segmentation": "train_resunet.py", "classification": "train_c
 SLICE_PERCENTILE = 99.0
 
 #: Settings a resumed run may change; every other one comes from its last.npz.
-OVERRIDABLE_ON_RESUME = ("epochs", "device", "out", "prefetch")
+OVERRIDABLE_ON_RESUME = ("epochs", "device", "out", "prefetch", "log_every")
 
 
 def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, out):
@@ -43,6 +43,11 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
     add("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
         help="cpu (NumPy) or gpu (CuPy; needs `pip install tinynet[gpu]` and a CUDA GPU). "
              "Default: cpu")
+    add("--log-every", type=positive_int, default=20, metavar="N",
+        help="on the GPU, read the loss and the batch metrics from the device every N steps "
+             "(a read makes the host wait for the GPU); the progress bar shows their means "
+             "as of the last read, and a NaN loss stops the run at the next read, before "
+             "anything is saved (default 20; on the CPU every step)")
     add("--size", type=positive_int, default=size,
         help=f"side in pixels the slices are resized to for training (default {size}; "
              "the original slices are 256). The segmenter needs a multiple of 16")
@@ -58,7 +63,7 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
                                    f"(default {out}; with --resume: the checkpoint's folder)")
     add("--resume", type=existing_path, default=None, metavar="CKPT",
         help="continue a run from its last.npz, exactly where it stopped (its settings are "
-             "kept; only --epochs, --device, --out and --prefetch may change)")
+             "kept; only --epochs, --device, --out, --prefetch and --log-every may change)")
     add("--seed", type=int, default=0,
         help="seed of the weights, the split, the batch order and the augmentation (default 0)")
     add("--split", default=None, metavar="FILE",
@@ -134,8 +139,13 @@ def start_run(config, model, optimizer, spec, data, monitor, *, scheduler):
 
     scheduler : the script's learning-rate schedule, stepped once per epoch, or None
     """
+    # On one GPU the loss is read every --log-every steps (a read waits for the device);
+    # on the CPU reading is free, and several ranks agree on the loss every step anyway.
+    read_every = config.get("log_every", 1) if config["device"] == "gpu" and \
+        parallel.rank_and_size()[1] == 1 else 1
     run = TrainingRun(config["out"], model=model, optimizer=optimizer, scheduler=scheduler,
-                      loader=data.train_loader, spec=spec, config=config, monitor=monitor)
+                      loader=data.train_loader, spec=spec, config=config, monitor=monitor,
+                      read_every=read_every)
     if config["resume"]:
         run.resume(config["resume"])
     if parallel.is_main():

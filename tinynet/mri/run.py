@@ -93,10 +93,12 @@ class TrainingRun:
     config : JSON-able dict of the run's settings; ``config["epochs"]`` is the length
     monitor : key of the validation metrics that selects ``best.npz``
     mode : "max" (Dice, accuracy, AUC) or "min" (a loss)
+    read_every : steps between reads of the loss and the step's metrics from the device
+        (1: every step, as on the CPU, where reading is free; see "Reading from a GPU")
     """
 
     def __init__(self, out_dir, *, model, optimizer, scheduler, loader, spec, config,
-                 monitor, mode="max"):
+                 monitor, mode="max", read_every=1):
         if mode not in ("max", "min"):
             raise ValueError(f"TrainingRun: mode must be 'max' or 'min', got {mode!r}")
         self.out_dir = os.fspath(out_dir)
@@ -114,6 +116,9 @@ class TrainingRun:
         self.best = None           # {"epoch": int, "value": float}
         self.exit_code = EXIT_OK
         self._meter = _Meter()
+        self.read_every = max(1, int(read_every))
+        self._unread_nonfinite = None  # device flag: a loss not yet read was NaN/inf
+        self._steps_unread = 0
         self._stop_requested = False   # Ctrl-C on this process
         self._stop_agreed = False      # ... on some rank, as the ranks learnt together
         self._resumed = False
@@ -186,7 +191,24 @@ class TrainingRun:
         With several ranks it returns the mean of the ranks' losses, raises on
         every rank when one rank's loss is not finite, and learns whether Ctrl-C
         reached any rank (one all-reduce of three numbers; every rank calls it).
+
+        Reading from a GPU: with ``read_every`` N > 1 (one process on a GPU), only
+        every N-th step reads the loss; in between, the loss stays on the device,
+        is returned as it is (a 0-d Tensor for ``step_done``), and a NaN or inf is
+        remembered there and raised at the next read, at the latest at the end of
+        the epoch, before ``last.npz`` is written.  So up to N - 1 steps may follow
+        a NaN in memory, never on disk.
         """
+        if self.read_every > 1 and hasattr(loss, "data") and \
+                self._steps_unread + 1 < self.read_every:
+            self._steps_unread += 1
+            data = loss.detach().data
+            xp = backend.get_array_module(data)
+            bad = ~xp.isfinite(data)
+            self._unread_nonfinite = bad if self._unread_nonfinite is None else \
+                xp.logical_or(self._unread_nonfinite, bad)
+            return loss.detach()
+        self._raise_if_unread_nonfinite()
         value = float(loss.item() if hasattr(loss, "item") else loss)
         finite = math.isfinite(value)
         what = value
@@ -203,13 +225,31 @@ class TrainingRun:
                 f"{self.loader.position} (step {self.step + 1})")
         return value
 
+    def _raise_if_unread_nonfinite(self):
+        """The read of the losses kept on the device since the last read (``read_every``)."""
+        flag, unread = self._unread_nonfinite, self._steps_unread
+        self._unread_nonfinite, self._steps_unread = None, 0
+        if flag is not None and bool(backend.to_numpy(flag)):
+            raise NonFiniteLossError(
+                f"the training loss was not finite in one of the {unread} steps before step "
+                f"{self.step + 1} (epoch {self.epoch + 1}; on the GPU it is read every "
+                f"{self.read_every} steps)")
+
     def step_done(self, **values):
-        """Count one optimizer step; ``values`` (loss, dice, ...) feed the bar and epoch means."""
+        """Count one optimizer step; ``values`` (loss, dice, ...) feed the bar and epoch means.
+
+        Values may be numbers or 0-d Tensors left on the device: they are summed
+        there, and the bar shows the means as of the last read (every
+        ``read_every`` steps).
+        """
         self.step += 1
         self._meter.add(values)
         if self._bar is not None:
-            self._bar.set_postfix({k: f"{v:.4f}" for k, v in self._meter.means().items()},
-                                  refresh=False)
+            # Only on a step that read the loss, and only for a bar that is shown (a log
+            # file or a pipe gets no bar): the means are a read from the device.
+            if self._steps_unread == 0 and not self._bar.disable:
+                self._bar.set_postfix({k: f"{v:.4f}" for k, v in self._meter.means().items()},
+                                      refresh=False)
             self._bar.update(1)
 
     def end_epoch(self, val_metrics):
@@ -222,6 +262,7 @@ class TrainingRun:
         if self.monitor not in val_metrics:
             raise KeyError(f"end_epoch: validation metrics have no {self.monitor!r} "
                            f"(got {sorted(val_metrics)})")
+        self._raise_if_unread_nonfinite()       # before anything is logged or written
         self._agree_on_means()
         seconds = time.perf_counter() - (self._epoch_started or time.perf_counter())
         waited = self.loader.wait_seconds - self._wait_at_epoch_start
@@ -253,7 +294,7 @@ class TrainingRun:
         if self.world_size == 1:
             return
         keys = sorted(self._meter.sums)
-        agreed = parallel.mean_over_ranks([self._meter.sums[k] for k in keys]
+        agreed = parallel.mean_over_ranks([float(self._meter.sums[k]) for k in keys]
                                           + [self._stop_requested])
         self._meter.sums = dict(zip(keys, agreed[:-1].tolist()))
         self._stop_agreed = self._stop_agreed or agreed[-1] > 0
@@ -294,6 +335,11 @@ class TrainingRun:
             self._restore_sigint_handler(previous)
             previous = None
             self._agree_on_means()     # every rank is here, after the same step
+            try:
+                self._raise_if_unread_nonfinite()     # never save a state a NaN reached
+            except NonFiniteLossError as exc:
+                self._stop_for_nonfinite(exc)
+                return
             self.save_last()
             self.log("interrupted", epoch=self.epoch + 1, batch=self.loader.position,
                      steps=self.step)
@@ -302,11 +348,7 @@ class TrainingRun:
                   f"the state is saved in {self.last_path}.\nResume with:  "
                   f"python {sys.argv[0] or 'train.py'} --resume {self.last_path}")
         except NonFiniteLossError as exc:
-            self.log("stopped", reason="non-finite loss", message=str(exc), steps=self.step)
-            self.exit_code = EXIT_NONFINITE
-            kept = (f"the last good checkpoint is {self.last_path} ({self._last_saved})"
-                    if self._last_saved else "no checkpoint of this run had been written yet")
-            self._say(f"\nStopped: {exc}; {kept}. Try a lower --lr, or check the data.")
+            self._stop_for_nonfinite(exc)
         else:
             self.log("finished", epochs=self.epoch, steps=self.step, best=self.best)
             if self._stop_requested:    # Ctrl-C during the last validation: nothing left to stop
@@ -315,6 +357,13 @@ class TrainingRun:
         finally:
             if previous is not None:
                 self._restore_sigint_handler(previous)
+
+    def _stop_for_nonfinite(self, exc):
+        self.log("stopped", reason="non-finite loss", message=str(exc), steps=self.step)
+        self.exit_code = EXIT_NONFINITE
+        kept = (f"the last good checkpoint is {self.last_path} ({self._last_saved})"
+                if self._last_saved else "no checkpoint of this run had been written yet")
+        self._say(f"\nStopped: {exc}; {kept}. Try a lower --lr, or check the data.")
 
     def _say(self, message):
         """A message on stderr, from rank 0 only."""
@@ -450,15 +499,18 @@ class _Meter:
         self.sums, self.count = {}, 0
 
     def add(self, values):
+        """Add one step's values: numbers, or 0-d Tensors summed on their device (unread)."""
         self.count += 1
         for key, value in values.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            value = value.detach().data if hasattr(value, "detach") else float(value)
+            self.sums[key] = self.sums.get(key, 0.0) + value
 
     def means(self):
-        return {k: s / self.count for k, s in self.sums.items()} if self.count else {}
+        """The means as Python floats (a read from the device for sums kept there)."""
+        return {k: float(s) / self.count for k, s in self.sums.items()} if self.count else {}
 
     def state_dict(self):
-        return {"sums": dict(self.sums), "count": self.count}
+        return {"sums": {k: float(s) for k, s in self.sums.items()}, "count": self.count}
 
     def load_state_dict(self, state):
         self.sums, self.count = dict(state["sums"]), int(state["count"])

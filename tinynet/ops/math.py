@@ -60,7 +60,9 @@ def _operand(x, dtype, like):
     if not is_scalar(x):
         return as_tensor(x)
     xp = backend.get_array_module(like.data) if like is not None else np
-    return Tensor._from_array(xp.array(x).astype(dtype, copy=False))
+    # full() fills on the device (on the GPU the number is a kernel argument): no copy
+    # from the host, as xp.array(x) would make at every call.
+    return Tensor._from_array(xp.full((), x, dtype=dtype))
 
 
 def _promoted(*operands, like=None):

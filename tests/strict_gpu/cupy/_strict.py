@@ -46,17 +46,20 @@ class Transfers:
     """Counts of copies between host and device.
 
     ``events`` keeps (direction, what, where) for each one, ``where`` being the
-    innermost frame outside the stand-in, so a test can say which line did it.
+    innermost frame outside the stand-in, so a test can say which line did it;
+    ``stacks`` the matching call stacks ("file:line in function", outermost first).
     """
 
     def __init__(self):
         self.device_to_host = 0
         self.host_to_device = 0
         self.events = []
+        self.stacks = []
 
-    def add(self, direction, what, where):
+    def add(self, direction, what, stack):
         setattr(self, direction, getattr(self, direction) + 1)
-        self.events.append((direction, what, where))
+        self.events.append((direction, what, stack[-1] if stack else "?"))
+        self.stacks.append(stack)
 
     def summary(self):
         lines = [f"{d} {what} at {where}" for d, what, where in self.events]
@@ -74,17 +77,16 @@ class _Ledger:
         if direction == "device_to_host" and not self.synchronize_allowed:
             raise DeviceSynchronized(f"{what}: a device-to-host transfer waits for the GPU, "
                                      "and synchronization is disallowed here")
-        where = _caller()
+        stack = _callers()
         for tally in [transfers] + self.open_counts:
-            tally.add(direction, what, where)
+            tally.add(direction, what, stack)
 
 
-def _caller():
-    """'file:line in function' of the innermost frame that is not the stand-in's."""
-    for frame in reversed(traceback.extract_stack()[:-2]):
-        if "strict_gpu" not in frame.filename:
-            return f"{frame.filename}:{frame.lineno} in {frame.name}"
-    return "?"
+def _callers():
+    """The call stack outside the stand-in, as 'file:line in function', outermost first."""
+    return tuple(f"{frame.filename}:{frame.lineno} in {frame.name}"
+                 for frame in traceback.extract_stack()[:-2]
+                 if "strict_gpu" not in frame.filename)
 
 
 transfers = Transfers()      # since the process started

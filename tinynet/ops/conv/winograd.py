@@ -79,6 +79,8 @@ entries are 0, +-1/2 and +-1.
 """
 from typing import NamedTuple
 
+import numpy as np
+
 from ... import backend
 from ..blocking import batch_chunks, limits
 
@@ -174,8 +176,8 @@ def _kron_g(xp, dtype):
     product of the flattened kernels with this matrix, for all (o, c) at once
     (a broadcast ``G @ w @ G.T`` over (O, C) was much slower).
     """
-    g = xp.asarray(G, dtype=dtype)
-    return (g[:, None, :, None] * g[None, :, None, :]).reshape(16, 9)
+    g = np.asarray(G, dtype=dtype)
+    return backend.constant((g[:, None, :, None] * g[None, :, None, :]).reshape(16, 9), xp)
 
 
 def weight_transform(weight):

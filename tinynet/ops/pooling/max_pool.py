@@ -121,7 +121,7 @@ def max_along(x, axis, ax, argmax=None, out=None, nan_aware=False):
             best[...] = element
             if argmax is not None:
                 first = ax.first_real().reshape((-1,) + (1,) * (x.ndim - axis - 1))
-                argmax[...] = xp.asarray(first, dtype=argmax.dtype)
+                argmax[...] = backend.constant(first, xp, argmax.dtype)
             continue
         if argmax is not None:
             # Offsets come in increasing j, so the winner so far is the largest j that

@@ -1,0 +1,129 @@
+"""The MRI pipeline with ``--device gpu``: both training scripts, predict and evaluate.
+
+Where no GPU is usable these run on the strict CuPy stand-in (tests/strict_gpu),
+which fails on a NumPy call given a device array and counts every copy back
+to the host; on a GPU machine they run on the GPU.  Each script trains one
+short epoch on the tiny kaggle_3m folder of test_train_scripts.py and must
+end as the CPU run does (the same weights up to float32 rounding, as two
+ranks do in test_train_parallel.py); the training loop reads from the device
+only where the run reads its loss, every ``--log-every`` steps.
+"""
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinynet.mri.commands import evaluate, predict
+
+from test_train_parallel import assert_trained_alike
+from test_train_scripts import (cls_args, load_checkpoint, mri_folder, read_log,  # noqa: F401
+                                run, seg_args, train_classifier, train_resunet)
+
+pytestmark = pytest.mark.gpu
+
+LOG_EVERY = 2
+
+
+def reads_of_the_loop(transfers, script):
+    """The copies to the host made inside the script's training loop (its ``train``),
+    and which of them read the loss's value (``check_finite``; a read there also takes
+    the pending NaN flag and deferred checks, small copies right after the first wait)."""
+    stacks = [stack for (direction, _, _), stack in zip(transfers.events, transfers.stacks)
+              if direction == "device_to_host"]
+    in_loop = [s for s in stacks if any(f"{script}.py" in f and f.endswith(" in train")
+                                        for f in s)
+               and not any(" in validate_" in f or " in end_epoch" in f for f in s)]
+    loss_reads = [s for s in in_loop if any(" in check_finite" in f for f in s)
+                  and any(f.endswith(" in item") for f in s)]
+    return in_loop, loss_reads
+
+
+def strict_counter():
+    """The stand-in's transfer counter, or None on a real GPU."""
+    import contextlib
+    import cupy
+    if getattr(cupy, "STRICT_STAND_IN", False):
+        return cupy.count_transfers()
+    return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("script, make_args, steps", [
+    ("train_resunet", seg_args, 6), ("train_classifier", cls_args, 6)])
+def test_a_training_script_on_the_gpu_trains_as_on_the_cpu(
+        request, script, make_args, steps, mri_folder, tmp_path):
+    module = request.getfixturevalue(script)
+    cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
+    assert run(module, make_args(mri_folder, cpu, "--epochs", "1")) == 0
+    with strict_counter() as transfers:
+        assert run(module, make_args(mri_folder, gpu, "--epochs", "1", "--device", "gpu",
+                                     "--log-every", str(LOG_EVERY))) == 0
+    epochs = [r for r in read_log(gpu) if r["event"] == "epoch"]
+    assert epochs[0]["steps"] == steps
+    assert_trained_alike(cpu / "last.npz", gpu / "last.npz", steps)
+    cpu_epoch = [r for r in read_log(cpu) if r["event"] == "epoch"][0]
+    for key, value in cpu_epoch.items():
+        if key.startswith(("train_", "val_")):
+            assert epochs[0][key] == pytest.approx(value, rel=1e-3, abs=1e-4), key
+    if transfers is not None:
+        in_loop, loss_reads = reads_of_the_loop(transfers, script)
+        print(f"\n{script} --device gpu: {len(in_loop)} reads from the device in "
+              f"{steps} training steps, {len(loss_reads)} of them the loss")
+        assert len(loss_reads) == math.ceil(steps / LOG_EVERY)
+        elsewhere = [s for s in in_loop if not any(" in check_finite" in f for f in s)]
+        assert not elsewhere, "\n".join(s[-1] for s in elsewhere)
+
+
+@pytest.fixture(scope="module")
+def gpu_checkpoints(tmp_path_factory, train_resunet, train_classifier, mri_folder):
+    """A segmenter and a classifier trained one epoch on the GPU."""
+    out = tmp_path_factory.mktemp("gpu_models")
+    assert run(train_resunet, seg_args(mri_folder, out / "seg", "--epochs", "1",
+                                       "--device", "gpu")) == 0
+    assert run(train_classifier, cls_args(mri_folder, out / "cls", "--device", "gpu")) == 0
+    return str(out / "cls" / "best.npz"), str(out / "seg" / "best.npz")
+
+
+def test_predict_on_the_gpu_equals_predict_on_the_cpu(gpu_checkpoints, mri_folder, tmp_path):
+    classifier, segmenter = gpu_checkpoints
+    patient = sorted(p for p in mri_folder.iterdir() if p.is_dir())[0]
+    masks = {}
+    for device in ("cpu", "gpu"):
+        out = tmp_path / device
+        predict.main([str(patient), "--out", str(out), "--classifier", classifier,
+                      "--segmenter", segmenter, "--device", device])
+        masks[device] = {p.name: np.asarray(Image.open(p)) for p in sorted(out.rglob("*_mask.png"))}
+    assert masks["gpu"] and masks["gpu"].keys() == masks["cpu"].keys()
+    for name, mask in masks["cpu"].items():
+        np.testing.assert_array_equal(masks["gpu"][name], mask, err_msg=name)
+
+
+def test_evaluate_on_the_gpu_gives_the_cpu_report(gpu_checkpoints, mri_folder, tmp_path):
+    classifier, segmenter = gpu_checkpoints
+    reports = {}
+    for device in ("cpu", "gpu"):
+        out = tmp_path / f"{device}.json"
+        evaluate.main([str(mri_folder), "--classifier", classifier,
+                       "--segmenter", segmenter, "--device", device, "--json", str(out),
+                       "--html", str(tmp_path / f"{device}.html")])
+        reports[device] = json.loads(out.read_text())
+    assert reports["gpu"].keys() == reports["cpu"].keys()
+    flat_cpu, flat_gpu = _numbers(reports["cpu"]), _numbers(reports["gpu"])
+    assert flat_gpu.keys() == flat_cpu.keys()
+    for key, value in flat_cpu.items():
+        if not key.startswith("/timings"):
+            assert flat_gpu[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+
+
+def _numbers(tree, prefix=""):
+    """{path: number} of every number in a JSON tree."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items()
+                for k, v in _numbers(sub, f"{prefix}/{key}").items()}
+    if isinstance(tree, list):
+        return {k: v for i, sub in enumerate(tree)
+                for k, v in _numbers(sub, f"{prefix}[{i}]").items()}
+    if isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        return {prefix: tree}
+    return {}
