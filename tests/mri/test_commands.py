@@ -35,7 +35,7 @@ def test_help_lists_every_command_on_one_line(capsys, monkeypatch):
     for name, summary in commands.COMMANDS.items():
         assert [line.split() for line in lines if line.split()[:1] == [name]] == \
             [[name, *summary.split()]]
-    assert set(commands.COMMANDS) == {"predict", "evaluate", "pack"}
+    assert set(commands.COMMANDS) == {"predict", "evaluate", "pack", "crossval"}
 
 
 @pytest.mark.parametrize("name, module", [("predict", predict), ("evaluate", evaluate),

@@ -22,7 +22,8 @@ from .data import DataError
 from tinynet.io import CheckpointError, SafetensorsError, TorchFormatError
 
 __all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device",
-           "add_device_argument", "add_prediction_arguments", "check_output_file", "existing_path",
+           "add_device_argument", "add_prediction_arguments", "add_threshold_arguments",
+           "check_output_file", "existing_path",
            "positive_int", "non_negative_int", "positive_float", "probability"]
 
 
@@ -108,6 +109,12 @@ def add_prediction_arguments(parser):
                              "models (tinynet/mri/weights/classifier.npz and segmenter.npz, "
                              "installed with the package) are used")
     add_device_argument(parser)
+    add_threshold_arguments(parser)
+
+
+def add_threshold_arguments(parser):
+    """The flags that say when a slice and a pixel are called tumour (``TwoStagePredictor``'s):
+    --cls-threshold, --seg-threshold, --min-area, --min-component, --tta."""
     parser.add_argument("--cls-threshold", type=probability, metavar="P",
                         help="a slice is called tumour when its probability >= P (default: "
                              "the classifier checkpoint's own threshold, usually 0.5)")

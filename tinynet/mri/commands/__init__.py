@@ -3,13 +3,14 @@
     tinynet predict SLICE_OR_FOLDER --out DIR     # the shipped models unless others are given
     tinynet evaluate kaggle_3m --json report.json --html report.html
     tinynet pack kaggle_3m lgg128.npz --size 128
+    tinynet crossval train segmenter kaggle_3m --out runs/cv/seg -- --epochs 4
     tinynet --help                                # the commands, one line each
     tinynet predict --help                        # one command's flags
 
 ``python -m tinynet ...`` is the same (tinynet/__main__.py); the console script
 ``tinynet`` is declared in setup.cfg.  ``main`` reads the command's name and
 hands the rest of the arguments to that command's module (``predict``,
-``evaluate``, ``pack`` in this folder, each with ``build_parser(prog)`` and
+``evaluate``, ``pack``, ``crossval`` in this folder, each with ``build_parser(prog)`` and
 ``main(argv, prog)``); only the chosen module is imported, so ``--help`` is quick.
 """
 import importlib
@@ -25,6 +26,7 @@ COMMANDS = {
     "predict": "find and outline tumours in MRI slices",
     "evaluate": "score models on slices with true masks",
     "pack": "resize a kaggle_3m folder into one .npz",
+    "crossval": "k-fold cross-validation by patient: train, score, compare",
 }
 
 

@@ -20,6 +20,17 @@ How many validation patients each institution gives (``split_patients``):
 Within an institution the validation patients are drawn with
 ``np.random.default_rng(seed)`` from its sorted patients, institutions
 taken in sorted order, so the split depends only on (patients, fraction, seed).
+
+k folds for cross-validation (``kfold_patients``; scikit-learn's
+``StratifiedGroupKFold`` with the patient as the group and the institution as
+the class): every patient is held out exactly once.  Each institution's
+patients are shuffled with ``np.random.default_rng(seed)`` (institutions in
+sorted order, as above), laid end to end, and dealt to folds 1, 2, ..., k,
+1, 2, ... like cards.  Dealing one run of n_g patients in turn gives every fold
+n_g // k or n_g // k + 1 of them, and as the dealing goes on across
+institutions, the fold sizes also differ by at most one.  Each fold is itself
+a split (``train`` and ``val`` lists), so ``fold_split(folds, k)`` written with
+``save_split`` is the ``--split`` file of the training scripts for fold k.
 """
 import json
 import math
@@ -31,7 +42,8 @@ from tinynet.io import atomic_write_text
 from ._checks import is_whole_number
 from .errors import DataError
 
-__all__ = ["institution_of", "split_patients", "save_split", "load_split"]
+__all__ = ["institution_of", "split_patients", "save_split", "load_split", "kfold_patients",
+           "fold_split", "save_folds", "load_folds"]
 
 
 def institution_of(patient_id):
@@ -84,15 +96,8 @@ def split_patients(patients, val_fraction=0.2, seed=0, n_val=None):
     Returns ``{"seed", "val_fraction", "n_val", "train": [...], "val": [...]}``
     (both lists sorted; the arguments are kept so the split can be recomputed).
     """
-    patients = [str(p) for p in patients]
-    if len(patients) < 2:
-        raise DataError(f"split_patients: need at least 2 patients, got {len(patients)}")
-    if len(set(patients)) != len(patients):
-        repeated = sorted({p for p in patients if patients.count(p) > 1})
-        raise DataError(f"split_patients: patient(s) listed twice: {', '.join(repeated)}")
-    groups = defaultdict(list)
-    for p in sorted(patients):
-        groups[institution_of(p)].append(p)
+    patients = _checked_patients(patients, "split_patients")
+    groups = _by_institution(patients)
     total = _validation_total(len(patients), val_fraction, n_val)
     counts = _validation_counts({g: len(m) for g, m in groups.items()}, total)
     rng = np.random.default_rng(seed)
@@ -104,6 +109,25 @@ def split_patients(patients, val_fraction=0.2, seed=0, n_val=None):
     return {"seed": int(seed), "val_fraction": float(val_fraction),
             "n_val": None if n_val is None else int(n_val),
             "train": sorted(p for p in patients if p not in val_set), "val": sorted(val)}
+
+
+def _checked_patients(patients, fn):
+    """``patients`` as a list of str: DataError from ``fn`` if fewer than 2, or one twice."""
+    patients = [str(p) for p in patients]
+    if len(patients) < 2:
+        raise DataError(f"{fn}: need at least 2 patients, got {len(patients)}")
+    if len(set(patients)) != len(patients):
+        repeated = sorted({p for p in patients if patients.count(p) > 1})
+        raise DataError(f"{fn}: patient(s) listed twice: {', '.join(repeated)}")
+    return patients
+
+
+def _by_institution(patients):
+    """{institution code: its patients, sorted}, the codes in sorted order."""
+    groups = defaultdict(list)
+    for p in sorted(patients):
+        groups[institution_of(p)].append(p)
+    return dict(sorted(groups.items()))
 
 
 def save_split(path, split):
@@ -120,13 +144,7 @@ def load_split(path, patients=None):
     in ``patients``.  Patients of ``patients`` that the split does not list
     are allowed (they are simply used by neither side).
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            split = json.load(f)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such split file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a JSON split file ({exc})") from exc
+    split = _read_json(path, "split file")
     _check_split(split, path)
     if patients is not None:
         unknown = sorted(set(split["train"] + split["val"]) - set(patients))
@@ -134,6 +152,17 @@ def load_split(path, patients=None):
             raise DataError(f"{path}: the split lists patient(s) not in the data: "
                             f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}")
     return split
+
+
+def _read_json(path, kind):
+    """The JSON value in ``path``; DataError naming the file (and ``kind``) if it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such {kind}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a JSON {kind} ({exc})") from exc
 
 
 def _check_split(split, where):
@@ -149,3 +178,103 @@ def _check_split(split, where):
     both = sorted(set(split["train"]) & set(split["val"]))
     if both:
         raise DataError(f"{where}: patient(s) on both sides: {', '.join(both)}")
+
+
+# ---------------------------------------------------------------------------
+# k folds for cross-validation
+# ---------------------------------------------------------------------------
+
+def kfold_patients(patients, n_splits=5, seed=0):
+    """Deal patient ids into ``n_splits`` folds (k), stratified by ``institution_of``.
+
+    Every patient is in the ``val`` list of exactly one fold and in the
+    ``train`` list of all the others (see the module docstring for how they are
+    dealt).  Returns ``{"n_splits", "seed", "stratify": "institution",
+    "patients": [...], "folds": [{"fold": 1, "train": [...], "val": [...]}, ...]}``,
+    folds numbered from 1, every list sorted; the result depends only on the
+    set of patients, ``n_splits`` and ``seed``.
+    """
+    patients = _checked_patients(patients, "kfold_patients")
+    if not (is_whole_number(n_splits) and 2 <= n_splits <= len(patients)):
+        raise DataError(f"kfold_patients: n_splits (k) must be a whole number in "
+                        f"[2, {len(patients)}] for {len(patients)} patients, got {n_splits!r}")
+    n_splits = int(n_splits)
+    rng = np.random.default_rng(seed)
+    dealt = []
+    for members in _by_institution(patients).values():
+        dealt += [members[i] for i in rng.permutation(len(members))]
+    held_out = [sorted(dealt[k::n_splits]) for k in range(n_splits)]
+    everyone = sorted(patients)
+    folds = [{"fold": k + 1, "train": sorted(set(everyone) - set(val)), "val": val}
+             for k, val in enumerate(held_out)]
+    return {"n_splits": n_splits, "seed": int(seed), "stratify": "institution",
+            "patients": everyone, "folds": folds}
+
+
+def fold_split(folds, fold):
+    """Fold number ``fold`` (1..k) of ``kfold_patients``'s result as a split dict: its
+    ``train`` and ``val`` lists with the fold's number, k and the seed (a ``--split`` file's
+    content once written by ``save_split``)."""
+    n_splits = len(folds["folds"])
+    if not (is_whole_number(fold) and 1 <= fold <= n_splits):
+        raise DataError(f"fold must be a whole number in [1, {n_splits}], got {fold!r}")
+    entry = folds["folds"][int(fold) - 1]
+    return {"fold": entry["fold"], "n_splits": n_splits, "seed": folds.get("seed"),
+            "train": list(entry["train"]), "val": list(entry["val"])}
+
+
+def save_folds(path, folds):
+    """Write the folds (from ``kfold_patients``) as JSON to ``path``, atomically."""
+    _check_folds(folds, f"save_folds({path})")
+    atomic_write_text(path, json.dumps(folds, indent=2) + "\n")
+
+
+def load_folds(path, patients=None):
+    """Read folds written by ``save_folds``; check them against ``patients`` if given.
+
+    DataError naming the file if it is not valid JSON, if a fold is not a split
+    (``train``/``val`` lists), if the folds are not numbered 1..k, if a patient is
+    held out by two folds or by none, if a fold's ``train`` is not everyone else,
+    or if ``patients`` (the data's) and the file's patients differ: folds made for
+    other data would silently leave patients out of the cross-validation.
+    """
+    folds = _read_json(path, "fold file")
+    _check_folds(folds, path)
+    if patients is not None:
+        _check_same_patients(folds["patients"], patients, path)
+    return folds
+
+
+def _check_folds(folds, where):
+    """DataError naming ``where`` unless ``folds`` is a valid result of ``kfold_patients``."""
+    if not isinstance(folds, dict) or not isinstance(folds.get("folds"), list) \
+            or not isinstance(folds.get("patients"), list):
+        raise DataError(f"{where}: a fold file must be a JSON object with 'patients' and "
+                        "'folds' lists (written by kfold_patients/save_folds)")
+    entries, everyone = folds["folds"], set(folds["patients"])
+    if len(entries) < 2:
+        raise DataError(f"{where}: needs at least 2 folds, got {len(entries)}")
+    held_out = []
+    for k, entry in enumerate(entries, start=1):
+        _check_split(entry, f"{where}: fold {k}")
+        if entry.get("fold") != k:
+            raise DataError(f"{where}: the folds must be numbered 1..{len(entries)} in order; "
+                            f"entry {k} says fold {entry.get('fold')!r}")
+        if set(entry["train"]) | set(entry["val"]) != everyone:
+            raise DataError(f"{where}: fold {k}: train and val together are not the file's "
+                            "'patients'")
+        held_out += entry["val"]
+    if sorted(held_out) != sorted(everyone) or len(everyone) != len(folds["patients"]):
+        raise DataError(f"{where}: every patient must be held out (val) by exactly one fold")
+
+
+def _check_same_patients(listed, patients, path):
+    """DataError naming ``path`` unless the fold file lists exactly the data's patients."""
+    missing = sorted(set(patients) - set(listed))
+    unknown = sorted(set(listed) - set(patients))
+    if missing or unknown:
+        parts = [f"{len(found)} {what} (e.g. {found[0]})" for found, what in
+                 ((missing, "patient(s) of the data are in no fold"),
+                  (unknown, "patient(s) of the folds are not in the data")) if found]
+        raise DataError(f"{path}: the folds were made for other patients: "
+                        f"{'; '.join(parts)}; make new folds for this data")

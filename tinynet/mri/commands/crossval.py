@@ -1,0 +1,235 @@
+"""``tinynet crossval``: k-fold cross-validation by patient, in four steps.
+
+    tinynet crossval folds kaggle_3m --k 5 --seed 0 --out runs/folds.json
+    tinynet crossval train segmenter kaggle_3m --folds runs/folds.json --out runs/cv/seg \\
+        -- --size 128 --epochs 4                  # the flags after -- go to the training script
+    tinynet crossval train classifier kaggle_3m --folds runs/folds.json --out runs/cv/cls \\
+        --launcher "mpiexec -n 2" -- --size 128 --epochs 4 --batch-size 16
+    tinynet crossval score runs/cv/cls runs/cv/seg --out runs/cv/pipeline
+    tinynet crossval compare runs/cv/seg runs/cv/seg-dice-bce --json comparison.json
+
+(``python -m tinynet crossval`` and ``python examples/crossval.py`` are the same command.)
+
+* ``folds``: deal the patients of the data into k folds, stratified by institution
+  (``tinynet.mri.data.kfold_patients``) and write them to one JSON file;
+* ``train``: train one model on every fold (examples/train_resunet.py for the
+  segmenter, train_classifier.py for the classifier, with the flags after ``--``),
+  each fold in OUT/fold-K; run again, it skips finished folds and resumes the
+  others from their last.npz.  When all are done it scores them: OUT/patients.json
+  and OUT/patients.csv, one row per patient, held out by its fold;
+* ``score``: the same table for one run with other thresholds, or for the
+  two-stage pipeline (fold k's classifier and segmenter on fold k's patients);
+* ``compare``: two tables patient by patient, with a Wilcoxon signed-rank test.
+
+The code is in tinynet/mri/crossval/ (training.py, scoring.py, compare.py).
+"""
+import os
+import sys
+
+from .. import cli, crossval
+from ..data import institution_of, kfold_patients, open_dataset, save_folds
+
+__all__ = ["build_parser", "main"]
+
+#: The file names of the per-patient table in a cross-validation folder.
+TABLE_JSON, TABLE_CSV = "patients.json", "patients.csv"
+
+
+def build_parser(prog=None):
+    """The argument parser of ``tinynet crossval`` and its steps (``prog``: the name its
+    messages use)."""
+    parser = cli.ArgumentParser(
+        prog=prog, description="k-fold cross-validation by patient: make the folds, train a "
+                               "model on each, score every patient once, compare two runs.",
+        epilog="`crossval STEP --help` shows a step's flags. Exit codes: 0 done, 1 a fold's "
+               "training failed, 2 bad arguments or input, 130 interrupted (run the same "
+               "command again to go on).")
+    steps = parser.add_subparsers(title="steps", dest="step", metavar="STEP", required=True)
+    _add_folds_step(steps)
+    _add_train_step(steps)
+    _add_score_step(steps)
+    _add_compare_step(steps)
+    return parser
+
+
+def _add_data_argument(parser):
+    parser.add_argument("data", nargs="?", default="phantom",
+                        help="a kaggle_3m folder, a .npz packed by `tinynet pack`, or "
+                             "'phantom' (the built-in synthetic data, the default)")
+
+
+def _add_folds_step(steps):
+    parser = steps.add_parser("folds", help="deal the patients into k folds, written to a file",
+                              description="Deal the patients of DATA into k folds, stratified "
+                                          "by institution, and write them to one JSON file.")
+    _add_data_argument(parser)
+    parser.add_argument("--k", type=cli.positive_int, default=5,
+                        help="number of folds (default 5)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the dealing (default 0)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="the fold file to write")
+
+
+def _add_train_step(steps):
+    parser = steps.add_parser(
+        "train", help="train a model on every fold (resumable), then score it",
+        description="Train the segmenter or the classifier on every fold, one run per fold in "
+                    "OUT/fold-K; finished folds are skipped, interrupted ones resume from "
+                    "their last.npz. Then write OUT/patients.json and .csv.",
+        epilog="Flags after -- go to the training script (examples/train_resunet.py or "
+               "train_classifier.py), e.g. -- --size 128 --epochs 4; --data, --out, --split "
+               "and --resume are set per fold.")
+    parser.add_argument("model", choices=sorted(crossval.MODELS), help="the model to train")
+    _add_data_argument(parser)
+    parser.add_argument("--out", metavar="DIR",
+                        help="the cross-validation folder (default runs/crossval/MODEL)")
+    parser.add_argument("--folds", metavar="FILE",
+                        help="the fold file: used if it exists, else made there from --k and "
+                             "--seed (default OUT/folds.json). Give the classifier and the "
+                             "segmenter the same file to score the pipeline")
+    parser.add_argument("--k", type=cli.positive_int,
+                        help="number of folds when they are made (default 5)")
+    parser.add_argument("--seed", type=int,
+                        help="seed of the folds when they are made (default 0; the training "
+                             "seed is the script's --seed, after --)")
+    parser.add_argument("--fold", type=cli.positive_int, action="append", metavar="K",
+                        help="train only fold K (repeat for several; default: every fold)")
+    parser.add_argument("--launcher", metavar="CMD",
+                        help='start each training under this command, e.g. "mpiexec -n 2"')
+
+
+def _add_score_step(steps):
+    parser = steps.add_parser(
+        "score", help="the per-patient table of one run, or of the pipeline of two",
+        description="Score a cross-validation: each fold's model predicts the patients it held "
+                    "out. Give a classifier run and a segmenter run to score the two-stage "
+                    "pipeline (fold k's models together on fold k's patients).")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="a folder of `crossval train`, or a classifier's and a segmenter's")
+    parser.add_argument("--data", help="score on this data (default: the data of the runs)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder for patients.json and patients.csv (default: the run's "
+                             "folder; needed with two runs)")
+    cli.add_device_argument(parser)
+    cli.add_threshold_arguments(parser)
+
+
+def _add_compare_step(steps):
+    parser = steps.add_parser(
+        "compare", help="compare two runs patient by patient (Wilcoxon signed-rank)",
+        description="Per-patient differences B - A of two per-patient tables, their mean and "
+                    "median, and a Wilcoxon signed-rank test (scipy.stats.wilcoxon).")
+    parser.add_argument("a", metavar="A", help="patients.json, or the folder that holds it")
+    parser.add_argument("b", metavar="B", help="the other run's")
+    parser.add_argument("--metric", choices=crossval.SUMMARIZED, default="dice",
+                        help="the per-patient number to compare (default dice)")
+    parser.add_argument("--common-only", action="store_true",
+                        help="compare the patients both tables have, if their sets differ")
+    parser.add_argument("--json", metavar="FILE", help="write the comparison as JSON to FILE")
+
+
+def main(argv=None, prog=None):
+    """Run ``tinynet crossval`` on ``argv`` (default: the command line); returns the exit code.
+
+    Bad input exits with code 2 and one line on stderr, ``<prog>: error: ...``.
+    """
+    def run(argv):
+        own, train_args = _split_training_flags(sys.argv[1:] if argv is None else list(argv))
+        args = build_parser(prog).parse_args(own)
+        if train_args and args.step != "train":
+            raise cli.UsageError("only `crossval train` takes training flags after --")
+        args.train_args = train_args
+        return STEPS[args.step](args)
+
+    return cli.run_main(run, argv, prog)
+
+
+def _split_training_flags(argv):
+    """``(crossval's arguments, the training script's flags)``: split at the first ``--``."""
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1:]
+
+
+# ---------------------------------------------------------------------------
+# The steps
+# ---------------------------------------------------------------------------
+
+def run_folds(args):
+    """Make the folds of ``args.data`` and write them to ``args.out``; print who is where."""
+    cli.check_output_file("--out", args.out)
+    dataset = open_dataset(None if args.data == "phantom" else args.data)
+    folds = kfold_patients(dataset.patients, n_splits=args.k, seed=args.seed)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    save_folds(args.out, folds)
+    print(f"{args.out}: {len(folds['patients'])} patients in {args.k} folds (seed {args.seed})")
+    for entry in folds["folds"]:
+        codes = [institution_of(p) for p in entry["val"]]
+        spread = ", ".join(f"{code or '-'} {codes.count(code)}" for code in sorted(set(codes)))
+        print(f"  fold {entry['fold']}: {len(entry['val'])} held out ({spread})")
+    return 0
+
+
+def run_train(args):
+    """Train every fold that has not finished; when all have, score them."""
+    launcher = crossval.launcher_words(args.launcher)
+    out = args.out or os.path.join("runs", "crossval", args.model)
+    cli.check_output_folder("--out", out)
+    settings = crossval.prepare(out, args.model, args.data, args.train_args,
+                                folds_path=args.folds, n_splits=args.k, seed=args.seed)
+    wrong = [k for k in args.fold or [] if k > settings["n_splits"]]
+    if wrong:
+        raise cli.UsageError(f"--fold {wrong[0]}: there are {settings['n_splits']} folds")
+    code = crossval.train_folds(settings, out, args.fold, launcher)
+    if code != 0:
+        return code
+    epochs = settings["config"]["epochs"]
+    waiting = [k for k in range(1, settings["n_splits"] + 1)
+               if not crossval.is_finished(crossval.fold_folder(out, k), epochs)]
+    if waiting:
+        print(f"fold(s) {', '.join(map(str, waiting))} still to train; the per-patient table "
+              "is written once every fold has finished")
+        return 0
+    table = crossval.score_crossval([out], device=settings["config"]["device"])
+    _write_table(table, out)
+    return 0
+
+
+def run_score(args):
+    """Score one run, or the pipeline of a classifier run and a segmenter run."""
+    if len(args.runs) > 2:
+        raise cli.UsageError(f"give one run, or a classifier run and a segmenter run, not "
+                             f"{len(args.runs)}")
+    if len(args.runs) == 2 and args.out is None:
+        raise cli.UsageError("scoring the pipeline of two runs: give --out DIR for its table")
+    out = args.out or args.runs[0]
+    cli.check_output_folder("--out", out)
+    table = crossval.score_crossval(
+        args.runs, data=args.data, device=cli.check_device(args.device),
+        cls_threshold=args.cls_threshold, seg_threshold=args.seg_threshold,
+        min_area=args.min_area, min_component=args.min_component, tta=args.tta)
+    _write_table(table, out)
+    return 0
+
+
+def _write_table(table, out):
+    json_path, csv_path = os.path.join(out, TABLE_JSON), os.path.join(out, TABLE_CSV)
+    crossval.save_table(table, json_path=json_path, csv_path=csv_path)
+    print(crossval.format_summary(table))
+    print(f"per-patient table: {csv_path}, {json_path}")
+
+
+def run_compare(args):
+    """Compare two per-patient tables; print the short table, write the JSON on request."""
+    cli.check_output_file("--json", args.json)
+    result = crossval.paired_comparison(crossval.load_table(args.a), crossval.load_table(args.b),
+                                        metric=args.metric, common_only=args.common_only)
+    print(crossval.format_comparison(result))
+    if args.json:
+        crossval.save_comparison(result, args.json)
+        print(f"JSON: {args.json}")
+    return 0
+
+
+STEPS = {"folds": run_folds, "train": run_train, "score": run_score, "compare": run_compare}
