@@ -5,7 +5,8 @@ the path.
 The wheel is built from a copy of the sources (so no build/ or egg-info lands in the checkout),
 installed with ``pip install --no-deps --target``, and every command runs in a subprocess whose
 PYTHONPATH is that folder alone.  Nothing is downloaded: the dependencies (NumPy, SciPy, Pillow,
-tqdm) are the ones of the Python running the tests.
+tqdm, and nibabel for the NIfTI round trip, the ``nifti`` extra) are the ones of the Python
+running the tests.
 """
 import importlib.util
 import json
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from optional_deps import nibabel_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHT_FILES = ["classifier.md", "classifier.npz", "segmenter.md", "segmenter.npz"]
@@ -129,3 +132,32 @@ def test_predict_with_the_shipped_weights_of_the_wheel(installed):
     mask = np.asarray(Image.open(work / "pred" / "scan_pred_mask.png"))
     assert mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
     assert np.asarray(Image.open(work / "pred" / "scan_overlay.png")).shape == (256, 256, 3)
+
+
+def test_a_nifti_round_trip_with_the_wheel(installed):
+    """A 4-D NIfTI scan in, with a non-trivial affine (voxel axes L, P, S; 0.9 x 0.9 x 3.3 mm):
+    a uint8 mask volume out on the same grid, a probability volume, the volume in mL."""
+    nibabel = nibabel_or_skip()
+    site, work = installed[1:]
+    affine = np.diag([-0.9, -0.9, 3.3, 1.0])
+    affine[:3, 3] = [90.0, 110.0, -30.0]
+    voxels = np.random.default_rng(1).integers(0, 256, (64, 64, 3, 3), dtype=np.uint8)
+    image = nibabel.Nifti1Image(voxels, affine)
+    image.header.set_xyzt_units("mm")
+    nibabel.save(image, str(work / "scan.nii.gz"))
+    done = run_installed(installed, sys.executable, "-m", "tinynet", "predict", "scan.nii.gz",
+                         "--out", "pred_nifti", "--probabilities")
+    assert done.returncode == 0, done.stderr
+
+    mask = nibabel.load(str(work / "pred_nifti" / "scan_pred_mask.nii.gz"))
+    voxels_out = np.asanyarray(mask.dataobj)
+    assert voxels_out.shape == (64, 64, 3) and voxels_out.dtype == np.uint8
+    assert set(np.unique(voxels_out)) <= {0, 1}
+    np.testing.assert_array_equal(mask.affine, nibabel.load(str(work / "scan.nii.gz")).affine)
+    probabilities = nibabel.load(str(work / "pred_nifti" / "scan_pred_prob.nii.gz"))
+    assert probabilities.shape == (64, 64, 3) and probabilities.get_data_dtype() == np.float32
+    summary = json.loads((work / "pred_nifti" / "summary.json").read_text())
+    assert summary["segmenter"] == str(site / "tinynet" / "mri" / "weights" / "segmenter.npz")
+    (patient,) = summary["patients"]
+    assert patient["tumour_size"]["volume_ml"] == pytest.approx(
+        voxels_out.sum() * 0.9 * 0.9 * 3.3 / 1000, abs=1e-3)

@@ -2,9 +2,12 @@
 
 * ``load_script``: examples/<name>.py imported as a module, its command line not run;
 * ``write_png``, ``read_png``: a random RGB slice written as a PNG, an image read back;
-* ``expect_exit_2``: a script's main(argv) exits with code 2 and one message, no traceback.
+* ``expect_exit_2``: a script's main(argv) exits with code 2 and one message, no traceback;
+* ``fail_renames_onto``: the last step of an atomic save (the rename) fails for some files.
 """
+import errno
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +46,16 @@ def expect_exit_2(capsys, argv, message, script=predict):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     return err
+
+
+def fail_renames_onto(monkeypatch, suffix):
+    """Make ``os.replace`` fail with "No space left on device" when its target ends in
+    ``suffix``: an atomic save of such a file fails at its very last step."""
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if os.fspath(dst).endswith(suffix):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)

@@ -1,7 +1,6 @@
 """`tinynet predict` (tinynet.mri.commands.predict, the code of examples/predict.py) through its
 main(): output files, summary.json, the shipped weights when no model is given, --min-component,
 errors (exit code 2)."""
-import errno
 import json
 import os
 
@@ -9,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import tinynet as tn
-from commandhelpers import expect_exit_2, read_png, write_png
+from commandhelpers import expect_exit_2, fail_renames_onto, read_png, write_png
 from mrihelpers import write_kaggle3m
 from tinynet.mri.checkpoint import load_model
 from tinynet.mri.commands import predict
-from tinynet.mri.inference import classify
+from tinynet.mri.inference import classify, segment
+from tinynet.mri.tumour_size import largest_extent, tumour_size
 
 
 def run_predict(input_path, out, checkpoints, *extra, classifier=True):
@@ -87,6 +86,34 @@ def test_kaggle3m_folder_with_threshold_one_gives_empty_masks(tmp_path, checkpoi
     assert (tmp_path / "out" / patients[1] / f"{patients[1]}_3_overlay.png").exists()
 
 
+def test_each_patient_folder_gets_its_tumour_size_in_pixels_and_a_viewer(tmp_path, checkpoints):
+    """summary.json's "patients": per folder of a kaggle_3m layout, the size of the predicted
+    tumour (tumour_size of its PNG masks, in pixels: no spacing); --html: one viewer each."""
+    patients = ("TCGA_CS_0001_20000101", "TCGA_DU_0002_20000202")
+    written = write_kaggle3m(tmp_path / "kaggle_3m", patients=patients, slices=3)
+    images = np.stack([image for patient in patients for image, _ in written[patient]])
+    seg_threshold = float(np.median(segment(*load_model(checkpoints[1]), images)))
+    out = tmp_path / "out"
+    summary = run_predict(tmp_path / "kaggle_3m", out, checkpoints, "--seg-threshold",
+                          str(seg_threshold), "--html", str(out / "report.html"),
+                          classifier=False)
+    assert [p["patient"] for p in summary["patients"]] == list(patients)
+    for patient in summary["patients"]:
+        masks = np.stack([read_png(out / patient["patient"] / f"{patient['patient']}_{n}"
+                                   f"_pred_mask.png") // 255 for n in (1, 2, 3)])
+        assert patient["slices"] == 3
+        assert patient["tumour_size"] == tumour_size(masks)
+        assert patient["tumour_size"]["volume_ml"] is None
+    assert sum(p["tumour_size"]["tumour_voxels"] for p in summary["patients"]) > 0
+    assert "pixels" in summary["size_units"]
+    for record in summary["slices"]:
+        mask = read_png(out / f"{record['name']}_pred_mask.png")
+        assert record["largest_extent_pixels"] == round(largest_extent(mask), 3)
+    page = (out / "report.html").read_text()
+    assert page.count("class='viewer'") == 2 and page.count("data:image/jpeg") == 6 + 2
+    assert f"{patients[1]}_3: tumour probability" in page
+
+
 def test_a_failed_save_leaves_the_previous_summary_whole(tmp_path, checkpoints, monkeypatch):
     """summary.json is written atomically: a save that fails at its last step (the rename onto
     summary.json) leaves the previous summary as it was and no temporary file behind."""
@@ -94,14 +121,7 @@ def test_a_failed_save_leaves_the_previous_summary_whole(tmp_path, checkpoints, 
     out = tmp_path / "out"
     run_predict(tmp_path / "slice.png", out, checkpoints, classifier=False)
     before = (out / "summary.json").read_bytes()
-    real_replace = os.replace
-
-    def replace_failing_on_summary(src, dst):
-        if os.fspath(dst).endswith("summary.json"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace_failing_on_summary)
+    fail_renames_onto(monkeypatch, "summary.json")
     with pytest.raises(OSError, match="summary.json"):
         predict.main([str(tmp_path / "slice.png"), "--out", str(out),
                       "--segmenter", checkpoints[1], "--min-area", "7"])
@@ -176,9 +196,10 @@ def test_help_explains_every_flag(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--out", "--classifier", "--segmenter", "--device", "--cls-threshold",
-                 "--seg-threshold", "--min-area", "--tta", "--gradcam", "--batch-size"):
+                 "--seg-threshold", "--min-area", "--tta", "--gradcam", "--batch-size",
+                 "--flair", "--pre", "--post", "--probabilities", "--html"):
         assert flag in text
-    assert "grayscale" in text
+    assert "grayscale" in text and "NIfTI" in text
 
 
 def test_predict_without_models_uses_the_shipped_weights(tmp_path, monkeypatch, checkpoints,

@@ -1,7 +1,7 @@
 """tinynet.mri.report: report.evaluate (its numbers are tinynet.metrics' and
 patient_metrics'; undefined ones are None; the Youden threshold; min_component), the worst
-patients, the JSON without NaN, a real patient scored at its own size.  Its command line,
-`tinynet evaluate`, is test_commands_evaluate.py."""
+patients, the JSON without NaN, a real patient scored at its own size, the tumour sizes and a
+slice viewer per patient.  Its command line, `tinynet evaluate`, is test_commands_evaluate.py."""
 import json
 import os
 from pathlib import Path
@@ -16,6 +16,7 @@ from tinynet.mri.checkpoint import load_model, model_spec
 from tinynet.mri.data import SliceDataset, read_kaggle3m
 from tinynet.mri.inference import classify, segment
 from tinynet.mri.patient_metrics import segmentation_metrics
+from tinynet.mri.tumour_size import tumour_size
 
 REAL_DATA = Path(os.environ.get("TINYNET_LGG")
                  or Path(__file__).resolve().parents[3] / "shared/data/lgg/kaggle_3m")
@@ -84,6 +85,28 @@ def test_real_patient_is_scored_at_its_own_size(tiny_models):
     assert result["tumour_slices"] == int(patient.has_tumour.sum())
     row = result["segmenter"]["per_patient"][dataset.patients[0]]
     assert row["true_pixels"] == sum(int(patient.mask(i).sum()) for i in range(len(patient)))
+
+
+def test_tumour_sizes_in_pixels_and_a_slice_viewer_per_patient(folder, tiny_models):
+    """report["tumour_size"]: per patient, tumour_size of its true and its predicted (pipeline)
+    masks, in pixels; the HTML page has a viewer per patient holding all its slices (its
+    behaviour in a browser: test_report_viewer.py)."""
+    dataset = read_kaggle3m(folder)
+    evaluation = report.evaluate(dataset, *tiny_models, cls_threshold=0.0, seg_threshold=0.5)
+    sizes = evaluation.report["tumour_size"]
+    assert "pixels" in sizes["units"] and list(sizes["per_patient"]) == dataset.patients
+    _, true_masks = dataset.arrays()
+    for pid in dataset.patients:
+        indices = dataset.indices_of([pid])
+        assert sizes["per_patient"][pid]["true"] == tumour_size(true_masks[indices])
+        assert sizes["per_patient"][pid]["predicted"] == \
+            tumour_size(evaluation.pipeline_masks[indices])
+        assert sizes["per_patient"][pid]["true"]["volume_ml"] is None
+    page = report.render_html(evaluation)
+    assert page.count("class='viewer'") == len(dataset.patients)
+    # every slice once in a viewer's frames, plus the slice each viewer opens on
+    assert page.count("data:image/jpeg") == len(dataset) + len(dataset.patients)
+    assert "Tumour size per patient" in page and "<script src" not in page
 
 
 # ---------------------------------------------------------------------------

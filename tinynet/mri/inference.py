@@ -186,6 +186,10 @@ class SlicePredictions(NamedTuple):
     classifier_probability : (N,) float64 or None without a classifier
     segmenter_masks : the segmenter's own masks, before the classifier zeroes
         the negative slices (only with ``segment_all=True``, else None)
+    pixel_probabilities : (N, H, W) float32 tumour probability of every pixel
+        from the segmenter (a list of (H, W) maps for a list input), 0 on the
+        slices it did not see; None without a segmenter.  ``masks`` are these
+        >= seg_threshold (before min_component and min_area), on positive slices
     """
     probability: np.ndarray
     positive: np.ndarray
@@ -193,6 +197,7 @@ class SlicePredictions(NamedTuple):
     area: Optional[np.ndarray]
     classifier_probability: Optional[np.ndarray]
     segmenter_masks: Optional[object]
+    pixel_probabilities: Optional[object] = None
 
 
 class TwoStagePredictor:
@@ -267,9 +272,11 @@ class TwoStagePredictor:
         pixel_maps = segment(model, spec, [slices[i] for i in to_segment], self.device,
                              self.seg_batch_size, self.tta)
         seg_masks = [np.zeros(image.shape[:2], np.uint8) for image in slices]
+        pixel_probabilities = [np.zeros(image.shape[:2], np.float32) for image in slices]
         max_pixel = np.zeros(len(slices), np.float64)
         for i, p in zip(to_segment, pixel_maps):
             seg_masks[i] = self._binary_mask(p)
+            pixel_probabilities[i] = p
             max_pixel[i] = p.max() if p.size else 0.0
         seg_area = np.array([int(m.sum()) for m in seg_masks], dtype=np.int64)
 
@@ -283,8 +290,9 @@ class TwoStagePredictor:
         if stacked:
             masks = _stack(masks, images)
             segmenter_masks = None if segmenter_masks is None else _stack(segmenter_masks, images)
+            pixel_probabilities = _stack(pixel_probabilities, images, np.float32)
         return SlicePredictions(probability, positive, masks, area, cls_probability,
-                                segmenter_masks)
+                                segmenter_masks, pixel_probabilities)
 
     def _binary_mask(self, probabilities):
         """uint8 0/1 mask of pixels with probability >= seg_threshold, without the regions
@@ -312,8 +320,8 @@ def remove_small_components(mask, min_pixels):
     return keep[labels].astype(mask.dtype)
 
 
-def _stack(masks, images):
-    return np.stack(masks) if masks else np.zeros(images.shape[:3], np.uint8)
+def _stack(maps, images, dtype=np.uint8):
+    return np.stack(maps) if maps else np.zeros(images.shape[:3], dtype)
 
 
 def _threshold(value, pair, name):

@@ -17,10 +17,17 @@ The numbers come from ``tinynet.metrics`` and, per patient, from
 ``patient_metrics``; the tumour probabilities are those validation scores
 (``scoring.tumour_probability``, through ``TwoStagePredictor``).
 
+Each patient's tumour size, true and predicted (``tumour_size.py``: tumour
+slices, voxels, largest in-plane extent), is given in pixels: the slices of
+the LGG data carry no voxel spacing, so there are no millilitres here
+(``tinynet predict`` on a NIfTI scan gives them).
+
 The result is an ``Evaluation``: ``.report`` is a JSON-ready dict (schema in
 ``evaluate``); ``format_table`` prints it, ``render_html`` makes a
 self-contained page (figures embedded as PNG data URIs) with the worst
-patients' slices outlined; ``save_json`` and ``save_html`` write them atomically.
+patients' slices outlined and a slice viewer per patient (``viewer.py``: every
+slice, truth and prediction outlined, a slider and the arrow keys);
+``save_json`` and ``save_html`` write them atomically.
 """
 import html
 import json
@@ -32,13 +39,15 @@ import numpy as np
 
 from tinynet import metrics
 from tinynet.io import atomic_write_text
-from . import viz
+from . import viewer, viz
 from .data import DataError
 from .inference import TwoStagePredictor
 from .patient_metrics import segmentation_metrics
+from .tumour_size import PIXEL_UNITS_NOTE, tumour_size
 
-__all__ = ["EMPTY_MASK_RULE", "Evaluation", "evaluate", "worst_patients", "format_table",
-           "render_html", "save_json", "save_html"]
+__all__ = ["EMPTY_MASK_RULE", "Evaluation", "evaluate", "worst_patients", "tumour_sizes",
+           "format_table", "render_html", "save_json", "save_html", "key_value_table",
+           "PAGE_STYLE"]
 
 EMPTY_MASK_RULE = ("Dice and IoU are 1 when the true and the predicted mask are both empty "
                    "(no tumour, none predicted) and 0 when exactly one of them is empty; "
@@ -90,6 +99,9 @@ def evaluate(dataset, classifier=None, segmenter=None, *, cls_threshold=None,
                      per_patient {pid: {dice, iou, slices, tumour_slices,
                                         true_pixels, pred_pixels}}}  (with a segmenter)
         pipeline:   the same keys as segmenter              (with both)
+        tumour_size: {units, per_patient {pid: {true: size, predicted: size}}}
+                     (with a segmenter; size: see tumour_size.tumour_size, in
+                     pixels; predicted: the pipeline's masks, else the segmenter's)
         worst_patients, empty_mask_rule, timings {predict_seconds, seconds_per_slice}
 
     Fractions are in [0, 1]; a number that is undefined (AUC with one class,
@@ -119,6 +131,9 @@ def evaluate(dataset, classifier=None, segmenter=None, *, cls_threshold=None,
     if cls_probability is not None and seg_masks is not None:
         report["pipeline"] = segmentation_metrics(pipeline_masks, true_masks,
                                                   dataset.patient_of)
+    if seg_masks is not None:
+        predicted = pipeline_masks if pipeline_masks is not None else seg_masks
+        report["tumour_size"] = tumour_sizes(dataset, true_masks, predicted)
     evaluation = Evaluation(report, dataset, labels, cls_probability, seg_masks, pipeline_masks)
     report["worst_patients"] = worst_patients(report)
     report["empty_mask_rule"] = EMPTY_MASK_RULE
@@ -160,6 +175,21 @@ def _classifier_section(labels, probability, threshold):
         # validation patients (and store with examples/export_model.py), never on test ones.
         section["youden_threshold"] = metrics.youden_threshold(labels, probability)
     return section
+
+
+def tumour_sizes(dataset, true_masks, pred_masks):
+    """Each patient's true and predicted tumour size, in pixels (the slices have no spacing).
+
+    true_masks, pred_masks : (N, H, W) 0/1, one per slice of ``dataset``.
+    Returns {"units": PIXEL_UNITS_NOTE, "per_patient": {pid: {"true": size,
+    "predicted": size}}}, each size a ``tumour_size.tumour_size`` dict.
+    """
+    per_patient = {}
+    for pid in dataset.patients:
+        indices = dataset.indices_of([pid])
+        per_patient[pid] = {"true": tumour_size(true_masks[indices]),
+                            "predicted": tumour_size(pred_masks[indices])}
+    return {"units": PIXEL_UNITS_NOTE, "per_patient": per_patient}
 
 
 def worst_patients(report, count=3):
@@ -303,7 +333,8 @@ def _patient_table_lines(report):
 # The HTML page
 # ---------------------------------------------------------------------------
 
-_STYLE = """
+#: The style sheet of tinynet's HTML pages (this report and ``tinynet predict --html``).
+PAGE_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: 0.5em 0; }
@@ -312,25 +343,28 @@ td:first-child, th:first-child { text-align: left; }
 th { background: #f3f3f3; } .note { color: #555; font-size: 0.92em; }
 img { max-width: 100%; margin: 0.4em 0.6em 0.4em 0; vertical-align: top; }
 .bad { background: #fde8e8; }
-"""
+""" + viewer.VIEWER_STYLE
 
 
 def render_html(evaluation, overlays_per_patient=4):
-    """The report as one self-contained HTML page (str): numbers, figures, per-patient table.
+    """The report as one self-contained HTML page (str): numbers, figures, per-patient table,
+    tumour sizes, and a slice viewer per patient.
 
     Figures (confusion matrix, ROC curve, sorted per-patient Dice, overlays
     of the worst patients' slices) are PNGs embedded as data URIs, so the page
-    can be mailed or archived as a single file.
+    can be mailed or archived as a single file.  The viewers embed every slice
+    as a JPEG (about 23 kB a 256x256 slice, so about 0.5 MB a 20-slice
+    patient) and a few lines of JavaScript, inline: no network is needed.
     """
     report = evaluation.report
     sources = report.get("sources", {})
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'>"
-             f"<title>tinynet evaluation</title><style>{_STYLE}</style></head><body>",
+             f"<title>tinynet evaluation</title><style>{PAGE_STYLE}</style></head><body>",
              "<h1>Brain MRI tumour detection and segmentation: evaluation</h1>",
              f"<p>{report['patients']} patients, {report['slices']} slices "
              f"({report['tumour_slices']} with tumour), scored at the data's own size "
              f"{report['image_size'][0]}&times;{report['image_size'][1]}.</p>",
-             _key_value_table({**sources, **report.get("settings", {})}, "Inputs and settings")]
+             key_value_table({**sources, **report.get("settings", {})}, "Inputs and settings")]
     if "classifier" in report:
         parts.append(_classifier_html(report["classifier"]))
     for name, title in (("segmenter", "Segmenter alone"),
@@ -345,9 +379,11 @@ def render_html(evaluation, overlays_per_patient=4):
                                           xlabel="patient (worst first)", ylabel="Dice")))
         parts.append(_worst_patients_html(evaluation, overlays_per_patient))
         parts.append(_patient_table_html(report))
+        parts.append(_tumour_size_html(report["tumour_size"]))
+        parts.append(_viewers_html(evaluation))
     timings = report.get("timings", {})
-    parts.append(_key_value_table(timings, "Timings (seconds)"))
-    parts.append("</body></html>")
+    parts.append(key_value_table(timings, "Timings (seconds)"))
+    parts.append(f"<script>{viewer.VIEWER_SCRIPT}</script></body></html>")
     return "\n".join(parts)
 
 
@@ -361,7 +397,8 @@ def _img(picture, alt="figure"):
     return f"<img alt='{html.escape(alt)}' src='{viz.png_data_uri(picture)}'>"
 
 
-def _key_value_table(values, title):
+def key_value_table(values, title):
+    """An HTML heading and a two-column table of ``values`` (a dict), escaped."""
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
                    for k, v in values.items())
     return f"<h2>{title}</h2><table>{rows}</table>"
@@ -409,7 +446,7 @@ def _worst_patients_html(evaluation, per_patient):
         pictures, captions = [], []
         for i in _largest_tumour_slices(indices, dataset, masks, per_patient):
             image, true_mask = dataset[i]
-            pictures.append(_enlarged(viz.overlay(image, masks[i], true_mask)))
+            pictures.append(viewer.enlarged(viz.overlay(image, masks[i], true_mask)))
             slice_number = dataset.names[i].rsplit("_", 1)[-1]
             captions.append(f"slice {slice_number}: true {int(true_mask.sum())}, "
                             f"pred {int(masks[i].sum())} px")
@@ -419,16 +456,6 @@ def _worst_patients_html(evaluation, per_patient):
             parts.append(_img(viz.image_grid(pictures, ncols=per_patient, captions=captions),
                               f"slices of {pid}"))
     return "\n".join(parts)
-
-
-#: Overlays smaller than this (pixels, the longer side) are enlarged for the page.
-MIN_OVERLAY_SIDE = 256
-
-
-def _enlarged(picture):
-    """A uint8 (H, W, 3) picture scaled up by an integer factor (nearest) to >= MIN_OVERLAY_SIDE."""
-    factor = -(-MIN_OVERLAY_SIDE // max(picture.shape[:2]))     # ceiling division
-    return picture if factor <= 1 else picture.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def _largest_tumour_slices(indices, dataset, masks, count):
@@ -449,3 +476,45 @@ def _patient_table_html(report):
                     else f"<tr>{cells}</tr>")
     return ("<h2>Per patient</h2><p class='note'>3-D scores: all slices of a patient as one "
             "volume; px = pixels.</p>" f"<table><tr>{head}</tr>{''.join(body)}</table>")
+
+
+def _tumour_size_html(sizes):
+    """The true and predicted tumour size of every patient, in pixels."""
+    columns = [("tumour_slices", "tumour slices", "d"), ("tumour_voxels", "tumour px", "d"),
+               ("largest_extent_pixels", "largest extent px", ".1f")]
+    head = "".join(f"<th>{label}, true</th><th>{label}, predicted</th>"
+                   for _, label, _ in columns)
+    body = "".join(
+        f"<tr><td>{html.escape(pid)}</td>" + "".join(
+            f"<td>{format(size['true'][key], fmt)}</td>"
+            f"<td>{format(size['predicted'][key], fmt)}</td>" for key, _, fmt in columns)
+        + "</tr>" for pid, size in sorted(sizes["per_patient"].items()))
+    return (f"<h2>Tumour size per patient</h2><p class='note'>{html.escape(sizes['units'])}; "
+            "largest extent: the longest line through the tumour in one slice.</p>"
+            f"<table><tr><th>patient</th>{head}</tr>{body}</table>")
+
+
+def _viewers_html(evaluation):
+    """A slice viewer per patient: every slice, truth green, prediction red, yellow both."""
+    report, dataset = evaluation.report, evaluation.dataset
+    masks = evaluation.pipeline_masks if "pipeline" in report else evaluation.seg_masks
+    section = report.get("pipeline") or report["segmenter"]
+    parts = ["<h2>Slice viewer</h2>",
+             "<p class='note'>Every slice of every patient, in slice order: drag a slider, or "
+             "click a picture and use the arrow keys. Outlines: prediction red, truth green, "
+             "yellow where they agree. Each viewer opens on its slice with the most tumour.</p>"]
+    for pid in dataset.patients:
+        indices = dataset.indices_of([pid])
+        frames, areas = [], []
+        for k, i in enumerate(indices):
+            image, true_mask = dataset[i]
+            true_area, pred_area = int(true_mask.sum()), int(masks[i].sum())
+            slice_number = dataset.names[i].rsplit("_", 1)[-1]
+            caption = (f"slice {slice_number} ({k + 1} of {len(indices)}): truth "
+                       f"{true_area} px, prediction {pred_area} px")
+            frames.append(viewer.viewer_frame(image, caption, masks[i], true_mask))
+            areas.append(max(true_area, pred_area))
+        start = viewer.busiest_slice(areas)
+        title = f"{pid}: Dice {_number(section['per_patient'][pid]['dice'])}"
+        parts.append(viewer.slice_viewer(frames, title, start))
+    return "\n".join(parts)

@@ -10,7 +10,8 @@ Two kinds of output:
   against the epoch), ``plot_roc`` and ``plot_confusion_matrix``, plus
   ``image_grid`` to tile pictures with captions.
 
-``save_png`` writes either kind atomically; ``png_data_uri`` embeds one in HTML.
+``save_png`` writes either kind atomically; ``png_data_uri`` embeds one in HTML
+(``jpeg_data_uri`` a slice picture, five times smaller).
 
 Images are uint8 (H, W, 3) RGB or (H, W) grayscale; masks are (H, W) bool,
 0/1 or 0/255.  CuPy arrays are accepted and copied to the host.
@@ -36,7 +37,7 @@ from tinynet.backend import to_numpy
 from tinynet.io import atomic_write
 
 __all__ = ["overlay", "heatmap_overlay", "jet_colormap", "plot_curves", "plot_roc",
-           "plot_confusion_matrix", "image_grid", "save_png", "png_data_uri",
+           "plot_confusion_matrix", "image_grid", "save_png", "png_data_uri", "jpeg_data_uri",
            "PRED_COLOR", "TRUE_COLOR", "BOTH_COLOR", "SERIES_COLORS"]
 
 PRED_COLOR = (255, 0, 0)     # outline of the predicted mask
@@ -653,3 +654,17 @@ def png_data_uri(image):
     buffer = io.BytesIO()
     _pil("png_data_uri", image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def jpeg_data_uri(image, quality=90):
+    """``"data:image/jpeg;base64,..."``: a slice picture for HTML, about a fifth of its PNG.
+
+    A noisy MRI slice compresses badly without loss (a 256x256 overlay is about
+    78 kB as PNG, 17 kB as this JPEG), which matters when a report embeds every
+    slice of every patient.  The colours are kept at full resolution (no chroma
+    subsampling), so one-pixel red and green outlines stay sharp.
+    """
+    buffer = io.BytesIO()
+    _pil("jpeg_data_uri", image).convert("RGB").save(buffer, format="JPEG", quality=quality,
+                                                     subsampling=0)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
