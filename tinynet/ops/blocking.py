@@ -51,12 +51,22 @@ class BlockLimits:
     kept_for_backward: int = 64 * MiB
 
 
-_limits = contextvars.ContextVar("tinynet_block_limits", default=BlockLimits())
+#: On a GPU: the im2col columns of up to 1 GiB at a time (so that a large batch never asks
+#: for tens of GB at once), every other buffer whole, and nothing kept for backward (one
+#: kernel rebuilds the columns).  Set from the reasoning above, not yet measured on a GPU.
+GPU_LIMITS = BlockLimits(plane_block=2**62, im2col_chunk=1024 * MiB, winograd_chunk=2**62,
+                         rows_block=2**62, kept_for_backward=0)
+
+_limits = contextvars.ContextVar("tinynet_block_limits", default=None)
 
 
-def limits():
-    """The BlockLimits in force (the measured defaults, unless overridden)."""
-    return _limits.get()
+def limits(xp=np):
+    """The BlockLimits in force for arrays of module ``xp``: ``override_limits``'s inside
+    such a block (on both devices), else the measured CPU defaults or ``GPU_LIMITS``."""
+    overridden = _limits.get()
+    if overridden is not None:
+        return overridden
+    return BlockLimits() if xp is np else GPU_LIMITS
 
 
 @contextlib.contextmanager
@@ -71,7 +81,7 @@ def override_limits(**changes):
     if unknown:
         raise TypeError(f"override_limits: unknown limit(s) {sorted(unknown)}; "
                         f"known: {[f.name for f in dataclasses.fields(BlockLimits)]}")
-    token = _limits.set(dataclasses.replace(_limits.get(), **changes))
+    token = _limits.set(dataclasses.replace(_limits.get() or BlockLimits(), **changes))
     try:
         yield _limits.get()
     finally:

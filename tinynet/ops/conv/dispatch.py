@@ -24,6 +24,8 @@ import contextlib
 import contextvars
 from typing import NamedTuple
 
+import numpy as np
+
 from ... import backend
 from ...autograd import Function
 from . import im2col_algorithm, reference, rows, winograd
@@ -137,11 +139,17 @@ def forced_algorithm():
     return _forced.get()
 
 
-def _algorithm_for(geo):
-    """The forced algorithm (checked against the geometry), else ``choose_algorithm``'s."""
+def _algorithm_for(geo, xp):
+    """The forced algorithm (checked against the geometry), else ``choose_algorithm``'s on
+    the CPU and ``"im2col"`` on a GPU.
+
+    The CPU rule's thresholds and the rows/Winograd algorithms exist for the CPU cache
+    and for OpenBLAS; on a GPU, im2col is one gather kernel and one batched cuBLAS GEMM
+    (no cache blocking: ``blocking.GPU_LIMITS``), which is what cuDNN-less CuPy does best.
+    """
     name = forced_algorithm()
     if name is None:
-        return choose_algorithm(geo)
+        return choose_algorithm(geo) if xp is np else "im2col"
     if not _MODULES[name].applies(geo):
         raise ValueError(f"conv2d: the {name} algorithm needs {_MODULES[name].REQUIRES}, "
                          f"got {geo.describe()}")
@@ -176,7 +184,7 @@ class Conv2dFunction(Function):
             x = _pad_bottom_right(x, self.extra_padding)
         self.geo = conv_geometry("conv2d", x.shape, weight.shape, self.stride, self.padding,
                                  self.dilation)
-        self.algorithm = _algorithm_for(self.geo)
+        self.algorithm = _algorithm_for(self.geo, backend.get_array_module(x))
         y, self.saved = _MODULES[self.algorithm].forward(
             x, weight, bias, self.geo, self.needs_input_grad[0], self.needs_input_grad[1])
         return y

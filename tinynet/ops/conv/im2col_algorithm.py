@@ -18,7 +18,8 @@ differs from the reference, and why it is faster:
   them again; see ``benchmarks/NOTES.md``, "Keeping im2col columns").
   Otherwise they are built and used in batch chunks of about
   ``limits().im2col_chunk`` bytes, which stay in the CPU cache (see
-  ``blocking.py``), and rebuilt from x in backward.
+  ``blocking.py``), and rebuilt from x in backward.  On a GPU the whole batch
+  is one chunk (up to 1 GiB of columns) and nothing is kept (``GPU_LIMITS``).
 
 ``choose_algorithm`` (``dispatch.py``) sends here 1x1 and strided
 convolutions and those with fewer than 16 channels.
@@ -54,26 +55,27 @@ def _columns_bytes(geo, itemsize):
     return geo.x_shape[1] * kh * kw * geo.out_size[0] * geo.out_size[1] * itemsize
 
 
-def _keeps_columns(geo, itemsize, want_dw):
+def _keeps_columns(geo, xp, itemsize, want_dw):
     """True when forward builds the columns of the whole batch and keeps them for dW."""
-    return want_dw and geo.x_shape[0] * _columns_bytes(geo, itemsize) <= limits().kept_for_backward
+    return want_dw and \
+        geo.x_shape[0] * _columns_bytes(geo, itemsize) <= limits(xp).kept_for_backward
 
 
-def _chunks(geo, itemsize, whole_batch):
+def _chunks(geo, xp, itemsize, whole_batch):
     """[(n0, n1)] slices of the batch that the columns are built for, one at a time."""
     n = geo.x_shape[0]
     if whole_batch or _is_plain(geo):       # 1x1: the columns are x, nothing is built
         return [(0, n)]
-    return batch_chunks(n, _columns_bytes(geo, itemsize), limits().im2col_chunk)
+    return batch_chunks(n, _columns_bytes(geo, itemsize), limits(xp).im2col_chunk)
 
 
 def forward(x, weight, bias, geo, want_dx, want_dw):
     """y = W @ im2col(x) + bias, chunk by chunk; the columns are kept when small and wanted."""
     xp = backend.get_array_module(x)
     geometry = (geo.stride, geo.padding, geo.dilation)
-    keep = _keeps_columns(geo, x.itemsize, want_dw)
+    keep = _keeps_columns(geo, xp, x.itemsize, want_dw)
     y = xp.empty((x.shape[0], weight.shape[0]) + geo.out_size, dtype=x.dtype)
-    for n0, n1 in _chunks(geo, x.itemsize, keep):
+    for n0, n1 in _chunks(geo, xp, x.itemsize, keep):
         _, cols = conv_gemm(x[n0:n1], weight, *geometry, geo.out_size, out=y[n0:n1])
     if bias is not None:
         y += bias.reshape(1, -1, 1, 1)
@@ -89,7 +91,7 @@ def backward(dy, saved, geo):
     want_dx, want_dw = saved.weight is not None, saved.cols is not None or saved.x is not None
     dx = xp.empty(geo.x_shape, dtype=dy.dtype) if want_dx else None
     dw = None
-    for n0, n1 in _chunks(geo, dy.itemsize, saved.cols is not None):
+    for n0, n1 in _chunks(geo, xp, dy.itemsize, saved.cols is not None):
         if want_dx:
             conv_gemm_adjoint(dy[n0:n1], saved.weight, (n1 - n0,) + geo.x_shape[1:], *geometry,
                               out=dx[n0:n1])

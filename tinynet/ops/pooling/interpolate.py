@@ -104,7 +104,7 @@ def _sum_views(views, out=None):
 
 def _one_hot(xp, src, in_len, dtype):
     """(len(src), in_len) matrix with a 1 at (o, src[o]): the gather as a linear map."""
-    return xp.asarray(src[:, None] == np.arange(in_len)[None, :]).astype(dtype)
+    return backend.constant(src[:, None] == np.arange(in_len)[None, :], xp, dtype)
 
 
 class UpsampleNearest2dFunction(Function):
@@ -141,7 +141,9 @@ class UpsampleNearest2dFunction(Function):
         xp = backend.get_array_module(x)
         self.src_h = _source_index(ho, h, self.scales[0])
         self.src_w = _source_index(wo, w, self.scales[1])
-        return x[:, :, xp.asarray(self.src_h)[:, None], xp.asarray(self.src_w)[None, :]]
+        # Index tables made on the host, kept on the device per content (backend.constant).
+        rows, cols = backend.constant(self.src_h, xp), backend.constant(self.src_w, xp)
+        return x[:, :, rows[:, None], cols[None, :]]
 
     def backward(self, g):
         if self.factors is not None:
@@ -230,7 +232,8 @@ class UpsampleBilinear2dFunction(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        rows, cols = (xp.asarray(linear_matrix(n_out, n_in, scale, self.align_corners, x.dtype))
+        rows, cols = (backend.constant(linear_matrix(n_out, n_in, scale, self.align_corners,
+                                                     x.dtype), xp)
                       for n_out, n_in, scale in zip(self.out_size, x.shape[2:], self.scales))
         self.rows, self.cols = (rows, cols) if self.needs_input_grad[0] else (None, None)
         return xp.matmul(xp.matmul(rows, x), cols.T)
