@@ -101,8 +101,8 @@ def train(run, model, optimizer, data, device, threshold):
         for epoch in run.epochs():
             model.train()
             for batch in run.progress(data.train_loader):
-                images = tn.tensor(batch.images, device=device)       # (B, 3, S, S)
-                labels = tn.tensor(batch.labels, device=device)       # (B,), 1 = tumour
+                images = tn.as_tensor(batch.images, device=device)       # (B, 3, S, S)
+                labels = tn.as_tensor(batch.labels, device=device)       # (B,), 1 = tumour
                 logits = model(images)                                # (B, 2)
                 loss = ops.cross_entropy(logits, labels)
                 value = run.check_finite(loss)  # a NaN stops here, before it reaches the weights

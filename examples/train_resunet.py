@@ -132,8 +132,8 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
         for epoch in run.epochs():
             model.train()
             for batch in run.progress(data.train_loader):
-                images = tn.tensor(batch.images, device=device)       # (B, 3, S, S)
-                masks = tn.tensor(batch.masks, device=device)         # (B, 1, S, S), 0/1
+                images = tn.as_tensor(batch.images, device=device)       # (B, 3, S, S)
+                masks = tn.as_tensor(batch.masks, device=device)         # (B, 1, S, S), 0/1
                 logits = model(images)                                # (B, 1, S, S)
                 loss = criterion(logits, masks)
                 value = run.check_finite(loss)  # a NaN stops here, before it reaches the weights

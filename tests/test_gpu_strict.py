@@ -204,3 +204,31 @@ def test_good_targets_leave_nothing_to_raise(cupy):
     loss = ops.cross_entropy(tn.zeros(2, 3, device="gpu"), tn.tensor([0, 2], device="gpu"))
     assert loss.item() == pytest.approx(np.log(3))
     assert deferred_checks.pending_count() == 0
+
+
+def test_on_the_gpu_conv2d_runs_im2col_without_cpu_cache_blocks(cupy):
+    from tinynet.ops import blocking
+    x = tn.randn(2, 64, 16, 16, device="gpu", requires_grad=True)
+    w = tn.randn(64, 64, 3, 3, device="gpu", requires_grad=True)
+    assert ops.conv2d(x, w, padding=1).grad_fn.algorithm == "im2col"
+    assert ops.conv2d(x.detach().cpu(), w.detach().cpu(), padding=1).grad_fn is None
+    assert ops.conv2d(x.cpu(), w.cpu(), padding=1).grad_fn.algorithm == "rows"
+    assert blocking.limits(cupy) is blocking.GPU_LIMITS and blocking.limits() is not \
+        blocking.GPU_LIMITS
+    with blocking.override_limits(im2col_chunk=1):          # tests may still force blocks
+        assert blocking.limits(cupy).im2col_chunk == 1
+
+
+def test_a_worker_uploads_through_pinned_memory_on_its_own_stream(cupy):
+    import threading
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    results = []
+    with cupy.count_transfers() as transfers:
+        worker = threading.Thread(target=lambda: results.append(
+            backend.upload_from_worker(host, "gpu")))
+        worker.start()
+        worker.join()
+    (on_device,) = results
+    assert isinstance(on_device, cupy.ndarray) and transfers.host_to_device == 1
+    np.testing.assert_array_equal(on_device.get(), host)
+    assert backend.upload_from_worker(host, "cpu") is host

@@ -12,6 +12,8 @@ Devices are named like PyTorch's, but only two exist: ``"cpu"`` and ``"gpu"``
 (``"cuda"`` is accepted as an alias of ``"gpu"``).
 """
 import functools
+import os
+import threading
 
 import numpy as np
 
@@ -141,6 +143,45 @@ def constant(host, xp, dtype=None):
 @functools.lru_cache(maxsize=512)
 def _uploaded(xp, dtype, shape, data):
     return xp.asarray(np.frombuffer(data, dtype=dtype).reshape(shape))
+
+
+def set_tf32(enabled):
+    """Allow (or forbid) TF32 tensor-core math in CuPy's float32 GEMMs.
+
+    TF32 keeps 10 of float32's 23 mantissa bits in the products (sums stay float32):
+    several times faster on Ampere and newer GPUs, and what PyTorch's
+    ``torch.backends.cuda.matmul.allow_tf32`` controls.  Off by default, as in
+    PyTorch.  CuPy reads ``CUPY_TF32`` at its first float32 matmul, so call this
+    before any work on the GPU (the training scripts' ``--tf32`` does).
+    """
+    os.environ["CUPY_TF32"] = "1" if enabled else "0"
+
+
+def upload_from_worker(array, device):
+    """``array`` (NumPy) on ``device``, copied the way a data loader's worker thread should.
+
+    On the CPU it is ``array`` itself.  On a GPU: through a pinned (page-locked) host
+    buffer, which makes the copy a true DMA that does not hold the host, on a CUDA stream
+    of this thread's own, waiting for that stream only.  So the training thread, which
+    queues its kernels on the default stream, never waits for a batch's upload, and the
+    array it receives is complete.
+    """
+    if normalize_device(device) == "cpu":
+        return array
+    cupy = _import_cupy()
+    import cupyx
+    pinned = cupyx.empty_pinned(array.shape, dtype=array.dtype)
+    pinned[...] = array
+    stream = getattr(_worker_streams, "stream", None)
+    if stream is None:
+        stream = _worker_streams.stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        on_device = cupy.asarray(pinned)
+        stream.synchronize()            # the copy is done: ``pinned`` may be freed
+    return on_device
+
+
+_worker_streams = threading.local()     # one CUDA stream per worker thread
 
 
 def to_numpy(array):

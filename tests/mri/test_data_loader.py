@@ -215,3 +215,23 @@ def test_oversampling_needs_both_kinds(phantom):
     with pytest.raises(DataError, match=f"none of the {len(background)} slices has tumour"):
         BatchLoader(phantom, background, 4, oversample_tumour=0.5)
     BatchLoader(phantom, background, 4, oversample_tumour=0.0)  # no tumour asked: fine
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_transfer_is_applied_to_each_batch_array_in_the_worker(phantom, prefetch):
+    """``transfer`` (the GPU upload in training) sees images, masks and labels of every batch,
+    in the worker thread when there is one; the batches are otherwise the same."""
+    threads = set()
+
+    def transfer(array):
+        threads.add(threading.current_thread().name)
+        return array * 2
+
+    plain = collect(BatchLoader(phantom, np.arange(20), 8, seed=3, prefetch=prefetch))
+    moved = collect(BatchLoader(phantom, np.arange(20), 8, seed=3, prefetch=prefetch,
+                                transfer=transfer))
+    for a, b in zip(plain, moved):
+        for name in ("images", "masks", "labels"):
+            np.testing.assert_array_equal(getattr(b, name), 2 * getattr(a, name))
+        np.testing.assert_array_equal(b.indices, a.indices)
+    assert threads == ({"BatchLoader-worker"} if prefetch else {threading.main_thread().name})

@@ -6,16 +6,19 @@ to the host; on a GPU machine they run on the GPU.  Each script trains one
 short epoch on the tiny kaggle_3m folder of test_train_scripts.py and must
 end as the CPU run does (the same weights up to float32 rounding, as two
 ranks do in test_train_parallel.py); the training loop reads from the device
-only where the run reads its loss, every ``--log-every`` steps.
+only where the run reads its loss, every ``--log-every`` steps, and never
+copies to it: the loader's worker thread uploads the batches.
 """
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tinynet.mri.commands import evaluate, predict
+from tinynet.ops.conv.dispatch import use_algorithm
 
 from test_train_parallel import assert_trained_alike
 from test_train_scripts import (cls_args, load_checkpoint, mri_folder, read_log,  # noqa: F401
@@ -40,6 +43,15 @@ def reads_of_the_loop(transfers, script):
     return in_loop, loss_reads
 
 
+def uploads_of_the_loop(transfers, script):
+    """Copies to the device made by the training loop itself (not by the loader's worker),
+    leaving out the ops' constant tables, uploaded once each (``backend.constant``)."""
+    return [stack for (direction, _, _), stack in zip(transfers.events, transfers.stacks)
+            if direction == "host_to_device"
+            and any(f"{script}.py" in f and f.endswith(" in train") for f in stack)
+            and not any(" in validate_" in f or " in _uploaded" in f for f in stack)]
+
+
 def strict_counter():
     """The stand-in's transfer counter, or None on a real GPU."""
     import contextlib
@@ -55,7 +67,12 @@ def test_a_training_script_on_the_gpu_trains_as_on_the_cpu(
         request, script, make_args, steps, mri_folder, tmp_path):
     module = request.getfixturevalue(script)
     cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
-    assert run(module, make_args(mri_folder, cpu, "--epochs", "1")) == 0
+    # The CPU run with the GPU's convolution algorithm (im2col; the CPU picks rows and
+    # Winograd by size): another summation order alone moves a third of this barely
+    # trained classifier's weights by Adam's rounding-level steps (each algorithm is
+    # tested against the reference convolution in tests/test_ops_conv*.py).
+    with use_algorithm("im2col"):
+        assert run(module, make_args(mri_folder, cpu, "--epochs", "1")) == 0
     with strict_counter() as transfers:
         assert run(module, make_args(mri_folder, gpu, "--epochs", "1", "--device", "gpu",
                                      "--log-every", str(LOG_EVERY))) == 0
@@ -73,6 +90,12 @@ def test_a_training_script_on_the_gpu_trains_as_on_the_cpu(
         assert len(loss_reads) == math.ceil(steps / LOG_EVERY)
         elsewhere = [s for s in in_loop if not any(" in check_finite" in f for f in s)]
         assert not elsewhere, "\n".join(s[-1] for s in elsewhere)
+        # The batches arrive on the device: the loader's worker uploaded them.
+        uploads = uploads_of_the_loop(transfers, script)
+        assert not uploads, "\n".join(s[-1] for s in uploads)
+        worker = [s for (d, _, _), s in zip(transfers.events, transfers.stacks)
+                  if d == "host_to_device" and any(" in upload_from_worker" in f for f in s)]
+        assert len(worker) >= 3 * steps         # images, masks, labels of every batch
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +150,15 @@ def _numbers(tree, prefix=""):
     if isinstance(tree, (int, float)) and not isinstance(tree, bool):
         return {prefix: tree}
     return {}
+
+
+def test_tf32_is_a_gpu_flag_that_allows_it_before_the_first_matmul(train_resunet, mri_folder,
+                                                                    tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CUPY_TF32", "0")            # restored after the test
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_resunet, seg_args(mri_folder, tmp_path / "cpu", "--tf32"))
+    assert exit_info.value.code == 2
+    assert "--tf32 is a GPU setting: add --device gpu" in capsys.readouterr().err
+    assert run(train_resunet, seg_args(mri_folder, tmp_path / "gpu", "--epochs", "1",
+                                       "--device", "gpu", "--tf32")) == 0
+    assert os.environ["CUPY_TF32"] == "1"

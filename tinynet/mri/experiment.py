@@ -8,11 +8,14 @@ repeat.
 """
 import argparse
 import copy
+import functools
 import os
 import sys
 from dataclasses import dataclass
 
 import numpy as np
+
+from tinynet import backend
 
 from . import data as tndata
 from . import parallel
@@ -30,7 +33,7 @@ SCRIPT_OF_TASK = {"segmentation": "train_resunet.py", "classification": "train_c
 SLICE_PERCENTILE = 99.0
 
 #: Settings a resumed run may change; every other one comes from its last.npz.
-OVERRIDABLE_ON_RESUME = ("epochs", "device", "out", "prefetch", "log_every")
+OVERRIDABLE_ON_RESUME = ("epochs", "device", "out", "prefetch", "log_every", "tf32")
 
 
 def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, out):
@@ -43,6 +46,10 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
     add("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
         help="cpu (NumPy) or gpu (CuPy; needs `pip install tinynet[gpu]` and a CUDA GPU). "
              "Default: cpu")
+    add("--tf32", action="store_true",
+        help="with --device gpu: allow TF32 tensor-core math in float32 GEMMs (10-bit "
+             "mantissa products, several times faster on Ampere and newer GPUs; default off, "
+             "as in PyTorch)")
     add("--log-every", type=positive_int, default=20, metavar="N",
         help="on the GPU, read the loss and the batch metrics from the device every N steps "
              "(a read makes the host wait for the GPU); the progress bar shows their means "
@@ -63,7 +70,8 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
                                    f"(default {out}; with --resume: the checkpoint's folder)")
     add("--resume", type=existing_path, default=None, metavar="CKPT",
         help="continue a run from its last.npz, exactly where it stopped (its settings are "
-             "kept; only --epochs, --device, --out, --prefetch and --log-every may change)")
+             "kept; only --epochs, --device, --out, --prefetch, --log-every and --tf32 may "
+             "change)")
     add("--seed", type=int, default=0,
         help="seed of the weights, the split, the batch order and the augmentation (default 0)")
     add("--split", default=None, metavar="FILE",
@@ -127,6 +135,10 @@ def training_config(parser, argv, task):
                          f"--resume {os.path.join(config['out'], LAST)}, or choose another --out")
     check_output_folder("--out", config["out"])
     config["device"] = check_device(config["device"])
+    if config.get("tf32"):
+        if config["device"] != "gpu":
+            raise UsageError("--tf32 is a GPU setting: add --device gpu")
+        backend.set_tf32(True)          # before the first GPU matmul
     if parallel.is_main():
         for flag in config.get("ignored_flags", []):
             print(f"note: resuming keeps the run's settings; ignored {flag}", file=sys.stderr)
@@ -203,7 +215,10 @@ def prepare_data(config, *, augment, multiple=1):
         dataset, train_idx, config["batch_size"], shuffle=True,
         oversample_tumour=config["oversample"], augment=augment, normalization=stats,
         seed=config["seed"], drop_last=len(train_idx) > config["batch_size"],
-        prefetch=config["prefetch"], rank=rank, world_size=world)
+        prefetch=config["prefetch"], rank=rank, world_size=world,
+        # On a GPU the worker thread uploads each batch (pinned memory, its own stream).
+        transfer=functools.partial(backend.upload_from_worker, device=config["device"])
+        if config["device"] == "gpu" and config["prefetch"] > 0 else None)
     # Validation: each rank its consecutive share of the slices (no padding, no slice
     # twice); validate.py gathers the predictions so that every rank scores all of them.
     val_share = np.array_split(val_idx, world)[rank]

@@ -54,7 +54,8 @@ _UNIT_STATS = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}  # x / 255, no n
 
 
 class Batch(NamedTuple):
-    """One mini-batch (NumPy arrays; the training script moves them to the device).
+    """One mini-batch: NumPy arrays, or the loader's ``transfer`` of them (e.g. GPU arrays);
+    ``indices`` stays NumPy.
 
     images  float32 (B, 3, H, W), normalized
     masks   float32 (B, 1, H, W), 0/1
@@ -106,11 +107,14 @@ class BatchLoader:
         prefetch:   batches prepared ahead by the worker thread; 0 = no thread
         rank, world_size: this process's part of every global batch (data-parallel
                     training); batch_size must be a multiple of world_size
+        transfer:   None, or a callable applied to each array of a finished batch in the
+                    worker thread, e.g. a copy to the GPU (``tinynet.backend.
+                    upload_from_worker``), so that the copy overlaps the training step
     """
 
     def __init__(self, dataset, indices, batch_size, *, shuffle=True, oversample_tumour=None,
                  augment=None, normalization=None, seed=0, drop_last=False, prefetch=2,
-                 rank=0, world_size=1):
+                 rank=0, world_size=1, transfer=None):
         self.dataset = dataset
         self.indices = _check_indices(indices, len(dataset))
         self.batch_size = check_whole_number(batch_size, "batch_size", 1, "BatchLoader")
@@ -126,6 +130,7 @@ class BatchLoader:
             raise DataError(f"BatchLoader: {len(self.indices)} slices with batch_size "
                             f"{self.batch_size} and drop_last=True give no batch at all")
         self._set_rank(rank, world_size)
+        self.transfer = transfer
         self.epoch = 0
         self.position = 0
         self.wait_seconds = 0.0
@@ -235,10 +240,14 @@ class BatchLoader:
             masks.append(mask)
         names = [self.dataset.names[int(i)] for i in chosen]
         masks = stack_slices(masks, names)
-        return Batch(images=normalize(stack_slices(images, names), self.normalization),
-                     masks=masks[:, None].astype(np.float32),
-                     labels=masks.reshape(len(chosen), -1).any(axis=1).astype(np.int64),
-                     indices=chosen.astype(np.int64))
+        batch = Batch(images=normalize(stack_slices(images, names), self.normalization),
+                      masks=masks[:, None].astype(np.float32),
+                      labels=masks.reshape(len(chosen), -1).any(axis=1).astype(np.int64),
+                      indices=chosen.astype(np.int64))
+        if self.transfer is None:
+            return batch
+        return batch._replace(images=self.transfer(batch.images), masks=self.transfer(batch.masks),
+                              labels=self.transfer(batch.labels))
 
 
 class _Prefetcher:
