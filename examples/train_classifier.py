@@ -78,8 +78,10 @@ def main(argv=None):
     data = experiment.prepare_data(config, augment=augment)
     spec = model_spec(config["arch"], arch_args, config["size"], data.normalization,
                       config["threshold"])
+    # fused: on a GPU one kernel per parameter for Adam's update (tinynet/optim/adam.py).
     optimizer = tn.optim.Adam(model.parameters(), lr=config["lr"],
-                              weight_decay=config["weight_decay"])
+                              weight_decay=config["weight_decay"],
+                              fused=config["device"] == "gpu")
     # --schedule cosine: the learning rate falls along a half cosine from --lr to lr/100 over
     # the epochs, stepped after each one; constant: no scheduler.
     scheduler = None

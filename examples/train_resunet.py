@@ -105,8 +105,10 @@ def main(argv=None):
         # DDP starts every rank from rank 0's weights and averages the gradients in backward.
         model = tn.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = tn.nn.parallel.DistributedDataParallel(model)
+    # fused: on a GPU one kernel per parameter for Adam's update (tinynet/optim/adam.py).
     optimizer = tn.optim.Adam(model.parameters(), lr=config["lr"],
-                              weight_decay=config["weight_decay"])
+                              weight_decay=config["weight_decay"],
+                              fused=config["device"] == "gpu")
     # --schedule cosine: the learning rate falls along a half cosine from --lr to lr/100 over
     # the epochs, stepped after each one; constant: no scheduler.
     scheduler = None

@@ -371,3 +371,30 @@ def test_benchmark_device_gpu_without_cupy_says_so_in_one_line(script):
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"{script}: --device gpu: device 'gpu' needs CuPy")
+
+
+# ---------------------------------------------------------------------------
+# Adam's fused kernel
+# ---------------------------------------------------------------------------
+
+@gpu
+@pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.1, False), (0.1, True)])
+def test_fused_adam_on_the_gpu_equals_the_elementwise_update(weight_decay, decoupled):
+    """``Adam(fused=True)``: one CUDA kernel per parameter on a GPU, the xp code where no
+    kernel can run (the strict stand-in), always the update of ``fused=False``."""
+    rng = np.random.default_rng(5)
+    start = rng.standard_normal((3, 40)).astype(np.float32)
+    grads = [rng.standard_normal((3, 40)).astype(np.float32) for _ in range(4)]
+    results = []
+    for fused in (False, True):
+        p = tn.tensor(start, requires_grad=True, device="gpu")
+        opt = tn.optim.Adam([p], lr=1e-2, weight_decay=weight_decay,
+                            decoupled_weight_decay=decoupled, fused=fused)
+        for g in grads:
+            p.grad = tn.tensor(g, device="gpu")
+            opt.step()
+        state = opt.state[p]
+        results.append([p.numpy(), backend.to_numpy(state["exp_avg"]),
+                        backend.to_numpy(state["exp_avg_sq"])])
+    for name, plain, fused in zip(("param", "exp_avg", "exp_avg_sq"), *results):
+        assert_close(fused, plain, f"fused Adam: {name}")

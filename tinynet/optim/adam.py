@@ -14,8 +14,18 @@ m and v start at zero, so early on they are biased towards zero; dividing by
 ``1 - beta**t`` (bias correction) undoes that.  Why AdamW: with L2 in the
 gradient, the decay term is also divided by sqrt(v), so weights with large
 gradients are barely regularized; decoupling applies the same decay to all.
+
+``fused=True`` on a GPU runs the m, v and p updates as ONE CUDA kernel per
+parameter (``ElementwiseKernel``) instead of about a dozen elementwise ones:
+on a GPU each kernel launch costs microseconds and each pass reads and writes
+the parameter-sized arrays again.  Where a kernel cannot be compiled (the
+tests' strict CuPy stand-in) the same update runs as the xp code below; the
+kernel itself is tested only on a GPU (tests/test_gpu.py compares the two).
 """
+import functools
 import math
+
+import numpy as np
 
 from .. import backend
 from .optimizer import Optimizer, check_hyperparameter
@@ -36,16 +46,19 @@ class Adam(Optimizer):
         NaN is refused for all of these (ValueError naming the argument).
     amsgrad : bool, use the running maximum of the second moment (Reddi et al., 2018).
     maximize : bool, ascend the objective instead of descending it.
+    fused : bool or None, on a GPU one CUDA kernel per parameter for the update (see the
+        module docstring); None (the default) and False: the xp code, as on the CPU.
+        With ``amsgrad`` the xp code runs either way.
 
     State per parameter: ``"step"`` (int), ``"exp_avg"``, ``"exp_avg_sq"`` and,
     with amsgrad, ``"max_exp_avg_sq"``.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False, fused=None):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
-                        decoupled_weight_decay=decoupled_weight_decay)
+                        decoupled_weight_decay=decoupled_weight_decay, fused=fused)
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
@@ -73,6 +86,11 @@ class Adam(Optimizer):
         state["step"] += 1
         step = state["step"]
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        step_size = lr / (1.0 - beta1 ** step)
+        if group.get("fused") and not group["amsgrad"] and _fused_update(
+                param.data, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size,
+                math.sqrt(1.0 - beta2 ** step), eps):
+            return
         exp_avg *= beta1
         exp_avg += (1.0 - beta1) * grad
         exp_avg_sq *= beta2
@@ -83,7 +101,6 @@ class Adam(Optimizer):
             second = xp.maximum(state["max_exp_avg_sq"], exp_avg_sq,
                                 out=state["max_exp_avg_sq"])
         # Bias corrections are Python floats: cheap scalars, no extra array passes.
-        step_size = lr / (1.0 - beta1 ** step)
         denom = backend.get_array_module(second).sqrt(second)
         denom /= math.sqrt(1.0 - beta2 ** step)
         denom += eps
@@ -101,6 +118,35 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = xp.zeros_like(param.data)
 
 
+def _fused_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias2_sqrt, eps):
+    """The Adam update of one parameter as one CUDA kernel, in place; False where none runs
+    (NumPy arrays, or a CuPy that cannot compile CUDA source), so the caller runs the xp code.
+    """
+    xp = backend.get_array_module(param)
+    if xp is np:
+        return False
+    try:
+        _adam_kernel(xp)(grad.astype(param.dtype, copy=False), beta1, beta2, step_size,
+                         bias2_sqrt, eps, param, exp_avg, exp_avg_sq)
+    except NotImplementedError:     # the strict CuPy stand-in of the tests
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def _adam_kernel(cupy):
+    """The fused update: the same formulas, in the same order, as ``Adam._update``."""
+    return cupy.ElementwiseKernel(
+        "T grad, T beta1, T beta2, T step_size, T bias2_sqrt, T eps",
+        "T param, T exp_avg, T exp_avg_sq",
+        """
+        exp_avg = beta1 * exp_avg + (1 - beta1) * grad;
+        exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * (grad * grad);
+        param -= step_size * (exp_avg / (sqrt(exp_avg_sq) / bias2_sqrt + eps));
+        """,
+        "tinynet_adam_update")
+
+
 class AdamW(Adam):
     """Adam with decoupled weight decay (``torch.optim.AdamW``): ``p *= 1 - lr * weight_decay``.
 
@@ -108,6 +154,7 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False):
+                 amsgrad=False, *, maximize=False, fused=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
+                         fused=fused)
