@@ -6,7 +6,8 @@
     y.backward(); x.grad
 
 The top-level names mirror ``torch.*``: ``tn.cat``, ``tn.sum``, ``tn.where``,
-``tn.zeros``, ``tn.float32``, ``tn.no_grad``, ``tn.device``, ``tn.cuda.is_available()``, ...
+``tn.zeros``, ``tn.float32``, ``tn.no_grad``, ``tn.device``, ``tn.cuda.is_available()``,
+``tn.autocast`` and ``tn.amp.GradScaler`` (mixed precision), ...
 (the functions live in ``tinynet.ops``; the dtypes in ``tinynet.dtypes``).
 
 Import order matters in one place only: ``tensor_methods`` attaches the ops to
@@ -28,6 +29,8 @@ from . import dtypes as _dtypes
 from . import nn
 from . import io
 from . import optim
+from . import amp
+from .amp import autocast
 from . import models
 from . import distributed  # mpi4py is imported only by init_process_group
 from . import utils
@@ -70,6 +73,7 @@ __all__ = sorted(set(_TORCH_FUNCTIONS) | {
     "Tensor", "Size", "Function", "autograd", "pi", "e", "inf", "nan", "finfo", "iinfo", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",
     "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "device", "cuda", "linalg",
     "gradcheck", "GradcheckError", "manual_seed", "gpu_available", "backend", "ops", "nn",
-    "optim", "models", "io", "distributed", "utils", "random", "Generator", "default_generator",
+    "optim", "amp", "autocast", "models", "io", "distributed", "utils", "random", "Generator",
+    "default_generator",
     "seed", "initial_seed", "get_rng_state", "set_rng_state"})
 __version__ = "0.1.0"

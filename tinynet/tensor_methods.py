@@ -18,6 +18,7 @@ here just above the table.
 import numpy as np
 
 from . import backend
+from .amp.autocast_mode import autocast_op
 from .autograd import Tensor, tensor as _make_tensor
 from .ops import activation, compare, creation, inplace, math, reduce, shape, sorting, vector_norm
 
@@ -190,7 +191,8 @@ METHODS = {
     "__add__": math.add, "__radd__": _reflected(math.add),
     "__sub__": math.sub, "__rsub__": _reflected(math.sub),
     "__mul__": math.mul, "__rmul__": _reflected(math.mul),
-    "__truediv__": math.div, "__rtruediv__": _reflected(math.div),
+    "__truediv__": math.div,
+    "__rtruediv__": autocast_op(_reflected(math.div), "__rtruediv__"),   # float32 under autocast
     "__floordiv__": math.floor_divide, "__rfloordiv__": _reflected(math.floor_divide),
     "__mod__": math.remainder, "__rmod__": _reflected(math.remainder),
     "__pow__": math.pow, "__rpow__": _reflected(math.pow),

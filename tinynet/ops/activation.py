@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
 from .inplace import assign_in_place, check_in_place
 from .math import neg
@@ -109,12 +110,13 @@ class ELU(Function):
 
 
 def _erf(x):
-    """The error function on NumPy or CuPy arrays (SciPy's, or CuPy's copy of it)."""
+    """The error function on NumPy or CuPy arrays (SciPy's, or CuPy's copy of it), in x's
+    dtype (SciPy has no float16 loop: it would compute a float16 x in float64)."""
     if backend.get_array_module(x) is np:
         from scipy.special import erf
     else:
         from cupyx.scipy.special import erf
-    return erf(x)
+    return erf(x).astype(x.dtype, copy=False)
 
 
 class GELU(Function):
@@ -314,11 +316,13 @@ def silu(input, inplace=False):
     return _maybe_in_place("silu", input, SiLU(), inplace)
 
 
+@autocast_op
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta input)) / beta, and input itself where beta input > threshold."""
     return Softplus(beta, threshold)(input)
 
 
+@autocast_op
 def logsigmoid(input):
     """log(sigmoid(input)) = -softplus(-input), computed without overflow."""
     return neg(softplus(neg(input)))
@@ -345,12 +349,14 @@ def _softmax_input(name, input, dim, dtype):
     return input, dim
 
 
+@autocast_op
 def softmax(input, dim=None, dtype=None):
     """exp(input) normalized to sum to 1 along ``dim`` (use dim=1 for (N, C, H, W) logits)."""
     input, dim = _softmax_input("softmax", input, dim, dtype)
     return Softmax(dim)(input)
 
 
+@autocast_op
 def log_softmax(input, dim=None, dtype=None):
     """log(softmax(input, dim)), computed directly by log-sum-exp (never log of 0)."""
     input, dim = _softmax_input("log_softmax", input, dim, dtype)

@@ -41,6 +41,7 @@ one core (PyTorch 2.13 CPU, one thread: 6.2 ms):
   about +1 ms per reduction, ~2x the whole op, for a difference of a few ulps.
 """
 from .. import backend
+from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, Tensor, as_tensor
 from .blocking import plane_blocks
 
@@ -218,6 +219,7 @@ def _check_affine(name, param, channels, input_shape):
                          f"({channels},)")
 
 
+@autocast_op
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalization of (N, C, *) over (N, *), like ``torch.nn.functional.batch_norm``.

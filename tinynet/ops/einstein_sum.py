@@ -18,6 +18,7 @@ same way (size-1 broadcast dims are summed back with ``sum_to``).
 import string
 
 from .. import backend
+from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
 from ..dtypes import result_type
 from .math import sum_to
@@ -93,6 +94,7 @@ class Einsum(Function):
                                                for c, n in zip(target, x.shape))), x.shape)
 
 
+@autocast_op
 def einsum(equation, *operands):
     """Sum of products of ``operands`` as the index ``equation`` says (``torch.einsum``).
 

@@ -11,6 +11,7 @@ evaluation compute the same thing and there are no running statistics.  It
 is a composition of differentiable ops (mean, var, sub, div), so its gradient
 needs no Function of its own.
 """
+from ..amp.autocast_mode import autocast_op
 from ..autograd import as_tensor
 from .math import add, div, mul, sqrt, sub
 from .reduce import mean, var
@@ -18,6 +19,7 @@ from .reduce import mean, var
 __all__ = ["layer_norm"]
 
 
+@autocast_op
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize ``input`` (..., *normalized_shape) over its last ``len(normalized_shape)`` dims."""
     x = as_tensor(input)

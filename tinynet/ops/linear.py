@@ -11,6 +11,7 @@ Function of its own: their backward passes give
     d weight = sum over N, * of dy^T @ input     (out_features, in_features)
     d bias   = sum over N, * of dy               (out_features,)
 """
+from ..amp.autocast_mode import autocast_op
 from ..autograd import as_tensor
 from .math import add, matmul
 from .shape import transpose
@@ -18,6 +19,7 @@ from .shape import transpose
 __all__ = ["linear"]
 
 
+@autocast_op
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``: input (N, *, in), weight (out, in), bias (out,) -> (N, *, out).
 

@@ -28,6 +28,7 @@ correct by construction.
 import numpy as np
 
 from .. import backend, deferred_checks
+from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
 from .activation import _stable_sigmoid, log_softmax, sigmoid
 from .math import sum_to
@@ -132,6 +133,7 @@ class BinaryCrossEntropy(Function):
         return grad_p, grad_t
 
 
+@autocast_op
 def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
     """Binary cross-entropy of probabilities (``F.binary_cross_entropy``).
 
@@ -202,6 +204,7 @@ class BCEWithLogits(Function):
         return grad_x, grad_t, grad_pw
 
 
+@autocast_op
 def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean",
                                      pos_weight=None):
     """Sigmoid + binary cross-entropy in one numerically stable step.
@@ -327,6 +330,7 @@ def _prepare_class_args(name, input, target, weight, reduction):
     return input, target, weight
 
 
+@autocast_op
 def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C[, H, W]) at integer
     ``target`` (N[, H, W]); see ``NLLLoss`` for the exact weighted-mean semantics."""
@@ -334,6 +338,7 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
     return NLLLoss(ignore_index, reduction)(input, target, weight)
 
 
+@autocast_op
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """Softmax cross-entropy of logits (N, C) or (N, C, H, W) at class indices (N) or (N, H, W).
@@ -416,6 +421,7 @@ def _smoothing_term(logp, target, weight, ignore_index, reduction):
     return smooth.sum() / as_tensor(xp.asarray(denominator, dtype=logp.dtype))
 
 
+@autocast_op
 def kl_div(input, target, reduction="mean", log_target=False):
     """Kullback-Leibler divergence of ``target`` from ``exp(input)`` (``F.kl_div``).
 
@@ -476,6 +482,7 @@ def _tversky_index(name, input, target, alpha, beta, smooth, per_image, from_log
     return (tp + smooth) / (tp + alpha * fn + beta * fp + smooth)
 
 
+@autocast_op
 def dice_loss(input, target, smooth=1.0, per_image=False, *, from_logits=False,
               global_batch=False):
     """Soft Dice loss  1 - (2 sum(p t) + smooth) / (sum(p) + sum(t) + smooth).
@@ -504,6 +511,7 @@ def dice_loss(input, target, smooth=1.0, per_image=False, *, from_logits=False,
     return loss.mean() if per_image else loss
 
 
+@autocast_op
 def tversky_loss(input, target, alpha=0.7, beta=0.3, smooth=1.0, per_image=False, *,
                  from_logits=False, global_batch=False):
     """Tversky loss  1 - TI,  TI = (TP + smooth) / (TP + alpha FN + beta FP + smooth).
@@ -526,6 +534,7 @@ def tversky_loss(input, target, alpha=0.7, beta=0.3, smooth=1.0, per_image=False
     return loss.mean() if per_image else loss
 
 
+@autocast_op
 def focal_tversky_loss(input, target, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.0,
                        per_image=False, *, from_logits=False, global_batch=False):
     """Focal Tversky loss  (1 - TI) ** gamma, TI the Tversky index of tversky_loss.

@@ -18,6 +18,7 @@ a target shape different from the input's gives a warning: (N, 1) against
 """
 import warnings
 
+from ..amp.autocast_mode import autocast_op
 from ..autograd import as_tensor
 from .loss import check_reduction, reduce_loss
 from .math import abs, mul, sub, where
@@ -35,12 +36,14 @@ def _difference(name, input, target, reduction):
     return sub(input, target)
 
 
+@autocast_op
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error: mean((input - target)^2)."""
     d = _difference("mse_loss", input, target, reduction)
     return reduce_loss(mul(d, d), reduction)
 
 
+@autocast_op
 def l1_loss(input, target, reduction="mean"):
     """Mean absolute error: mean(|input - target|)."""
     return reduce_loss(abs(_difference("l1_loss", input, target, reduction)), reduction)
@@ -54,6 +57,7 @@ def _quadratic_then_linear(d, width):
     return where(magnitude.data < width, mul(d, d) * (0.5 / width), magnitude - 0.5 * width)
 
 
+@autocast_op
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """Quadratic for |d| < beta, linear beyond (``F.smooth_l1_loss``)."""
     if beta < 0:
@@ -62,6 +66,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return reduce_loss(_quadratic_then_linear(d, beta), reduction)
 
 
+@autocast_op
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """Huber loss: d^2 / 2 for |d| < delta, delta (|d| - delta / 2) beyond."""
     if delta <= 0:

@@ -17,6 +17,7 @@ float32 weight multiplied by a float64 tensor still gets a float32 gradient.
 import numpy as np
 
 from .. import backend
+from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, Tensor, as_tensor
 from ..dtypes import get_default_dtype, is_scalar, result_type
 
@@ -292,6 +293,7 @@ def remainder(input, other):
                                      b.data.astype(dtype, copy=False)))
 
 
+@autocast_op
 def pow(input, exponent):
     """Elementwise ``input ** exponent`` with broadcasting (either may be a number)."""
     (a, b), dtype = _promoted(input, exponent)
@@ -509,31 +511,37 @@ def neg(input):
     return Neg()(input)
 
 
+@autocast_op
 def exp(input):
     """Elementwise ``e ** input``."""
     return Exp()(input)
 
 
+@autocast_op
 def expm1(input):
     """Elementwise ``exp(input) - 1``, accurate near 0."""
     return Expm1()(input)
 
 
+@autocast_op
 def log(input):
     """Elementwise natural logarithm (-inf at 0, nan below, as in PyTorch)."""
     return Log()(input)
 
 
+@autocast_op
 def log2(input):
     """Elementwise base-2 logarithm."""
     return Log(2)(input)
 
 
+@autocast_op
 def log10(input):
     """Elementwise base-10 logarithm."""
     return Log(10)(input)
 
 
+@autocast_op
 def log1p(input):
     """Elementwise ``log(1 + input)``, accurate near 0."""
     return Log1p()(input)
@@ -544,11 +552,13 @@ def sqrt(input):
     return Sqrt()(input)
 
 
+@autocast_op
 def rsqrt(input):
     """Elementwise ``1 / sqrt(input)``."""
     return Rsqrt()(input)
 
 
+@autocast_op
 def reciprocal(input):
     """Elementwise ``1 / input``."""
     return Reciprocal()(input)
@@ -777,6 +787,7 @@ class MatMul(Function):
         return ga, gb
 
 
+@autocast_op
 def matmul(input, other):
     """Matrix product ``input @ other`` (``torch.matmul``): 1-D, 2-D or batched operands."""
     (a, b), dtype = _promoted(as_tensor(input), as_tensor(other))
@@ -791,21 +802,25 @@ def _matmul_of_ndim(name, input, other, ndims):
     return matmul(input, other)
 
 
+@autocast_op
 def mm(input, mat2):
     """Product of two matrices (n, k) @ (k, m) -> (n, m) (``torch.mm``)."""
     return _matmul_of_ndim("mm", input, mat2, (2, 2))
 
 
+@autocast_op
 def bmm(input, mat2):
     """Batched product (b, n, k) @ (b, k, m) -> (b, n, m) (``torch.bmm``)."""
     return _matmul_of_ndim("bmm", input, mat2, (3, 3))
 
 
+@autocast_op
 def mv(input, vec):
     """Matrix-vector product (n, k) @ (k,) -> (n,) (``torch.mv``)."""
     return _matmul_of_ndim("mv", input, vec, (2, 1))
 
 
+@autocast_op
 def dot(input, other):
     """Dot product of two 1-D tensors -> 0-D (``torch.dot``)."""
     return _matmul_of_ndim("dot", input, other, (1, 1))

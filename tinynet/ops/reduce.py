@@ -23,6 +23,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import backend
+from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, Tensor, as_tensor
 from .math import maximum, minimum, sqrt
 
@@ -169,6 +170,7 @@ class Prod(_Reduction):
         return _expand_back(gy, self.in_shape, self.dims, self.keepdim) * others
 
 
+@autocast_op
 def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
     """Sum over ``dim`` (int, tuple, or None for all) (``torch.sum``); ints sum as int64."""
     input = as_tensor(input)
@@ -185,6 +187,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     return Mean(dims_argument("mean", dim, axis), _keepdim_argument(keepdim, keepdims))(input)
 
 
+@autocast_op
 def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
     """Product over one ``dim``, or of every element (``torch.prod``)."""
     input = as_tensor(input)
@@ -402,6 +405,7 @@ class LogSumExp(_Reduction):
         return _expand_back(gy, self.in_shape, self.dims, self.keepdim) * xp.exp(self.x - self.y)
 
 
+@autocast_op
 def logsumexp(input, dim, keepdim=False):
     """``log(sum(exp(input), dim))`` without overflow (``torch.logsumexp``)."""
     return LogSumExp(dim, keepdim)(input)
@@ -443,6 +447,7 @@ class CumSum(Function):
         return xp.flip(xp.cumsum(xp.flip(gy, self.dim), axis=self.dim), self.dim)
 
 
+@autocast_op
 def cumsum(input, dim, *, dtype=None):
     """Running sum along ``dim`` (``torch.cumsum``)."""
     input = as_tensor(input)

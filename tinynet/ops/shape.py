@@ -11,6 +11,7 @@ copy back to the original device.
 import numpy as np
 
 from .. import backend
+from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, Tensor, _wrap_dim, as_tensor
 from ..dtypes import result_type
 from .math import sum_to, where
@@ -413,6 +414,7 @@ class IndexPut(Function):
         return gx, gv
 
 
+@autocast_op
 def index_put(input, indices, values):
     """A copy of ``input`` with ``input[indices] = values``; gradients reach both."""
     input = as_tensor(input)
@@ -444,6 +446,7 @@ def diag(input, diagonal=0):
     return getitem(x, (rows, rows + diagonal))
 
 
+@autocast_op
 def trace(input):
     """The sum of the main diagonal of a matrix."""
     return diag(input).sum()
@@ -594,6 +597,7 @@ def scatter(input, dim, index, src=None, *, value=None):
     return _scatter("scatter", input, dim, index, src, value, add=False)
 
 
+@autocast_op
 def scatter_add(input, dim, index, src):
     """``input`` with ``src`` added at ``index`` along ``dim`` (repeats add up)."""
     return _scatter("scatter_add", input, dim, index, src, None, add=True)

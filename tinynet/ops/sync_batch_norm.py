@@ -22,6 +22,7 @@ C numbers, not the data), so they add up alike on every rank.
 import numpy as np
 
 from .. import backend
+from ..amp.autocast_mode import autocast_op
 from ..autograd import as_tensor
 from .batch_norm import BatchNormFunction, batch_norm, checked_arguments
 
@@ -70,6 +71,7 @@ class SyncBatchNormFunction(BatchNormFunction):
         return tuple(sums)
 
 
+@autocast_op
 def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, momentum=0.1,
                     eps=1e-5, process_group=None):
     """Batch normalization of (N, C, *) in training mode with the statistics of the batch

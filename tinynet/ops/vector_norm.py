@@ -13,6 +13,7 @@ the extreme elements, split evenly among ties.
 import numpy as np
 
 from .. import backend
+from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
 from .math import clamp_min, div, mul
 from .reduce import _drop_dims, _expand_back, _normalize_dims, dims_argument, sum
@@ -76,6 +77,7 @@ class Norm(Function):
         return gy * xp.where(y == 0, 0, scale)
 
 
+@autocast_op
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None, *, axis=None):
     """The vector p-norm over ``dim`` (``torch.norm`` / ``torch.linalg.vector_norm``).
 
@@ -87,6 +89,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None, *, axis=None):
     return Norm(_order(p), dims_argument("norm", dim, axis), keepdim)(input)
 
 
+@autocast_op
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """``input / max(||input||_p, eps)`` over ``dim`` (``F.normalize``): unit vectors.
 
@@ -96,6 +99,7 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
     return div(input, clamp_min(norm(input, p, dim, keepdim=True), eps))
 
 
+@autocast_op
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """cos of the angle between ``x1`` and ``x2`` along ``dim`` (``F.cosine_similarity``).
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ... import backend
+from ...amp.autocast_mode import autocast_op
 from ...autograd import Function
 from . import im2col_algorithm, reference, rows, winograd
 from .arguments import check_groups, check_operands, conv2d_padding, conv_geometry
@@ -198,6 +199,7 @@ class Conv2dFunction(Function):
         return dx, dw, db
 
 
+@autocast_op
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, like ``torch.nn.functional.conv2d``.
 

@@ -15,6 +15,7 @@ roles swapped::
 Its weight (C_in, C_out, KH, KW) is exactly the OIHW weight of the convolution
 that maps its output back to its input, which is why PyTorch stores it "IOHW".
 """
+from ...amp.autocast_mode import autocast_op
 from ...autograd import Function
 from .arguments import check_groups, check_operands, conv_geometry, pair
 from .columns import im2col
@@ -70,6 +71,7 @@ class ConvTranspose2dFunction(Function):
         return dx, dw, db
 
 
+@autocast_op
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """2-D transposed convolution, like ``torch.nn.functional.conv_transpose2d``.

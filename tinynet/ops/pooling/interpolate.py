@@ -41,6 +41,7 @@ import numbers
 import numpy as np
 
 from ... import backend
+from ...amp.autocast_mode import autocast_op
 from ...autograd import Function, as_tensor
 from ..blocking import plane_blocks
 
@@ -181,6 +182,7 @@ def _output_size(op, shape, size, scale_factor, recompute_scale_factor):
     return out, (1.0 / factors[0], 1.0 / factors[1])
 
 
+@autocast_op
 def upsample_nearest2d(input, scale_factor=None, size=None):
     """Nearest-neighbour resize of (N, C, H, W) to (N, C, Ho, Wo): ``scale_factor`` or ``size``.
 
@@ -250,6 +252,7 @@ def _as_4d(op, input):
     return x
 
 
+@autocast_op
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize (N, C, H, W) like ``torch.nn.functional.interpolate``: "nearest" or "bilinear".
