@@ -88,8 +88,11 @@ def main(argv=None):
     if config["schedule"] == "cosine":
         scheduler = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"],
                                                             eta_min=config["lr"] / 100)
+    # --amp: float16 convolutions and products, the loss scaled so that small gradients
+    # survive float16 (a no-op scaler without it).
+    scaler = tn.amp.GradScaler(enabled=config.get("amp", False))
     run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_auc",
-                               scheduler=scheduler)
+                               scheduler=scheduler, scaler=scaler)
     train(run, model, optimizer, data, device, config["threshold"])
     if run.best and rank == 0:
         print(f"best validation ROC AUC {run.best['value']:.4f} (epoch {run.best['epoch']}): "
@@ -105,12 +108,14 @@ def train(run, model, optimizer, data, device, threshold):
             for batch in run.progress(data.train_loader):
                 images = tn.as_tensor(batch.images, device=device)       # (B, 3, S, S)
                 labels = tn.as_tensor(batch.labels, device=device)       # (B,), 1 = tumour
-                logits = model(images)                                # (B, 2)
-                loss = ops.cross_entropy(logits, labels)
+                with tn.autocast(device, enabled=run.scaler.is_enabled()):
+                    logits = model(images)                            # (B, 2)
+                    loss = ops.cross_entropy(logits, labels)
                 value = run.check_finite(loss)  # a NaN stops here, before it reaches the weights
                 optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                run.scaler.scale(loss).backward()
+                run.scaler.step(optimizer)      # --amp: skips a step whose gradients overflowed
+                run.scaler.update()
                 # Accuracy of this batch, a 0-d tensor on the device: the run reads it with
                 # the loss (on a GPU every --log-every steps), not here.
                 correct = (logits.detach().argmax(dim=1) == labels).float().mean()

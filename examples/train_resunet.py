@@ -115,8 +115,11 @@ def main(argv=None):
     if config["schedule"] == "cosine":
         scheduler = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"],
                                                             eta_min=config["lr"] / 100)
+    # --amp: float16 convolutions and products, the loss scaled so that small gradients
+    # survive float16 (a no-op scaler without it).
+    scaler = tn.amp.GradScaler(enabled=config.get("amp", False))
     run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_dice",
-                               scheduler=scheduler)
+                               scheduler=scheduler, scaler=scaler)
     loss = LOSSES[config["loss"]]
     # Under mpiexec the loss of the global batch (see the losses above); validation per rank.
     train_loss = functools.partial(loss, global_batch=True) if world_size > 1 else loss
@@ -136,12 +139,14 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
             for batch in run.progress(data.train_loader):
                 images = tn.as_tensor(batch.images, device=device)       # (B, 3, S, S)
                 masks = tn.as_tensor(batch.masks, device=device)         # (B, 1, S, S), 0/1
-                logits = model(images)                                # (B, 1, S, S)
-                loss = criterion(logits, masks)
+                with tn.autocast(device, enabled=run.scaler.is_enabled()):
+                    logits = model(images)                            # (B, 1, S, S)
+                    loss = criterion(logits, masks)
                 value = run.check_finite(loss)  # a NaN stops here, before it reaches the weights
                 optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                run.scaler.scale(loss).backward()
+                run.scaler.step(optimizer)      # --amp: skips a step whose gradients overflowed
+                run.scaler.update()
                 run.step_done(loss=value, dice=batch_dice(logits.detach(), masks, threshold))
 
             # The model itself, not its DDP wrapper: each rank predicts its share of the

@@ -162,3 +162,23 @@ def test_tf32_is_a_gpu_flag_that_allows_it_before_the_first_matmul(train_resunet
     assert run(train_resunet, seg_args(mri_folder, tmp_path / "gpu", "--epochs", "1",
                                        "--device", "gpu", "--tf32")) == 0
     assert os.environ["CUPY_TF32"] == "1"
+
+
+def test_amp_is_a_gpu_flag_and_its_loss_scale_is_saved_for_resume(train_resunet, mri_folder,
+                                                                   tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_resunet, seg_args(mri_folder, tmp_path / "cpu", "--amp"))
+    assert exit_info.value.code == 2
+    assert "--amp is a GPU setting" in capsys.readouterr().err
+    out = tmp_path / "amp"
+    assert run(train_resunet, seg_args(mri_folder, out, "--epochs", "1", "--device", "gpu",
+                                       "--amp")) == 0
+    epoch = [r for r in read_log(out) if r["event"] == "epoch"][0]
+    assert math.isfinite(epoch["train_loss"]) and math.isfinite(epoch["val_dice"])
+    saved = load_checkpoint(out / "last.npz")
+    scaler = saved["metadata"]["run"]["scaler"]
+    assert scaler["scale"] > 0 and scaler["growth_interval"] == 2000
+    for key, value in saved["model"].items():            # the weights stay float32
+        assert value.dtype != np.float16, key
+    assert run(train_resunet, ["--resume", str(out / "last.npz"), "--epochs", "2"]) == 0
+    assert [r["event"] for r in read_log(out)][-1] == "finished"

@@ -130,8 +130,9 @@ def built(monkeypatch):
         seen["augment"] = augment
         return real_prepare_data(config, augment=augment, multiple=multiple)
 
-    def start_run(config, model, optimizer, spec, data, monitor, *, scheduler):
-        seen.update(model=model, optimizer=optimizer, scheduler=scheduler, config=config)
+    def start_run(config, model, optimizer, spec, data, monitor, *, scheduler, scaler=None):
+        seen.update(model=model, optimizer=optimizer, scheduler=scheduler, config=config,
+                    scaler=scaler)
         raise Built()
 
     monkeypatch.setattr(experiment, "prepare_data", prepare_data)
@@ -155,6 +156,7 @@ def test_the_scripts_build_optimizer_schedule_and_augmentation_from_their_flags(
     assert isinstance(scheduler, tn.optim.lr_scheduler.CosineAnnealingLR)
     assert (scheduler.T_max, scheduler.eta_min) == (5, 0.02 / 100)
     assert isinstance(built["augment"], Augment) and built["augment"].elastic == 0.03
+    assert not built["scaler"].is_enabled() and not built["optimizer"].defaults["fused"]
 
     with pytest.raises(Built):
         run(script, args(mri_folder, tmp_path / "b", "--schedule", "constant", "--no-augment",

@@ -50,6 +50,10 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
         help="with --device gpu: allow TF32 tensor-core math in float32 GEMMs (10-bit "
              "mantissa products, several times faster on Ampere and newer GPUs; default off, "
              "as in PyTorch)")
+    add("--amp", action="store_true",
+        help="with --device gpu: mixed precision, float16 convolutions and matrix products "
+             "under tn.autocast with a tn.amp.GradScaler (float32 weights, losses and batch "
+             "norm statistics; default off). On the CPU float16 is far slower, so it is refused")
     add("--log-every", type=positive_int, default=20, metavar="N",
         help="on the GPU, read the loss and the batch metrics from the device every N steps "
              "(a read makes the host wait for the GPU); the progress bar shows their means "
@@ -135,6 +139,9 @@ def training_config(parser, argv, task):
                          f"--resume {os.path.join(config['out'], LAST)}, or choose another --out")
     check_output_folder("--out", config["out"])
     config["device"] = check_device(config["device"])
+    if config.get("amp") and config["device"] != "gpu":
+        raise UsageError("--amp is a GPU setting (NumPy's float16 products are ~300x slower "
+                         "than float32 ones): add --device gpu")
     if config.get("tf32"):
         if config["device"] != "gpu":
             raise UsageError("--tf32 is a GPU setting: add --device gpu")
@@ -145,11 +152,12 @@ def training_config(parser, argv, task):
     return config
 
 
-def start_run(config, model, optimizer, spec, data, monitor, *, scheduler):
+def start_run(config, model, optimizer, spec, data, monitor, *, scheduler, scaler=None):
     """The TrainingRun of these settings, with the state of ``--resume`` restored (weights,
     optimizer, ``scheduler``, data order, RNG) and ``split.json`` written into its folder.
 
     scheduler : the script's learning-rate schedule, stepped once per epoch, or None
+    scaler : the script's ``tn.amp.GradScaler`` (``--amp``), or None
     """
     # On one GPU the loss is read every --log-every steps (a read waits for the device);
     # on the CPU reading is free, and several ranks agree on the loss every step anyway.
@@ -157,7 +165,7 @@ def start_run(config, model, optimizer, spec, data, monitor, *, scheduler):
         parallel.rank_and_size()[1] == 1 else 1
     run = TrainingRun(config["out"], model=model, optimizer=optimizer, scheduler=scheduler,
                       loader=data.train_loader, spec=spec, config=config, monitor=monitor,
-                      read_every=read_every)
+                      read_every=read_every, scaler=scaler)
     if config["resume"]:
         run.resume(config["resume"])
     if parallel.is_main():

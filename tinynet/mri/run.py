@@ -95,16 +95,19 @@ class TrainingRun:
     mode : "max" (Dice, accuracy, AUC) or "min" (a loss)
     read_every : steps between reads of the loss and the step's metrics from the device
         (1: every step, as on the CPU, where reading is free; see "Reading from a GPU")
+    scaler : the ``tn.amp.GradScaler`` of a mixed-precision run, or None; its loss scale is
+        saved in last.npz and restored on resume
     """
 
     def __init__(self, out_dir, *, model, optimizer, scheduler, loader, spec, config,
-                 monitor, mode="max", read_every=1):
+                 monitor, mode="max", read_every=1, scaler=None):
         if mode not in ("max", "min"):
             raise ValueError(f"TrainingRun: mode must be 'max' or 'min', got {mode!r}")
         self.out_dir = os.fspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
         self.model = parallel.unwrap(model)       # the checkpoints are those of one process
         self.optimizer, self.scheduler = optimizer, scheduler
+        self.scaler = scaler       # tn.amp.GradScaler of --amp (its scale is saved), or None
         self.rank, self.world_size = parallel.rank_and_size()
         self.is_main = self.rank == 0             # prints, logs and writes files
         self.loader = loader
@@ -401,6 +404,7 @@ class TrainingRun:
                  "history": self.history, "best": self.best,
                  "loader": self.loader.state_dict(), "meter": self._meter.state_dict(),
                  "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                 "scaler": self.scaler.state_dict() if self.scaler else None,
                  "rng": backend.get_rng().bit_generator.state}
         save_checkpoint(self.last_path, model=self.model, optimizer=self.optimizer,
                         epoch=self.epoch, metadata={"model": self.spec, "run": state})
@@ -428,6 +432,8 @@ class TrainingRun:
             if hasattr(self.scheduler, "T_max"):
                 # --epochs may lengthen a resumed run: stretch the cosine to the new end.
                 self.scheduler.T_max = self.config["epochs"]
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.loader.load_state_dict(state["loader"])
         backend.get_rng().bit_generator.state = state["rng"]
         self.epoch, self.step = state["epoch"], state["step"]
