@@ -182,3 +182,19 @@ def test_amp_is_a_gpu_flag_and_its_loss_scale_is_saved_for_resume(train_resunet,
         assert value.dtype != np.float16, key
     assert run(train_resunet, ["--resume", str(out / "last.npz"), "--epochs", "2"]) == 0
     assert [r["event"] for r in read_log(out)][-1] == "finished"
+
+
+@pytest.mark.parametrize("script, extra", [("train_resunet", ("--base", "4")),
+                                           ("train_classifier", ("--width", "8"))])
+def test_the_scripts_train_on_the_builtin_phantom_with_device_gpu(request, script, extra,
+                                                                  tmp_path):
+    """The README's first command with ``--device gpu``: the default data (the phantom),
+    one short epoch at 32x32."""
+    out = tmp_path / script
+    assert run(request.getfixturevalue(script),
+               ["--device", "gpu", "--epochs", "1", "--size", "32", "--batch-size", "8",
+                "--out", str(out), *extra]) == 0
+    assert (out / "best.npz").exists()
+    record = [r for r in read_log(out) if r["event"] == "epoch"][0]
+    assert all(math.isfinite(v) for k, v in record.items()
+               if k.startswith(("train_", "val_")) and isinstance(v, float))
