@@ -51,6 +51,16 @@ def pytest_report_header(config):
 
 
 @pytest.fixture
+def strict_cupy():
+    """The strict CuPy stand-in itself, for tests about it or that count its transfers;
+    skipped where a real CuPy (and GPU) is in use."""
+    import cupy
+    if not getattr(cupy, "STRICT_STAND_IN", False):
+        pytest.skip("a real CuPy is in use: this test needs the strict stand-in")
+    return cupy
+
+
+@pytest.fixture
 def without_cupy(monkeypatch):
     """As on a machine without CuPy, even where it (or the stand-in) is importable."""
     from tinynet import backend

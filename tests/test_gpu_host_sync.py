@@ -24,11 +24,9 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture
-def cupy():
-    import cupy
-    if not getattr(cupy, "STRICT_STAND_IN", False):
-        pytest.skip("counting transfers needs the strict CuPy stand-in")
-    return cupy
+def cupy(strict_cupy):
+    """The strict stand-in as ``cupy`` (conftest.py's ``strict_cupy``)."""
+    return strict_cupy
 
 
 def segmenter():

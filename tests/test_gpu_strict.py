@@ -27,12 +27,9 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture
-def cupy():
-    """The stand-in (these tests are about it): skipped on a real GPU."""
-    import cupy
-    if not getattr(cupy, "STRICT_STAND_IN", False):
-        pytest.skip("a real CuPy is in use: these tests are about the strict stand-in")
-    return cupy
+def cupy(strict_cupy):
+    """The strict stand-in as ``cupy`` (conftest.py's ``strict_cupy``)."""
+    return strict_cupy
 
 
 # ---------------------------------------------------------------------------
