@@ -190,11 +190,12 @@ def test_every_patient_has_one_row_scored_by_the_fold_that_held_it_out(runs, mri
                json.loads((runs["root"] / "cls" / "patients.json").read_text())["patients"])
 
 
-def held_out_evaluation(run, fold, data, with_classifier=None):
-    """``report.evaluate`` of fold ``fold``'s checkpoints on the patients it held out."""
+def held_out_evaluation(run, fold, data, with_classifier=None, checkpoint="last.npz"):
+    """``report.evaluate`` of fold ``fold``'s checkpoints (``last.npz``, what the tables
+    score: see ``crossval.scoring.CHECKPOINTS``) on the patients it held out."""
     folds = load_folds(run / "folds.json")
     dataset = open_dataset(data).subset(folds["folds"][fold - 1]["val"])
-    models = {name: load_model(folder / f"fold-{fold}" / "best.npz", task=task)
+    models = {name: load_model(folder / f"fold-{fold}" / checkpoint, task=task)
               for name, folder, task in (("segmenter", run, "segmentation"),
                                          ("classifier", with_classifier, "classification"))
               if folder is not None}
@@ -211,6 +212,22 @@ def test_the_segmenter_table_is_what_evaluate_gives_for_each_fold(runs, mri_fold
             assert table[patient]["predicted_pixels"] == scores["pred_pixels"]
             assert table[patient]["tumour_pixels"] == scores["true_pixels"]
             assert table[patient]["tumour_slices"] == scores["tumour_slices"]
+
+
+def test_checkpoint_best_scores_each_folds_best_npz(runs, mri_folder, capfd, tmp_path):
+    """``--checkpoint best`` (optimistic: chosen on the held-out patients) is evaluate's
+    score of best.npz; the default table is last.npz's."""
+    seg = runs["root"] / "seg"
+    code, out, err = tinynet_crossval(capfd, "score", seg, "--checkpoint", "best", "--out",
+                                      tmp_path)
+    assert code == 0, err
+    table = json.loads((tmp_path / "patients.json").read_text())
+    assert table["checkpoint"] == "best"
+    rows = rows_by_patient(table)
+    for fold in (1, 2):
+        evaluation = held_out_evaluation(seg, fold, mri_folder, checkpoint="best.npz")
+        for patient, scores in evaluation["segmenter"]["per_patient"].items():
+            assert rows[patient]["dice"] == pytest.approx(scores["dice"], abs=1e-12)
 
 
 def test_the_pipeline_scores_fold_k_classifier_and_segmenter_on_fold_k(runs, mri_folder, capfd):
@@ -230,7 +247,7 @@ def test_the_pipeline_scores_fold_k_classifier_and_segmenter_on_fold_k(runs, mri
             # Slice calls: the classifier's, the same with or without the segmenter.
             patient_report = report.evaluate(
                 open_dataset(mri_folder).subset([patient]),
-                load_model(root / "cls" / f"fold-{fold}" / "best.npz"), None).report
+                load_model(root / "cls" / f"fold-{fold}" / "last.npz"), None).report
             (tn, fp), (fn, tp) = patient_report["classifier"]["confusion_matrix"]
             counts = {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
             assert {k: rows[patient][k] for k in counts} == counts

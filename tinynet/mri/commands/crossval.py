@@ -110,6 +110,10 @@ def _add_score_step(steps):
     parser.add_argument("--out", metavar="DIR",
                         help="folder for patients.json and patients.csv (default: the run's "
                              "folder; needed with two runs)")
+    parser.add_argument("--checkpoint", choices=["last", "best"], default="last",
+                        help="which checkpoint of each fold: last (default: the end of the fixed "
+                             "schedule) or best (its epoch was chosen on the very patients the "
+                             "fold holds out, so its score is optimistic)")
     cli.add_device_argument(parser)
     cli.add_threshold_arguments(parser)
 
@@ -208,7 +212,8 @@ def run_score(args):
     table = crossval.score_crossval(
         args.runs, data=args.data, device=cli.check_device(args.device),
         cls_threshold=args.cls_threshold, seg_threshold=args.seg_threshold,
-        min_area=args.min_area, min_component=args.min_component, tta=args.tta)
+        min_area=args.min_area, min_component=args.min_component, tta=args.tta,
+        checkpoint=args.checkpoint)
     _write_table(table, out)
     return 0
 

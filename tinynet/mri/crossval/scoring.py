@@ -37,7 +37,7 @@ from ..cli import UsageError
 from ..inference import TwoStagePredictor
 from ..patient_metrics import segmentation_metrics
 from ..report import EMPTY_MASK_RULE, save_json
-from ..run import BEST
+from ..run import BEST, LAST
 from .training import FOLDS, fold_folder, is_finished, open_data, read_settings
 
 __all__ = ["COLUMNS", "SUMMARIZED", "score_crossval", "patient_row", "summarize", "save_table",
@@ -53,17 +53,29 @@ SUMMARIZED = ("dice", "accuracy", "sensitivity", "specificity")
 TASKS = {"classifier": "classification", "segmenter": "segmentation"}
 
 
+#: Which checkpoint of each fold is scored.  "last" by default: the scripts choose best.npz
+#: by the validation Dice (AUC) of each epoch, and a fold's validation patients are the ones
+#: it holds out, so best.npz's score on them is chosen on them (optimistic); the last epoch of
+#: a fixed schedule is not.  "best" is there to see the size of that optimism.
+CHECKPOINTS = {"last": LAST, "best": BEST}
+
+
 def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
-                   seg_threshold=None, min_area=0, min_component=0, tta=False):
+                   seg_threshold=None, min_area=0, min_component=0, tta=False,
+                   checkpoint="last"):
     """The per-patient table of one cross-validation folder, or of a classifier's and a
     segmenter's together (the pipeline): a JSON-ready dict.
 
     run_folders : one or two folders of ``tinynet crossval train``
     data : the data to score on (default: the one the segmenter, or the single run, used)
+    checkpoint : "last" (default) or "best": which of each fold's checkpoints (see
+        ``CHECKPOINTS``)
     The other arguments are those of ``TwoStagePredictor`` (thresholds None: each fold's
     checkpoint's own).  Returns ``{"model", "runs", "data", "n_splits", "folds": {k:
     settings}, "patients": [rows], "summary", "empty_mask_rule"}``.
     """
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
     runs = _runs_by_model(run_folders)
     folds = _common_folds(runs)
     settings = runs.get("segmenter", runs.get("classifier"))[1]
@@ -74,7 +86,8 @@ def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
     rows, fold_settings = [], {}
     for entry in folds["folds"]:
         fold = entry["fold"]
-        models = {name: load_model(os.path.join(fold_folder(folder, fold), BEST), device,
+        models = {name: load_model(os.path.join(fold_folder(folder, fold),
+                                                CHECKPOINTS[checkpoint]), device,
                                    task=TASKS[name]) for name, (folder, _) in runs.items()}
         predictor = TwoStagePredictor(models.get("classifier"), models.get("segmenter"),
                                       cls_threshold=cls_threshold, seg_threshold=seg_threshold,
@@ -90,6 +103,7 @@ def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
     return {"model": model, "runs": {name: os.path.abspath(folder)
                                      for name, (folder, _) in runs.items()},
             "data": settings["data"], "n_splits": len(folds["folds"]), "folds": fold_settings,
+            "checkpoint": checkpoint,
             "patients": rows, "summary": summarize(rows), "empty_mask_rule": EMPTY_MASK_RULE}
 
 
