@@ -17,7 +17,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# Run from a clone without `pip install -e .`: the repository's own tinynet comes first.
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tinynet.io as tio  # noqa: E402
 

@@ -13,9 +13,13 @@ scores, and compares two runs with a Wilcoxon signed-rank test.  This script is
 the installed command ``tinynet crossval`` (``python -m tinynet crossval``): its
 code is in tinynet/mri/commands/crossval.py and tinynet/mri/crossval/.
 """
+import os
 import sys
 
-from tinynet.mri.commands.crossval import main
+# Run from a clone without `pip install -e .`: the repository's own tinynet comes first.
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tinynet.mri.commands.crossval import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,9 +11,13 @@ Prints a table of the classifier's, the segmenter's and the pipeline's scores
 This script is the installed command ``tinynet evaluate`` (``python -m tinynet
 evaluate``): its code is in tinynet/mri/commands/evaluate.py.
 """
+import os
 import sys
 
-from tinynet.mri.commands.evaluate import main
+# Run from a clone without `pip install -e .`: the repository's own tinynet comes first.
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tinynet.mri.commands.evaluate import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,12 +10,16 @@ it was trained (settings, epoch, validation metrics); no optimizer state, so
 it cannot be resumed.  predict.py and evaluate.py load it like any best.npz,
 and the files in tinynet/mri/weights/ are the ones they use when no model is given.
 """
+import os
 import sys
 
-import numpy as np
+# Run from a clone without `pip install -e .`: the repository's own tinynet comes first.
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tinynet.mri import cli
-from tinynet.mri.checkpoint import export_model, read_spec
+import numpy as np  # noqa: E402
+
+from tinynet.mri import cli  # noqa: E402
+from tinynet.mri.checkpoint import export_model, read_spec  # noqa: E402
 
 
 def build_parser():

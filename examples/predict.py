@@ -17,9 +17,13 @@ mask volume on the scan's grid, and summary.json with the tumour volume in mL.
 This script is the installed command ``tinynet predict`` (``python -m tinynet
 predict``): its code is in tinynet/mri/commands/predict.py.
 """
+import os
 import sys
 
-from tinynet.mri.commands.predict import main
+# Run from a clone without `pip install -e .`: the repository's own tinynet comes first.
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tinynet.mri.commands.predict import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

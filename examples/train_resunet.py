@@ -19,15 +19,19 @@ global batch, of which each rank trains its part; rank 0 alone prints and
 writes files (tinynet/mri/parallel.py).
 """
 import functools
+import os
 import sys
 
-import tinynet as tn
-from tinynet import metrics, ops
-from tinynet.mri import cli, experiment, figures, parallel
-from tinynet.mri.architectures import build_model
-from tinynet.mri.checkpoint import model_spec
-from tinynet.mri.data import Augment
-from tinynet.mri.validate import validate_segmenter
+# Run from a clone without `pip install -e .`: the repository's own tinynet comes first.
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tinynet as tn  # noqa: E402
+from tinynet import metrics, ops  # noqa: E402
+from tinynet.mri import cli, experiment, figures, parallel  # noqa: E402
+from tinynet.mri.architectures import build_model  # noqa: E402
+from tinynet.mri.checkpoint import model_spec  # noqa: E402
+from tinynet.mri.data import Augment  # noqa: E402
+from tinynet.mri.validate import validate_segmenter  # noqa: E402
 
 
 # The losses' sums run over the batch of every rank when ``global_batch`` (data-parallel

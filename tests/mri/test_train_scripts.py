@@ -9,6 +9,7 @@ line and exit code 2.
 """
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -304,6 +305,37 @@ def test_help_explains_every_flag(script):
     parser = load_script(script).build_parser()
     undocumented = [a.option_strings for a in parser._actions if not a.help]
     assert not undocumented
+
+
+@pytest.mark.parametrize("script", ["train_resunet", "train_classifier", "predict", "evaluate",
+                                    "export_model", "crossval", "convert_weights"])
+def test_every_example_runs_from_a_clone_without_installing_tinynet(script, tmp_path):
+    """``python -S`` skips site-packages' .pth files, so the editable install of tinynet is
+    not seen; NumPy & co. come from PYTHONPATH.  The script must find the repository's own
+    tinynet (run from another folder, so that the current one does not help)."""
+    import numpy
+    import PIL
+    import scipy
+    import tqdm
+    folders = {str(Path(m.__file__).resolve().parents[1]) for m in (numpy, scipy, PIL, tqdm)}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sorted(folders)))
+    probe = subprocess.run([sys.executable, "-S", "-c", "import tinynet"], env=env,
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    if probe.returncode == 0:
+        pytest.skip("tinynet is installed into site-packages here (not an editable install)")
+    result = subprocess.run([sys.executable, "-S", str(EXAMPLES / f"{script}.py"), "--help"],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
+
+
+def test_the_application_says_which_of_its_dependencies_is_missing():
+    code = "import sys; sys.modules['PIL'] = None; import tinynet.mri"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "ImportError: tinynet.mri needs Pillow and tqdm")
 
 
 def test_patients_left_out_by_the_split_are_announced(train_resunet, mri_folder, tmp_path,

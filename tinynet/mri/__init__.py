@@ -33,3 +33,12 @@ The training loops themselves (forward, loss, backward, step), and the model,
 optimizer, learning-rate schedule and augmentation they use, are not here: they
 stay visible in ``examples/train_resunet.py`` and ``examples/train_classifier.py``.
 """
+
+# The application's own run-time dependencies (the framework needs only NumPy and SciPy):
+# installed with tinynet, but missing when the repository is used without `pip install`.
+try:
+    import PIL  # noqa: F401
+    import tqdm  # noqa: F401
+except ImportError as exc:
+    raise ImportError(f"tinynet.mri needs Pillow and tqdm ({exc}): pip install -e . in the "
+                      "repository, or pip install tinynet") from exc
