@@ -307,7 +307,7 @@ class ndarray:
         return self._to_host("an index (operator.index)").__index__()
 
     def __repr__(self):
-        return repr(self._to_host("repr()")).replace("array(", "array(", 1)
+        return repr(self._to_host("repr()"))
 
     def __str__(self):
         return str(self._to_host("str()"))
@@ -401,7 +401,7 @@ def install_methods(method_names, dunder_names):
             continue
         if name in _UNARY:
             setattr(ndarray, name, _unary(name))
-        elif name.startswith(("__i", "__r", "__")) and name.rstrip("_").lstrip("_") in _BINARY:
+        elif name.strip("_") in _BINARY:          # __add__, __iadd__, __radd__, __lt__, ...
             setattr(ndarray, name, _operator(name))
 
 
