@@ -28,7 +28,6 @@ from tinynet import ops  # noqa: E402
 from tinynet.mri import cli, experiment, figures, parallel  # noqa: E402
 from tinynet.mri.architectures import architecture_names, build_model  # noqa: E402
 from tinynet.mri.checkpoint import model_spec  # noqa: E402
-from tinynet.mri.data import Augment  # noqa: E402
 from tinynet.mri.validate import validate_classifier  # noqa: E402
 
 
@@ -78,7 +77,7 @@ def main(argv=None):
         model = tn.nn.parallel.DistributedDataParallel(model)
     # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
     # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.
-    augment = Augment(elastic=config["elastic"]) if config["augment"] else None
+    augment = experiment.make_augment(config)
     data = experiment.prepare_data(config, augment=augment)
     spec = model_spec(config["arch"], arch_args, config["size"], data.normalization,
                       config["threshold"])

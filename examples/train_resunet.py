@@ -30,7 +30,6 @@ from tinynet import metrics, ops  # noqa: E402
 from tinynet.mri import cli, experiment, figures, parallel  # noqa: E402
 from tinynet.mri.architectures import build_model  # noqa: E402
 from tinynet.mri.checkpoint import model_spec  # noqa: E402
-from tinynet.mri.data import Augment  # noqa: E402
 from tinynet.mri.validate import validate_segmenter  # noqa: E402
 
 
@@ -95,7 +94,7 @@ def main(argv=None):
     device = config["device"]
     # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
     # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.
-    augment = Augment(elastic=config["elastic"]) if config["augment"] else None
+    augment = experiment.make_augment(config)
     data = experiment.prepare_data(config, augment=augment,
                                    multiple=16)     # the ResUNet halves the side 4 times
 

@@ -9,7 +9,8 @@ atomically) whose metadata holds a *model spec*::
         "arch_args": {"base": 16, "depth": 4},      # keyword arguments of the constructor
         "input_size": 128,                          # slices are resized to this side
         "normalization": {"mean": [...], "std": [...]},  # per channel, on intensities in [0, 1]
-                                    # (+ "slice_percentile": 99.0 with --intensity slice)
+                                    # (+ "slice_percentile": 99.0 with --intensity slice,
+                                    #  or "volume_percentiles": [10.0, 99.0] with volume)
         "threshold": 0.5,                           # probability above which we say "tumour"
     }
 
@@ -48,6 +49,11 @@ def model_spec(arch, arch_args, input_size, normalization, threshold=0.5):
     if percentile is not None:       # a bad value is left as it is for _check_spec to name
         spec["normalization"]["slice_percentile"] = (
             float(percentile) if _finite(percentile) else percentile)
+    volume = normalization.get("volume_percentiles")
+    if volume is not None:
+        spec["normalization"]["volume_percentiles"] = (
+            [float(p) if _finite(p) else p for p in volume] if isinstance(volume, (list, tuple))
+            else volume)
     _check_spec(spec, "model_spec")
     return spec
 
@@ -116,6 +122,14 @@ def _check_spec(spec, where):
     percentile = norm.get("slice_percentile")
     if percentile is not None and not (_finite(percentile) and 0 < percentile <= 100):
         problems.append(f"normalization slice_percentile {percentile!r} is not in (0, 100]")
+    volume = norm.get("volume_percentiles")
+    if volume is not None and not (isinstance(volume, list) and len(volume) == 2
+                                   and all(_finite(p) for p in volume)
+                                   and 0 <= volume[0] < volume[1] <= 100):
+        problems.append(f"normalization volume_percentiles {volume!r} is not [low, high] with "
+                        "0 <= low < high <= 100")
+    if volume is not None and percentile is not None:
+        problems.append("normalization has both slice_percentile and volume_percentiles")
     threshold = spec.get("threshold")
     if not (_finite(threshold) and 0.0 <= threshold <= 1.0):
         problems.append(f"threshold {threshold!r} is not a probability in [0, 1]")

@@ -90,12 +90,16 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
         help="turn off augmentation (flips, rotation, scaling, intensity jitter)")
     add("--elastic", type=float, default=0.0,
         help="elastic deformation strength in pixels (default 0: off)")
-    add("--intensity", choices=["dataset", "slice"], default="dataset",
-        help="intensity scaling before the per-channel z-score: 'dataset' (x / 255, the "
-             "default) or 'slice' (each channel of each slice divided by the "
-             f"{SLICE_PERCENTILE:g}th percentile of its nonzero pixels, so scanners that "
-             "store darker or brighter volumes look alike; kept in the checkpoint and used "
-             "again at prediction)")
+    add("--intensity", choices=["dataset", "slice", "volume"], default="dataset",
+        help="intensity scaling before the network: 'dataset' (x / 255, the default), "
+             "'slice' (each channel of each slice divided by the "
+             f"{SLICE_PERCENTILE:g}th percentile of its nonzero pixels), both then z-scored "
+             "with the training data's per-channel mean and std; or 'volume' (Buda et al. "
+             "2019: each channel of each patient's volume rescaled between its 10th and 99th "
+             "percentiles and z-scored by the volume's own mean and std; intensity "
+             "augmentation then jitters gamma, contrast and brightness after it). Kept in "
+             "the checkpoint and used again at prediction; 'volume' predicts a scan's "
+             "slices together")
     add("--prefetch", type=non_negative_int, default=2,
         help="batches prepared ahead by a background thread (default 2; 0: no thread)")
     add("--val-batch-size", type=positive_int, default=16,
@@ -216,14 +220,16 @@ def prepare_data(config, *, augment, multiple=1):
         print(f"note: {len(unused)} patient(s) of the data are on neither side of the split "
               f"{config['split']} and are not used (e.g. {unused[0]}); pass a new --split path "
               "to split all of them", file=sys.stderr)
-    # Runs saved before --intensity existed used dataset scaling.
-    percentile = SLICE_PERCENTILE if config.get("intensity") == "slice" else None
-    stats = tndata.channel_stats(dataset, train_idx, slice_percentile=percentile)
+    stats = _normalization(config, dataset, train_idx)
+    # Per-volume normalization: the intensity augmentation acts on it (make_augment
+    # leaves it out of the uint8 augmentation).
+    jitter = tndata.IntensityJitter() if augment is not None and \
+        "volume_percentiles" in stats else None
     train_loader = tndata.BatchLoader(
         dataset, train_idx, config["batch_size"], shuffle=True,
         oversample_tumour=config["oversample"], augment=augment, normalization=stats,
         seed=config["seed"], drop_last=len(train_idx) > config["batch_size"],
-        prefetch=config["prefetch"], rank=rank, world_size=world,
+        prefetch=config["prefetch"], rank=rank, world_size=world, intensity_jitter=jitter,
         # On a GPU the worker thread uploads each batch (pinned memory, its own stream).
         transfer=functools.partial(backend.upload_from_worker, device=config["device"])
         if config["device"] == "gpu" and config["prefetch"] > 0 else None)
@@ -239,6 +245,27 @@ def prepare_data(config, *, augment, multiple=1):
     if rank == 0:
         print(summarize(data))
     return data
+
+
+def make_augment(config):
+    """The training scripts' augmentation of a slice (flip, rotation, zoom, elastic,
+    intensity jitter), or None with --no-augment.  With --intensity volume the intensity
+    jitter moves after the normalization (``prepare_data``), where it is not undone."""
+    if not config["augment"]:
+        return None
+    intensity = 0.0 if config.get("intensity") == "volume" else 0.1
+    return tndata.Augment(elastic=config["elastic"], intensity=intensity)
+
+
+def _normalization(config, dataset, train_idx):
+    """The normalization stats of ``--intensity`` (the per-channel statistics of the training
+    slices, or per volume: measured from each volume itself)."""
+    if config.get("intensity") == "volume":
+        return {"mean": [0.0] * 3, "std": [1.0] * 3,
+                "volume_percentiles": list(tndata.VOLUME_PERCENTILES)}
+    # Runs saved before --intensity existed used dataset scaling.
+    percentile = SLICE_PERCENTILE if config.get("intensity") == "slice" else None
+    return tndata.channel_stats(dataset, train_idx, slice_percentile=percentile)
 
 
 def _patient_split(dataset, config):

@@ -5,7 +5,8 @@ spec says (see checkpoint.py)::
 
     slice uint8 (H, W, 3) --resize (bilinear)--> (s, s, 3), s = spec["input_size"]
         --normalize: (k x / 255 - mean) / std--> float32 (3, s, s)
-                                (k = 1, or per slice: see tinynet.mri.data.normalize)
+                                (k = 1, or per slice: see tinynet.mri.data.normalize;
+                                 or per volume, from all the slices of the scan)
         --network, eval mode, no gradients--> logits
     classifier: logits (N, 2)       -> tumour probability softmax(logits)[:, 1]
     segmenter:  logits (N, 1, s, s) -> sigmoid -> resized back (bilinear) to (H, W)
@@ -21,6 +22,12 @@ positive, and the mask of every slice called negative is all zero.  Either
 stage may be left out: with a segmenter alone, a slice is positive when its
 mask has at least ``max(min_area, 1)`` pixels; with a classifier alone there
 are no masks.
+
+A model trained with ``--intensity volume`` normalizes each slice by numbers
+of its whole volume (``data/volume_intensity.py``), so the slices of one scan
+are predicted together: ``classify``, ``segment`` and ``TwoStagePredictor``
+take ``volume=``, every slice of the scan the images belong to (default: the
+images themselves, which is right when they are one whole scan).
 """
 import os
 import sys
@@ -32,12 +39,13 @@ from PIL import Image
 from scipy import ndimage
 
 from tinynet import autograd, backend
-from .data import normalize, resize_image
+from .data import normalize, resize_image, volume_levels, volume_tables
 from .checkpoint import load_model
 from .cli import UsageError
 from .scoring import evaluation_mode, pixel_probabilities, tumour_probability
 
-__all__ = ["classify", "segment", "prepare_batch", "resize_probabilities", "evaluation_mode",
+__all__ = ["classify", "segment", "prepare_batch", "volume_normalization",
+           "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
            "default_checkpoint", "resolve_checkpoints", "load_models",
            "remove_small_components"]
@@ -71,17 +79,32 @@ def _check_task(spec, task, fn):
                          f"{spec.get('task')} model ({spec.get('arch')})")
 
 
-def prepare_batch(slices, spec):
+def prepare_batch(slices, spec, tables=None):
     """The network input of a list of uint8 (H, W, 3) slices: float32 (N, 3, s, s).
 
     Each slice is resized to s = ``spec["input_size"]`` as the training data
     was (``tinynet.mri.data.resize_image``: bilinear, antialiased) and normalized
     with ``spec["normalization"]``: (k x / 255 - mean) / std per channel, k = 1 or
-    the slice's own intensity scale (``tinynet.mri.data.normalize``).
+    the slice's own intensity scale (``tinynet.mri.data.normalize``); or, for a
+    model normalized per volume, with ``tables`` from ``volume_normalization``.
     """
     size = spec["input_size"]
     return normalize(np.stack([resize_image(image, size) for image in slices]),
-                     spec["normalization"])
+                     spec["normalization"], tables)
+
+
+def volume_normalization(spec, volume):
+    """The per-volume normalization tables (3, 256) of ``volume`` (the uint8 (H, W, 3) slices
+    of one scan) for a model whose spec normalizes per volume; None for any other model.
+
+    The volume is measured at the model's input size, as the training data was.
+    """
+    percentiles = spec["normalization"].get("volume_percentiles")
+    if percentiles is None:
+        return None
+    size = spec["input_size"]
+    resized = np.stack([resize_image(np.asarray(image), size) for image in volume])
+    return volume_tables(volume_levels(resized, percentiles))
 
 
 def resize_probabilities(probabilities, shape):
@@ -115,29 +138,34 @@ def _forward(model, inputs, device):
 # The two networks
 # ---------------------------------------------------------------------------
 
-def classify(model, spec, images, device="cpu", batch_size=16):
+def classify(model, spec, images, device="cpu", batch_size=16, volume=None):
     """Tumour probability of every slice: (N,) float64 in [0, 1].
 
     ``images``: uint8 (N, H, W, 3) (or a list of (H, W, 3) arrays of any
-    sizes).  The classifier gives logits (l0, l1) per slice; the tumour
+    sizes); ``volume``: all the slices of their scan, for a model normalized per
+    volume (default: ``images``).  The classifier gives logits (l0, l1) per slice; the tumour
     probability is ``scoring.tumour_probability``: sigmoid(l1 - l0) =
     softmax(l)[1] in float64, the number validation scores too.
     """
     _check_task(spec, "classification", "classify")
     slices, _ = _as_slices(images, "classify")
+    tables = volume_normalization(spec, slices if volume is None else volume) if slices \
+        else None
     probabilities = []
     with evaluation_mode(model):
         for chunk in _batches(slices, batch_size):
-            logits = _forward(model, prepare_batch(chunk, spec), device)
+            logits = _forward(model, prepare_batch(chunk, spec, tables), device)
             probabilities.append(tumour_probability(logits))
     return np.concatenate(probabilities) if probabilities else np.zeros(0, np.float64)
 
 
-def segment(model, spec, images, device="cpu", batch_size=8, tta=False):
+def segment(model, spec, images, device="cpu", batch_size=8, tta=False, volume=None):
     """Tumour probability of every pixel, at each input slice's own size.
 
     ``images``: uint8 (N, H, W, 3) -> float32 (N, H, W) in [0, 1]; a list of
-    (H, W, 3) arrays of different sizes gives a list of (H, W) maps.  The
+    (H, W, 3) arrays of different sizes gives a list of (H, W) maps.
+    ``volume``: all the slices of their scan, for a model normalized per volume
+    (default: ``images``).  The
     segmenter's logits (N, 1, s, s) at s = ``spec["input_size"]`` go through a
     sigmoid and are resized back bilinearly.
 
@@ -148,10 +176,12 @@ def segment(model, spec, images, device="cpu", batch_size=8, tta=False):
     """
     _check_task(spec, "segmentation", "segment")
     slices, stacked = _as_slices(images, "segment")
+    tables = volume_normalization(spec, slices if volume is None else volume) if slices \
+        else None
     maps = []
     with evaluation_mode(model):
         for chunk in _batches(slices, batch_size):
-            inputs = prepare_batch(chunk, spec)
+            inputs = prepare_batch(chunk, spec, tables)
             probabilities = _segmenter_probabilities(model, inputs, device)
             if tta:
                 mirrored = _segmenter_probabilities(model, inputs[..., ::-1].copy(), device)
@@ -246,19 +276,34 @@ class TwoStagePredictor:
         self.cls_batch_size, self.seg_batch_size = cls_batch_size, seg_batch_size
         self.segment_all = bool(segment_all)
 
+    @property
+    def needs_volume(self):
+        """Whether a model normalizes each slice by its whole volume (``--intensity volume``):
+        then the slices of a scan must be predicted with ``volume=`` the whole scan."""
+        return any(pair is not None and "volume_percentiles" in pair[1]["normalization"]
+                   for pair in (self.classifier, self.segmenter))
+
     def settings(self):
         """The thresholds and options, as plain values (for summary.json and reports)."""
         return {"cls_threshold": self.cls_threshold, "seg_threshold": self.seg_threshold,
                 "min_area": self.min_area, "min_component": self.min_component,
                 "tta": self.tta, "device": self.device}
 
-    def __call__(self, images):
-        """Predict uint8 (N, H, W, 3) slices (or a list of (H, W, 3)): a ``SlicePredictions``."""
+    def __call__(self, images, volume=None):
+        """Predict uint8 (N, H, W, 3) slices (or a list of (H, W, 3)): a ``SlicePredictions``.
+
+        volume : every slice of the scan the images belong to, for models normalized per
+            volume (default: the images, right when they are one whole scan)
+        """
         slices, stacked = _as_slices(images, "TwoStagePredictor")
+        # The segmenter may see only the classifier's positives: its normalization is
+        # still that of the whole volume.
+        volume = slices if volume is None else volume
         cls_probability = None
         if self.classifier is not None:
             model, spec = self.classifier
-            cls_probability = classify(model, spec, slices, self.device, self.cls_batch_size)
+            cls_probability = classify(model, spec, slices, self.device, self.cls_batch_size,
+                                       volume=volume)
         if self.segmenter is None:
             return SlicePredictions(cls_probability, cls_probability >= self.cls_threshold,
                                     None, None, cls_probability, None)
@@ -270,7 +315,7 @@ class TwoStagePredictor:
             to_segment = np.flatnonzero(cls_probability >= self.cls_threshold)
         model, spec = self.segmenter
         pixel_maps = segment(model, spec, [slices[i] for i in to_segment], self.device,
-                             self.seg_batch_size, self.tta)
+                             self.seg_batch_size, self.tta, volume=volume)
         seg_masks = [np.zeros(image.shape[:2], np.uint8) for image in slices]
         pixel_probabilities = [np.zeros(image.shape[:2], np.float32) for image in slices]
         max_pixel = np.zeros(len(slices), np.float64)

@@ -143,24 +143,32 @@ def evaluate(dataset, classifier=None, segmenter=None, *, cls_threshold=None,
 
 
 def _predict_dataset(predictor, dataset, progress):
-    """Run the predictor over the dataset ``CHUNK`` slices at a time.
+    """Run the predictor over the dataset, patient by patient, ``CHUNK`` slices at a time.
 
+    Each patient's slices are one volume (``volume=`` of the predictor: a model
+    normalized per volume measures the whole scan, whatever the chunk).
     Returns (classifier probabilities (N,) or None, segmenter masks, pipeline
-    masks (N, H, W) uint8 or None, true masks (N, H, W) uint8).
+    masks (N, H, W) uint8 or None, true masks (N, H, W) uint8), in dataset order.
     """
-    cls_parts, seg_parts, pipeline_parts, true_parts = [], [], [], []
-    for start in range(0, len(dataset), CHUNK):
-        pairs = [dataset[i] for i in range(start, min(start + CHUNK, len(dataset)))]
-        images = np.stack([image for image, _ in pairs])
+    order, cls_parts, seg_parts, pipeline_parts, true_parts = [], [], [], [], []
+    for patient in dataset.patients:
+        indices = dataset.indices_of([patient])
+        pairs = [dataset[int(i)] for i in indices]
+        volume = np.stack([image for image, _ in pairs])
         true_parts.append(np.stack([mask for _, mask in pairs]).astype(np.uint8))
-        result = predictor(images)
-        cls_parts.append(result.classifier_probability)
-        seg_parts.append(result.segmenter_masks)
-        pipeline_parts.append(result.masks)
-        if progress is not None:
-            progress(len(pairs))
-    join = (lambda parts: None if parts[0] is None else np.concatenate(parts))
-    return join(cls_parts), join(seg_parts), join(pipeline_parts), np.concatenate(true_parts)
+        order.append(indices)
+        for start in range(0, len(volume), CHUNK):
+            result = predictor(volume[start:start + CHUNK], volume=volume)
+            cls_parts.append(result.classifier_probability)
+            seg_parts.append(result.segmenter_masks)
+            pipeline_parts.append(result.masks)
+            if progress is not None:
+                progress(len(result.positive))
+    inverse = np.argsort(np.concatenate(order), kind="stable")   # back to dataset order
+
+    def join(parts):
+        return None if parts[0] is None else np.concatenate(parts)[inverse]
+    return join(cls_parts), join(seg_parts), join(pipeline_parts), join(true_parts)
 
 
 def _classifier_section(labels, probability, threshold):

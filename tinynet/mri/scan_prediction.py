@@ -84,11 +84,14 @@ def predict_scan(predictor, slices, spacing_mm, chunk_size=32, progress=None):
                                                                   spacing_mm[1:])
     rows, columns = slices.shape[1:3]
     crop = (slice(None), slice(top, top + rows), slice(left, left + columns))
+    pad = ((0, 0), (top, bottom), (left, right), (0, 0))
+    # A model normalized per volume measures the whole (padded) scan, whatever the chunk.
+    volume = np.pad(slices, pad) if predictor.needs_volume else None
     parts = []
     for first in range(0, len(slices), chunk_size):
-        chunk = np.pad(slices[first:first + chunk_size],
-                       ((0, 0), (top, bottom), (left, right), (0, 0)))
-        result = predictor(chunk)
+        chunk = volume[first:first + chunk_size] if volume is not None else \
+            np.pad(slices[first:first + chunk_size], pad)
+        result = predictor(chunk, volume=volume)
         parts.append((result.probability, result.positive,
                       None if result.masks is None else result.masks[crop],
                       None if result.masks is None else result.pixel_probabilities[crop]))

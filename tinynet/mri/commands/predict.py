@@ -39,6 +39,7 @@ with those sizes and a slice viewer per patient.  With a classifier alone there
 are no masks: only summary.json (and the Grad-CAM maps).  Bad input (a wrong
 file, shape or flag) is found before anything is written.
 """
+import itertools
 import json
 import time
 from collections import Counter
@@ -184,16 +185,19 @@ def _check_input_arguments(args):
 # ---------------------------------------------------------------------------
 
 def _predict_slice_files(args, predictor, classifier, slices, out):
-    """Predict image slices chunk by chunk: (summary dict, viewers for --html)."""
+    """Predict image slices chunk by chunk: (summary dict, viewers for --html).
+
+    The slices of one folder are one patient's volume: a model normalized per volume
+    sees all of them at once (``volume=``); other models read only a chunk at a time.
+    """
     records, sizes, frames = [], {}, {}
     chunk_size = max(CHUNK, args.batch_size)
     with tqdm(total=len(slices), unit="slice", desc="predict", disable=None) as bar:
-        for first in range(0, len(slices), chunk_size):
-            chunk = slices[first:first + chunk_size]
-            images = [read_slice(path) for path, _ in chunk]
-            result = predictor(images)
-            heatmaps = grad_cam(*classifier, images, predictor.device, args.batch_size) \
-                if args.gradcam else None
+        for chunk, images, volume in _slice_chunks(slices, args.input, chunk_size,
+                                                   predictor.needs_volume):
+            result = predictor(images, volume=volume)
+            heatmaps = grad_cam(*classifier, images, predictor.device, args.batch_size,
+                                volume=volume) if args.gradcam else None
             for k, (path, name) in enumerate(chunk):
                 record = write_outputs(out, path, name, images[k], result, k,
                                        None if heatmaps is None else heatmaps[k])
@@ -221,6 +225,22 @@ def _predict_slice_files(args, predictor, classifier, slices, out):
     viewers = [viewer.slice_viewer(frames[p], p, _busiest(records, args.input, p))
                for p in patients] if args.html else []
     return summary, viewers
+
+
+def _slice_chunks(slices, input_path, chunk_size, whole_volumes):
+    """Yield (chunk of (path, name), their images, the volume or None), patient by patient.
+
+    A chunk never mixes patients.  With ``whole_volumes`` every image of the patient is
+    read first and given as the volume; else only the chunk's images are read.
+    """
+    for _, group in itertools.groupby(slices, key=lambda s: _patient_of(s[1], input_path)):
+        group = list(group)
+        volume = [read_slice(path) for path, _ in group] if whole_volumes else None
+        for first in range(0, len(group), chunk_size):
+            chunk = group[first:first + chunk_size]
+            images = volume[first:first + chunk_size] if whole_volumes else \
+                [read_slice(path) for path, _ in chunk]
+            yield chunk, images, volume
 
 
 def write_outputs(out, path, name, image, result, k, heatmap):

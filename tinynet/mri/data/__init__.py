@@ -11,7 +11,8 @@ One topic per module: ``dataset`` (SliceDataset), ``kaggle3m`` (the reader),
 ``phantom`` (synthetic data), ``packed`` (one-file .npz; CLI
 ``python -m tinynet pack``), ``sources`` (open_dataset), ``splits`` (train/validation
 splits and cross-validation folds),
-``preprocess`` (resize, channel_stats, normalize), ``augment``, ``loader``,
+``preprocess`` (resize, channel_stats, normalize), ``volume_intensity`` (per-volume
+normalization and its intensity augmentation), ``augment``, ``loader``,
 ``slice_files`` (image files to predict on, with or without masks).
 This package knows arrays and files, never networks: it imports only NumPy,
 SciPy, Pillow and the framework's atomic file writer (``tinynet.io``).
@@ -27,6 +28,7 @@ from .preprocess import channel_stats, normalize, resize_dataset, resize_image, 
     slice_scales
 from .slice_files import IMAGE_SUFFIXES, find_slice_files, read_slice
 from .sources import open_dataset
+from .volume_intensity import VOLUME_PERCENTILES, IntensityJitter, volume_levels, volume_tables
 from .splits import fold_split, institution_of, kfold_patients, load_folds, load_split, \
     save_folds, save_split, split_patients
 
@@ -35,5 +37,6 @@ __all__ = ["DataError", "SliceDataset", "read_kaggle3m", "make_phantom", "pack",
            "split_patients", "save_split", "load_split",
            "kfold_patients", "fold_split", "save_folds", "load_folds",
            "channel_stats", "normalize", "slice_scales", "resize_image", "resize_mask",
-           "resize_dataset",
+           "resize_dataset", "VOLUME_PERCENTILES", "volume_levels", "volume_tables",
+           "IntensityJitter",
            "Augment", "BatchLoader", "Batch"]

@@ -47,6 +47,7 @@ from ._checks import check_whole_number, is_real_number
 from .dataset import stack_slices
 from .errors import DataError
 from .preprocess import check_stats, normalize
+from .volume_intensity import volume_levels, volume_tables
 
 __all__ = ["Batch", "BatchLoader"]
 
@@ -101,7 +102,12 @@ class BatchLoader:
         oversample_tumour: None, or p in [0, 1]: every epoch draws len(indices) slices,
                     round(p * len(indices)) of them with tumour (needs shuffle=True)
         augment:    None or a callable ``(image, mask, rng) -> (image, mask)`` such as Augment()
-        normalization: ``{"mean", "std"}`` from ``channel_stats``; None gives x / 255
+        normalization: ``{"mean", "std"}`` from ``channel_stats``; None gives x / 255.
+                    With ``"volume_percentiles"`` (per-volume normalization), the loader
+                    measures each patient's volume (all the dataset's slices of that
+                    patient, ``volume_intensity.volume_levels``) once, here
+        intensity_jitter: None, or an ``IntensityJitter`` applied to each slice's per-volume
+                    normalization (needs ``"volume_percentiles"``)
         seed:       the seed of every random choice
         drop_last:  drop the last batch of an epoch if it is smaller than batch_size
         prefetch:   batches prepared ahead by the worker thread; 0 = no thread
@@ -114,7 +120,7 @@ class BatchLoader:
 
     def __init__(self, dataset, indices, batch_size, *, shuffle=True, oversample_tumour=None,
                  augment=None, normalization=None, seed=0, drop_last=False, prefetch=2,
-                 rank=0, world_size=1, transfer=None):
+                 rank=0, world_size=1, transfer=None, intensity_jitter=None):
         self.dataset = dataset
         self.indices = _check_indices(indices, len(dataset))
         self.batch_size = check_whole_number(batch_size, "batch_size", 1, "BatchLoader")
@@ -123,6 +129,11 @@ class BatchLoader:
         self.augment = augment
         self.normalization = normalization if normalization is not None else _UNIT_STATS
         check_stats(self.normalization)  # fail here, not in the worker thread
+        self.volume_levels = self._measure_volumes()
+        if intensity_jitter is not None and self.volume_levels is None:
+            raise DataError("BatchLoader: intensity_jitter acts on the per-volume normalization; "
+                            "give normalization with volume_percentiles")
+        self.intensity_jitter = intensity_jitter
         self.oversample_tumour = None
         if oversample_tumour is not None:
             self._set_oversampling(oversample_tumour)
@@ -222,6 +233,32 @@ class BatchLoader:
         finally:
             batches.close()
 
+    def _measure_volumes(self):
+        """{patient: (3, 4) volume levels} of the patients of ``indices``, or None when the
+        normalization is not per volume."""
+        percentiles = self.normalization.get("volume_percentiles")
+        if percentiles is None:
+            return None
+        patients = sorted({self.dataset.patient_of[int(i)] for i in self.indices})
+        return {patient: volume_levels(self.dataset.subset([patient]).arrays()[0], percentiles)
+                for patient in patients}
+
+    def _level_tables(self, chosen, epoch, first):
+        """float32 (B, 3, 256) per-volume normalization tables of the slices ``chosen``
+        (jittered when there is an intensity_jitter), or None when not per volume."""
+        if self.volume_levels is None:
+            return None
+        tables = []
+        for offset, index in enumerate(chosen):
+            jitter = None
+            if self.intensity_jitter is not None:
+                # a generator of its own, so the geometric augmentation draws as without it
+                rng = np.random.default_rng([self.seed, epoch, first + offset, 1])
+                jitter = self.intensity_jitter.draw(rng)
+            levels = self.volume_levels[self.dataset.patient_of[int(index)]]
+            tables.append(volume_tables(levels, jitter))
+        return np.stack(tables)
+
     def _make_batch(self, order, epoch, k):
         """Batch number ``k`` of the epoch whose sample order is ``order``."""
         first = k * self.batch_size
@@ -240,7 +277,8 @@ class BatchLoader:
             masks.append(mask)
         names = [self.dataset.names[int(i)] for i in chosen]
         masks = stack_slices(masks, names)
-        batch = Batch(images=normalize(stack_slices(images, names), self.normalization),
+        tables = self._level_tables(chosen, epoch, first)
+        batch = Batch(images=normalize(stack_slices(images, names), self.normalization, tables),
                       masks=masks[:, None].astype(np.float32),
                       labels=masks.reshape(len(chosen), -1).any(axis=1).astype(np.int64),
                       indices=chosen.astype(np.int64))

@@ -24,6 +24,7 @@ from PIL import Image
 from ._checks import check_whole_number
 from .dataset import SliceDataset
 from .errors import DataError
+from .volume_intensity import check_volume_percentiles
 
 __all__ = ["resize_image", "resize_mask", "resize_dataset", "channel_stats", "normalize",
            "check_stats", "check_image_size", "slice_scales"]
@@ -118,6 +119,11 @@ def check_stats(stats):
     if not np.all(std > 0):
         raise DataError(f"normalize: every std must be > 0, got {std.tolist()}")
     check_slice_percentile(stats.get("slice_percentile"), "normalize")
+    if stats.get("volume_percentiles") is not None:
+        check_volume_percentiles(stats["volume_percentiles"], "normalize")
+        if stats.get("slice_percentile") is not None:
+            raise DataError("normalize: stats cannot scale both per slice (slice_percentile) "
+                            "and per volume (volume_percentiles)")
     return mean, std
 
 
@@ -132,13 +138,16 @@ def check_slice_percentile(percentile, where):
     return float(percentile)
 
 
-def normalize(images, stats):
-    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W): ``(k x / 255 - mean[c]) / std[c]``.
+def normalize(images, stats, tables=None):
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W): ``(T[c](x) - mean[c]) / std[c]``.
 
-    A single image (H, W, 3) gives (3, H, W).  k is 1, or per slice and channel
-    from ``slice_scales`` when ``stats`` has ``"slice_percentile"``.  Each channel
-    of each slice is mapped through a 256-entry lookup table, which is exact and
-    faster than float arithmetic on every pixel.
+    A single image (H, W, 3) gives (3, H, W).  T[c](x) is k x / 255, k = 1 or per
+    slice and channel from ``slice_scales`` when ``stats`` has ``"slice_percentile"``.
+    When ``stats`` has ``"volume_percentiles"`` (``--intensity volume``), T comes
+    from the volume the slices belong to and must be given as ``tables``: float32
+    (3, 256) for every slice, or (N, 3, 256) one per slice (``volume_intensity.
+    volume_tables``).  Each channel of each slice is mapped through its 256-entry
+    lookup table, which is exact and faster than float arithmetic on every pixel.
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[-1] != 3:
@@ -146,19 +155,36 @@ def normalize(images, stats):
                         f"got {images.dtype} {images.shape}")
     mean, std = check_stats(stats)
     if images.ndim == 3:
-        return normalize(images[None], stats)[0]
-    percentile = stats.get("slice_percentile")
-    scales = (slice_scales(images, percentile) if percentile is not None
-              else np.ones((images.shape[0], 3)))
-    levels = np.arange(256, dtype=np.float64) / 255.0
+        return normalize(images[None], stats, tables)[0]
+    levels = _level_tables(images, stats, tables)
     out = np.empty((images.shape[0], 3) + images.shape[1:3], dtype=np.float32)
     for n in range(images.shape[0]):
-        # tables[c, v]: the normalized value of level v in channel c of this slice
-        tables = ((levels[None, :] * scales[n][:, None] - mean[:, None])
-                  / std[:, None]).astype(np.float32)
+        # normalized[c, v]: the normalized value of level v in channel c of this slice
+        normalized = ((levels[n] - mean[:, None]) / std[:, None]).astype(np.float32)
         for c in range(3):
-            out[n, c] = tables[c][images[n, ..., c]]
+            out[n, c] = normalized[c][images[n, ..., c]]
     return out
+
+
+def _level_tables(images, stats, tables):
+    """T of every slice of ``images`` as float64 (N, 3, 256) (see ``normalize``)."""
+    n = images.shape[0]
+    if stats.get("volume_percentiles") is not None:
+        if tables is None:
+            raise DataError("normalize: these stats normalize per volume (volume_percentiles): "
+                            "give tables= from volume_intensity.volume_tables(volume_levels("
+                            "the volume's slices))")
+        tables = np.asarray(tables, dtype=np.float64)
+        if tables.shape not in ((3, 256), (n, 3, 256)):
+            raise DataError(f"normalize: tables must be (3, 256) or ({n}, 3, 256) for {n} "
+                            f"slices, got shape {tables.shape}")
+        return np.broadcast_to(tables, (n, 3, 256))
+    if tables is not None:
+        raise DataError("normalize: tables= is for stats with volume_percentiles; these stats "
+                        "scale per dataset or per slice")
+    percentile = stats.get("slice_percentile")
+    scales = slice_scales(images, percentile) if percentile is not None else np.ones((n, 3))
+    return scales[:, :, None] * (np.arange(256, dtype=np.float64) / 255.0)
 
 
 def check_image_size(size, where):
