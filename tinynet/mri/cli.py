@@ -114,7 +114,13 @@ def add_prediction_arguments(parser):
 
 def add_threshold_arguments(parser):
     """The flags that say when a slice and a pixel are called tumour (``TwoStagePredictor``'s):
-    --cls-threshold, --seg-threshold, --min-area, --min-component, --tta."""
+    --rule, --cls-threshold, --seg-threshold, --min-area, --min-component, --tta."""
+    parser.add_argument("--rule", choices=["classifier", "segmenter", "both", "either"],
+                        help="with both models, when a slice is called tumour: 'classifier' "
+                             "(its probability >= --cls-threshold, the default), 'both' (that "
+                             "and a mask of at least max(--min-area, 1) pixels), 'either' (one "
+                             "of the two) or 'segmenter' (the mask alone). `tinynet crossval "
+                             "tune` chooses it by cross-validation")
     parser.add_argument("--cls-threshold", type=probability, metavar="P",
                         help="a slice is called tumour when its probability >= P (default: "
                              "the classifier checkpoint's own threshold, usually 0.5)")

@@ -44,7 +44,7 @@ from .checkpoint import load_model
 from .cli import UsageError
 from .scoring import evaluation_mode, pixel_probabilities, tumour_probability
 
-__all__ = ["classify", "segment", "prepare_batch", "volume_normalization",
+__all__ = ["RULES", "classify", "segment", "prepare_batch", "volume_normalization",
            "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
            "default_checkpoint", "resolve_checkpoints", "load_models",
@@ -247,6 +247,12 @@ class TwoStagePredictor:
     min_area : masks with fewer tumour pixels than this, after
         ``min_component``, are cleared; with a segmenter alone a slice is
         positive when its mask keeps at least ``max(min_area, 1)`` pixels
+    rule : when a slice is called tumour, with both models: "classifier" (its
+        probability >= cls_threshold; the default), "both" (that, and its mask keeps
+        at least max(min_area, 1) pixels), "either" (one of the two), or
+        "segmenter" (the mask alone, the classifier unused).  A segmenter alone
+        always uses "segmenter", a classifier alone "classifier".  Slices called
+        negative get empty masks.  ``tinynet crossval tune`` chooses among them
     tta : average the segmenter over the horizontal flip (see ``segment``)
     segment_all : also segment the slices the classifier calls negative, and
         return those masks as ``segmenter_masks`` (evaluation scores the
@@ -256,9 +262,10 @@ class TwoStagePredictor:
 
     def __init__(self, classifier=None, segmenter=None, *, cls_threshold=None,
                  seg_threshold=None, min_area=0, min_component=0, tta=False, device="cpu",
-                 cls_batch_size=16, seg_batch_size=8, segment_all=False):
+                 cls_batch_size=16, seg_batch_size=8, segment_all=False, rule=None):
         if classifier is None and segmenter is None:
             raise ValueError("TwoStagePredictor needs a classifier, a segmenter or both")
+        self.rule = _check_rule(rule, classifier, segmenter)
         if classifier is not None:
             _check_task(classifier[1], "classification", "TwoStagePredictor(classifier=)")
         if segmenter is not None:
@@ -285,8 +292,8 @@ class TwoStagePredictor:
 
     def settings(self):
         """The thresholds and options, as plain values (for summary.json and reports)."""
-        return {"cls_threshold": self.cls_threshold, "seg_threshold": self.seg_threshold,
-                "min_area": self.min_area, "min_component": self.min_component,
+        return {"rule": self.rule, "cls_threshold": self.cls_threshold,
+                "seg_threshold": self.seg_threshold, "min_area": self.min_area, "min_component": self.min_component,
                 "tta": self.tta, "device": self.device}
 
     def __call__(self, images, volume=None):
@@ -308,11 +315,13 @@ class TwoStagePredictor:
             return SlicePredictions(cls_probability, cls_probability >= self.cls_threshold,
                                     None, None, cls_probability, None)
 
-        # Which slices the segmenter sees: all of them, or the classifier's positives.
-        if cls_probability is None or self.segment_all:
-            to_segment = np.arange(len(slices))
-        else:
+        # Which slices the segmenter sees: all of them, or those the classifier calls
+        # positive when no other slice can be positive (rules classifier and both).
+        gated = cls_probability is not None and self.rule in ("classifier", "both")
+        if gated and not self.segment_all:
             to_segment = np.flatnonzero(cls_probability >= self.cls_threshold)
+        else:
+            to_segment = np.arange(len(slices))
         model, spec = self.segmenter
         pixel_maps = segment(model, spec, [slices[i] for i in to_segment], self.device,
                              self.seg_batch_size, self.tta, volume=volume)
@@ -325,10 +334,14 @@ class TwoStagePredictor:
             max_pixel[i] = p.max() if p.size else 0.0
         seg_area = np.array([int(m.sum()) for m in seg_masks], dtype=np.int64)
 
-        if cls_probability is None:
-            probability, positive = max_pixel, seg_area >= max(self.min_area, 1)
+        by_segmenter = seg_area >= max(self.min_area, 1)
+        if cls_probability is None or self.rule == "segmenter":
+            probability, positive = max_pixel, by_segmenter
         else:
-            probability, positive = cls_probability, cls_probability >= self.cls_threshold
+            by_classifier = cls_probability >= self.cls_threshold
+            probability = cls_probability
+            positive = {"classifier": by_classifier, "both": by_classifier & by_segmenter,
+                        "either": by_classifier | by_segmenter}[self.rule]
         masks = [m if call else np.zeros_like(m) for m, call in zip(seg_masks, positive)]
         area = np.where(positive, seg_area, 0)
         segmenter_masks = seg_masks if self.segment_all else None
@@ -367,6 +380,24 @@ def remove_small_components(mask, min_pixels):
 
 def _stack(maps, images, dtype=np.uint8):
     return np.stack(maps) if maps else np.zeros(images.shape[:3], dtype)
+
+
+#: The rules for calling a slice tumour (``TwoStagePredictor``'s ``rule``).
+RULES = ("classifier", "segmenter", "both", "either")
+
+
+def _check_rule(rule, classifier, segmenter):
+    """The rule to use: the one given (checked against the models), else the natural one."""
+    if rule is None:
+        return "classifier" if classifier is not None else "segmenter"
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}")
+    needs = {"classifier": ("a classifier", classifier), "segmenter": ("a segmenter", segmenter),
+             "both": ("both models", classifier if segmenter is not None else None),
+             "either": ("both models", classifier if segmenter is not None else None)}[rule]
+    if needs[1] is None:
+        raise ValueError(f"rule {rule!r} needs {needs[0]}")
+    return rule
 
 
 def _threshold(value, pair, name):

@@ -6,6 +6,7 @@
     tinynet crossval train classifier kaggle_3m --folds runs/folds.json --out runs/cv/cls \\
         --launcher "mpiexec -n 2" -- --size 128 --epochs 4 --batch-size 16
     tinynet crossval score runs/cv/cls runs/cv/seg --out runs/cv/pipeline
+    tinynet crossval tune runs/cv/cls runs/cv/seg --out runs/cv/tuned
     tinynet crossval compare runs/cv/seg runs/cv/seg-dice-bce --json comparison.json
 
 (``python -m tinynet crossval`` and ``python examples/crossval.py`` are the same command.)
@@ -19,14 +20,20 @@
   and OUT/patients.csv, one row per patient, held out by its fold;
 * ``score``: the same table for one run with other thresholds, or for the
   two-stage pipeline (fold k's classifier and segmenter on fold k's patients);
+* ``tune``: choose the rule, thresholds and post-processing of the pipeline by nested
+  cross-validation (``crossval/tuning.py``), with an honest per-patient table;
 * ``compare``: two tables patient by patient, with a Wilcoxon signed-rank test.
 
-The code is in tinynet/mri/crossval/ (training.py, scoring.py, compare.py).
+The code is in tinynet/mri/crossval/ (training.py, scoring.py, tuning.py, compare.py).
 """
+import json
 import os
 import sys
 
+from tinynet.io import atomic_write_text
+
 from .. import cli, crossval
+from ..report import EMPTY_MASK_RULE
 from ..data import institution_of, kfold_patients, open_dataset, save_folds
 
 __all__ = ["build_parser", "main"]
@@ -48,6 +55,7 @@ def build_parser(prog=None):
     _add_folds_step(steps)
     _add_train_step(steps)
     _add_score_step(steps)
+    _add_tune_step(steps)
     _add_compare_step(steps)
     return parser
 
@@ -116,6 +124,29 @@ def _add_score_step(steps):
                              "fold holds out, so its score is optimistic)")
     cli.add_device_argument(parser)
     cli.add_threshold_arguments(parser)
+
+
+def _add_tune_step(steps):
+    parser = steps.add_parser(
+        "tune", help="choose the pipeline's rule, thresholds and post-processing by nested "
+                     "cross-validation",
+        description="Each fold's models predict every slice they held out (kept in "
+                    "OUT/predictions.npz and reused), then a grid of settings (--rule, "
+                    "--cls-threshold, --seg-threshold, --min-area, --min-component) is scored "
+                    "patient by patient. Each fold's patients are scored with the settings "
+                    "that are best on the other folds (an honest estimate, written as "
+                    "OUT/patients.json for `crossval compare`); the settings best on all "
+                    "folds, the ones to use with models trained on every patient, are printed "
+                    "and written to OUT/tuning.json.")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="a segmenter's folder of `crossval train`, and optionally a "
+                             "classifier's trained on the same folds")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for predictions.npz, tuning.json and the per-patient table")
+    parser.add_argument("--data", help="predict on this data (default: the data of the runs)")
+    parser.add_argument("--checkpoint", choices=["last", "best"], default="last",
+                        help="which checkpoint of each fold (default last; see `crossval score`)")
+    cli.add_device_argument(parser)
 
 
 def _add_compare_step(steps):
@@ -212,10 +243,50 @@ def run_score(args):
     table = crossval.score_crossval(
         args.runs, data=args.data, device=cli.check_device(args.device),
         cls_threshold=args.cls_threshold, seg_threshold=args.seg_threshold,
-        min_area=args.min_area, min_component=args.min_component, tta=args.tta,
-        checkpoint=args.checkpoint)
+        min_area=args.min_area, rule=args.rule, min_component=args.min_component,
+        tta=args.tta, checkpoint=args.checkpoint)
     _write_table(table, out)
     return 0
+
+
+def run_tune(args):
+    """Predict once (or reuse OUT/predictions.npz), choose by nested cross-validation."""
+    if len(args.runs) > 2:
+        raise cli.UsageError(f"give a segmenter run, and optionally a classifier run, not "
+                             f"{len(args.runs)} runs")
+    cli.check_output_folder("--out", args.out)
+    source = {"runs": sorted(os.path.abspath(run) for run in args.runs),
+              "data": None if args.data is None else os.path.abspath(args.data),
+              "checkpoint": args.checkpoint}
+    predictions_path = os.path.join(args.out, crossval.PREDICTIONS)
+    source_path = os.path.join(args.out, "predictions.json")
+    if os.path.exists(predictions_path) and os.path.exists(source_path) and \
+            _read_json(source_path) == source:
+        print(f"reusing the predictions in {predictions_path}")
+        predictions = crossval.load_predictions(predictions_path)
+    else:
+        predictions = crossval.collect_predictions(args.runs, data=args.data,
+                                                   device=cli.check_device(args.device),
+                                                   checkpoint=args.checkpoint)
+        os.makedirs(args.out, exist_ok=True)
+        crossval.save_predictions(predictions, predictions_path)
+        atomic_write_text(source_path, json.dumps(source, indent=2) + "\n")
+    result = crossval.tune_pipeline(predictions)
+    tuning = {key: value for key, value in result.items() if key not in ("patients", "summary")}
+    atomic_write_text(os.path.join(args.out, "tuning.json"),
+                      json.dumps({**tuning, **source}, indent=2) + "\n")
+    table = {**result, "runs": source["runs"], "data": source["data"],
+             "checkpoint": args.checkpoint, "empty_mask_rule": EMPTY_MASK_RULE}
+    _write_table(table, args.out)
+    print("settings chosen on all folds: " + ", ".join(
+        f"{key} {value}" for key, value in result["chosen_on_all_folds"].items()
+        if not key.startswith("objective")))
+    return 0
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
 
 
 def _write_table(table, out):
@@ -237,4 +308,5 @@ def run_compare(args):
     return 0
 
 
-STEPS = {"folds": run_folds, "train": run_train, "score": run_score, "compare": run_compare}
+STEPS = {"folds": run_folds, "train": run_train, "score": run_score, "tune": run_tune,
+         "compare": run_compare}

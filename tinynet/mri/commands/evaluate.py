@@ -90,6 +90,7 @@ def run(args):
         evaluation = report.evaluate(dataset, classifier, segmenter,
                                      cls_threshold=args.cls_threshold,
                                      seg_threshold=args.seg_threshold, min_area=args.min_area,
+                                     rule=args.rule,
                                      min_component=args.min_component, tta=args.tta,
                                      device=device, batch_size=args.batch_size,
                                      sources=sources, progress=bar.update)

@@ -39,7 +39,6 @@ with those sizes and a slice viewer per patient.  With a classifier alone there
 are no masks: only summary.json (and the Grad-CAM maps).  Bad input (a wrong
 file, shape or flag) is found before anything is written.
 """
-import itertools
 import json
 import time
 from collections import Counter
@@ -142,6 +141,7 @@ def run(args):
                              "--segmenter")
     predictor = TwoStagePredictor(classifier, segmenter, cls_threshold=args.cls_threshold,
                                   seg_threshold=args.seg_threshold, min_area=args.min_area,
+                                  rule=args.rule,
                                   min_component=args.min_component, tta=args.tta,
                                   device=device, cls_batch_size=args.batch_size,
                                   seg_batch_size=args.batch_size)
@@ -228,13 +228,16 @@ def _predict_slice_files(args, predictor, classifier, slices, out):
 
 
 def _slice_chunks(slices, input_path, chunk_size, whole_volumes):
-    """Yield (chunk of (path, name), their images, the volume or None), patient by patient.
+    """Yield (chunk of (path, name), their images, the volume or None), patient by patient
+    (patients in the order of their first slice; a patient's slices in their order).
 
     A chunk never mixes patients.  With ``whole_volumes`` every image of the patient is
     read first and given as the volume; else only the chunk's images are read.
     """
-    for _, group in itertools.groupby(slices, key=lambda s: _patient_of(s[1], input_path)):
-        group = list(group)
+    by_patient = {}
+    for entry in slices:
+        by_patient.setdefault(_patient_of(entry[1], input_path), []).append(entry)
+    for group in by_patient.values():
         volume = [read_slice(path) for path, _ in group] if whole_volumes else None
         for first in range(0, len(group), chunk_size):
             chunk = group[first:first + chunk_size]

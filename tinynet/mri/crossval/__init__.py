@@ -18,12 +18,16 @@ The pieces, one topic each:
                     skipped when finished, resumed from its last.npz when not
     scoring.py      each fold's models predict the patients it held out: the per-patient
                     table (Dice, slice detection) and its summary
+    tuning.py       the pipeline's rule, thresholds and post-processing chosen by nested
+                    cross-validation over the folds' saved predictions
     compare.py      two tables patient by patient: differences and a Wilcoxon test
 """
 from .compare import format_comparison, load_table, paired_comparison, save_comparison, \
     wilcoxon_test
 from .scoring import COLUMNS, SUMMARIZED, format_summary, patient_row, save_table, \
     score_crossval, summarize
+from .tuning import DEFAULT_GRID, PREDICTIONS, collect_predictions, load_predictions, \
+    save_predictions, tune_pipeline
 from .training import FOLDS, MODELS, SETTINGS, fold_command, fold_folder, is_finished, \
     launcher_words, prepare, read_settings, train_folds
 
@@ -31,4 +35,5 @@ __all__ = ["MODELS", "FOLDS", "SETTINGS", "fold_folder", "prepare", "read_settin
            "is_finished", "fold_command", "train_folds", "launcher_words",
            "COLUMNS", "SUMMARIZED", "score_crossval", "patient_row", "summarize", "save_table",
            "format_summary", "load_table", "paired_comparison", "wilcoxon_test",
-           "format_comparison", "save_comparison"]
+           "format_comparison", "save_comparison", "DEFAULT_GRID", "PREDICTIONS",
+           "collect_predictions", "load_predictions", "save_predictions", "tune_pipeline"]

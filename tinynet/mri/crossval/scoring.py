@@ -62,7 +62,7 @@ CHECKPOINTS = {"last": LAST, "best": BEST}
 
 def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
                    seg_threshold=None, min_area=0, min_component=0, tta=False,
-                   checkpoint="last"):
+                   checkpoint="last", rule=None):
     """The per-patient table of one cross-validation folder, or of a classifier's and a
     segmenter's together (the pipeline): a JSON-ready dict.
 
@@ -92,7 +92,7 @@ def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
         predictor = TwoStagePredictor(models.get("classifier"), models.get("segmenter"),
                                       cls_threshold=cls_threshold, seg_threshold=seg_threshold,
                                       min_area=min_area, min_component=min_component, tta=tta,
-                                      device=device)
+                                      device=device, rule=rule)
         fold_settings[fold] = predictor.settings()
         # A fresh view per fold: only this fold's patients are decoded and kept in memory.
         held_out = open_data(settings).subset(entry["val"])

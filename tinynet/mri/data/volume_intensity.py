@@ -69,8 +69,9 @@ def volume_levels(images, percentiles=VOLUME_PERCENTILES):
     """The normalization numbers of one volume: float64 (3, 4), per channel (lo, hi, m, s).
 
     images : uint8 (N, H, W, 3), every slice of one scan (at the size the network sees)
-    lo, hi : the ``percentiles`` of the channel's levels over the whole volume; when they
-        are equal (a constant channel, e.g. all black), hi = lo + 1 so that u stays defined
+    lo, hi : the ``percentiles`` of the channel's levels over the whole volume; hi is at
+        least lo + 1 (one level), so that u stays defined for a constant channel (e.g. all
+        black) and a nearly empty one is not stretched beyond one level per unit
     m, s : mean and (population) std of u over the volume, counted exactly from the
         histogram of levels; s = 1 where u is constant
     """
