@@ -235,3 +235,69 @@ def test_transfer_is_applied_to_each_batch_array_in_the_worker(phantom, prefetch
             np.testing.assert_array_equal(getattr(b, name), 2 * getattr(a, name))
         np.testing.assert_array_equal(b.indices, a.indices)
     assert threads == ({"BatchLoader-worker"} if prefetch else {threading.main_thread().name})
+
+
+# ---------------------------------------------------------------------------
+# patient_area_sampling (--sampler patient-area, Buda et al. 2019)
+# ---------------------------------------------------------------------------
+
+def area_weights(dataset, indices, floor):
+    """The documented probabilities, computed directly: {index: P(draw)} over one draw."""
+    patients = sorted({dataset.patient_of[i] for i in indices})
+    expected = {}
+    for patient in patients:
+        mine = [i for i in indices if dataset.patient_of[i] == patient]
+        area = np.array([dataset.mask(i).sum() for i in mine], dtype=np.float64)
+        weight = area + floor * area.mean() if area.sum() else np.ones(len(mine))
+        for i, w in zip(mine, weight / weight.sum()):
+            expected[i] = w / len(patients)
+    return expected
+
+
+def test_patient_area_sampling_draws_patients_uniformly_then_slices_by_area(phantom):
+    indices = np.arange(len(phantom))
+    loader = BatchLoader(phantom, indices, 8, patient_area_sampling=0.1, seed=3)
+    draws = np.concatenate([loader.epoch_order(epoch) for epoch in range(300)])
+    assert len(loader.epoch_order(0)) == len(indices)
+    assert set(draws) <= set(indices.tolist())
+    expected = area_weights(phantom, indices.tolist(), 0.1)
+    frequency = np.bincount(draws, minlength=len(phantom)) / len(draws)
+    # 12,000 draws: each frequency within ~4 binomial standard deviations of its probability
+    for index, p in expected.items():
+        assert abs(frequency[index] - p) <= 4 * np.sqrt(p * (1 - p) / len(draws)) + 1e-9
+    patients = np.array([phantom.patient_of[i] for i in draws])
+    shares = [np.mean(patients == p) for p in phantom.patients]
+    np.testing.assert_allclose(shares, 1 / len(phantom.patients), atol=0.02)
+
+
+def test_patient_area_sampling_never_draws_a_tumour_free_slice_without_a_floor(phantom):
+    indices = np.arange(len(phantom))
+    loader = BatchLoader(phantom, indices, 8, patient_area_sampling=0.0, seed=0)
+    draws = np.concatenate([loader.epoch_order(epoch) for epoch in range(20)])
+    assert phantom.has_tumour[draws].all()
+
+
+def test_patient_area_sampling_is_reproducible_and_resumes(phantom):
+    def make():
+        return BatchLoader(phantom, np.arange(len(phantom)), 8, patient_area_sampling=0.1,
+                           seed=5, prefetch=0)
+    whole = collect(make(), epochs=2)
+    first = make()
+    for k, _ in enumerate(first):
+        if k == 2:
+            break                       # three batches received
+    resumed = make()
+    resumed.load_state_dict(first.state_dict())
+    # the rest of epoch 0, then epoch 1
+    assert_same_batches(collect(resumed, epochs=2), whole[3:])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"patient_area_sampling": -0.1}, "patient_area_sampling must be None or a floor >= 0"),
+    ({"patient_area_sampling": "0.1"}, "patient_area_sampling must be None or a floor >= 0"),
+    ({"patient_area_sampling": 0.1, "oversample_tumour": 0.5}, "no oversample_tumour"),
+    ({"patient_area_sampling": 0.1, "shuffle": False}, "needs shuffle=True"),
+])
+def test_patient_area_sampling_bad_arguments(phantom, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        BatchLoader(phantom, np.arange(len(phantom)), 8, **kwargs)

@@ -31,6 +31,9 @@ SCRIPT_OF_TASK = {"segmentation": "train_resunet.py", "classification": "train_c
 
 #: The percentile of a slice's nonzero pixels that ``--intensity slice`` scales to 1.
 SLICE_PERCENTILE = 99.0
+#: --sampler patient-area: the floor of a slice's weight, a share of its patient's mean
+#: tumour area per slice (Buda et al. 2019's 0.1).
+PATIENT_AREA_FLOOR = 0.1
 
 #: Settings a resumed run may change; every other one comes from its last.npz.
 OVERRIDABLE_ON_RESUME = ("epochs", "device", "out", "prefetch", "log_every", "tf32")
@@ -86,6 +89,11 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
     add("--oversample", type=probability, default=oversample,
         help="share of each batch drawn from tumour slices (default "
              f"{'off: natural frequency' if oversample is None else oversample})")
+    add("--sampler", choices=["slices", "patient-area"], default="slices",
+        help="how an epoch draws its training slices: 'slices' (every slice once, or with "
+             "--oversample; the default) or 'patient-area' (Buda et al. 2019: a patient "
+             f"uniformly, then one of its slices in proportion to its tumour area plus "
+             f"{PATIENT_AREA_FLOOR:g} of the patient's mean; --oversample is then unused)")
     add("--no-augment", dest="augment", action="store_false",
         help="turn off augmentation (flips, rotation, scaling, intensity jitter)")
     add("--elastic", type=float, default=0.0,
@@ -221,13 +229,16 @@ def prepare_data(config, *, augment, multiple=1):
               f"{config['split']} and are not used (e.g. {unused[0]}); pass a new --split path "
               "to split all of them", file=sys.stderr)
     stats = _normalization(config, dataset, train_idx)
+    by_area = config.get("sampler") == "patient-area"   # runs saved before --sampler: slices
     # Per-volume normalization: the intensity augmentation acts on it (make_augment
     # leaves it out of the uint8 augmentation).
     jitter = tndata.IntensityJitter() if augment is not None and \
         "volume_percentiles" in stats else None
     train_loader = tndata.BatchLoader(
         dataset, train_idx, config["batch_size"], shuffle=True,
-        oversample_tumour=config["oversample"], augment=augment, normalization=stats,
+        oversample_tumour=None if by_area else config["oversample"],
+        patient_area_sampling=PATIENT_AREA_FLOOR if by_area else None,
+        augment=augment, normalization=stats,
         seed=config["seed"], drop_last=len(train_idx) > config["batch_size"],
         prefetch=config["prefetch"], rank=rank, world_size=world, intensity_jitter=jitter,
         # On a GPU the worker thread uploads each batch (pinned memory, its own stream).

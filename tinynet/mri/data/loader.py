@@ -101,6 +101,13 @@ class BatchLoader:
         shuffle:    a new order every epoch; False keeps ``indices`` in their order (evaluation)
         oversample_tumour: None, or p in [0, 1]: every epoch draws len(indices) slices,
                     round(p * len(indices)) of them with tumour (needs shuffle=True)
+        patient_area_sampling: None, or a floor f >= 0: every epoch draws len(indices)
+                    slices, each from a patient drawn uniformly, then one of that patient's
+                    slices with probability proportional to (its tumour area + f * the
+                    patient's mean tumour area per slice), uniformly for a patient without
+                    tumour (Buda et al. 2019 used f = 0.1).  Small tumours and patients with
+                    few slices are seen as often as large ones.  Needs shuffle=True; not
+                    with oversample_tumour
         augment:    None or a callable ``(image, mask, rng) -> (image, mask)`` such as Augment()
         normalization: ``{"mean", "std"}`` from ``channel_stats``; None gives x / 255.
                     With ``"volume_percentiles"`` (per-volume normalization), the loader
@@ -120,7 +127,8 @@ class BatchLoader:
 
     def __init__(self, dataset, indices, batch_size, *, shuffle=True, oversample_tumour=None,
                  augment=None, normalization=None, seed=0, drop_last=False, prefetch=2,
-                 rank=0, world_size=1, transfer=None, intensity_jitter=None):
+                 rank=0, world_size=1, transfer=None, intensity_jitter=None,
+                 patient_area_sampling=None):
         self.dataset = dataset
         self.indices = _check_indices(indices, len(dataset))
         self.batch_size = check_whole_number(batch_size, "batch_size", 1, "BatchLoader")
@@ -137,6 +145,9 @@ class BatchLoader:
         self.oversample_tumour = None
         if oversample_tumour is not None:
             self._set_oversampling(oversample_tumour)
+        self.patient_area_sampling = None
+        if patient_area_sampling is not None:
+            self._set_patient_area_sampling(patient_area_sampling)
         if len(self) == 0:
             raise DataError(f"BatchLoader: {len(self.indices)} slices with batch_size "
                             f"{self.batch_size} and drop_last=True give no batch at all")
@@ -178,6 +189,34 @@ class BatchLoader:
                             f"{len(self.indices)} slices have tumour")
         self.oversample_tumour = float(p)
 
+    def _set_patient_area_sampling(self, floor):
+        if not (is_real_number(floor) and floor >= 0):
+            raise DataError(f"BatchLoader: patient_area_sampling must be None or a floor >= 0, "
+                            f"got {floor!r}")
+        if not self.shuffle or self.oversample_tumour is not None:
+            raise DataError("BatchLoader: patient_area_sampling needs shuffle=True and no "
+                            "oversample_tumour (it replaces it)")
+        self.patient_area_sampling = float(floor)
+        # Per patient: its slices (dataset indices) and the probability of drawing each.
+        by_patient = {}
+        for index in self.indices:
+            by_patient.setdefault(self.dataset.patient_of[int(index)], []).append(int(index))
+        self._patient_slices = []
+        for slices in by_patient.values():
+            area = np.array([self.dataset.mask(i).sum() for i in slices], dtype=np.float64)
+            weight = area + floor * area.mean() if area.sum() > 0 else np.ones(len(slices))
+            self._patient_slices.append((np.array(slices, dtype=np.int64),
+                                         weight / weight.sum()))
+
+    def _patient_area_order(self, rng):
+        """len(indices) draws: a patient uniformly, then a slice by its area weight."""
+        patients = rng.integers(len(self._patient_slices), size=len(self.indices))
+        order = np.empty(len(self.indices), dtype=np.int64)
+        for k, patient in enumerate(patients):
+            slices, probability = self._patient_slices[patient]
+            order[k] = slices[rng.choice(len(slices), p=probability)]
+        return order
+
     def _tumour_draws(self, p):
         return math.floor(p * len(self.indices) + 0.5)
 
@@ -191,6 +230,8 @@ class BatchLoader:
         if not self.shuffle:
             return self.indices.copy()
         rng = np.random.default_rng([self.seed, epoch])
+        if self.patient_area_sampling is not None:
+            return self._patient_area_order(rng)
         if self.oversample_tumour is None:
             return rng.permutation(self.indices)
         n_tumour = self._tumour_draws(self.oversample_tumour)
