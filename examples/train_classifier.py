@@ -26,7 +26,8 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tinynet as tn  # noqa: E402
 from tinynet import ops  # noqa: E402
 from tinynet.mri import cli, experiment, figures, parallel  # noqa: E402
-from tinynet.mri.architectures import architecture_names, build_model  # noqa: E402
+from tinynet.io import load_state_dict_file  # noqa: E402
+from tinynet.mri.architectures import architecture_names, build_model, inflate_stem  # noqa: E402
 from tinynet.mri.checkpoint import model_spec  # noqa: E402
 from tinynet.mri.validate import validate_classifier  # noqa: E402
 
@@ -62,13 +63,18 @@ def main(argv=None):
     device = config["device"]
 
     tn.manual_seed(config["seed"])
-    arch_args = {"num_classes": 2, "width": config.get("width", 64)}
+    # --context K: 3 (2K + 1) input channels, the slice and its neighbours.
+    arch_args = {"num_classes": 2, "width": config.get("width", 64),
+                 **experiment.input_arguments(config)}
     # On --resume the weights come from last.npz, so the start weights are not read again.
     start = None if config["resume"] else config["weights"]
     try:      # before the data is read, so a bad --weights file is reported at once
+        if start is not None and "in_channels" in arch_args:
+            # 3-channel start weights: the slice's own channels get them, neighbours 0.
+            start = inflate_stem(load_state_dict_file(start), arch_args["in_channels"])
         model = build_model(config["arch"], **arch_args, weights=start)
     except (KeyError, ValueError, RuntimeError) as exc:    # keys or shapes that do not fit
-        raise cli.UsageError(f"--weights {start}: {exc}") from exc
+        raise cli.UsageError(f"--weights {config['weights']}: {exc}") from exc
     model = model.to(device)
     if world_size > 1:
         # BatchNorm statistics over the global batch, as one process would compute them;
@@ -80,7 +86,7 @@ def main(argv=None):
     augment = experiment.make_augment(config)
     data = experiment.prepare_data(config, augment=augment)
     spec = model_spec(config["arch"], arch_args, config["size"], data.normalization,
-                      config["threshold"])
+                      config["threshold"], context=config.get("context", 0))
     # fused: on a GPU one kernel per parameter for Adam's update (tinynet/optim/adam.py).
     optimizer = tn.optim.Adam(model.parameters(), lr=config["lr"],
                               weight_decay=config["weight_decay"],

@@ -99,9 +99,10 @@ def main(argv=None):
                                    multiple=16)     # the ResUNet halves the side 4 times
 
     tn.manual_seed(config["seed"])
-    arch_args = {"base": config["base"], "depth": 4}
+    # --context K: 3 (2K + 1) input channels, the slice and its neighbours.
+    arch_args = {"base": config["base"], "depth": 4, **experiment.input_arguments(config)}
     spec = model_spec("resunet", arch_args, config["size"], data.normalization,
-                      config["threshold"])
+                      config["threshold"], context=config.get("context", 0))
     model = build_model("resunet", **arch_args).to(device)
     if world_size > 1:
         # BatchNorm statistics over the global batch, as one process would compute them;

@@ -636,7 +636,8 @@ def test_every_slice_of_a_folder_is_in_its_volume(tmp_path):
         write_png(scans / name, shape=(8, 8, 3))
     files = find_slice_files(scans)
     volumes = {}
-    for chunk, _, volume in predict._slice_chunks(files, scans, 32, True):
-        for _, name in chunk:
+    for chunk, images, volume, positions in predict._slice_chunks(files, scans, 32, True):
+        for (_, name), image, position in zip(chunk, images, positions):
             volumes[name] = len(volume)
+            assert image is volume[position]        # positions say where each image lies
     assert volumes == {"a": 2, "z": 2, "m/1": 2, "m/2": 2, "p/1": 2, "p/2": 2, "p/1/x": 1}

@@ -46,9 +46,12 @@ segmenter logits (N, 1, H, W) (see inference.py).
 from types import MappingProxyType
 from typing import Callable, NamedTuple
 
+import numpy as np
+
 from tinynet import models
 
 __all__ = ["TASKS", "ARCHITECTURES", "Architecture", "register_architecture", "build_model",
+           "inflate_stem",
            "architecture_names"]
 
 #: What a network is for: "segmentation" (logits (N, 1, H, W)) or "classification" ((N, 2)).
@@ -101,6 +104,25 @@ def build_model(name, arch_args=None, /, **kwargs):
     the constructor (e.g. ``weights=`` of the ResNets).
     """
     return _lookup(name).constructor(**{**(arch_args or {}), **kwargs})
+
+
+def inflate_stem(state, in_channels, key="conv1.weight"):
+    """Start weights (a state dict of 3-channel input) for a network of ``in_channels`` =
+    3 (2K + 1) inputs, a slice with its K neighbours on each side (``--context K``).
+
+    The 3-channel kernel goes to the channels of the slice itself (the middle group) and
+    the neighbours' channels start at zero, so the inflated network first computes exactly
+    what the 2-D one did and learns from training how much to look at the neighbours.
+    Returns a new dict; the other entries are shared.
+    """
+    weight = np.asarray(state[key])
+    if weight.ndim != 4 or weight.shape[1] != 3 or in_channels % 3:
+        raise ValueError(f"inflate_stem: {key} must be (out, 3, kh, kw) and in_channels a "
+                         f"multiple of 3, got {weight.shape} and {in_channels}")
+    inflated = np.zeros(weight.shape[:1] + (in_channels,) + weight.shape[2:], weight.dtype)
+    middle = (in_channels // 3) // 2 * 3
+    inflated[:, middle:middle + 3] = weight
+    return {**state, key: inflated}
 
 
 def architecture_names(task=None):

@@ -12,6 +12,7 @@ atomically) whose metadata holds a *model spec*::
                                     # (+ "slice_percentile": 99.0 with --intensity slice,
                                     #  or "volume_percentiles": [10.0, 99.0] with volume)
         "threshold": 0.5,                           # probability above which we say "tumour"
+        "context": 1,       # only with --context K > 0: K neighbours on each side of a slice
     }
 
 so ``load_model(path)`` can rebuild the network, and ``inference.py`` can feed
@@ -31,10 +32,12 @@ __all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", 
            "export_model"]
 
 
-def model_spec(arch, arch_args, input_size, normalization, threshold=0.5):
+def model_spec(arch, arch_args, input_size, normalization, threshold=0.5, context=0):
     """The spec dict stored in a checkpoint (see the module docstring), checked.
 
     ``arch`` is a name of the architecture registry; the task comes from it.
+    ``context``: K neighbours on each side of a slice in the input (``--context``;
+    stored only when K > 0, and then ``arch_args["in_channels"]`` is 3 (2K + 1)).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; known: {architecture_names()} "
@@ -54,6 +57,8 @@ def model_spec(arch, arch_args, input_size, normalization, threshold=0.5):
         spec["normalization"]["volume_percentiles"] = (
             [float(p) if _finite(p) else p for p in volume] if isinstance(volume, (list, tuple))
             else volume)
+    if context:
+        spec["context"] = context
     _check_spec(spec, "model_spec")
     return spec
 
@@ -130,6 +135,14 @@ def _check_spec(spec, where):
                         "0 <= low < high <= 100")
     if volume is not None and percentile is not None:
         problems.append("normalization has both slice_percentile and volume_percentiles")
+    context = spec.get("context", 0)
+    if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+        problems.append(f"context {context!r} is not an int >= 0")
+    elif isinstance(spec.get("arch_args"), dict) and \
+            spec["arch_args"].get("in_channels", 3) != 3 * (2 * context + 1):
+        problems.append(f"arch_args in_channels {spec['arch_args'].get('in_channels', 3)} "
+                        f"does not fit context {context} (3 (2K + 1) = "
+                        f"{3 * (2 * context + 1)} channels)")
     threshold = spec.get("threshold")
     if not (_finite(threshold) and 0.0 <= threshold <= 1.0):
         problems.append(f"threshold {threshold!r} is not a probability in [0, 1]")

@@ -94,6 +94,10 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
              "--oversample; the default) or 'patient-area' (Buda et al. 2019: a patient "
              f"uniformly, then one of its slices in proportion to its tumour area plus "
              f"{PATIENT_AREA_FLOOR:g} of the patient's mean; --oversample is then unused)")
+    add("--context", type=non_negative_int, default=0, metavar="K",
+        help="2.5-D input: each slice with its K neighbours on each side in its volume, "
+             "3 (2K + 1) input channels (default 0: the slice alone); prediction then needs "
+             "the slices of a scan together")
     add("--no-augment", dest="augment", action="store_false",
         help="turn off augmentation (flips, rotation, scaling, intensity jitter)")
     add("--elastic", type=float, default=0.0,
@@ -241,6 +245,7 @@ def prepare_data(config, *, augment, multiple=1):
         augment=augment, normalization=stats,
         seed=config["seed"], drop_last=len(train_idx) > config["batch_size"],
         prefetch=config["prefetch"], rank=rank, world_size=world, intensity_jitter=jitter,
+        context=config.get("context", 0),
         # On a GPU the worker thread uploads each batch (pinned memory, its own stream).
         transfer=functools.partial(backend.upload_from_worker, device=config["device"])
         if config["device"] == "gpu" and config["prefetch"] > 0 else None)
@@ -251,11 +256,19 @@ def prepare_data(config, *, augment, multiple=1):
         raise UsageError(f"{len(val_idx)} validation slices cannot be shared by {world} ranks")
     val_loader = tndata.BatchLoader(dataset, val_share, config["val_batch_size"], shuffle=False,
                                     normalization=stats, seed=config["seed"],
-                                    prefetch=config["prefetch"])
+                                    prefetch=config["prefetch"],
+                                    context=config.get("context", 0))
     data = TrainingData(dataset, split, stats, train_idx, val_idx, train_loader, val_loader)
     if rank == 0:
         print(summarize(data))
     return data
+
+
+def input_arguments(config):
+    """The architecture arguments that follow from the data: ``{"in_channels": 3 (2K + 1)}``
+    with ``--context K`` > 0, else nothing (the networks' default of 3 channels)."""
+    context = config.get("context", 0)
+    return {"in_channels": tndata.context_channels(context)} if context else {}
 
 
 def make_augment(config):

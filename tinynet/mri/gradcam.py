@@ -20,15 +20,15 @@ recorded before the target layer and no parameter gradient is accumulated.
 import numpy as np
 
 from tinynet import autograd
-from .inference import _as_slices, _batches, _check_task, prepare_batch, resize_probabilities, \
-    volume_normalization
+from .inference import _as_slices, _batch_starts, _check_task, network_inputs, \
+    resize_probabilities
 from .scoring import TUMOUR_CLASS, evaluation_mode
 
 __all__ = ["grad_cam"]
 
 
 def grad_cam(model, spec, images, device="cpu", batch_size=8, target_layer=None,
-             class_index=TUMOUR_CLASS, volume=None):
+             class_index=TUMOUR_CLASS, volume=None, positions=None):
     """Grad-CAM heatmaps of the classifier's ``class_index`` logit: (N, H, W) float32 in [0, 1].
 
     ``images``: uint8 (N, H, W, 3) slices (or a list of (H, W, 3) arrays, which
@@ -36,21 +36,22 @@ def grad_cam(model, spec, images, device="cpu", batch_size=8, target_layer=None,
     ``target_layer``: the module whose output is explained (default
     ``model.layer4``, the last convolutional stage of a ResNet).  A slice
     whose map is zero everywhere (no positive evidence) gets all zeros.
-    ``volume``: all the slices of their scan, for a model normalized per volume
-    (default: ``images``).
+    ``volume``, ``positions``: all the slices of their scan and where the images lie
+    in it, for a model normalized per volume or with context (default: the images
+    are the scan; see ``inference.network_inputs``).
     """
     _check_task(spec, "classification", "grad_cam")
     slices, stacked = _as_slices(images, "grad_cam")
     layer = target_layer if target_layer is not None else getattr(model, "layer4", None)
     if layer is None:
         raise ValueError(f"grad_cam: {type(model).__name__} has no layer4; pass target_layer=")
-    tables = volume_normalization(spec, slices if volume is None else volume) if slices \
-        else None
+    inputs = network_inputs(spec, slices, volume, positions, "grad_cam")
     maps = []
     with evaluation_mode(model):
-        for chunk in _batches(slices, batch_size):
+        for first in _batch_starts(len(slices), batch_size):
+            chunk = slices[first:first + batch_size]
             activations, gradients = _activations_and_gradients(
-                model, layer, prepare_batch(chunk, spec, tables), device, class_index)
+                model, layer, inputs(first, first + batch_size), device, class_index)
             cams = _class_activation_maps(activations, gradients)
             maps += [np.clip(resize_probabilities(c, image.shape[:2]), 0.0, 1.0)
                      for c, image in zip(cams, chunk)]

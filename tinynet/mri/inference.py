@@ -39,12 +39,13 @@ from PIL import Image
 from scipy import ndimage
 
 from tinynet import autograd, backend
-from .data import normalize, resize_image, volume_levels, volume_tables
+from .data import normalize, resize_image, stack_context, volume_levels, volume_tables
 from .checkpoint import load_model
 from .cli import UsageError
 from .scoring import evaluation_mode, pixel_probabilities, tumour_probability
 
 __all__ = ["RULES", "classify", "segment", "prepare_batch", "volume_normalization",
+           "network_inputs",
            "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
            "default_checkpoint", "resolve_checkpoints", "load_models",
@@ -107,6 +108,37 @@ def volume_normalization(spec, volume):
     return volume_tables(volume_levels(resized, percentiles))
 
 
+def network_inputs(spec, slices, volume=None, positions=None, fn="network_inputs"):
+    """A function ``(first, stop) -> float32 (stop - first, C, s, s)``: the network inputs of
+    ``slices[first:stop]`` as the model of ``spec`` was trained on them.
+
+    volume : every slice of the scan the slices belong to (default: ``slices``), measured
+        by a model normalized per volume and the source of neighbours for a model with
+        context (``spec["context"]`` = K: each input is the slice with its K neighbours on
+        each side, ``tinynet.mri.data.stack_context``)
+    positions : where each slice lies in ``volume`` (default: 0, 1, ... when ``volume`` is
+        not given); needed by a model with context when ``volume`` is given
+    """
+    context = spec.get("context", 0)
+    whole = slices if volume is None else volume
+    if not context:
+        tables = volume_normalization(spec, whole) if len(slices) else None
+        return lambda first, stop: prepare_batch(slices[first:stop], spec, tables)
+    if volume is not None and positions is None:
+        raise ValueError(f"{fn}: the model sees each slice with its {context} neighbours on "
+                         "each side: with volume= give positions=, where each slice lies in "
+                         "the volume")
+    positions = np.arange(len(slices)) if positions is None else np.asarray(positions)
+    if len(positions) != len(slices):
+        raise ValueError(f"{fn}: {len(positions)} positions for {len(slices)} slices")
+    size = spec["input_size"]
+    resized = np.stack([resize_image(np.asarray(image), size) for image in whole])
+    percentiles = spec["normalization"].get("volume_percentiles")
+    tables = volume_tables(volume_levels(resized, percentiles)) if percentiles else None
+    return lambda first, stop: normalize(
+        stack_context(resized, positions[first:stop], context), spec["normalization"], tables)
+
+
 def resize_probabilities(probabilities, shape):
     """A float (h, w) probability map resized bilinearly to ``shape`` = (H, W), float32.
 
@@ -121,11 +153,10 @@ def resize_probabilities(probabilities, shape):
     return np.asarray(resized, dtype=np.float32)
 
 
-def _batches(slices, batch_size):
+def _batch_starts(n, batch_size):
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    for start in range(0, len(slices), batch_size):
-        yield slices[start:start + batch_size]
+    return range(0, n, batch_size)
 
 
 def _forward(model, inputs, device):
@@ -138,35 +169,36 @@ def _forward(model, inputs, device):
 # The two networks
 # ---------------------------------------------------------------------------
 
-def classify(model, spec, images, device="cpu", batch_size=16, volume=None):
+def classify(model, spec, images, device="cpu", batch_size=16, volume=None, positions=None):
     """Tumour probability of every slice: (N,) float64 in [0, 1].
 
     ``images``: uint8 (N, H, W, 3) (or a list of (H, W, 3) arrays of any
-    sizes); ``volume``: all the slices of their scan, for a model normalized per
-    volume (default: ``images``).  The classifier gives logits (l0, l1) per slice; the tumour
+    sizes); ``volume`` and ``positions``: all the slices of their scan and where the
+    images lie in it, for a model normalized per volume or with context (see
+    ``network_inputs``; default: the images are the scan).  The classifier gives logits (l0, l1) per slice; the tumour
     probability is ``scoring.tumour_probability``: sigmoid(l1 - l0) =
     softmax(l)[1] in float64, the number validation scores too.
     """
     _check_task(spec, "classification", "classify")
     slices, _ = _as_slices(images, "classify")
-    tables = volume_normalization(spec, slices if volume is None else volume) if slices \
-        else None
+    inputs = network_inputs(spec, slices, volume, positions, "classify")
     probabilities = []
     with evaluation_mode(model):
-        for chunk in _batches(slices, batch_size):
-            logits = _forward(model, prepare_batch(chunk, spec, tables), device)
+        for first in _batch_starts(len(slices), batch_size):
+            logits = _forward(model, inputs(first, first + batch_size), device)
             probabilities.append(tumour_probability(logits))
     return np.concatenate(probabilities) if probabilities else np.zeros(0, np.float64)
 
 
-def segment(model, spec, images, device="cpu", batch_size=8, tta=False, volume=None):
+def segment(model, spec, images, device="cpu", batch_size=8, tta=False, volume=None,
+            positions=None):
     """Tumour probability of every pixel, at each input slice's own size.
 
     ``images``: uint8 (N, H, W, 3) -> float32 (N, H, W) in [0, 1]; a list of
     (H, W, 3) arrays of different sizes gives a list of (H, W) maps.
-    ``volume``: all the slices of their scan, for a model normalized per volume
-    (default: ``images``).  The
-    segmenter's logits (N, 1, s, s) at s = ``spec["input_size"]`` go through a
+    ``volume`` and ``positions``: all the slices of their scan and where the images
+    lie in it, for a model normalized per volume or with context (see
+    ``network_inputs``; default: the images are the scan).  The segmenter's logits (N, 1, s, s) at s = ``spec["input_size"]`` go through a
     sigmoid and are resized back bilinearly.
 
     ``tta=True`` (test-time augmentation) averages the probabilities of the
@@ -176,12 +208,12 @@ def segment(model, spec, images, device="cpu", batch_size=8, tta=False, volume=N
     """
     _check_task(spec, "segmentation", "segment")
     slices, stacked = _as_slices(images, "segment")
-    tables = volume_normalization(spec, slices if volume is None else volume) if slices \
-        else None
+    make_inputs = network_inputs(spec, slices, volume, positions, "segment")
     maps = []
     with evaluation_mode(model):
-        for chunk in _batches(slices, batch_size):
-            inputs = prepare_batch(chunk, spec, tables)
+        for first in _batch_starts(len(slices), batch_size):
+            chunk = slices[first:first + batch_size]
+            inputs = make_inputs(first, first + batch_size)
             probabilities = _segmenter_probabilities(model, inputs, device)
             if tta:
                 mirrored = _segmenter_probabilities(model, inputs[..., ::-1].copy(), device)
@@ -285,9 +317,11 @@ class TwoStagePredictor:
 
     @property
     def needs_volume(self):
-        """Whether a model normalizes each slice by its whole volume (``--intensity volume``):
-        then the slices of a scan must be predicted with ``volume=`` the whole scan."""
-        return any(pair is not None and "volume_percentiles" in pair[1]["normalization"]
+        """Whether a model normalizes each slice by its whole volume (``--intensity volume``)
+        or sees its neighbours (``--context``): then the slices of a scan must be predicted
+        with ``volume=`` the whole scan (and ``positions=``)."""
+        return any(pair is not None and ("volume_percentiles" in pair[1]["normalization"]
+                                         or pair[1].get("context", 0))
                    for pair in (self.classifier, self.segmenter))
 
     def settings(self):
@@ -296,21 +330,24 @@ class TwoStagePredictor:
                 "seg_threshold": self.seg_threshold, "min_area": self.min_area, "min_component": self.min_component,
                 "tta": self.tta, "device": self.device}
 
-    def __call__(self, images, volume=None):
+    def __call__(self, images, volume=None, positions=None):
         """Predict uint8 (N, H, W, 3) slices (or a list of (H, W, 3)): a ``SlicePredictions``.
 
         volume : every slice of the scan the images belong to, for models normalized per
-            volume (default: the images, right when they are one whole scan)
+            volume or with context (default: the images, right when they are one whole scan)
+        positions : where each image lies in ``volume`` (needed with volume= by a model
+            with context)
         """
         slices, stacked = _as_slices(images, "TwoStagePredictor")
-        # The segmenter may see only the classifier's positives: its normalization is
-        # still that of the whole volume.
-        volume = slices if volume is None else volume
+        # The segmenter may see only the classifier's positives: its normalization and
+        # neighbours are still those of the whole volume.
+        if volume is None:
+            volume, positions = slices, np.arange(len(slices))
         cls_probability = None
         if self.classifier is not None:
             model, spec = self.classifier
             cls_probability = classify(model, spec, slices, self.device, self.cls_batch_size,
-                                       volume=volume)
+                                       volume=volume, positions=positions)
         if self.segmenter is None:
             return SlicePredictions(cls_probability, cls_probability >= self.cls_threshold,
                                     None, None, cls_probability, None)
@@ -324,7 +361,9 @@ class TwoStagePredictor:
             to_segment = np.arange(len(slices))
         model, spec = self.segmenter
         pixel_maps = segment(model, spec, [slices[i] for i in to_segment], self.device,
-                             self.seg_batch_size, self.tta, volume=volume)
+                             self.seg_batch_size, self.tta, volume=volume,
+                             positions=None if positions is None
+                             else np.asarray(positions)[to_segment])
         seg_masks = [np.zeros(image.shape[:2], np.uint8) for image in slices]
         pixel_probabilities = [np.zeros(image.shape[:2], np.float32) for image in slices]
         max_pixel = np.zeros(len(slices), np.float64)

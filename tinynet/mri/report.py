@@ -158,7 +158,9 @@ def _predict_dataset(predictor, dataset, progress):
         true_parts.append(np.stack([mask for _, mask in pairs]).astype(np.uint8))
         order.append(indices)
         for start in range(0, len(volume), CHUNK):
-            result = predictor(volume[start:start + CHUNK], volume=volume)
+            chunk = volume[start:start + CHUNK]
+            result = predictor(chunk, volume=volume,
+                               positions=np.arange(start, start + len(chunk)))
             cls_parts.append(result.classifier_probability)
             seg_parts.append(result.segmenter_masks)
             pipeline_parts.append(result.masks)

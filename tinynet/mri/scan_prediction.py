@@ -85,13 +85,15 @@ def predict_scan(predictor, slices, spacing_mm, chunk_size=32, progress=None):
     rows, columns = slices.shape[1:3]
     crop = (slice(None), slice(top, top + rows), slice(left, left + columns))
     pad = ((0, 0), (top, bottom), (left, right), (0, 0))
-    # A model normalized per volume measures the whole (padded) scan, whatever the chunk.
+    # A model normalized per volume measures the whole (padded) scan, whatever the chunk;
+    # one with context takes each slice's neighbours from it.
     volume = np.pad(slices, pad) if predictor.needs_volume else None
     parts = []
     for first in range(0, len(slices), chunk_size):
         chunk = volume[first:first + chunk_size] if volume is not None else \
             np.pad(slices[first:first + chunk_size], pad)
-        result = predictor(chunk, volume=volume)
+        result = predictor(chunk, volume=volume,
+                           positions=np.arange(first, first + len(chunk)))
         parts.append((result.probability, result.positive,
                       None if result.masks is None else result.masks[crop],
                       None if result.masks is None else result.pixel_probabilities[crop]))

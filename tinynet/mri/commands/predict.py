@@ -193,11 +193,11 @@ def _predict_slice_files(args, predictor, classifier, slices, out):
     records, sizes, frames = [], {}, {}
     chunk_size = max(CHUNK, args.batch_size)
     with tqdm(total=len(slices), unit="slice", desc="predict", disable=None) as bar:
-        for chunk, images, volume in _slice_chunks(slices, args.input, chunk_size,
-                                                   predictor.needs_volume):
-            result = predictor(images, volume=volume)
+        for chunk, images, volume, positions in _slice_chunks(slices, args.input, chunk_size,
+                                                              predictor.needs_volume):
+            result = predictor(images, volume=volume, positions=positions)
             heatmaps = grad_cam(*classifier, images, predictor.device, args.batch_size,
-                                volume=volume) if args.gradcam else None
+                                volume=volume, positions=positions) if args.gradcam else None
             for k, (path, name) in enumerate(chunk):
                 record = write_outputs(out, path, name, images[k], result, k,
                                        None if heatmaps is None else heatmaps[k])
@@ -228,8 +228,9 @@ def _predict_slice_files(args, predictor, classifier, slices, out):
 
 
 def _slice_chunks(slices, input_path, chunk_size, whole_volumes):
-    """Yield (chunk of (path, name), their images, the volume or None), patient by patient
-    (patients in the order of their first slice; a patient's slices in their order).
+    """Yield (chunk of (path, name), their images, the volume or None, the chunk's positions
+    in it), patient by patient (patients in the order of their first slice; a patient's
+    slices in their order).
 
     A chunk never mixes patients.  With ``whole_volumes`` every image of the patient is
     read first and given as the volume; else only the chunk's images are read.
@@ -243,7 +244,7 @@ def _slice_chunks(slices, input_path, chunk_size, whole_volumes):
             chunk = group[first:first + chunk_size]
             images = volume[first:first + chunk_size] if whole_volumes else \
                 [read_slice(path) for path, _ in chunk]
-            yield chunk, images, volume
+            yield chunk, images, volume, np.arange(first, first + len(chunk))
 
 
 def write_outputs(out, path, name, image, result, k, heatmap):

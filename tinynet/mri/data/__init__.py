@@ -12,12 +12,14 @@ One topic per module: ``dataset`` (SliceDataset), ``kaggle3m`` (the reader),
 ``python -m tinynet pack``), ``sources`` (open_dataset), ``splits`` (train/validation
 splits and cross-validation folds),
 ``preprocess`` (resize, channel_stats, normalize), ``volume_intensity`` (per-volume
-normalization and its intensity augmentation), ``augment``, ``loader``,
+normalization and its intensity augmentation), ``context`` (2.5-D input: a slice with
+its neighbours), ``augment``, ``loader``,
 ``slice_files`` (image files to predict on, with or without masks).
 This package knows arrays and files, never networks: it imports only NumPy,
 SciPy, Pillow and the framework's atomic file writer (``tinynet.io``).
 """
 from .augment import Augment
+from .context import context_channels, neighbour_positions, neighbour_table, stack_context
 from .dataset import SliceDataset
 from .errors import DataError
 from .kaggle3m import read_kaggle3m
@@ -38,5 +40,6 @@ __all__ = ["DataError", "SliceDataset", "read_kaggle3m", "make_phantom", "pack",
            "kfold_patients", "fold_split", "save_folds", "load_folds",
            "channel_stats", "normalize", "slice_scales", "resize_image", "resize_mask",
            "resize_dataset", "VOLUME_PERCENTILES", "volume_levels", "volume_tables",
-           "IntensityJitter",
+           "IntensityJitter", "context_channels", "neighbour_positions", "neighbour_table",
+           "stack_context",
            "Augment", "BatchLoader", "Batch"]

@@ -47,7 +47,9 @@ class Augment:
         elastic_sigma: smoothness of the elastic field, as a fraction of the image side
 
     ``aug(image uint8 (H, W, 3), mask uint8 (H, W), rng) -> (image, mask)``, uint8, same shapes.
-    With everything off the inputs are returned as they are.
+    With everything off the inputs are returned as they are.  A 2.5-D image (H, W, 3 m),
+    a slice with its neighbours (``context.py``), gets one transform for all its channels
+    and the same jitter for each of the three sequences in every neighbour.
     """
 
     def __init__(self, flip=True, rotate=15.0, scale=0.1, elastic=0.0, intensity=0.1,
@@ -79,7 +81,8 @@ class Augment:
         if self.intensity:
             gain = rng.uniform(1 - self.intensity, 1 + self.intensity, size=3)
             bias = rng.uniform(-self.intensity, self.intensity, size=3) * 255 / 4
-            image = _jitter_intensity(image, gain, bias)
+            groups = image.shape[2] // 3
+            image = _jitter_intensity(image, np.tile(gain, groups), np.tile(bias, groups))
         return image, mask
 
     def _draw_displacement(self, rng, shape):
@@ -92,9 +95,10 @@ class Augment:
 
 def _check_pair(image, mask):
     if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3):
+            and image.shape[2] >= 3 and image.shape[2] % 3 == 0):
         raise DataError(f"Augment: image must be uint8 (H, W, 3), got "
-                        f"{getattr(image, 'dtype', type(image).__name__)} {np.shape(image)}")
+                        f"{getattr(image, 'dtype', type(image).__name__)} {np.shape(image)} "
+                        "(or (H, W, 3 m): a slice with its neighbours)")
     if not (isinstance(mask, np.ndarray) and mask.dtype == np.uint8
             and mask.shape == image.shape[:2]):
         raise DataError(f"Augment: mask must be uint8 {image.shape[:2]} like the image, got "
@@ -140,4 +144,4 @@ def _jitter_intensity(image, gain, bias):
     """Per channel x -> clip(round(gain[c] x + bias[c]), 0, 255), through a 256-entry table."""
     levels = np.arange(256, dtype=np.float64)
     tables = np.clip(np.rint(gain[:, None] * levels + bias[:, None]), 0, 255).astype(np.uint8)
-    return np.stack([tables[c][image[..., c]] for c in range(3)], axis=-1)
+    return np.stack([tables[c][image[..., c]] for c in range(image.shape[-1])], axis=-1)

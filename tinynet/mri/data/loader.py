@@ -47,6 +47,7 @@ from ._checks import check_whole_number, is_real_number
 from .dataset import stack_slices
 from .errors import DataError
 from .preprocess import check_stats, normalize
+from .context import check_context, neighbour_table
 from .volume_intensity import volume_levels, volume_tables
 
 __all__ = ["Batch", "BatchLoader"]
@@ -58,7 +59,7 @@ class Batch(NamedTuple):
     """One mini-batch: NumPy arrays, or the loader's ``transfer`` of them (e.g. GPU arrays);
     ``indices`` stays NumPy.
 
-    images  float32 (B, 3, H, W), normalized
+    images  float32 (B, 3, H, W), normalized (3 (2K + 1) channels with context K)
     masks   float32 (B, 1, H, W), 0/1
     labels  int64 (B,), 1 where the (augmented) mask has tumour pixels
     indices int64 (B,), the dataset indices of the slices
@@ -115,6 +116,9 @@ class BatchLoader:
                     patient, ``volume_intensity.volume_levels``) once, here
         intensity_jitter: None, or an ``IntensityJitter`` applied to each slice's per-volume
                     normalization (needs ``"volume_percentiles"``)
+        context:    K >= 0: each image is the slice with its K neighbours on each side in
+                    its patient's volume, (3 (2K + 1), H, W) (``context.py``); the mask is
+                    the slice's own
         seed:       the seed of every random choice
         drop_last:  drop the last batch of an epoch if it is smaller than batch_size
         prefetch:   batches prepared ahead by the worker thread; 0 = no thread
@@ -128,7 +132,7 @@ class BatchLoader:
     def __init__(self, dataset, indices, batch_size, *, shuffle=True, oversample_tumour=None,
                  augment=None, normalization=None, seed=0, drop_last=False, prefetch=2,
                  rank=0, world_size=1, transfer=None, intensity_jitter=None,
-                 patient_area_sampling=None):
+                 patient_area_sampling=None, context=0):
         self.dataset = dataset
         self.indices = _check_indices(indices, len(dataset))
         self.batch_size = check_whole_number(batch_size, "batch_size", 1, "BatchLoader")
@@ -142,6 +146,9 @@ class BatchLoader:
             raise DataError("BatchLoader: intensity_jitter acts on the per-volume normalization; "
                             "give normalization with volume_percentiles")
         self.intensity_jitter = intensity_jitter
+        self.context = check_context(context, "BatchLoader")
+        self._neighbours = neighbour_table(dataset.patient_of, self.context) \
+            if self.context else None
         self.oversample_tumour = None
         if oversample_tumour is not None:
             self._set_oversampling(oversample_tumour)
@@ -311,6 +318,9 @@ class BatchLoader:
         images, masks = [], []
         for offset, index in enumerate(chosen):
             image, mask = self.dataset[int(index)]
+            if self.context:
+                image = np.concatenate([self.dataset[int(j)][0]
+                                        for j in self._neighbours[int(index)]], axis=-1)
             if self.augment is not None:
                 rng = np.random.default_rng([self.seed, epoch, first + offset])
                 image, mask = self.augment(image, mask, rng)

@@ -58,15 +58,16 @@ def resize_dataset(dataset, size):
 
 
 def slice_scales(images, percentile):
-    """Intensity factors k (N, 3) that map the ``percentile``-th percentile of each
-    channel's nonzero pixels to 1 (in units of x / 255) for uint8 (N, H, W, 3) images.
+    """Intensity factors k (N, C) that map the ``percentile``-th percentile of each
+    channel's nonzero pixels to 1 (in units of x / 255) for uint8 (N, H, W, C) images
+    (C = 3, or 3 m for slices with their neighbours).
 
     A channel with no nonzero pixel keeps k = 1 (x / 255), so an empty slice stays zero.
     """
     images = np.asarray(images)
-    scales = np.ones((images.shape[0], 3), dtype=np.float64)
+    scales = np.ones((images.shape[0], images.shape[-1]), dtype=np.float64)
     for n in range(images.shape[0]):
-        for c in range(3):
+        for c in range(images.shape[-1]):
             channel = images[n, ..., c]
             bright = channel[channel > 0]
             if bright.size:
@@ -139,9 +140,11 @@ def check_slice_percentile(percentile, where):
 
 
 def normalize(images, stats, tables=None):
-    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W): ``(T[c](x) - mean[c]) / std[c]``.
+    """uint8 (N, H, W, C) -> float32 (N, C, H, W): ``(T[c](x) - mean[c]) / std[c]``.
 
-    A single image (H, W, 3) gives (3, H, W).  T[c](x) is k x / 255, k = 1 or per
+    C is 3 (pre-contrast, FLAIR, post-contrast), or 3 m for slices stacked with their
+    neighbours (``context.py``): channel c then uses the numbers of sequence c mod 3.
+    A single image (H, W, C) gives (C, H, W).  T[c](x) is k x / 255, k = 1 or per
     slice and channel from ``slice_scales`` when ``stats`` has ``"slice_percentile"``.
     When ``stats`` has ``"volume_percentiles"`` (``--intensity volume``), T comes
     from the volume the slices belong to and must be given as ``tables``: float32
@@ -150,25 +153,29 @@ def normalize(images, stats, tables=None):
     lookup table, which is exact and faster than float arithmetic on every pixel.
     """
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[-1] != 3:
-        raise DataError(f"normalize: expected uint8 images (N, H, W, 3) or (H, W, 3), "
-                        f"got {images.dtype} {images.shape}")
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[-1] % 3 or \
+            images.shape[-1] == 0:
+        raise DataError(f"normalize: expected uint8 images (N, H, W, 3) or (H, W, 3) (or 3 m "
+                        f"channels, slices with their neighbours), got {images.dtype} "
+                        f"{images.shape}")
     mean, std = check_stats(stats)
     if images.ndim == 3:
         return normalize(images[None], stats, tables)[0]
+    groups = images.shape[-1] // 3
+    mean, std = np.tile(mean, groups), np.tile(std, groups)
     levels = _level_tables(images, stats, tables)
-    out = np.empty((images.shape[0], 3) + images.shape[1:3], dtype=np.float32)
+    out = np.empty((images.shape[0], images.shape[-1]) + images.shape[1:3], dtype=np.float32)
     for n in range(images.shape[0]):
         # normalized[c, v]: the normalized value of level v in channel c of this slice
         normalized = ((levels[n] - mean[:, None]) / std[:, None]).astype(np.float32)
-        for c in range(3):
+        for c in range(images.shape[-1]):
             out[n, c] = normalized[c][images[n, ..., c]]
     return out
 
 
 def _level_tables(images, stats, tables):
-    """T of every slice of ``images`` as float64 (N, 3, 256) (see ``normalize``)."""
-    n = images.shape[0]
+    """T of every slice and channel of ``images`` as float64 (N, C, 256) (see ``normalize``)."""
+    n, channels = images.shape[0], images.shape[-1]
     if stats.get("volume_percentiles") is not None:
         if tables is None:
             raise DataError("normalize: these stats normalize per volume (volume_percentiles): "
@@ -178,12 +185,15 @@ def _level_tables(images, stats, tables):
         if tables.shape not in ((3, 256), (n, 3, 256)):
             raise DataError(f"normalize: tables must be (3, 256) or ({n}, 3, 256) for {n} "
                             f"slices, got shape {tables.shape}")
-        return np.broadcast_to(tables, (n, 3, 256))
+        tables = np.tile(tables, (1, channels // 3, 1) if tables.ndim == 3
+                         else (channels // 3, 1))
+        return np.broadcast_to(tables, (n, channels, 256))
     if tables is not None:
         raise DataError("normalize: tables= is for stats with volume_percentiles; these stats "
                         "scale per dataset or per slice")
     percentile = stats.get("slice_percentile")
-    scales = slice_scales(images, percentile) if percentile is not None else np.ones((n, 3))
+    scales = slice_scales(images, percentile) if percentile is not None \
+        else np.ones((n, channels))
     return scales[:, :, None] * (np.arange(256, dtype=np.float64) / 255.0)
 
 
