@@ -11,9 +11,10 @@
         sched.step()
 
 One file per topic: optimizer.py (the base class: parameter groups, state,
-state_dict), sgd.py, adam.py (Adam, AdamW), lr_scheduler.py, clip.py.
+state_dict), sgd.py, adam.py (Adam, AdamW), lr_scheduler.py, clip.py, swa_utils.py
+(averages of the weights: EMA and SWA).
 """
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adam import Adam, AdamW
 from .clip import clip_grad_norm_, clip_grad_value_
 from .lr_scheduler import (CosineAnnealingLR, LRScheduler, MultiStepLR, ReduceLROnPlateau,
@@ -21,6 +22,6 @@ from .lr_scheduler import (CosineAnnealingLR, LRScheduler, MultiStepLR, ReduceLR
 from .optimizer import Optimizer
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "LRScheduler", "StepLR",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "swa_utils", "LRScheduler", "StepLR",
            "MultiStepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "clip_grad_norm_",
            "clip_grad_value_"]
