@@ -130,9 +130,10 @@ def train(run, model, optimizer, data, device, threshold):
                 correct = (logits.detach().argmax(dim=1) == labels).float().mean()
                 run.step_done(loss=value, accuracy=correct)
 
-            # The model itself, not its DDP wrapper: each rank predicts its share of the
+            # The model itself (its average with --ema), not its DDP wrapper: each rank
+            # predicts its share of the
             # validation slices, and validate_classifier gathers them from every rank.
-            scores, predictions = validate_classifier(parallel.unwrap(model), data.val_loader,
+            scores, predictions = validate_classifier(run.evaluated_model(), data.val_loader,
                                                       device, threshold,
                                                       criterion=ops.cross_entropy)
             is_best = run.end_epoch(scores)

@@ -153,9 +153,10 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
                 run.scaler.update()
                 run.step_done(loss=value, dice=batch_dice(logits.detach(), masks, threshold))
 
-            # The model itself, not its DDP wrapper: each rank predicts its share of the
+            # The model itself (its average with --ema), not its DDP wrapper: each rank
+            # predicts its share of the
             # validation slices, and validate_segmenter gathers them from every rank.
-            scores, predictions = validate_segmenter(parallel.unwrap(model), data.val_loader,
+            scores, predictions = validate_segmenter(run.evaluated_model(), data.val_loader,
                                                      data.dataset.patient_of, device,
                                                      threshold, val_criterion)
             is_best = run.end_epoch(scores)

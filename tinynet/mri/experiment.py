@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinynet import backend
+from tinynet.optim import swa_utils
 
 from . import data as tndata
 from . import parallel
@@ -98,6 +99,10 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
         help="2.5-D input: each slice with its K neighbours on each side in its volume, "
              "3 (2K + 1) input channels (default 0: the slice alone); prediction then needs "
              "the slices of a scan together")
+    add("--ema", type=ema_decay, default=0.0, metavar="DECAY",
+        help="validate and save an exponential moving average of the weights, updated after "
+             "every step: avg <- DECAY avg + (1 - DECAY) w, about 1 / (1 - DECAY) steps "
+             "(e.g. 0.995: the last ~200 steps); default 0: off, the last step's weights")
     add("--no-augment", dest="augment", action="store_false",
         help="turn off augmentation (flips, rotation, scaling, intensity jitter)")
     add("--elastic", type=float, default=0.0,
@@ -179,9 +184,16 @@ def start_run(config, model, optimizer, spec, data, monitor, *, scheduler, scale
     # on the CPU reading is free, and several ranks agree on the loss every step anyway.
     read_every = config.get("log_every", 1) if config["device"] == "gpu" and \
         parallel.rank_and_size()[1] == 1 else 1
+    # --ema DECAY: an exponential moving average of the weights (batch norm's statistics
+    # included), validated and saved in place of the last step's weights.
+    average = None
+    if config.get("ema"):
+        average = swa_utils.AveragedModel(
+            parallel.unwrap(model), use_buffers=True,
+            multi_avg_fn=swa_utils.get_ema_multi_avg_fn(config["ema"]))
     run = TrainingRun(config["out"], model=model, optimizer=optimizer, scheduler=scheduler,
                       loader=data.train_loader, spec=spec, config=config, monitor=monitor,
-                      read_every=read_every, scaler=scaler)
+                      read_every=read_every, scaler=scaler, average=average)
     if config["resume"]:
         run.resume(config["resume"])
     if parallel.is_main():
@@ -262,6 +274,17 @@ def prepare_data(config, *, augment, multiple=1):
     if rank == 0:
         print(summarize(data))
     return data
+
+
+def ema_decay(text):
+    """argparse type of --ema: 0 (off) or a decay in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not (value == 0 or 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"expected 0 (off) or a decay in (0, 1), got {text!r}")
+    return value
 
 
 def input_arguments(config):

@@ -2,7 +2,8 @@
 
 What ``TrainingRun`` keeps in the output folder::
 
-    last.npz     everything needed to continue: weights, optimizer, scheduler, the
+    last.npz     everything needed to continue: weights (with --ema the averaged ones as
+                 the model, the trained ones beside them), optimizer, scheduler, the
                  sampler's position, the RNG, the history; written atomically at the
                  end of every epoch and when Ctrl-C stops the run
     best.npz     the weights of the epoch with the best validation metric, with the
@@ -70,6 +71,8 @@ EXIT_INTERRUPTED = 130   # the shell's code for a process stopped by SIGINT
 LAST = "last.npz"
 BEST = "best.npz"
 LOG = "log.jsonl"
+#: With an averaged model (--ema), last.npz's extra arrays that hold the trained weights.
+TRAINED = "trained/"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -97,10 +100,15 @@ class TrainingRun:
         (1: every step, as on the CPU, where reading is free; see "Reading from a GPU")
     scaler : the ``tn.amp.GradScaler`` of a mixed-precision run, or None; its loss scale is
         saved in last.npz and restored on resume
+    average : a ``tn.optim.swa_utils.AveragedModel`` of the model (``--ema``), or None.  It
+        is updated after every step (``step_done``), validated (``evaluated_model``), and
+        its weights are the checkpoints' model: what best.npz and last.npz give to
+        prediction and scoring.  last.npz also keeps the trained weights themselves
+        (extra arrays ``trained/<name>``), from which a resumed run trains on
     """
 
     def __init__(self, out_dir, *, model, optimizer, scheduler, loader, spec, config,
-                 monitor, mode="max", read_every=1, scaler=None):
+                 monitor, mode="max", read_every=1, scaler=None, average=None):
         if mode not in ("max", "min"):
             raise ValueError(f"TrainingRun: mode must be 'max' or 'min', got {mode!r}")
         self.out_dir = os.fspath(out_dir)
@@ -108,6 +116,7 @@ class TrainingRun:
         self.model = parallel.unwrap(model)       # the checkpoints are those of one process
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scaler = scaler       # tn.amp.GradScaler of --amp (its scale is saved), or None
+        self.average = average     # AveragedModel of --ema, or None
         self.rank, self.world_size = parallel.rank_and_size()
         self.is_main = self.rank == 0             # prints, logs and writes files
         self.loader = loader
@@ -246,6 +255,8 @@ class TrainingRun:
         ``read_every`` steps).
         """
         self.step += 1
+        if self.average is not None:
+            self.average.update_parameters(self.model)
         self._meter.add(values)
         if self._bar is not None:
             # Only on a step that read the loss, and only for a bar that is shown (a log
@@ -395,6 +406,11 @@ class TrainingRun:
             signal.signal(signal.SIGINT, previous[1])
 
     # -- checkpoints ----------------------------------------------------------------
+    def evaluated_model(self):
+        """The network to validate and to save as the run's model: the averaged one with
+        ``average``, else the model itself (unwrapped from DistributedDataParallel)."""
+        return self.average.module if self.average is not None else self.model
+
     def save_last(self):
         """Write last.npz: the whole training state, atomically (rank 0; the same on all)."""
         self._last_saved = _position_in_words(self.epoch, self.loader.position)
@@ -406,13 +422,18 @@ class TrainingRun:
                  "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                  "scaler": self.scaler.state_dict() if self.scaler else None,
                  "rng": backend.get_rng().bit_generator.state}
-        save_checkpoint(self.last_path, model=self.model, optimizer=self.optimizer,
-                        epoch=self.epoch, metadata={"model": self.spec, "run": state})
+        trained = {}
+        if self.average is not None:
+            state["n_averaged"] = int(self.average.n_averaged.item())
+            trained = {TRAINED + key: value for key, value in self.model.state_dict().items()}
+        save_checkpoint(self.last_path, model=self.evaluated_model(), optimizer=self.optimizer,
+                        epoch=self.epoch, metadata={"model": self.spec, "run": state},
+                        **trained)
 
     def _save_best(self, record):
         if not self.is_main:
             return
-        save_checkpoint(self.best_path, model=self.model, epoch=self.epoch,
+        save_checkpoint(self.best_path, model=self.evaluated_model(), epoch=self.epoch,
                         metadata={"model": self.spec, "metrics": record,
                                   "config": self.config})
 
@@ -425,7 +446,14 @@ class TrainingRun:
         if state is None:
             raise CheckpointError(f"{path} is not a last.npz of a training run (no run state in "
                              "its metadata); best.npz holds only weights, resume from last.npz")
-        self.model.load_state_dict(checkpoint["model"], strict=True)
+        if self.average is not None:
+            trained = {key[len(TRAINED):]: value for key, value in checkpoint["extra"].items()
+                       if key.startswith(TRAINED)}
+            self.model.load_state_dict(trained, strict=True)
+            self.average.module.load_state_dict(checkpoint["model"], strict=True)
+            self.average.n_averaged.data[...] = state["n_averaged"]
+        else:
+            self.model.load_state_dict(checkpoint["model"], strict=True)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
