@@ -57,7 +57,7 @@ def model_spec(arch, arch_args, input_size, normalization, threshold=0.5, contex
         spec["normalization"]["volume_percentiles"] = (
             [float(p) if _finite(p) else p for p in volume] if isinstance(volume, (list, tuple))
             else volume)
-    if context:
+    if not (type(context) is int and context == 0):   # a bad value is left for _check_spec
         spec["context"] = context
     _check_spec(spec, "model_spec")
     return spec

@@ -121,7 +121,7 @@ def network_inputs(spec, slices, volume=None, positions=None, fn="network_inputs
     """
     context = spec.get("context", 0)
     whole = slices if volume is None else volume
-    if not context:
+    if not context or not len(slices):
         tables = volume_normalization(spec, whole) if len(slices) else None
         return lambda first, stop: prepare_batch(slices[first:stop], spec, tables)
     if volume is not None and positions is None:
@@ -342,7 +342,8 @@ class TwoStagePredictor:
         # The segmenter may see only the classifier's positives: its normalization and
         # neighbours are still those of the whole volume.
         if volume is None:
-            volume, positions = slices, np.arange(len(slices))
+            volume = slices
+            positions = np.arange(len(slices)) if positions is None else positions
         cls_probability = None
         if self.classifier is not None:
             model, spec = self.classifier
