@@ -431,12 +431,12 @@ def _check_rule(rule, classifier, segmenter):
     if rule is None:
         return "classifier" if classifier is not None else "segmenter"
     if rule not in RULES:
-        raise ValueError(f"rule must be one of {list(RULES)}, got {rule!r}")
+        raise UsageError(f"rule must be one of {list(RULES)}, got {rule!r}")
     needs = {"classifier": ("a classifier", classifier), "segmenter": ("a segmenter", segmenter),
              "both": ("both models", classifier if segmenter is not None else None),
              "either": ("both models", classifier if segmenter is not None else None)}[rule]
     if needs[1] is None:
-        raise ValueError(f"rule {rule!r} needs {needs[0]}")
+        raise UsageError(f"rule {rule!r} needs {needs[0]}")
     return rule
 
 

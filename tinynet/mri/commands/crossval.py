@@ -255,9 +255,12 @@ def run_tune(args):
         raise cli.UsageError(f"give a segmenter run, and optionally a classifier run, not "
                              f"{len(args.runs)} runs")
     cli.check_output_folder("--out", args.out)
-    source = {"runs": sorted(os.path.abspath(run) for run in args.runs),
-              "data": None if args.data is None else os.path.abspath(args.data),
+    source = {"runs": {crossval.read_settings(run)["model"]: os.path.abspath(run)
+                       for run in args.runs},
+              "data": args.data if args.data in (None, "phantom") else os.path.abspath(args.data),
               "checkpoint": args.checkpoint}
+    # The checkpoints' sizes and times: a run trained on (a larger --epochs) predicts anew.
+    source["checkpoints"] = _checkpoint_stamps(source["runs"].values(), args.checkpoint)
     predictions_path = os.path.join(args.out, crossval.PREDICTIONS)
     source_path = os.path.join(args.out, "predictions.json")
     if os.path.exists(predictions_path) and os.path.exists(source_path) and \
@@ -282,6 +285,19 @@ def run_tune(args):
         f"{key} {value}" for key, value in result["chosen_on_all_folds"].items()
         if not key.startswith("objective")))
     return 0
+
+
+def _checkpoint_stamps(runs, checkpoint):
+    """{path: [size, modification time in ns]} of every fold's scored checkpoint."""
+    name = crossval.CHECKPOINT_FILES[checkpoint]
+    stamps = {}
+    for run in runs:
+        for entry in sorted(os.listdir(run)):
+            path = os.path.join(run, entry, name)
+            if entry.startswith("fold-") and os.path.isfile(path):
+                stat = os.stat(path)
+                stamps[path] = [stat.st_size, stat.st_mtime_ns]
+    return stamps
 
 
 def _read_json(path):

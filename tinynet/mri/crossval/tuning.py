@@ -39,6 +39,7 @@ import numpy as np
 from tinynet.io import atomic_write
 from .. import data as tndata
 from ..checkpoint import load_model
+from ..cli import UsageError
 from ..inference import RULES, TwoStagePredictor, remove_small_components
 from .scoring import CHECKPOINTS, TASKS, _common_folds, _detection, _runs_by_model, \
     summarize
@@ -74,7 +75,7 @@ def collect_predictions(run_folders, *, data=None, device="cpu", checkpoint="las
     """
     runs = _runs_by_model(run_folders)
     if "segmenter" not in runs:
-        raise ValueError("tuning needs a segmenter run (and optionally a classifier run)")
+        raise UsageError("tuning needs a segmenter run (and optionally a classifier run)")
     folds = _common_folds(runs)
     settings = runs["segmenter"][1]
     if data is not None:
@@ -187,8 +188,15 @@ def tune_pipeline(predictions, grid=None):
     with the settings chosen without its fold), "summary"}``.  Each settings dict has
     its objective (mean Dice, pooled accuracy) on the patients it was chosen on.
     """
+    unknown = sorted(set(grid or {}) - set(DEFAULT_GRID))
+    if unknown:
+        raise ValueError(f"tune_pipeline: unknown grid keys {unknown}; the grid has "
+                         f"{sorted(DEFAULT_GRID)}")
     grid = {**DEFAULT_GRID, **(grid or {})}
     has_classifier = not np.isnan(predictions["cls_probability"]).all()
+    if not has_classifier and "segmenter" not in grid["rule"]:
+        raise ValueError("tune_pipeline: without a classifier only rule 'segmenter' can be "
+                         f"tried, and the grid's rules are {grid['rule']}")
     patients, patient_index = np.unique(predictions["patient"], return_inverse=True)
     fold_of_patient = np.zeros(len(patients), dtype=np.int64)
     fold_of_patient[patient_index] = predictions["fold"]
