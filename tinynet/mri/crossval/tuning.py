@@ -51,7 +51,7 @@ __all__ = ["RULES", "DEFAULT_GRID", "PREDICTIONS", "collect_predictions", "load_
 #: The settings tried (pixels at the data's size; min_area and min_component at 128x128
 #: are a quarter of the same areas at 256x256).
 DEFAULT_GRID = {
-    "seg_threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+    "seg_threshold": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
     "min_component": [0, 10, 20, 40, 80],
     "rule": list(RULES),
     "cls_threshold": [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
