@@ -23,6 +23,7 @@ from tinynet.io import CheckpointError, SafetensorsError, TorchFormatError
 
 __all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device",
            "add_device_argument", "add_prediction_arguments", "add_threshold_arguments",
+           "PIPELINE_DEFAULTS", "fill_pipeline_settings",
            "check_output_file", "existing_path",
            "positive_int", "non_negative_int", "positive_float", "probability"]
 
@@ -127,16 +128,37 @@ def add_threshold_arguments(parser):
     parser.add_argument("--seg-threshold", type=probability, metavar="P",
                         help="a pixel is tumour when its probability >= P (default: the "
                              "segmenter checkpoint's own threshold, usually 0.5)")
-    parser.add_argument("--min-area", type=non_negative_int, default=0, metavar="PIXELS",
+    parser.add_argument("--min-area", type=non_negative_int, metavar="PIXELS",
                         help="clear predicted masks smaller than this many pixels; with a "
                              "segmenter alone a slice is called tumour when its mask keeps at "
                              "least max(PIXELS, 1) pixels (default 0)")
-    parser.add_argument("--min-component", type=non_negative_int, default=0, metavar="PIXELS",
+    parser.add_argument("--min-component", type=non_negative_int, metavar="PIXELS",
                         help="remove connected tumour regions smaller than this many pixels "
                              "from each mask before --min-area is applied (default 0: off)")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average the segmenter over the slice and "
                              "its mirror image (twice the segmentation time)")
+
+
+#: The settings of --rule, --cls-threshold, ... and their values when nobody gives them
+#: (None: the predictor's own default, e.g. each checkpoint's threshold).
+PIPELINE_DEFAULTS = {"rule": None, "cls_threshold": None, "seg_threshold": None,
+                     "min_area": 0, "min_component": 0}
+
+
+def fill_pipeline_settings(args, settings=None):
+    """Give every pipeline flag the user left out its value from ``settings`` (the shipped
+    models' pipeline.json, chosen by cross-validation), else its default.  Returns the
+    names of the flags taken from ``settings``."""
+    taken = []
+    for key, default in PIPELINE_DEFAULTS.items():
+        if getattr(args, key) is None:
+            if settings and settings.get(key) is not None:
+                setattr(args, key, settings[key])
+                taken.append(key)
+            else:
+                setattr(args, key, default)
+    return taken
 
 
 def check_output_file(flag, path):

@@ -29,6 +29,7 @@ are predicted together: ``classify``, ``segment`` and ``TwoStagePredictor``
 take ``volume=``, every slice of the scan the images belong to (default: the
 images themselves, which is right when they are one whole scan).
 """
+import json
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ from scipy import ndimage
 
 from tinynet import autograd, backend
 from .data import normalize, resize_image, stack_context, volume_levels, volume_tables
+from tinynet.io import CheckpointError
 from .checkpoint import load_model
 from .cli import UsageError
 from .scoring import evaluation_mode, pixel_probabilities, tumour_probability
@@ -48,7 +50,8 @@ __all__ = ["RULES", "classify", "segment", "prepare_batch", "volume_normalizatio
            "network_inputs",
            "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
-           "default_checkpoint", "resolve_checkpoints", "load_models",
+           "default_checkpoint", "resolve_checkpoints", "load_models", "shipped_settings",
+           "SHIPPED_SETTINGS",
            "remove_small_components"]
 
 
@@ -486,6 +489,41 @@ def default_checkpoint(task):
     folder = Path(os.environ.get("TINYNET_WEIGHTS") or WEIGHTS_DIR)
     path = folder / SHIPPED_WEIGHTS[task]
     return str(path) if path.is_file() else None
+
+
+#: Beside the shipped weights: the pipeline's settings chosen by cross-validation
+#: (``tinynet crossval tune``), used when the shipped models are.
+SHIPPED_SETTINGS = "pipeline.json"
+
+
+def shipped_settings():
+    """The shipped models' pipeline settings (rule, thresholds, min_area, min_component) from
+    ``pipeline.json`` beside them, or {} when there is none.
+
+    The file is ``{"settings": {...}, ...}`` (anything else in it is a record of how they
+    were chosen); a bad file is a CheckpointError naming it.
+    """
+    folder = Path(os.environ.get("TINYNET_WEIGHTS") or WEIGHTS_DIR)
+    path = folder / SHIPPED_SETTINGS
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
+        checked = {key: settings[key] for key in ("rule", "cls_threshold", "seg_threshold",
+                                                  "min_area", "min_component") if key in settings}
+        if checked.get("rule") not in (None, *RULES):
+            raise ValueError(f"rule {checked['rule']!r} is not one of {list(RULES)}")
+        for key in ("cls_threshold", "seg_threshold"):
+            if checked.get(key) is not None and not 0 <= float(checked[key]) <= 1:
+                raise ValueError(f"{key} {checked[key]!r} is not a probability")
+        for key in ("min_area", "min_component"):
+            if checked.get(key) is not None and (not isinstance(checked[key], int)
+                                                  or checked[key] < 0):
+                raise ValueError(f"{key} {checked[key]!r} is not a whole number >= 0")
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a pipeline settings file ({exc}); expected "
+                              '{"settings": {"rule": ..., "cls_threshold": ..., ...}}') from exc
+    return checked
 
 
 def resolve_checkpoints(classifier=None, segmenter=None):

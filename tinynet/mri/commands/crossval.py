@@ -240,6 +240,7 @@ def run_score(args):
         raise cli.UsageError("scoring the pipeline of two runs: give --out DIR for its table")
     out = args.out or args.runs[0]
     cli.check_output_folder("--out", out)
+    cli.fill_pipeline_settings(args)
     table = crossval.score_crossval(
         args.runs, data=args.data, device=cli.check_device(args.device),
         cls_threshold=args.cls_threshold, seg_threshold=args.seg_threshold,

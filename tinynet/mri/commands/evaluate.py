@@ -19,13 +19,14 @@ self-contained HTML page (figures embedded):
 Both empty (no tumour, none predicted) gives Dice 1.  Predictions are scored
 at the data's own size: the data is never resized for the evaluation.
 """
+import sys
 import time
 
 from tqdm import tqdm
 
 from .. import cli, report
 from ..data import load_split, open_dataset
-from ..inference import load_models, resolve_checkpoints
+from ..inference import load_models, resolve_checkpoints, shipped_settings
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -74,7 +75,13 @@ def run(args):
     device = cli.check_device(args.device)
     start = time.perf_counter()
     # The files actually used (the shipped weights when none is given), for the report.
+    shipped = args.classifier is None and args.segmenter is None
     args.classifier, args.segmenter = resolve_checkpoints(args.classifier, args.segmenter)
+    # The shipped models come with their pipeline settings, chosen by cross-validation.
+    taken = cli.fill_pipeline_settings(args, shipped_settings() if shipped else None)
+    if taken:
+        print("the shipped models' settings (tinynet/mri/weights/pipeline.json): " + ", ".join(
+            f"{key} {getattr(args, key)}" for key in taken), file=sys.stderr)
     classifier, segmenter = load_models(args.classifier, args.segmenter, device)
     dataset = open_dataset(args.data)          # its own size: no resizing for evaluation
     subset = None

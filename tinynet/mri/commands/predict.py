@@ -40,6 +40,7 @@ are no masks: only summary.json (and the Grad-CAM maps).  Bad input (a wrong
 file, shape or flag) is found before anything is written.
 """
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path, PurePosixPath
@@ -52,7 +53,8 @@ from .. import cli, viewer, viz
 from ..data import IMAGE_SUFFIXES, find_slice_files, read_slice
 from ..data.nifti import is_nifti, read_scan, read_sequences
 from ..gradcam import grad_cam
-from ..inference import TwoStagePredictor, load_models, resolve_checkpoints
+from ..inference import TwoStagePredictor, load_models, resolve_checkpoints, \
+    shipped_settings
 from ..prediction_report import save_prediction_html
 from ..scan_prediction import predict_scan
 from ..tumour_size import PIXEL_UNITS_NOTE, TumourMeasure, largest_extent, tumour_size
@@ -132,7 +134,13 @@ def run(args):
         slices = [(path, name) for path, name in find_slice_files(args.input)
                   if out.resolve() not in path.resolve().parents]
     # The files actually used (the shipped weights when none is given), for summary.json.
+    shipped = args.classifier is None and args.segmenter is None
     args.classifier, args.segmenter = resolve_checkpoints(args.classifier, args.segmenter)
+    # The shipped models come with their pipeline settings, chosen by cross-validation.
+    taken = cli.fill_pipeline_settings(args, shipped_settings() if shipped else None)
+    if taken:
+        print("the shipped models' settings (tinynet/mri/weights/pipeline.json): " + ", ".join(
+            f"{key} {getattr(args, key)}" for key in taken), file=sys.stderr)
     classifier, segmenter = load_models(args.classifier, args.segmenter, device)
     if args.gradcam and classifier is None:
         raise cli.UsageError("--gradcam explains the classifier's decision: give --classifier")
