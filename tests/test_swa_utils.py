@@ -97,3 +97,66 @@ def test_errors():
     average = swa_utils.AveragedModel(net)
     with pytest.raises(ValueError, match="give the model that was copied"):
         average.update_parameters(tn.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("make", [swa_utils.get_ema_avg_fn, swa_utils.get_ema_multi_avg_fn])
+@pytest.mark.parametrize("decay", [-0.1, 1.5])
+def test_a_decay_outside_0_1_is_refused(make, decay):
+    with pytest.raises(ValueError, match="Invalid decay value"):
+        make(decay)
+
+
+def test_multi_avg_fn_gets_one_dtype_at_a_time():
+    """A PyTorch-style function looks at the first tensor's dtype to choose its update."""
+    seen = []
+
+    def pytorch_style(averaged, current, n):
+        seen.append({str(a.data.dtype) for a in averaged})
+        if averaged[0].data.dtype.kind == "f":
+            for a, c in zip(averaged, current):
+                a.data[...] = 0.5 * (a.data + c.data)
+
+    net = small_net(tn)
+    average = swa_utils.AveragedModel(net, multi_avg_fn=pytorch_style, use_buffers=True)
+    average.update_parameters(net)
+    average.update_parameters(net)
+    assert all(len(dtypes) == 1 for dtypes in seen) and {"int64"} in seen
+
+
+def test_the_copy_has_no_gradient_hooks_and_updates_never_read_the_count():
+    net = small_net(tn)
+    for p in net.parameters():
+        p.register_post_accumulate_grad_hook(lambda p: None)
+    average = swa_utils.AveragedModel(net)
+    assert all(p._post_accumulate_hooks is None for p in average.module.parameters())
+    average.update_parameters(net)
+
+    def no_read():
+        raise AssertionError("n_averaged read from its device")
+
+    average.n_averaged.item = no_read      # a read would wait for a GPU at every step
+    average.update_parameters(net)
+    average.update_parameters(net)
+    assert int(np.asarray(average.n_averaged.data)) == 3
+
+
+def test_the_count_survives_load_state_dict():
+    net = small_net(tn)
+    saved = swa_utils.AveragedModel(net)
+    for _ in range(3):
+        saved.update_parameters(net)
+    restored = swa_utils.AveragedModel(net)
+    restored.load_state_dict(saved.state_dict())
+    restored.update_parameters(net)
+    assert int(restored.n_averaged.item()) == 4
+
+
+def test_update_bn_takes_arrays_and_a_device():
+    net = small_net(tn)
+    batches = [np.random.default_rng(k).standard_normal((4, 3, 8, 8)).astype(np.float32)
+               for k in range(2)]
+    swa_utils.update_bn(batches, net, device="cpu")
+    expected = np.concatenate([tn.tensor(b).numpy() for b in batches])
+    conv = net[0](tn.tensor(expected)).numpy()
+    np.testing.assert_allclose(net[1].running_mean.numpy(), conv.mean(axis=(0, 2, 3)),
+                               rtol=1e-4, atol=1e-5)

@@ -424,7 +424,7 @@ class TrainingRun:
                  "rng": backend.get_rng().bit_generator.state}
         trained = {}
         if self.average is not None:
-            state["n_averaged"] = int(self.average.n_averaged.item())
+            state["n_averaged"] = int(self.average.n_averaged.item())   # once an epoch
             trained = {TRAINED + key: value for key, value in self.model.state_dict().items()}
         save_checkpoint(self.last_path, model=self.evaluated_model(), optimizer=self.optimizer,
                         epoch=self.epoch, metadata={"model": self.spec, "run": state},
@@ -451,7 +451,7 @@ class TrainingRun:
                        if key.startswith(TRAINED)}
             self.model.load_state_dict(trained, strict=True)
             self.average.module.load_state_dict(checkpoint["model"], strict=True)
-            self.average.n_averaged.data[...] = state["n_averaged"]
+            self.average.set_n_averaged(state["n_averaged"])
         else:
             self.model.load_state_dict(checkpoint["model"], strict=True)
         self.optimizer.load_state_dict(checkpoint["optimizer"])

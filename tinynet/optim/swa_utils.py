@@ -42,8 +42,17 @@ def _set_truncated(averaged, value):
     averaged.data[...] = backend.get_array_module(value).trunc(value)
 
 
+def _check_decay(decay):
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"Invalid decay value {decay} provided. Please provide a value in "
+                         "[0,1] range.")
+
+
 def get_ema_avg_fn(decay=0.999):
-    """``avg_fn(averaged, current, num_averaged) -> decay averaged + (1 - decay) current``."""
+    """``avg_fn(averaged, current, num_averaged) -> decay averaged + (1 - decay) current``,
+    decay in [0, 1] (the arrays of one tensor; ``num_averaged`` an int)."""
+    _check_decay(decay)
+
     def ema_update(averaged, current, num_averaged):
         return decay * averaged + (1 - decay) * current
     return ema_update
@@ -51,7 +60,10 @@ def get_ema_avg_fn(decay=0.999):
 
 def get_ema_multi_avg_fn(decay=0.999):
     """A ``multi_avg_fn`` updating every averaged tensor in place: avg += (1 - decay)(w - avg);
-    an integer tensor (a counter) gets decay avg + (1 - decay) w truncated, as in PyTorch."""
+    an integer tensor (a counter) gets decay avg + (1 - decay) w truncated, as in PyTorch.
+    decay in [0, 1].  Called once per group of tensors of one dtype, as in PyTorch."""
+    _check_decay(decay)
+
     def ema_update(averaged_list, current_list, num_averaged):
         for averaged, current in zip(averaged_list, current_list):
             if _is_float(averaged.data):
@@ -84,7 +96,7 @@ class AveragedModel(Module):
     """A copy of ``model`` whose weights are an average of ``model``'s over the updates.
 
     Parameters (PyTorch's)
-    ----------
+    ----------------------
     model : the network being trained (copied; the copy is ``self.module``)
     device : where the copy lives (default: where the model is)
     avg_fn : ``(averaged, current, num_averaged) -> new averaged`` for one tensor, or None
@@ -93,6 +105,10 @@ class AveragedModel(Module):
     use_buffers : average the buffers too (else they are copied from the model)
 
     ``n_averaged`` (a buffer) counts the updates; the first one copies the model.
+    Differences from PyTorch: ``avg_fn`` gets the arrays of the two tensors and ``n`` as an
+    int; mismatching models raise ValueError; giving both functions raises ValueError
+    (PyTorch: AssertionError).  ``SWALR`` is not included (any schedule of
+    ``tn.optim.lr_scheduler`` can drive the learning rate).
     """
 
     def __init__(self, model, device=None, avg_fn=None, multi_avg_fn=None, use_buffers=False):
@@ -102,10 +118,25 @@ class AveragedModel(Module):
         self.module = copy.deepcopy(model)
         if device is not None:
             self.module = self.module.to(device)
+        for parameter in self.module.parameters():
+            # The copy is never trained: no gradient hooks (a DistributedDataParallel
+            # wrapper's would start all-reduces from it).
+            parameter._hooks = parameter._post_accumulate_hooks = None
         # a Python int makes an int64 tensor
         self.register_buffer("n_averaged", autograd.tensor(0, device=self._device()))
         self.avg_fn, self.multi_avg_fn = avg_fn, multi_avg_fn
         self.use_buffers = bool(use_buffers)
+        self._host_count = 0     # n_averaged on the host: reading the buffer would wait for a GPU
+
+    def load_state_dict(self, state_dict, strict=True):
+        result = super().load_state_dict(state_dict, strict)
+        self._host_count = None   # read n_averaged once, at the next update
+        return result
+
+    def set_n_averaged(self, n):
+        """Set the number of models averaged so far (e.g. when a run is restored)."""
+        self.n_averaged.data[...] = n
+        self._host_count = int(n)
 
     def _device(self):
         for parameter in self.module.parameters():
@@ -130,13 +161,16 @@ class AveragedModel(Module):
                              "model that was copied")
         device = self._device()
         current = [c if c.device == device else c.to(device) for c in current]
-        n = int(self.n_averaged.item())
+        if self._host_count is None:
+            self._host_count = int(self.n_averaged.item())
+        n = self._host_count
         with autograd.no_grad():
             if n == 0:
                 for a, c in zip(averaged, current):
                     a.data[...] = c.data
             elif self.multi_avg_fn is not None:
-                self.multi_avg_fn(averaged, current, self.n_averaged)
+                for group in _by_dtype(averaged, current):   # as PyTorch groups them
+                    self.multi_avg_fn(*group, self.n_averaged)
             elif self.avg_fn is not None:
                 for a, c in zip(averaged, current):
                     value = self.avg_fn(a.data, c.data, n)
@@ -150,12 +184,25 @@ class AveragedModel(Module):
                 for a, c in zip(self.module.buffers(), model.buffers()):
                     a.data[...] = c.data if c.device == device else c.to(device).data
         self.n_averaged.data[...] = n + 1
+        self._host_count = n + 1
+
+
+def _by_dtype(averaged, current):
+    """The pairs of tensor lists grouped by (device, dtype), in order of first appearance."""
+    groups = {}
+    for a, c in zip(averaged, current):
+        key = (str(a.device), str(a.data.dtype))
+        groups.setdefault(key, ([], []))
+        groups[key][0].append(a)
+        groups[key][1].append(c)
+    return list(groups.values())
 
 
 def update_bn(loader, model, device=None):
     """Recompute the batch norm running statistics of ``model`` with one pass over ``loader``.
 
-    Each batch is the input (or a list/tuple whose first item is); the statistics become
+    Each batch is the input (or a list/tuple whose first item is), a Tensor or an array,
+    moved to ``device`` when it is given; the statistics become
     the plain average over all batches (momentum None), as for SWA weights whose
     running statistics were never computed.  The model's mode and momenta are restored.
     """
@@ -172,9 +219,7 @@ def update_bn(loader, model, device=None):
         for batch in loader:
             if isinstance(batch, (list, tuple)):
                 batch = batch[0]
-            if device is not None:
-                batch = batch.to(device)
-            model(batch)
+            model(autograd.as_tensor(batch, device=device))
     for m in norms:
         m.momentum = momenta[m]
     model.train(was_training)
