@@ -25,7 +25,7 @@ import pytest
 from mrihelpers import IDENTITY, BrightSegmenter, MeanClassifier, bright_segmenter
 from test_crossval import CLS_FLAGS, SEG_FLAGS, rows_by_patient, tinynet_crossval
 from test_train_scripts import mri_folder   # noqa: F401  (a fixture: the tiny kaggle_3m folder)
-from tinynet.mri import crossval
+from tinynet.mri import crossval, inference
 from tinynet.mri.checkpoint import load_model, model_spec
 from tinynet.mri.cli import ArgumentParser, add_threshold_arguments
 from tinynet.mri.commands import crossval as command
@@ -757,8 +757,14 @@ def test_the_tune_command_writes_its_files_and_reuses_the_predictions(
     assert code == 0, err
     assert "reusing" not in printed and "settings chosen on all folds: seg_threshold" in printed
     for file in ("predictions.npz", "predictions.json", "tuning.json", "patients.json",
-                 "patients.csv"):
+                 "patients.csv", "pipeline.json"):
         assert (out / file).is_file(), file
+    # pipeline.json: the settings chosen on all folds, in the shipped format, at the data's side
+    monkeypatch.setenv("TINYNET_WEIGHTS", str(out))
+    chosen = {k: v for k, v in crossval.tune_pipeline(predictions)["chosen_on_all_folds"].items()
+              if not k.startswith("objective")}
+    assert inference.shipped_settings() == {**chosen,
+                                            "area_size": predictions["true"].shape[1]}
     source = {"runs": {"classifier": str(cv["cls"]), "segmenter": str(cv["seg"])},
               "data": None, "checkpoint": "last"}
     recorded = json.loads((out / "predictions.json").read_text())

@@ -3,6 +3,7 @@ used by predict and evaluate when no model is given and no flag overrides them, 
 models of one's own, and a bad file is one clear error naming it."""
 import json
 
+import numpy as np
 import pytest
 
 from tinynet.mri import cli, inference
@@ -46,6 +47,9 @@ def test_the_file_is_read(weights):
     ({"cls_threshold": 1.5}, "cls_threshold 1.5 is not a probability"),
     ({"min_area": -1}, "min_area -1 is not a whole number"),
     ({"min_component": 2.5}, "min_component 2.5 is not a whole number"),
+    ({"cls_threshold": "0.5"}, "cls_threshold '0.5' is not a probability"),
+    ({"min_area": True}, "min_area True is not a whole number"),
+    ({"area_size": 0}, "area_size 0 is not a whole number >= 1"),
 ])
 def test_a_bad_file_names_itself(weights, settings, message):
     write_settings(weights, settings)
@@ -124,3 +128,39 @@ def test_evaluate_and_crossval_score_parse_the_same_flags():
     assert cli.fill_pipeline_settings(args) == [] and args.min_area == 0
     args = crossval_command.build_parser().parse_args(["score", "runs/x"])
     assert args.min_component is None      # filled with the defaults when the step runs
+
+
+def test_areas_chosen_at_another_size_are_scaled_to_each_slice(weights):
+    classifier, segmenter = inference.load_models(str(weights / "classifier.npz"),
+                                                  str(weights / "segmenter.npz"))
+    scaled = inference.TwoStagePredictor(classifier, segmenter, min_area=10, min_component=5,
+                                         area_size=128)
+    assert scaled._pixels(10, (256, 256)) == 40 and scaled._pixels(10, (128, 128)) == 10
+    assert scaled._pixels(5, (64, 64)) == 1                   # never below one pixel
+    probabilities = np.zeros((256, 256), np.float32)
+    probabilities[:5, :6] = 1.0                              # a 30-pixel tumour
+    assert scaled._binary_mask(probabilities).sum() == 0     # under 40 pixels at 256
+    plain = inference.TwoStagePredictor(classifier, segmenter, min_area=10)
+    assert plain._binary_mask(probabilities).sum() == 30     # 10 pixels of this slice
+    with pytest.raises(ValueError, match="area_size"):
+        inference.TwoStagePredictor(classifier, segmenter, area_size=0)
+
+
+def test_the_file_area_size_applies_only_to_its_own_areas(slices):
+    settings = {**SETTINGS, "area_size": 128}
+    args = parse([str(slices), "--out", "o"])
+    cli.fill_pipeline_settings(args, settings)
+    assert args.area_size == 128
+    args = parse([str(slices), "--out", "o", "--min-area", "3"])
+    cli.fill_pipeline_settings(args, settings)
+    assert args.area_size is None and args.min_component == 20   # pixels of each slice
+
+
+def test_a_rule_the_shipped_folder_cannot_follow_is_left_out(weights, slices, capsys):
+    write_settings(weights, SETTINGS)
+    (weights / "classifier.npz").unlink()
+    args = parse([str(slices), "--out", "o"])
+    args.classifier, args.segmenter = inference.resolve_checkpoints(None, None)
+    taken = cli.apply_shipped_settings(args, True, weights)
+    assert "rule" not in taken and args.rule is None and args.seg_threshold == 0.9
+    assert str(weights / "pipeline.json") in capsys.readouterr().err

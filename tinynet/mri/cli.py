@@ -23,7 +23,7 @@ from tinynet.io import CheckpointError, SafetensorsError, TorchFormatError
 
 __all__ = ["ArgumentParser", "UsageError", "INPUT_ERRORS", "fail", "run_main", "check_device",
            "add_device_argument", "add_prediction_arguments", "add_threshold_arguments",
-           "PIPELINE_DEFAULTS", "fill_pipeline_settings",
+           "PIPELINE_DEFAULTS", "fill_pipeline_settings", "apply_shipped_settings",
            "check_output_file", "existing_path",
            "positive_int", "non_negative_int", "positive_float", "probability"]
 
@@ -148,16 +148,37 @@ PIPELINE_DEFAULTS = {"rule": None, "cls_threshold": None, "seg_threshold": None,
 
 def fill_pipeline_settings(args, settings=None):
     """Give every pipeline flag the user left out its value from ``settings`` (the shipped
-    models' pipeline.json, chosen by cross-validation), else its default.  Returns the
-    names of the flags taken from ``settings``."""
+    models' pipeline.json, chosen by cross-validation), else its default, and set
+    ``args.area_size``: the file's (its min_area and min_component were counted at that side,
+    and are scaled to each slice) unless --min-area or --min-component was given (then
+    pixels of each slice).  Returns the names of the flags taken from ``settings``."""
+    settings = settings or {}
+    areas_given = args.min_area is not None or args.min_component is not None
     taken = []
     for key, default in PIPELINE_DEFAULTS.items():
         if getattr(args, key) is None:
-            if settings and settings.get(key) is not None:
+            if settings.get(key) is not None:
                 setattr(args, key, settings[key])
                 taken.append(key)
             else:
                 setattr(args, key, default)
+    args.area_size = None if areas_given else settings.get("area_size")
+    return taken
+
+
+def apply_shipped_settings(args, shipped, folder):
+    """predict/evaluate: with the shipped models (``shipped``), their pipeline.json fills the
+    flags left out (and says so on stderr); a rule that needs a model the shipped folder
+    lacks is left out.  Always fills the defaults."""
+    from .inference import SHIPPED_SETTINGS, shipped_settings   # (inference imports cli)
+    settings = dict(shipped_settings()) if shipped else {}
+    if settings.get("rule") in ("both", "either") and (args.classifier is None
+                                                       or args.segmenter is None):
+        settings.pop("rule")
+    taken = fill_pipeline_settings(args, settings)
+    if taken:
+        print(f"the shipped models' settings ({folder / SHIPPED_SETTINGS}): " + ", ".join(
+            f"{key} {getattr(args, key)}" for key in taken), file=sys.stderr)
     return taken
 
 

@@ -51,7 +51,7 @@ __all__ = ["RULES", "classify", "segment", "prepare_batch", "volume_normalizatio
            "resize_probabilities", "evaluation_mode",
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
            "default_checkpoint", "resolve_checkpoints", "load_models", "shipped_settings",
-           "SHIPPED_SETTINGS",
+           "SHIPPED_SETTINGS", "PIPELINE_SETTINGS", "weights_folder",
            "remove_small_components"]
 
 
@@ -289,6 +289,9 @@ class TwoStagePredictor:
         always uses "segmenter", a classifier alone "classifier".  Slices called
         negative get empty masks.  ``tinynet crossval tune`` chooses among them
     tta : average the segmenter over the horizontal flip (see ``segment``)
+    area_size : None (min_area and min_component count each slice's own pixels), or the
+        side S of the S x S slices they were chosen at (``crossval tune`` at 128x128):
+        then a slice of H x W pixels uses them times H W / S^2, the same share of the slice
     segment_all : also segment the slices the classifier calls negative, and
         return those masks as ``segmenter_masks`` (evaluation scores the
         segmenter alone); off by default, since skipping negatives is what
@@ -297,7 +300,8 @@ class TwoStagePredictor:
 
     def __init__(self, classifier=None, segmenter=None, *, cls_threshold=None,
                  seg_threshold=None, min_area=0, min_component=0, tta=False, device="cpu",
-                 cls_batch_size=16, seg_batch_size=8, segment_all=False, rule=None):
+                 cls_batch_size=16, seg_batch_size=8, segment_all=False, rule=None,
+                 area_size=None):
         if classifier is None and segmenter is None:
             raise ValueError("TwoStagePredictor needs a classifier, a segmenter or both")
         self.rule = _check_rule(rule, classifier, segmenter)
@@ -313,6 +317,9 @@ class TwoStagePredictor:
         self.seg_threshold = _threshold(seg_threshold, segmenter, "seg_threshold")
         self.min_area = int(min_area)
         self.min_component = int(min_component)
+        if area_size is not None and not area_size >= 1:
+            raise ValueError(f"area_size must be a side in pixels >= 1, got {area_size!r}")
+        self.area_size = area_size
         self.tta = bool(tta)
         self.device = backend.normalize_device(device)
         self.cls_batch_size, self.seg_batch_size = cls_batch_size, seg_batch_size
@@ -330,7 +337,8 @@ class TwoStagePredictor:
     def settings(self):
         """The thresholds and options, as plain values (for summary.json and reports)."""
         return {"rule": self.rule, "cls_threshold": self.cls_threshold,
-                "seg_threshold": self.seg_threshold, "min_area": self.min_area, "min_component": self.min_component,
+                "seg_threshold": self.seg_threshold, "min_area": self.min_area,
+                "min_component": self.min_component, "area_size": self.area_size,
                 "tta": self.tta, "device": self.device}
 
     def __call__(self, images, volume=None, positions=None):
@@ -377,7 +385,8 @@ class TwoStagePredictor:
             max_pixel[i] = p.max() if p.size else 0.0
         seg_area = np.array([int(m.sum()) for m in seg_masks], dtype=np.int64)
 
-        by_segmenter = seg_area >= max(self.min_area, 1)
+        by_segmenter = seg_area >= np.array(
+            [max(self._pixels(self.min_area, image.shape[:2]), 1) for image in slices])
         if cls_probability is None or self.rule == "segmenter":
             probability, positive = max_pixel, by_segmenter
         else:
@@ -395,13 +404,20 @@ class TwoStagePredictor:
         return SlicePredictions(probability, positive, masks, area, cls_probability,
                                 segmenter_masks, pixel_probabilities)
 
+    def _pixels(self, count, shape):
+        """``count`` pixels (min_area, min_component) at a slice of ``shape``: as given, or
+        scaled by the slice's area when they were given at ``area_size`` x ``area_size``."""
+        if self.area_size is None or not count:
+            return count
+        return max(1, round(count * shape[0] * shape[1] / self.area_size**2))
+
     def _binary_mask(self, probabilities):
         """uint8 0/1 mask of pixels with probability >= seg_threshold, without the regions
         smaller than min_component; cleared when fewer than min_area pixels remain."""
         mask = (probabilities >= self.seg_threshold).astype(np.uint8)
         if self.min_component:
-            mask = remove_small_components(mask, self.min_component)
-        if self.min_area and mask.sum() < self.min_area:
+            mask = remove_small_components(mask, self._pixels(self.min_component, mask.shape))
+        if self.min_area and mask.sum() < self._pixels(self.min_area, mask.shape):
             mask[:] = 0
         return mask
 
@@ -486,8 +502,7 @@ def default_checkpoint(task):
     if task not in SHIPPED_WEIGHTS:
         raise ValueError(f"default_checkpoint: task must be one of {list(SHIPPED_WEIGHTS)}, "
                          f"got {task!r}")
-    folder = Path(os.environ.get("TINYNET_WEIGHTS") or WEIGHTS_DIR)
-    path = folder / SHIPPED_WEIGHTS[task]
+    path = weights_folder() / SHIPPED_WEIGHTS[task]
     return str(path) if path.is_file() else None
 
 
@@ -496,34 +511,51 @@ def default_checkpoint(task):
 SHIPPED_SETTINGS = "pipeline.json"
 
 
-def shipped_settings():
-    """The shipped models' pipeline settings (rule, thresholds, min_area, min_component) from
-    ``pipeline.json`` beside them, or {} when there is none.
+def weights_folder():
+    """Where the shipped weights are: ``$TINYNET_WEIGHTS``, else weights/ in the package."""
+    return Path(os.environ.get("TINYNET_WEIGHTS") or WEIGHTS_DIR)
 
-    The file is ``{"settings": {...}, ...}`` (anything else in it is a record of how they
-    were chosen); a bad file is a CheckpointError naming it.
+
+#: The entries of pipeline.json's "settings", and what each must be.
+PIPELINE_SETTINGS = {"rule": "one of " + ", ".join(RULES),
+                     "cls_threshold": "a probability", "seg_threshold": "a probability",
+                     "min_area": "a whole number >= 0", "min_component": "a whole number >= 0",
+                     "area_size": "a whole number >= 1 (the side the areas were counted at)"}
+
+
+def shipped_settings():
+    """The shipped models' pipeline settings from ``pipeline.json`` beside them (written by
+    ``tinynet crossval tune``), or {} when there is none.
+
+    The file is ``{"settings": {"rule", "cls_threshold", "seg_threshold", "min_area",
+    "min_component", "area_size"}, ...}`` (any entry may be left out; the rest of the file
+    records how they were chosen).  A bad file is a CheckpointError naming it.
     """
-    folder = Path(os.environ.get("TINYNET_WEIGHTS") or WEIGHTS_DIR)
-    path = folder / SHIPPED_SETTINGS
+    path = weights_folder() / SHIPPED_SETTINGS
     if not path.is_file():
         return {}
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
-        checked = {key: settings[key] for key in ("rule", "cls_threshold", "seg_threshold",
-                                                  "min_area", "min_component") if key in settings}
-        if checked.get("rule") not in (None, *RULES):
-            raise ValueError(f"rule {checked['rule']!r} is not one of {list(RULES)}")
-        for key in ("cls_threshold", "seg_threshold"):
-            if checked.get(key) is not None and not 0 <= float(checked[key]) <= 1:
-                raise ValueError(f"{key} {checked[key]!r} is not a probability")
-        for key in ("min_area", "min_component"):
-            if checked.get(key) is not None and (not isinstance(checked[key], int)
-                                                  or checked[key] < 0):
-                raise ValueError(f"{key} {checked[key]!r} is not a whole number >= 0")
+        checked = {key: settings[key] for key in PIPELINE_SETTINGS if key in settings}
+        for key, value in checked.items():
+            if not _valid_setting(key, value):
+                raise ValueError(f"{key} {value!r} is not {PIPELINE_SETTINGS[key]}")
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a pipeline settings file ({exc}); expected "
                               '{"settings": {"rule": ..., "cls_threshold": ..., ...}}') from exc
     return checked
+
+
+def _valid_setting(key, value):
+    if value is None:
+        return True
+    if key == "rule":
+        return value in RULES
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if key in ("cls_threshold", "seg_threshold"):
+        return 0 <= value <= 1
+    return isinstance(value, int) and value >= (1 if key == "area_size" else 0)
 
 
 def resolve_checkpoints(classifier=None, segmenter=None):
@@ -536,7 +568,7 @@ def resolve_checkpoints(classifier=None, segmenter=None):
         classifier = default_checkpoint("classification")
         segmenter = default_checkpoint("segmentation")
         if classifier is None and segmenter is None:
-            folder = os.environ.get("TINYNET_WEIGHTS") or WEIGHTS_DIR
+            folder = weights_folder()
             names = " or ".join(SHIPPED_WEIGHTS.values())
             raise UsageError(f"no model given and no shipped weights ({names}) in {folder}: "
                              "pass --classifier CKPT and/or --segmenter CKPT (checkpoints "

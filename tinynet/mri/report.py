@@ -80,7 +80,7 @@ class Evaluation:
 
 def evaluate(dataset, classifier=None, segmenter=None, *, cls_threshold=None,
              seg_threshold=None, min_area=0, min_component=0, tta=False, device="cpu",
-             batch_size=16, sources=None, progress=None, rule=None):
+             batch_size=16, sources=None, progress=None, rule=None, area_size=None):
     """Predict every slice of ``dataset`` and score the models given: an ``Evaluation``.
 
     ``classifier``/``segmenter``: ``(model, spec)`` pairs or None; thresholds
@@ -112,6 +112,7 @@ def evaluate(dataset, classifier=None, segmenter=None, *, cls_threshold=None,
     predictor = TwoStagePredictor(classifier, segmenter, cls_threshold=cls_threshold,
                                   seg_threshold=seg_threshold, min_area=min_area,
                                   min_component=min_component, tta=tta, rule=rule,
+                                  area_size=area_size,
                                   device=device, cls_batch_size=batch_size,
                                   seg_batch_size=max(1, batch_size // 2), segment_all=True)
     start = time.perf_counter()

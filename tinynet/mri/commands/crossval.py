@@ -256,8 +256,8 @@ def run_tune(args):
         raise cli.UsageError(f"give a segmenter run, and optionally a classifier run, not "
                              f"{len(args.runs)} runs")
     cli.check_output_folder("--out", args.out)
-    source = {"runs": {crossval.read_settings(run)["model"]: os.path.abspath(run)
-                       for run in args.runs},
+    runs = crossval.runs_by_model(args.runs)      # one of each model, finished
+    source = {"runs": {model: os.path.abspath(folder) for model, (folder, _) in runs.items()},
               "data": args.data if args.data in (None, "phantom") else os.path.abspath(args.data),
               "checkpoint": args.checkpoint}
     # The checkpoints' sizes and times: a run trained on (a larger --epochs) predicts anew.
@@ -279,6 +279,18 @@ def run_tune(args):
     tuning = {key: value for key, value in result.items() if key not in ("patients", "summary")}
     atomic_write_text(os.path.join(args.out, "tuning.json"),
                       json.dumps({**tuning, **source}, indent=2) + "\n")
+    # The settings for models trained on every patient, in the shipped format: copy it next
+    # to the weights (tinynet/mri/weights/pipeline.json).  Areas are pixels at the data's side.
+    height, width = predictions["true"].shape[1:]
+    chosen = {key: value for key, value in result["chosen_on_all_folds"].items()
+              if not key.startswith("objective")}
+    pipeline = {"settings": {**chosen, "area_size": int(height) if height == width else None},
+                "chosen_by": "tinynet crossval tune (mean per-patient Dice over all folds)",
+                "objective": result["chosen_on_all_folds"]["objective_on_all_folds"],
+                "nested_estimate": {key: result["summary"][key]["mean"]
+                                    for key in ("dice", "accuracy") if key in result["summary"]}}
+    atomic_write_text(os.path.join(args.out, "pipeline.json"),
+                      json.dumps(pipeline, indent=2) + "\n")
     table = {**result, "runs": source["runs"], "data": source["data"],
              "checkpoint": args.checkpoint, "empty_mask_rule": EMPTY_MASK_RULE}
     _write_table(table, args.out)

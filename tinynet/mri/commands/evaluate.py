@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .. import cli, report
 from ..data import load_split, open_dataset
-from ..inference import load_models, resolve_checkpoints, shipped_settings
+from ..inference import load_models, resolve_checkpoints, weights_folder
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -78,10 +78,7 @@ def run(args):
     shipped = args.classifier is None and args.segmenter is None
     args.classifier, args.segmenter = resolve_checkpoints(args.classifier, args.segmenter)
     # The shipped models come with their pipeline settings, chosen by cross-validation.
-    taken = cli.fill_pipeline_settings(args, shipped_settings() if shipped else None)
-    if taken:
-        print("the shipped models' settings (tinynet/mri/weights/pipeline.json): " + ", ".join(
-            f"{key} {getattr(args, key)}" for key in taken), file=sys.stderr)
+    cli.apply_shipped_settings(args, shipped, weights_folder())
     classifier, segmenter = load_models(args.classifier, args.segmenter, device)
     dataset = open_dataset(args.data)          # its own size: no resizing for evaluation
     subset = None
@@ -99,6 +96,7 @@ def run(args):
                                      seg_threshold=args.seg_threshold, min_area=args.min_area,
                                      rule=args.rule,
                                      min_component=args.min_component, tta=args.tta,
+                                     area_size=args.area_size,
                                      device=device, batch_size=args.batch_size,
                                      sources=sources, progress=bar.update)
     evaluation.report["timings"]["load_seconds"] = round(load_seconds, 3)

@@ -54,7 +54,7 @@ from ..data import IMAGE_SUFFIXES, find_slice_files, read_slice
 from ..data.nifti import is_nifti, read_scan, read_sequences
 from ..gradcam import grad_cam
 from ..inference import TwoStagePredictor, load_models, resolve_checkpoints, \
-    shipped_settings
+    weights_folder
 from ..prediction_report import save_prediction_html
 from ..scan_prediction import predict_scan
 from ..tumour_size import PIXEL_UNITS_NOTE, TumourMeasure, largest_extent, tumour_size
@@ -137,10 +137,7 @@ def run(args):
     shipped = args.classifier is None and args.segmenter is None
     args.classifier, args.segmenter = resolve_checkpoints(args.classifier, args.segmenter)
     # The shipped models come with their pipeline settings, chosen by cross-validation.
-    taken = cli.fill_pipeline_settings(args, shipped_settings() if shipped else None)
-    if taken:
-        print("the shipped models' settings (tinynet/mri/weights/pipeline.json): " + ", ".join(
-            f"{key} {getattr(args, key)}" for key in taken), file=sys.stderr)
+    cli.apply_shipped_settings(args, shipped, weights_folder())
     classifier, segmenter = load_models(args.classifier, args.segmenter, device)
     if args.gradcam and classifier is None:
         raise cli.UsageError("--gradcam explains the classifier's decision: give --classifier")
@@ -151,6 +148,7 @@ def run(args):
                                   seg_threshold=args.seg_threshold, min_area=args.min_area,
                                   rule=args.rule,
                                   min_component=args.min_component, tta=args.tta,
+                                  area_size=args.area_size,
                                   device=device, cls_batch_size=args.batch_size,
                                   seg_batch_size=args.batch_size)
     out.mkdir(parents=True, exist_ok=True)
