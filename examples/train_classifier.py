@@ -115,7 +115,8 @@ def train(run, model, optimizer, data, device, threshold):
         for epoch in run.epochs():
             model.train()
             for batch in run.progress(data.train_loader):
-                images = tn.as_tensor(batch.images, device=device)       # (B, 3, S, S)
+                # (B, C, S, S): C = 3, or 3 (2K + 1) with --context K
+                images = tn.as_tensor(batch.images, device=device)
                 labels = tn.as_tensor(batch.labels, device=device)       # (B,), 1 = tumour
                 with tn.autocast(device, enabled=run.scaler.is_enabled()):
                     logits = model(images)                            # (B, 2)
@@ -131,8 +132,8 @@ def train(run, model, optimizer, data, device, threshold):
                 run.step_done(loss=value, accuracy=correct)
 
             # The model itself (its average with --ema), not its DDP wrapper: each rank
-            # predicts its share of the
-            # validation slices, and validate_classifier gathers them from every rank.
+            # predicts its share of the validation slices, and validate_classifier gathers
+            # them from every rank.
             scores, predictions = validate_classifier(run.evaluated_model(), data.val_loader,
                                                       device, threshold,
                                                       criterion=ops.cross_entropy)

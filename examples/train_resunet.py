@@ -141,7 +141,8 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
         for epoch in run.epochs():
             model.train()
             for batch in run.progress(data.train_loader):
-                images = tn.as_tensor(batch.images, device=device)       # (B, 3, S, S)
+                # (B, C, S, S): C = 3, or 3 (2K + 1) with --context K
+                images = tn.as_tensor(batch.images, device=device)
                 masks = tn.as_tensor(batch.masks, device=device)         # (B, 1, S, S), 0/1
                 with tn.autocast(device, enabled=run.scaler.is_enabled()):
                     logits = model(images)                            # (B, 1, S, S)
@@ -154,8 +155,8 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
                 run.step_done(loss=value, dice=batch_dice(logits.detach(), masks, threshold))
 
             # The model itself (its average with --ema), not its DDP wrapper: each rank
-            # predicts its share of the
-            # validation slices, and validate_segmenter gathers them from every rank.
+            # predicts its share of the validation slices, and validate_segmenter gathers
+            # them from every rank.
             scores, predictions = validate_segmenter(run.evaluated_model(), data.val_loader,
                                                      data.dataset.patient_of, device,
                                                      threshold, val_criterion)

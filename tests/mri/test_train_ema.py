@@ -8,8 +8,8 @@ import pytest
 
 from tinynet.io import load_checkpoint
 from tinynet.optim import swa_utils
-from test_train_scripts import (assert_same_weights, cls_args, load_script, mri_folder,  # noqa: F401
-                                run, seg_args)
+from test_train_scripts import (  # noqa: F401  (mri_folder is a fixture)
+    assert_same_weights, cls_args, load_script, mri_folder, run, seg_args)
 
 
 @pytest.fixture(scope="module")

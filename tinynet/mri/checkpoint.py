@@ -21,6 +21,7 @@ constructors are those of the architecture registry (``architectures.py``),
 which a network of your own can join.
 """
 import math
+import numbers
 import os
 
 import numpy as np
@@ -57,6 +58,8 @@ def model_spec(arch, arch_args, input_size, normalization, threshold=0.5, contex
         spec["normalization"]["volume_percentiles"] = (
             [float(p) if _finite(p) else p for p in volume] if isinstance(volume, (list, tuple))
             else volume)
+    if isinstance(context, numbers.Integral) and not isinstance(context, bool):
+        context = int(context)                        # a NumPy integer is stored as an int
     if not (type(context) is int and context == 0):   # a bad value is left for _check_spec
         spec["context"] = context
     _check_spec(spec, "model_spec")

@@ -115,13 +115,18 @@ def add_prediction_arguments(parser):
 
 def add_threshold_arguments(parser):
     """The flags that say when a slice and a pixel are called tumour (``TwoStagePredictor``'s):
-    --rule, --cls-threshold, --seg-threshold, --min-area, --min-component, --tta."""
+    --rule, --cls-threshold, --seg-threshold, --min-area, --min-component, --tta.
+
+    They default to None, so that a command can tell what the user gave: it must call
+    ``fill_pipeline_settings`` (or ``apply_shipped_settings``) before using them."""
     parser.add_argument("--rule", choices=["classifier", "segmenter", "both", "either"],
                         help="with both models, when a slice is called tumour: 'classifier' "
                              "(its probability >= --cls-threshold, the default), 'both' (that "
                              "and a mask of at least max(--min-area, 1) pixels), 'either' (one "
                              "of the two) or 'segmenter' (the mask alone). `tinynet crossval "
-                             "tune` chooses it by cross-validation")
+                             "tune` chooses it by cross-validation; with the shipped models the "
+                             "default of this and the flags below comes from their "
+                             "pipeline.json when there is one")
     parser.add_argument("--cls-threshold", type=probability, metavar="P",
                         help="a slice is called tumour when its probability >= P (default: "
                              "the classifier checkpoint's own threshold, usually 0.5)")

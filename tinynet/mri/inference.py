@@ -163,7 +163,8 @@ def _batch_starts(n, batch_size):
 
 
 def _forward(model, inputs, device):
-    """The model's output (a Tensor) on float32 (B, 3, s, s) ``inputs``, without a graph."""
+    """The model's output (a Tensor) on float32 (B, C, s, s) ``inputs`` (C = 3, or 3 (2K + 1)
+    with context K), without a graph."""
     with autograd.no_grad():
         return model(autograd.tensor(inputs, device=device))
 
@@ -178,9 +179,9 @@ def classify(model, spec, images, device="cpu", batch_size=16, volume=None, posi
     ``images``: uint8 (N, H, W, 3) (or a list of (H, W, 3) arrays of any
     sizes); ``volume`` and ``positions``: all the slices of their scan and where the
     images lie in it, for a model normalized per volume or with context (see
-    ``network_inputs``; default: the images are the scan).  The classifier gives logits (l0, l1) per slice; the tumour
-    probability is ``scoring.tumour_probability``: sigmoid(l1 - l0) =
-    softmax(l)[1] in float64, the number validation scores too.
+    ``network_inputs``; default: the images are the scan).  The classifier gives
+    logits (l0, l1) per slice; the tumour probability is ``scoring.tumour_probability``:
+    sigmoid(l1 - l0) = softmax(l)[1] in float64, the number validation scores too.
     """
     _check_task(spec, "classification", "classify")
     slices, _ = _as_slices(images, "classify")
@@ -201,8 +202,9 @@ def segment(model, spec, images, device="cpu", batch_size=8, tta=False, volume=N
     (H, W, 3) arrays of different sizes gives a list of (H, W) maps.
     ``volume`` and ``positions``: all the slices of their scan and where the images
     lie in it, for a model normalized per volume or with context (see
-    ``network_inputs``; default: the images are the scan).  The segmenter's logits (N, 1, s, s) at s = ``spec["input_size"]`` go through a
-    sigmoid and are resized back bilinearly.
+    ``network_inputs``; default: the images are the scan).  The segmenter's logits
+    (N, 1, s, s) at s = ``spec["input_size"]`` go through a sigmoid and are resized
+    back bilinearly.
 
     ``tta=True`` (test-time augmentation) averages the probabilities of the
     slice and of its horizontal mirror image (mirrored back): p = (f(x) +
@@ -285,7 +287,9 @@ class TwoStagePredictor:
     rule : when a slice is called tumour, with both models: "classifier" (its
         probability >= cls_threshold; the default), "both" (that, and its mask keeps
         at least max(min_area, 1) pixels), "either" (one of the two), or
-        "segmenter" (the mask alone, the classifier unused).  A segmenter alone
+        "segmenter" (the mask alone; the classifier's probability is still computed
+        and returned as ``classifier_probability``, and ``probability`` is then the
+        largest pixel probability).  A segmenter alone
         always uses "segmenter", a classifier alone "classifier".  Slices called
         negative get empty masks.  ``tinynet crossval tune`` chooses among them
     tta : average the segmenter over the horizontal flip (see ``segment``)

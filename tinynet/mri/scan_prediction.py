@@ -92,8 +92,8 @@ def predict_scan(predictor, slices, spacing_mm, chunk_size=32, progress=None):
     for first in range(0, len(slices), chunk_size):
         chunk = volume[first:first + chunk_size] if volume is not None else \
             np.pad(slices[first:first + chunk_size], pad)
-        result = predictor(chunk, volume=volume,
-                           positions=np.arange(first, first + len(chunk)))
+        result = predictor(chunk, volume=volume, positions=None if volume is None
+                           else np.arange(first, first + len(chunk)))
         parts.append((result.probability, result.positive,
                       None if result.masks is None else result.masks[crop],
                       None if result.masks is None else result.pixel_probabilities[crop]))

@@ -22,6 +22,7 @@ from .lr_scheduler import (CosineAnnealingLR, LRScheduler, MultiStepLR, ReduceLR
 from .optimizer import Optimizer
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "swa_utils", "LRScheduler", "StepLR",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "swa_utils", "LRScheduler",
+           "StepLR",
            "MultiStepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "clip_grad_norm_",
            "clip_grad_value_"]

@@ -18,9 +18,10 @@ Izmailov et al. 2018, "Averaging weights leads to wider optima").  Two averages:
 
 ``use_buffers=True`` averages the buffers too (batch norm's running mean and
 variance; integer buffers such as ``num_batches_tracked`` get the same formula,
-truncated, as in PyTorch), so the averaged network is ready to use.  With ``use_buffers=False`` the buffers are
-copied from the model at each update, and ``update_bn`` recomputes batch norm's
-statistics for the averaged weights with one pass over the data.
+truncated, as in PyTorch), so the averaged network is ready to use.  With
+``use_buffers=False`` the buffers are copied from the model at each update, and
+``update_bn`` recomputes batch norm's statistics for the averaged weights with one pass
+over the data.
 """
 import copy
 

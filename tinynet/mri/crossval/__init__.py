@@ -35,7 +35,8 @@ from .training import FOLDS, MODELS, SETTINGS, fold_command, fold_folder, is_fin
 
 __all__ = ["MODELS", "FOLDS", "SETTINGS", "fold_folder", "prepare", "read_settings",
            "is_finished", "fold_command", "train_folds", "launcher_words",
-           "CHECKPOINT_FILES", "runs_by_model", "COLUMNS", "SUMMARIZED", "score_crossval", "patient_row", "summarize", "save_table",
+           "CHECKPOINT_FILES", "runs_by_model", "COLUMNS", "SUMMARIZED", "score_crossval",
+           "patient_row", "summarize", "save_table",
            "format_summary", "load_table", "paired_comparison", "wilcoxon_test",
            "format_comparison", "save_comparison", "DEFAULT_GRID", "PREDICTIONS",
            "collect_predictions", "load_predictions", "save_predictions", "tune_pipeline"]
