@@ -77,34 +77,50 @@ def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
     runs = _runs_by_model(run_folders)
-    folds = _common_folds(runs)
+    settings = _data_settings(runs, data)
+    rows, fold_settings = [], {}
+    predictors = fold_predictors(runs, settings, device, checkpoint,
+                                 cls_threshold=cls_threshold, seg_threshold=seg_threshold,
+                                 min_area=min_area, min_component=min_component, tta=tta,
+                                 rule=rule)
+    for fold, patients, predictor, held_out in predictors:
+        fold_settings[fold] = predictor.settings()
+        rows += [patient_row(patient, fold, *_predict_patient(predictor, held_out, patient))
+                 for patient in patients]
+    rows.sort(key=lambda row: row["patient"])
+    model = "pipeline" if len(runs) == 2 else next(iter(runs))
+    return {"model": model, "runs": {name: os.path.abspath(folder)
+                                     for name, (folder, _) in runs.items()},
+            "data": settings["data"], "n_splits": len(fold_settings), "folds": fold_settings,
+            "checkpoint": checkpoint,
+            "patients": rows, "summary": summarize(rows), "empty_mask_rule": EMPTY_MASK_RULE}
+
+
+def _data_settings(runs, data):
+    """The settings of the runs (the segmenter's, else the classifier's), with ``data`` in
+    place of theirs when given; UsageError if the folds name patients the data lacks."""
     settings = runs.get("segmenter", runs.get("classifier"))[1]
     if data is not None:
         settings = {**settings, "data": data if data == "phantom" else os.path.abspath(data)}
     tndata.load_folds(os.path.join(_first_folder(runs), FOLDS),
                       patients=open_data(settings).patients)
-    rows, fold_settings = [], {}
-    for entry in folds["folds"]:
+    return settings
+
+
+def fold_predictors(runs, settings, device, checkpoint, **options):
+    """Yield ``(fold, its held-out patients, a TwoStagePredictor of the fold's models, the
+    data of those patients)`` for every fold of ``runs`` ({model: (folder, settings)}).
+
+    ``options`` go to the predictor; ``checkpoint`` is "last" or "best"."""
+    for entry in _common_folds(runs)["folds"]:
         fold = entry["fold"]
         models = {name: load_model(os.path.join(fold_folder(folder, fold),
                                                 CHECKPOINTS[checkpoint]), device,
                                    task=TASKS[name]) for name, (folder, _) in runs.items()}
         predictor = TwoStagePredictor(models.get("classifier"), models.get("segmenter"),
-                                      cls_threshold=cls_threshold, seg_threshold=seg_threshold,
-                                      min_area=min_area, min_component=min_component, tta=tta,
-                                      device=device, rule=rule)
-        fold_settings[fold] = predictor.settings()
+                                      device=device, **options)
         # A fresh view per fold: only this fold's patients are decoded and kept in memory.
-        held_out = open_data(settings).subset(entry["val"])
-        rows += [patient_row(patient, fold, *_predict_patient(predictor, held_out, patient))
-                 for patient in entry["val"]]
-    rows.sort(key=lambda row: row["patient"])
-    model = "pipeline" if len(runs) == 2 else next(iter(runs))
-    return {"model": model, "runs": {name: os.path.abspath(folder)
-                                     for name, (folder, _) in runs.items()},
-            "data": settings["data"], "n_splits": len(folds["folds"]), "folds": fold_settings,
-            "checkpoint": checkpoint,
-            "patients": rows, "summary": summarize(rows), "empty_mask_rule": EMPTY_MASK_RULE}
+        yield fold, entry["val"], predictor, open_data(settings).subset(entry["val"])
 
 
 def _runs_by_model(run_folders):

@@ -32,18 +32,14 @@ The objective is the mean per-patient Dice; ties go to the pooled slice accuracy
 then to the earlier settings of the grid (simplest first).
 """
 import itertools
-import os
 
 import numpy as np
 
 from tinynet.io import atomic_write
 from .. import data as tndata
-from ..checkpoint import load_model
 from ..cli import UsageError
-from ..inference import RULES, TwoStagePredictor, remove_small_components
-from .scoring import CHECKPOINTS, TASKS, _common_folds, _detection, _runs_by_model, \
-    summarize
-from .training import fold_folder, open_data
+from ..inference import RULES, remove_small_components
+from .scoring import _data_settings, _detection, _runs_by_model, fold_predictors, summarize
 
 __all__ = ["RULES", "DEFAULT_GRID", "PREDICTIONS", "collect_predictions", "load_predictions",
            "save_predictions", "slice_counts", "score_settings", "tune_pipeline"]
@@ -76,21 +72,12 @@ def collect_predictions(run_folders, *, data=None, device="cpu", checkpoint="las
     runs = _runs_by_model(run_folders)
     if "segmenter" not in runs:
         raise UsageError("tuning needs a segmenter run (and optionally a classifier run)")
-    folds = _common_folds(runs)
-    settings = runs["segmenter"][1]
-    if data is not None:
-        settings = {**settings, "data": data if data == "phantom" else os.path.abspath(data)}
     parts = {"patient": [], "fold": [], "true": [], "cls_probability": [],
              "pixel_probability": []}
-    for entry in folds["folds"]:
-        fold = entry["fold"]
-        models = {name: load_model(os.path.join(fold_folder(folder, fold),
-                                                CHECKPOINTS[checkpoint]), device,
-                                   task=TASKS[name]) for name, (folder, _) in runs.items()}
-        predictor = TwoStagePredictor(models.get("classifier"), models["segmenter"],
-                                      cls_threshold=0.0, device=device, segment_all=True)
-        held_out = open_data(settings).subset(entry["val"])
-        for patient in entry["val"]:
+    predictors = fold_predictors(runs, _data_settings(runs, data), device, checkpoint,
+                                 cls_threshold=0.0, segment_all=True)
+    for fold, patients, predictor, held_out in predictors:
+        for patient in patients:
             images, true = held_out.subset([patient]).arrays()
             result = predictor(images)
             n = len(images)
