@@ -329,13 +329,31 @@ def test_every_example_runs_from_a_clone_without_installing_tinynet(script, tmp_
     assert result.stdout.startswith("usage:")
 
 
+HIDE_PILLOW_AND_TQDM = "import sys; sys.modules['PIL'] = sys.modules['tqdm'] = None; "
+
+
 def test_the_application_says_which_of_its_dependencies_is_missing():
-    code = "import sys; sys.modules['PIL'] = None; import tinynet.mri"
+    """Pillow and tqdm are imported at their first use: the first use says what is missing."""
+    code = HIDE_PILLOW_AND_TQDM + ("import numpy as np; from tinynet.mri import data; "
+                                   "data.resize_image(np.zeros((4, 4, 3), np.uint8), 2)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(
         "ImportError: tinynet.mri needs Pillow and tqdm")
+
+
+@pytest.mark.parametrize("script", ["train_resunet", "train_classifier", "predict", "evaluate",
+                                    "crossval"])
+def test_help_needs_neither_pillow_nor_tqdm(script):
+    """A clone used with a Python that has only NumPy and SciPy still prints --help."""
+    code = HIDE_PILLOW_AND_TQDM + (f"sys.argv = ['{script}', '--help']; import runpy; "
+                                   f"runpy.run_path({str(EXAMPLES / f'{script}.py')!r}, "
+                                   "run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
 
 
 def test_patients_left_out_by_the_split_are_announced(train_resunet, mri_folder, tmp_path,

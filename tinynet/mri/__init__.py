@@ -34,11 +34,6 @@ optimizer, learning-rate schedule and augmentation they use, are not here: they
 stay visible in ``examples/train_resunet.py`` and ``examples/train_classifier.py``.
 """
 
-# The application's own run-time dependencies (the framework needs only NumPy and SciPy):
-# installed with tinynet, but missing when the repository is used without `pip install`.
-try:
-    import PIL  # noqa: F401
-    import tqdm  # noqa: F401
-except ImportError as exc:
-    raise ImportError(f"tinynet.mri needs Pillow and tqdm ({exc}): pip install -e . in the "
-                      "repository, or pip install tinynet") from exc
+# The application's own run-time dependencies, Pillow and tqdm (the framework needs only
+# NumPy and SciPy), are imported at their first use (_lazy.py): --help and checkpoints work in
+# a clone without them, and the first use that needs one says in one line what is missing.

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from tinynet import autograd, backend
+from ._lazy import Image  # Pillow, imported at first use
 from .data import normalize, resize_image, stack_context, volume_levels, volume_tables
 from tinynet.io import CheckpointError
 from .checkpoint import load_model

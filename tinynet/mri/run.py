@@ -54,7 +54,7 @@ import sys
 import threading
 import time
 
-from tqdm import tqdm
+from ._lazy import tqdm  # imported at first use
 
 from tinynet import backend
 from tinynet.io import (CheckpointError, atomic_copy, load_checkpoint, load_checkpoint_metadata,

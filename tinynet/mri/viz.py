@@ -30,7 +30,7 @@ import math
 import os
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from ._lazy import Image, ImageDraw, ImageFont  # Pillow, imported at first use
 from scipy import ndimage
 
 from tinynet.backend import to_numpy

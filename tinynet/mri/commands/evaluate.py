@@ -22,7 +22,7 @@ at the data's own size: the data is never resized for the evaluation.
 import sys
 import time
 
-from tqdm import tqdm
+from .._lazy import tqdm  # imported at first use
 
 from .. import cli, report
 from ..data import load_split, open_dataset

@@ -46,7 +46,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from tqdm import tqdm
+from .._lazy import tqdm  # imported at first use
 
 from tinynet.io import atomic_write_text
 from .. import cli, viewer, viz

@@ -35,7 +35,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from .._lazy import Image  # Pillow, imported at first use
 
 from .dataset import SliceDataset, _SliceStore
 from .errors import DataError

@@ -19,7 +19,7 @@ scaling, only its bias survives.
 import numbers
 
 import numpy as np
-from PIL import Image
+from .._lazy import Image  # Pillow, imported at first use
 
 from ._checks import check_whole_number
 from .dataset import SliceDataset

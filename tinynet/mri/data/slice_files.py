@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from .._lazy import Image  # Pillow, imported at first use
 
 from .errors import DataError
 
@@ -58,12 +58,13 @@ def read_slice(path):
     Raises DataError naming the file when it cannot be decoded, or when it
     holds more than 8 bits per channel (tinynet's models take 8-bit slices).
     """
+    # Pillow's UnidentifiedImageError (not an image) is an OSError.
     try:
         with Image.open(path) as image:
             image.load()
             mode = image.mode
             rgb = None if mode in _DEEP_MODES else image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"cannot read the image {path}: {exc}") from exc
     if rgb is None:
         raise DataError(f"{path}: a {mode} image (16-bit or float); tinynet reads 8-bit "
