@@ -28,7 +28,8 @@ tensor collectives (``collectives.py``: ``all_reduce``, ``broadcast``,
 ``ReduceOp`` (SUM, AVG, PRODUCT, MIN, MAX, BAND, BOR, BXOR), ``Work`` (the
 asynchronous handle), the backends (``mpi_backend.py``, ``nccl_backend.py``,
 the latter NOT TESTED), the launcher's environment (``launch_env.py``),
-failures (``failures.py``) and BLAS threads (``blas_threads.py``).
+failures (``failures.py``, ``peer_watch.py``) and BLAS threads
+(``blas_threads.py``).
 
 Launching
 ---------
@@ -48,7 +49,10 @@ No rank waits forever for a dead one (``failures.py`` has the measurements):
   Ctrl-C), within a second;
 * a rank killed by a signal: hydra's ``mpiexec`` ends the others within a
   second, printing "BAD TERMINATION ... Killed (signal 9)"; a rank ended by
-  ``os._exit(n)`` too, silently, with exit code n;
+  ``os._exit(n)`` too, silently, with exit code n.  Where hydra misses such a
+  death (seen about once in 100 jobs), a rank of the same machine waiting in a
+  collective ends the job itself within about 2 s, naming the vanished rank
+  (``peer_watch.py``);
 * a rank that leaves (its script ends, ``sys.exit``, ``destroy_process_group``)
   while another waits in, or later starts, a collective it never ran: that
   rank aborts the job, naming both;

@@ -25,6 +25,10 @@ Two checks ride along with every collective, each a few bytes:
   aborts the job with a message, instead of waiting forever while the leaver
   waits in ``MPI_Finalize`` (which in MPICH waits for every rank).
 
+While a rank waits, its peer watch (``peer_watch.py``) looks for ranks of the
+same machine whose process has vanished without a word (killed, ``os._exit``)
+and ends the job, should hydra fail to.
+
 Waiting blocks in ``MPI_Waitany``; with a timeout (``init_process_group(...,
 timeout=)``, ``Work.wait(timeout)``) it polls ``MPI_Testany`` instead, and on
 expiry aborts the job: a half-finished MPI collective cannot be called off.
@@ -38,6 +42,7 @@ import time
 import numpy as np
 
 from . import failures
+from .peer_watch import PeerWatch
 from .reduce_op import ReduceOp
 
 __all__ = ["MPIBackend", "Pending", "KINDS"]
@@ -84,6 +89,8 @@ class MPIBackend:
         self._notice_request = None
         if self.notices is not None:
             self._post_notice_receive()
+        # The other ranks of this machine, watched while this one waits (peer_watch.py).
+        self.watch = PeerWatch(comm, self.rank) if self.size > 1 else None
 
     # ---------------------------------------------------------------- starting
     def _start(self, kind, array=None, op=None, root=0):
@@ -173,12 +180,16 @@ class MPIBackend:
         """Block until ``pending`` has finished (checking its signature first)."""
         timeout = self.timeout if timeout is None else timeout
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self.watch is not None:
+            self.watch.waiting = pending
         try:
             for index, request in enumerate(pending.requests):
                 self._wait_request(request, pending, deadline, timeout)
                 if index == 0 and pending.signature is not None:
                     self._check_signature(pending)
         finally:
+            if self.watch is not None:
+                self.watch.waiting = None
             self._forget(pending)
 
     def test(self, pending):
@@ -297,4 +308,6 @@ class MPIBackend:
                 if self.MPI.Request.Testall(sends):
                     break
                 time.sleep(1e-3)
+        if self.watch is not None:
+            self.watch.stop()
         self.left = True
