@@ -104,8 +104,7 @@ def main(argv=None):
                                scheduler=scheduler, scaler=scaler)
     train(run, model, optimizer, data, device, config["threshold"])
     if run.best and rank == 0:
-        print(f"best validation ROC AUC {run.best['value']:.4f} (epoch {run.best['epoch']}): "
-              f"{run.best_path}")
+        print(experiment.best_in_words(run, "validation ROC AUC"))
     return run.exit_code
 
 
@@ -131,6 +130,12 @@ def train(run, model, optimizer, data, device, threshold):
                 correct = (logits.detach().argmax(dim=1) == labels).float().mean()
                 run.step_done(loss=value, accuracy=correct)
 
+            if data.val_loader is None:       # --val-fraction 0: every patient trains
+                run.end_epoch({})
+                if run.is_main:
+                    print(f"epoch {epoch + 1}: train loss "
+                          f"{run.history[-1]['train_loss']:.4f} (no validation)")
+                continue
             # The model itself (its average with --ema), not its DDP wrapper: each rank
             # predicts its share of the validation slices, and validate_classifier gathers
             # them from every rank.

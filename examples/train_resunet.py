@@ -129,14 +129,14 @@ def main(argv=None):
     train_loss = functools.partial(loss, global_batch=True) if world_size > 1 else loss
     train(run, model, optimizer, train_loss, loss, data, device, config["threshold"])
     if run.best and rank == 0:
-        print(f"best validation Dice {run.best['value']:.4f} (epoch {run.best['epoch']}): "
-              f"{run.best_path}")
+        print(experiment.best_in_words(run, "validation Dice"))
     return run.exit_code
 
 
 def train(run, model, optimizer, criterion, val_criterion, data, device, threshold):
     """The training loop: one pass over the training slices per epoch, then validation."""
-    shown = figures.pick_overlay_slices(data.dataset, data.val_indices)
+    shown = figures.pick_overlay_slices(data.dataset, data.val_indices) \
+        if data.val_loader is not None else None
     with run.guard():
         for epoch in run.epochs():
             model.train()
@@ -154,6 +154,12 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
                 run.scaler.update()
                 run.step_done(loss=value, dice=batch_dice(logits.detach(), masks, threshold))
 
+            if data.val_loader is None:       # --val-fraction 0: every patient trains
+                run.end_epoch({})
+                if run.is_main:
+                    print(f"epoch {epoch + 1}: train loss "
+                          f"{run.history[-1]['train_loss']:.4f} (no validation)")
+                continue
             # The model itself (its average with --ema), not its DDP wrapper: each rank
             # predicts its share of the validation slices, and validate_segmenter gathers
             # them from every rank.

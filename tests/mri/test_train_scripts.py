@@ -410,3 +410,37 @@ def test_train_classifier_parses_width():
     assert parser.parse_args(["--intensity", "slice"]).intensity == "slice"
     with pytest.raises(SystemExit):
         parser.parse_args(["--intensity", "patient"])
+
+
+@pytest.mark.parametrize("script_name, args", [("train_resunet", seg_args),
+                                               ("train_classifier", cls_args)])
+def test_val_fraction_0_trains_on_every_patient_and_keeps_the_last_epoch(
+        script_name, args, mri_folder, tmp_path, capsys):
+    """A final model (--val-fraction 0): no validation pass, every patient in training,
+    best.npz = the last epoch's weights, and the run resumes like any other."""
+    script = load_script(script_name)
+    out = tmp_path / "all"
+    assert run(script, args(mri_folder, out, "--val-fraction", "0", "--epochs", "1")) == 0
+    split = json.loads((out / "split.json").read_text())
+    assert split["val"] == [] and len(split["train"]) == 5
+    assert run(script, ["--resume", str(out / "last.npz"), "--epochs", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "train 5 patients / 30 slices, no validation" in printed
+    assert "no validation (--val-fraction 0): best.npz is the last epoch (2)" in printed
+    epochs = [r for r in read_log(out) if r["event"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2] and all(r["best"] for r in epochs)
+    assert not any(key.startswith("val_") for r in epochs for key in r)
+    assert [r for r in read_log(out) if r["event"] == "finished"][-1]["best"] == \
+        {"epoch": 2, "value": None}
+    assert_same_weights(out / "best.npz", out / "last.npz")
+
+
+def test_a_split_file_with_an_empty_val_list_trains_without_validation(mri_folder, tmp_path,
+                                                                        capsys):
+    split = tmp_path / "split.json"
+    patients = sorted(p.name for p in mri_folder.iterdir())
+    split.write_text(json.dumps({"train": patients, "val": []}))
+    out = tmp_path / "run"
+    script = load_script("train_resunet")
+    assert run(script, seg_args(mri_folder, out, "--split", str(split), "--epochs", "1")) == 0
+    assert "no validation" in capsys.readouterr().out

@@ -86,7 +86,9 @@ def add_training_arguments(parser, *, epochs, batch_size, lr, size, oversample, 
         help="patient split JSON: used if it exists, else made (stratified by institution) "
              "and written there. Default: made from --seed and --val-fraction")
     add("--val-fraction", type=probability, default=0.2,
-        help="share of patients held out for validation when the split is made (default 0.2)")
+        help="share of patients held out for validation when the split is made (default 0.2; "
+             "0: none, every patient trains, for a final model after cross-validation: "
+             "best.npz is then the last epoch's weights, a fixed schedule)")
     add("--oversample", type=probability, default=oversample,
         help="share of each batch drawn from tumour slices (default "
              f"{'off: natural frequency' if oversample is None else oversample})")
@@ -235,7 +237,9 @@ def prepare_data(config, *, augment, multiple=1):
     split = _patient_split(dataset, config)
     train_idx = dataset.indices_of(split["train"])
     val_idx = dataset.indices_of(split["val"])
-    if len(train_idx) == 0 or len(val_idx) == 0:
+    # No validation patients (--val-fraction 0, or a split whose "val" is empty) is allowed:
+    # a final model trains on every patient. Validation patients without slices are not.
+    if len(train_idx) == 0 or (split["val"] and len(val_idx) == 0):
         side = "training" if len(train_idx) == 0 else "validation"
         raise UsageError(f"the split leaves no slices for {side} ({len(dataset.patients)} "
                          f"patients in {config['data'] or 'the phantom'})")
@@ -263,17 +267,30 @@ def prepare_data(config, *, augment, multiple=1):
         if config["device"] == "gpu" and config["prefetch"] > 0 else None)
     # Validation: each rank its consecutive share of the slices (no padding, no slice
     # twice); validate.py gathers the predictions so that every rank scores all of them.
-    val_share = np.array_split(val_idx, world)[rank]
-    if len(val_share) == 0:
-        raise UsageError(f"{len(val_idx)} validation slices cannot be shared by {world} ranks")
-    val_loader = tndata.BatchLoader(dataset, val_share, config["val_batch_size"], shuffle=False,
-                                    normalization=stats, seed=config["seed"],
-                                    prefetch=config["prefetch"],
-                                    context=config.get("context", 0))
+    val_loader = None                   # no validation: the scripts skip it
+    if len(val_idx):
+        val_share = np.array_split(val_idx, world)[rank]
+        if len(val_share) == 0:
+            raise UsageError(f"{len(val_idx)} validation slices cannot be shared by {world} "
+                             "ranks")
+        val_loader = tndata.BatchLoader(dataset, val_share, config["val_batch_size"],
+                                        shuffle=False, normalization=stats, seed=config["seed"],
+                                        prefetch=config["prefetch"],
+                                        context=config.get("context", 0))
     data = TrainingData(dataset, split, stats, train_idx, val_idx, train_loader, val_loader)
     if rank == 0:
         print(summarize(data))
     return data
+
+
+def best_in_words(run, metric):
+    """The run's last line: where best.npz is and what chose it (``metric``, e.g.
+    "validation Dice"), or, without validation, that it is the last epoch's weights."""
+    epoch = run.best["epoch"]
+    if run.best["value"] is None:
+        return f"no validation (--val-fraction 0): best.npz is the last epoch ({epoch}): " \
+               f"{run.best_path}"
+    return f"best {metric} {run.best['value']:.4f} (epoch {epoch}): {run.best_path}"
 
 
 def ema_decay(text):
@@ -333,4 +350,6 @@ def summarize(data):
     tumour = np.asarray(data.dataset.has_tumour)
     return (f"{len(data.dataset.patients)} patients, {len(data.dataset)} slices "
             f"({int(tumour.sum())} with tumour); train {len(data.split['train'])} patients / "
-            f"{n_train} slices, validation {len(data.split['val'])} patients / {n_val} slices")
+            f"{n_train} slices, " + (f"validation {len(data.split['val'])} patients / {n_val} "
+                                    "slices" if n_val else "no validation (every patient "
+                                    "trains; best.npz is the last epoch)"))

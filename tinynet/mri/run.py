@@ -7,7 +7,8 @@ What ``TrainingRun`` keeps in the output folder::
                  sampler's position, the RNG, the history; written atomically at the
                  end of every epoch and when Ctrl-C stops the run
     best.npz     the weights of the epoch with the best validation metric, with the
-                 model spec inference needs (``checkpoint.py``)
+                 model spec inference needs (``checkpoint.py``); without validation
+                 (``--val-fraction 0``) the last epoch's
     log.jsonl    one JSON object per line: a "start" or "resume" record, one
                  "epoch" record per epoch, and how the run ended
     split.json   the patient split (the scripts write it)
@@ -272,8 +273,11 @@ class TrainingRun:
         ``val_metrics``: dict of JSON numbers from the validation pass; it must
         hold ``self.monitor``.  Returns True when this epoch is the best so far.
         With several ranks every rank calls it with the same (gathered) metrics.
+        An empty dict means a run without validation (``--val-fraction 0``): each
+        epoch is then "the best", so best.npz is the last epoch's weights and
+        ``best["value"]`` is None (a fixed schedule, as for a final model).
         """
-        if self.monitor not in val_metrics:
+        if val_metrics and self.monitor not in val_metrics:
             raise KeyError(f"end_epoch: validation metrics have no {self.monitor!r} "
                            f"(got {sorted(val_metrics)})")
         self._raise_if_unread_nonfinite()       # before anything is logged or written
@@ -286,8 +290,8 @@ class TrainingRun:
                   **val_metrics,
                   "seconds": round(seconds, 3), "data_wait_seconds": round(waited, 3),
                   "data_wait_share": round(waited / seconds, 4) if seconds > 0 else 0.0}
-        value = float(val_metrics[self.monitor])
-        is_best = self._improves(value)
+        value = float(val_metrics[self.monitor]) if val_metrics else None
+        is_best = value is None or self._improves(value)
         if is_best:
             self.best = {"epoch": self.epoch + 1, "value": value}
         record["best"] = is_best
