@@ -155,10 +155,7 @@ def train(run, model, optimizer, criterion, val_criterion, data, device, thresho
                 run.step_done(loss=value, dice=batch_dice(logits.detach(), masks, threshold))
 
             if data.val_loader is None:       # --val-fraction 0: every patient trains
-                run.end_epoch({})
-                if run.is_main:
-                    print(f"epoch {epoch + 1}: train loss "
-                          f"{run.history[-1]['train_loss']:.4f} (no validation)")
+                experiment.end_epoch_without_validation(run)
                 continue
             # The model itself (its average with --ema), not its DDP wrapper: each rank
             # predicts its share of the validation slices, and validate_segmenter gathers

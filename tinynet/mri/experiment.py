@@ -283,6 +283,14 @@ def prepare_data(config, *, augment, multiple=1):
     return data
 
 
+def end_epoch_without_validation(run):
+    """--val-fraction 0: close the epoch (best.npz becomes its weights) and print its loss."""
+    run.end_epoch({})
+    if run.is_main:
+        record = run.history[-1]
+        print(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f} (no validation)")
+
+
 def best_in_words(run, metric):
     """The run's last line: where best.npz is and what chose it (``metric``, e.g.
     "validation Dice"), or, without validation, that it is the last epoch's weights."""
