@@ -835,6 +835,47 @@ def test_predict_gives_the_same_results_whatever_the_chunk(context_predictor, tw
     assert 0 < sum(r["positive"] for r in small["slices"]) < 12
 
 
+def test_a_lone_slice_of_a_patient_folder_is_predicted_within_its_scan(
+        context_predictor, two_patients, context_runs, tmp_path, capsys):
+    """`predict <patient>/<patient>_<n>.tif` with a context model: the same numbers and mask
+    as for that slice when the whole folder is predicted (its neighbours are read)."""
+    classifier, segmenter, cls_threshold, seg_threshold, volumes = context_predictor
+    args = ["--classifier", str(context_runs["classifier"] / "best.npz"),
+            "--segmenter", str(context_runs["segmenter"] / "best.npz"), "--rule", "both",
+            "--cls-threshold", str(cls_threshold), "--seg-threshold", str(seg_threshold)]
+    assert predict.main([str(two_patients), "--out", str(tmp_path / "all"), *args]) == 0
+    whole = json.loads((tmp_path / "all" / "summary.json").read_text())
+    patient = sorted(volumes)[0]
+    for n in (0, 3, 5):                     # both ends and the middle of the 6 slices
+        record = [r for r in whole["slices"] if r["name"].startswith(patient + "/")][n]
+        path = two_patients / f"{record['name']}.tif"
+        out = tmp_path / f"one{n}"
+        capsys.readouterr()
+        assert predict.main([str(path), "--out", str(out), *args]) == 0
+        assert f"is predicted within its scan (6 slices of {patient})" in \
+            capsys.readouterr().err
+        alone = json.loads((out / "summary.json").read_text())["slices"]
+        assert len(alone) == 1
+        for key in ("tumour_probability", "positive", "tumour_area_pixels"):
+            assert alone[0][key] == record[key], key
+        np.testing.assert_array_equal(
+            read_png(out / f"{path.stem}_pred_mask.png"),
+            read_png(tmp_path / "all" / f"{record['name']}_pred_mask.png"))
+
+
+def test_a_lone_image_outside_a_patient_folder_is_its_own_volume_with_a_note(
+        context_predictor, two_patients, context_runs, tmp_path, capsys):
+    classifier, segmenter, cls_threshold, seg_threshold, volumes = context_predictor
+    patient = sorted(volumes)[0]
+    image = tmp_path / "slice.tif"
+    shutil.copy(two_patients / patient / f"{patient}_3.tif", image)
+    assert predict.main([str(image), "--out", str(tmp_path / "out"),
+                         "--segmenter", str(context_runs["segmenter"] / "best.npz")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {image} is predicted on its own" in err and "give the scan's folder" in err
+    assert (tmp_path / "out" / "slice_pred_mask.png").exists()
+
+
 def test_ctrl_c_then_resume_of_a_context_run_equals_uninterrupted(phantom_folder, context_runs,
                                                                   tmp_path, monkeypatch):
     script = load_script("train_resunet")

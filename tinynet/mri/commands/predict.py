@@ -244,6 +244,9 @@ def _slice_chunks(slices, input_path, chunk_size, whole_volumes):
     by_patient = {}
     for entry in slices:
         by_patient.setdefault(_patient_of(entry[1], input_path), []).append(entry)
+    if whole_volumes and Path(input_path).is_file():
+        yield _lone_slice_in_its_scan(slices[0])
+        return
     for group in by_patient.values():
         volume = [read_slice(path) for path, _ in group] if whole_volumes else None
         for first in range(0, len(group), chunk_size):
@@ -251,6 +254,49 @@ def _slice_chunks(slices, input_path, chunk_size, whole_volumes):
             images = volume[first:first + chunk_size] if whole_volumes else \
                 [read_slice(path) for path, _ in chunk]
             yield chunk, images, volume, np.arange(first, first + len(chunk))
+
+
+def _lone_slice_in_its_scan(entry):
+    """One slice file given alone, for a model that needs its volume: (chunk, images, volume,
+    positions) as ``_slice_chunks`` yields them.
+
+    A slice of a kaggle_3m patient folder (``<patient>/<patient>_<n>.tif``) is predicted
+    within the patient's slices there, as if the folder had been given: the same
+    normalization and neighbours, so the same answer.  Any other lone image is its own
+    volume of one slice, and a note says so.
+    """
+    path, _ = entry
+    scan = _kaggle3m_scan_of(path)
+    if scan is None:
+        print(f"note: {path} is predicted on its own: the model measures the intensities of "
+              "the whole scan (--intensity volume) or reads the neighbouring slices "
+              "(--context), and none are beside it (a kaggle_3m patient folder's "
+              "<patient>_<n>.tif are); give the scan's folder for its own numbers",
+              file=sys.stderr)
+        image = read_slice(path)
+        return [entry], [image], [image], np.arange(1)
+    volume = [read_slice(p) for p in scan]
+    position = scan.index(path)
+    print(f"note: {path.name} is predicted within its scan ({len(scan)} slices of "
+          f"{path.parent.name}), whose intensities and neighbours the model needs",
+          file=sys.stderr)
+    return [entry], [volume[position]], volume, np.array([position])
+
+
+def _kaggle3m_scan_of(path):
+    """The slice files of the kaggle_3m patient folder holding ``path`` (in slice order), or
+    None when ``path`` is not named ``<folder>_<n>.<suffix>`` inside such a folder."""
+    def slice_number(candidate):
+        stem = candidate.stem
+        prefix = candidate.parent.name + "_"
+        number = stem[len(prefix):]
+        return int(number) if stem.startswith(prefix) and number.isdigit() else None
+
+    if slice_number(path) is None:
+        return None
+    siblings = [p for p, _ in find_slice_files(path.parent) if p.parent == path.parent
+                and p.suffix.lower() == path.suffix.lower() and slice_number(p) is not None]
+    return sorted(siblings, key=slice_number)
 
 
 def write_outputs(out, path, name, image, result, k, heatmap):
