@@ -836,7 +836,7 @@ def test_predict_gives_the_same_results_whatever_the_chunk(context_predictor, tw
 
 
 def test_a_lone_slice_of_a_patient_folder_is_predicted_within_its_scan(
-        context_predictor, two_patients, context_runs, tmp_path, capsys):
+        context_predictor, two_patients, context_runs, tmp_path, capsys, monkeypatch):
     """`predict <patient>/<patient>_<n>.tif` with a context model: the same numbers and mask
     as for that slice when the whole folder is predicted (its neighbours are read)."""
     classifier, segmenter, cls_threshold, seg_threshold, volumes = context_predictor
@@ -861,6 +861,12 @@ def test_a_lone_slice_of_a_patient_folder_is_predicted_within_its_scan(
         np.testing.assert_array_equal(
             read_png(out / f"{path.stem}_pred_mask.png"),
             read_png(tmp_path / "all" / f"{record['name']}_pred_mask.png"))
+    # ... also given relative to the patient's folder (whose name "." does not tell)
+    monkeypatch.chdir(path.parent)
+    assert predict.main([path.name, "--out", str(tmp_path / "here"), *args]) == 0
+    assert "is predicted within its scan" in capsys.readouterr().err
+    alone = json.loads((tmp_path / "here" / "summary.json").read_text())["slices"]
+    assert alone[0]["tumour_probability"] == record["tumour_probability"]
 
 
 def test_a_lone_image_outside_a_patient_folder_is_its_own_volume_with_a_note(

@@ -426,7 +426,7 @@ def test_val_fraction_0_trains_on_every_patient_and_keeps_the_last_epoch(
     assert run(script, ["--resume", str(out / "last.npz"), "--epochs", "2"]) == 0
     printed = capsys.readouterr().out
     assert "train 5 patients / 30 slices, no validation" in printed
-    assert "no validation (--val-fraction 0): best.npz is the last epoch (2)" in printed
+    assert "no validation patients: best.npz is the last epoch (2)" in printed
     epochs = [r for r in read_log(out) if r["event"] == "epoch"]
     assert [r["epoch"] for r in epochs] == [1, 2] and all(r["best"] for r in epochs)
     assert not any(key.startswith("val_") for r in epochs for key in r)
@@ -444,3 +444,16 @@ def test_a_split_file_with_an_empty_val_list_trains_without_validation(mri_folde
     script = load_script("train_resunet")
     assert run(script, seg_args(mri_folder, out, "--split", str(split), "--epochs", "1")) == 0
     assert "no validation" in capsys.readouterr().out
+
+
+def test_val_fraction_0_with_a_split_that_has_validation_patients_is_refused(
+        mri_folder, uninterrupted, tmp_path, capsys):
+    """A final model must not train on 80% of the patients because an old split was given."""
+    script = load_script("train_resunet")
+    with pytest.raises(SystemExit) as exit_info:
+        run(script, seg_args(mri_folder, tmp_path / "run", "--val-fraction", "0",
+                             "--split", str(uninterrupted / "split.json")))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--val-fraction 0 asks for no validation, but the split" in err
+    assert "split.json holds 1 validation patient(s)" in err

@@ -51,7 +51,7 @@ No rank waits forever for a dead one (``failures.py`` has the measurements):
   second, printing "BAD TERMINATION ... Killed (signal 9)"; a rank ended by
   ``os._exit(n)`` too, silently, with exit code n.  Where hydra misses such a
   death (seen about once in 100 jobs), a rank of the same machine waiting in a
-  collective ends the job itself within about 2 s, naming the vanished rank
+  collective ends the job itself within about 3 s, naming the vanished rank
   (``peer_watch.py``);
 * a rank that leaves (its script ends, ``sys.exit``, ``destroy_process_group``)
   while another waits in, or later starts, a collective it never ran: that

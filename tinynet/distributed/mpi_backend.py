@@ -90,7 +90,8 @@ class MPIBackend:
         if self.notices is not None:
             self._post_notice_receive()
         # The other ranks of this machine, watched while this one waits (peer_watch.py).
-        self.watch = PeerWatch(comm, self.rank) if self.size > 1 else None
+        self.watch = PeerWatch(comm, self.rank, enabled=MPI.Query_thread() ==
+                               MPI.THREAD_MULTIPLE) if self.size > 1 else None
 
     # ---------------------------------------------------------------- starting
     def _start(self, kind, array=None, op=None, root=0):

@@ -21,8 +21,13 @@ others first, by an exit notice, and with MPICH it stays alive in
 ``MPI_Finalize`` until every rank gets there; the grace covers an MPI whose
 finalize does not wait.)
 
-Ranks on other machines cannot be watched this way; there hydra's proxies
-(and ``init_process_group(timeout=)``) are what is left.
+What is not watched: ranks on other machines (there hydra's proxies and
+``init_process_group(timeout=)`` are what is left), a rank that dies while the
+others are already in ``MPI_Finalize`` (the watch stops when this rank leaves
+the group: a rank that vanished after finalizing must not be taken for dead),
+NCCL's waits, Windows (no cheap way to ask whether a pid lives), and an MPI
+started without ``MPI_THREAD_MULTIPLE`` (the watch calls ``MPI_Abort`` from its
+own thread; mpi4py asks for MULTIPLE by default).
 """
 import os
 import socket
@@ -35,8 +40,9 @@ __all__ = ["PeerWatch", "process_token", "INTERVAL", "GRACE"]
 
 #: Seconds between two looks at the other ranks' processes.
 INTERVAL = 0.25
-#: Seconds a rank must stay gone, while this one waits in the same collective, before the abort.
-GRACE = 1.0
+#: Seconds a rank must stay gone, while this one waits in the same collective, before the abort
+#: (generous: waiting forever is the alternative, and a busy machine must not abort a good job).
+GRACE = 2.0
 
 
 def process_token(pid):
@@ -74,22 +80,34 @@ def _signal_token(pid):
     return True
 
 
+def _machine():
+    """This machine and PID namespace: the host name and, on Linux, the namespace's inode
+    (two containers may share a host name, never a namespace)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = None
+    return socket.gethostname(), namespace
+
+
 class PeerWatch:
     """Watch the other ranks on this machine; end the job when one vanishes during a wait.
 
-    ``comm``: the group's communicator (an all-gather of each rank's host, pid
-    and start time, once, here).  A rank is watched only if this process sees
-    it under that pid with that start time, so ranks in another PID namespace
-    under the same host name are left alone rather than taken for dead.
+    ``comm``: the group's communicator (an all-gather of each rank's host, PID
+    namespace, pid and start time, once, here).  A rank is watched only if it
+    shares this machine and namespace and this process sees it under that pid
+    with that start time; with ``enabled=False`` (no ``MPI_THREAD_MULTIPLE``)
+    this rank takes part in the all-gather but watches no one.
     """
 
-    def __init__(self, comm, rank, interval=INTERVAL, grace=GRACE):
+    def __init__(self, comm, rank, interval=INTERVAL, grace=GRACE, enabled=True):
         pid = os.getpid()
-        me = (socket.gethostname(), pid, process_token(pid))
-        everyone = comm.allgather(me)
-        self.peers = {other: pid for other, (host, pid, token) in enumerate(everyone)
-                      if other != rank and host == me[0] and token is not None
-                      and process_token(pid) == token}
+        enabled = enabled and os.name != "nt"
+        me = (_machine(), pid, process_token(pid) if enabled else None)
+        everyone = comm.allgather(me)     # every rank takes part, watching or not
+        self.peers = {other: pid for other, (machine, pid, token) in enumerate(everyone)
+                      if enabled and other != rank and machine == me[0] and token is not None
+                      and pid != me[1] and process_token(pid) == token}
         self._tokens = {other: everyone[other][2] for other in self.peers}
         self.interval, self.grace = interval, grace
         self.waiting = None         # the Pending collective this rank waits in, or None

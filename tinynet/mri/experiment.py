@@ -285,7 +285,7 @@ def prepare_data(config, *, augment, multiple=1):
 
 def end_epoch_without_validation(run):
     """--val-fraction 0: close the epoch (best.npz becomes its weights) and print its loss."""
-    run.end_epoch({})
+    run.end_epoch(None)
     if run.is_main:
         record = run.history[-1]
         print(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f} (no validation)")
@@ -296,7 +296,7 @@ def best_in_words(run, metric):
     "validation Dice"), or, without validation, that it is the last epoch's weights."""
     epoch = run.best["epoch"]
     if run.best["value"] is None:
-        return f"no validation (--val-fraction 0): best.npz is the last epoch ({epoch}): " \
+        return f"no validation patients: best.npz is the last epoch ({epoch}): " \
                f"{run.best_path}"
     return f"best {metric} {run.best['value']:.4f} (epoch {epoch}): {run.best_path}"
 
@@ -343,7 +343,12 @@ def _normalization(config, dataset, train_idx):
 def _patient_split(dataset, config):
     path = config["split"]
     if path and os.path.exists(path):
-        return tndata.load_split(path, patients=dataset.patients)
+        split = tndata.load_split(path, patients=dataset.patients)
+        if config["val_fraction"] == 0 and split["val"]:
+            raise UsageError(f"--val-fraction 0 asks for no validation, but the split {path} "
+                             f"holds {len(split['val'])} validation patient(s): give a split "
+                             "whose \"val\" is empty, or a new --split path")
+        return split
     split = tndata.split_patients(dataset.patients, val_fraction=config["val_fraction"],
                                   seed=config["seed"])
     if path and parallel.is_main():     # the other ranks made the same split from the seed

@@ -273,11 +273,11 @@ class TrainingRun:
         ``val_metrics``: dict of JSON numbers from the validation pass; it must
         hold ``self.monitor``.  Returns True when this epoch is the best so far.
         With several ranks every rank calls it with the same (gathered) metrics.
-        An empty dict means a run without validation (``--val-fraction 0``): each
-        epoch is then "the best", so best.npz is the last epoch's weights and
+        None means a run without validation (``--val-fraction 0``): each epoch is
+        then "the best", so best.npz is the last epoch's weights and
         ``best["value"]`` is None (a fixed schedule, as for a final model).
         """
-        if val_metrics and self.monitor not in val_metrics:
+        if val_metrics is not None and self.monitor not in val_metrics:
             raise KeyError(f"end_epoch: validation metrics have no {self.monitor!r} "
                            f"(got {sorted(val_metrics)})")
         self._raise_if_unread_nonfinite()       # before anything is logged or written
@@ -287,10 +287,10 @@ class TrainingRun:
         record = {"epoch": self.epoch + 1, "steps": self.step,
                   "lr": [g["lr"] for g in self.optimizer.param_groups][0],
                   **{f"train_{k}": v for k, v in self._meter.means().items()},
-                  **val_metrics,
+                  **(val_metrics or {}),
                   "seconds": round(seconds, 3), "data_wait_seconds": round(waited, 3),
                   "data_wait_share": round(waited / seconds, 4) if seconds > 0 else 0.0}
-        value = float(val_metrics[self.monitor]) if val_metrics else None
+        value = None if val_metrics is None else float(val_metrics[self.monitor])
         is_best = value is None or self._improves(value)
         if is_best:
             self.best = {"epoch": self.epoch + 1, "value": value}

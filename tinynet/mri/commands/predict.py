@@ -39,7 +39,9 @@ with those sizes and a slice viewer per patient.  With a classifier alone there
 are no masks: only summary.json (and the Grad-CAM maps).  Bad input (a wrong
 file, shape or flag) is found before anything is written.
 """
+import glob
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -244,7 +246,7 @@ def _slice_chunks(slices, input_path, chunk_size, whole_volumes):
     by_patient = {}
     for entry in slices:
         by_patient.setdefault(_patient_of(entry[1], input_path), []).append(entry)
-    if whole_volumes and Path(input_path).is_file():
+    if whole_volumes and Path(input_path).is_file() and slices:
         yield _lone_slice_in_its_scan(slices[0])
         return
     for group in by_patient.values():
@@ -268,35 +270,39 @@ def _lone_slice_in_its_scan(entry):
     path, _ = entry
     scan = _kaggle3m_scan_of(path)
     if scan is None:
-        print(f"note: {path} is predicted on its own: the model measures the intensities of "
-              "the whole scan (--intensity volume) or reads the neighbouring slices "
-              "(--context), and none are beside it (a kaggle_3m patient folder's "
-              "<patient>_<n>.tif are); give the scan's folder for its own numbers",
-              file=sys.stderr)
+        print(f"note: {path} is predicted on its own: the model needs the other slices of its "
+              "scan (it measures the scan's intensities, or reads the neighbouring slices), "
+              "and this file is not a <patient>_<n> slice in a folder of that patient; give "
+              "the scan's folder to use them", file=sys.stderr)
         image = read_slice(path)
         return [entry], [image], [image], np.arange(1)
-    volume = [read_slice(p) for p in scan]
-    position = scan.index(path)
-    print(f"note: {path.name} is predicted within its scan ({len(scan)} slices of "
-          f"{path.parent.name}), whose intensities and neighbours the model needs",
+    files, position = scan
+    volume = [read_slice(p) for p in files]
+    print(f"note: {path.name} is predicted within its scan ({len(files)} slices of "
+          f"{files[0].parent.name}), whose intensities and neighbours the model needs",
           file=sys.stderr)
     return [entry], [volume[position]], volume, np.array([position])
 
 
 def _kaggle3m_scan_of(path):
-    """The slice files of the kaggle_3m patient folder holding ``path`` (in slice order), or
-    None when ``path`` is not named ``<folder>_<n>.<suffix>`` inside such a folder."""
-    def slice_number(candidate):
-        stem = candidate.stem
-        prefix = candidate.parent.name + "_"
-        number = stem[len(prefix):]
-        return int(number) if stem.startswith(prefix) and number.isdigit() else None
+    """(the slice files of the kaggle_3m patient folder holding ``path``, in slice order;
+    the position of ``path`` among them), or None when ``path`` is not named
+    ``<folder>_<n>.<suffix>`` inside such a folder."""
+    folder = Path(path).absolute().parent           # "." and ".." have no patient name
 
-    if slice_number(path) is None:
+    def slice_number(candidate):
+        match = re.fullmatch(re.escape(folder.name) + r"_([0-9]+)", candidate.stem)
+        return int(match.group(1)) if match else None
+
+    number = slice_number(Path(path))
+    if number is None:
         return None
-    siblings = [p for p, _ in find_slice_files(path.parent) if p.parent == path.parent
-                and p.suffix.lower() == path.suffix.lower() and slice_number(p) is not None]
-    return sorted(siblings, key=slice_number)
+    suffix = Path(path).suffix.lower()
+    siblings = sorted((p for p in folder.glob(f"{glob.escape(folder.name)}_*")
+                       if p.is_file() and p.suffix.lower() == suffix
+                       and slice_number(p) is not None), key=slice_number)
+    numbers = [slice_number(p) for p in siblings]
+    return (siblings, numbers.index(number)) if number in numbers else None
 
 
 def write_outputs(out, path, name, image, result, k, heatmap):
