@@ -81,6 +81,15 @@ def test_bad_data_folder(tmp_path, capsys, checkpoints):
                   str(tmp_path / "missing"))
 
 
+def test_the_split_of_a_run_without_validation_says_to_score_its_training_patients(
+        tmp_path, folder, capsys, checkpoints):
+    save_split(tmp_path / "split.json", {"seed": 0, "train": list(PATIENTS), "val": []})
+    expect_exit_2(capsys, [str(folder), "--segmenter", checkpoints[1],
+                           "--split", str(tmp_path / "split.json")],
+                  "has no val patients (a run trained on every patient, --val-fraction 0): "
+                  "--subset train scores its training patients")
+
+
 def test_subset_needs_split_and_a_model_is_needed(folder, capsys, checkpoints, tmp_path,
                                                    monkeypatch):
     monkeypatch.setenv("TINYNET_WEIGHTS", str(tmp_path))      # a folder without shipped weights

@@ -85,6 +85,11 @@ def run(args):
     if args.split:
         subset = args.subset or "val"
         split = load_split(args.split, patients=dataset.patients)
+        if not split[subset]:
+            raise cli.UsageError(
+                f"--split {args.split} has no {subset} patients"
+                + (" (a run trained on every patient, --val-fraction 0): --subset train scores "
+                   "its training patients" if subset == "val" else ""))
         dataset = dataset.subset(split[subset])
     load_seconds = time.perf_counter() - start
 
