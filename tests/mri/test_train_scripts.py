@@ -433,6 +433,8 @@ def test_val_fraction_0_trains_on_every_patient_and_keeps_the_last_epoch(
     assert [r for r in read_log(out) if r["event"] == "finished"][-1]["best"] == \
         {"epoch": 2, "value": None}
     assert_same_weights(out / "best.npz", out / "last.npz")
+    with Image.open(out / "figures" / "curves.png") as figure:      # the loss curve alone
+        assert figure.size[0] > 100 and figure.size[1] > 100
 
 
 def test_a_split_file_with_an_empty_val_list_trains_without_validation(mri_folder, tmp_path,

@@ -19,7 +19,7 @@ from tinynet import backend
 from tinynet.optim import swa_utils
 
 from . import data as tndata
-from . import parallel
+from . import figures, parallel
 from .cli import UsageError, check_device, check_output_folder, existing_path, non_negative_int, \
     positive_float, positive_int, probability
 from .run import LAST, TrainingRun, resume_config
@@ -284,11 +284,13 @@ def prepare_data(config, *, augment, multiple=1):
 
 
 def end_epoch_without_validation(run):
-    """--val-fraction 0: close the epoch (best.npz becomes its weights) and print its loss."""
+    """--val-fraction 0: close the epoch (best.npz becomes its weights), print its loss and
+    draw the loss curve (figures/curves.png)."""
     run.end_epoch(None)
     if run.is_main:
         record = run.history[-1]
         print(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f} (no validation)")
+        figures.write_curves(run.path("figures"), run.history, [])
 
 
 def best_in_words(run, metric):

@@ -21,7 +21,8 @@ __all__ = ["write_curves", "pick_overlay_slices", "write_segmentation_figures",
 
 
 def write_curves(folder, history, metric_keys):
-    """curves.png: the loss (train and validation) and the validation metrics per epoch."""
+    """curves.png: the loss (train and validation) and the validation metrics per epoch
+    (the loss alone when ``metric_keys`` is empty: a run without validation)."""
     epochs = [r["epoch"] for r in history]
 
     def series(key):
@@ -32,8 +33,10 @@ def write_curves(folder, history, metric_keys):
         losses["validation loss"] = series("val_loss")
     scores = {key.replace("val_", "validation ").replace("_", " "): series(key)
               for key in metric_keys}
-    panels = [viz.plot_curves(losses, title="loss", xlabel="epoch", ylabel="loss"),
-              viz.plot_curves(scores, title="validation", xlabel="epoch", ylabel="score")]
+    panels = [viz.plot_curves(losses, title="loss", xlabel="epoch", ylabel="loss")]
+    if scores:
+        panels.append(viz.plot_curves(scores, title="validation", xlabel="epoch",
+                                      ylabel="score"))
     viz.save_png(viz.image_grid([np.asarray(p) for p in panels], ncols=2),
                  os.path.join(folder, "curves.png"))
 
