@@ -1,5 +1,6 @@
 """tinynet/mri/weights/, the trained models shipped in the package: they fit the budget, carry
 their cards, load as the scripts' defaults, and make a sane prediction on real slices."""
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from tinynet import metrics
 from tinynet.mri.data import read_slice
 from tinynet.io import load_checkpoint, load_checkpoint_metadata
 from tinynet.mri.checkpoint import load_model, read_spec
-from tinynet.mri.inference import SHIPPED_WEIGHTS, TwoStagePredictor, default_checkpoint
+from tinynet.mri.inference import (SHIPPED_WEIGHTS, TwoStagePredictor, default_checkpoint,
+                                   shipped_settings)
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "tinynet" / "mri" / "weights"
@@ -21,7 +23,9 @@ REAL_DATA = Path(os.environ.get("TINYNET_LGG")
 needs_real_data = pytest.mark.skipif(not REAL_DATA.is_dir(),
                                      reason=f"no LGG data at {REAL_DATA}")
 
-#: A validation patient of splits/lgg56_seed0.json (never seen in training).
+#: A patient of ../shared's 56. The shipped models trained on all of them (--val-fraction 0),
+#: so the tests on it check that the models load and work end to end on real slices, not
+#: how well they generalise (their cards give the cross-validated numbers).
 PATIENT = "TCGA_HT_8111_19980330"
 BUDGET_BYTES = 25_000_000
 
@@ -44,9 +48,10 @@ def test_each_model_has_a_card_with_its_recipe(task):
     card = (WEIGHTS / SHIPPED_WEIGHTS[task]).with_suffix(".md")
     text = card.read_text()
     script = "train_classifier.py" if task == "classification" else "train_resunet.py"
-    assert f"python examples/{script}" in text
-    assert "python examples/evaluate.py" in text
-    assert "splits/lgg56_seed0.json" in text
+    assert f"python examples/{script}" in text and "--val-fraction 0" in text
+    # the recipe was chosen by cross-validation, and the card says how
+    assert "python -m tinynet crossval train" in text
+    assert "python -m tinynet crossval tune" in text
 
 
 @pytest.mark.parametrize("task", sorted(SHIPPED_WEIGHTS))
@@ -62,9 +67,21 @@ def test_shipped_weights_are_the_defaults_and_load(task):
         {np.dtype(np.float16)}
     model, _ = load_model(path, task=task)
     assert {p.dtype for p in model.parameters()} == {np.dtype(np.float32)}
-    # trained on the training patients of the committed split (PATIENT is held out)
+    # the final models: every patient trained (no validation), the recipe of the cards
     config = load_checkpoint_metadata(path)["metadata"]["trained"]["config"]
-    assert Path(config["split"]).name == "lgg56_seed0.json"
+    assert config["val_fraction"] == 0 and config["intensity"] == "volume"
+    card = (WEIGHTS / SHIPPED_WEIGHTS[task]).with_suffix(".md").read_text()
+    assert f"--epochs {config['epochs']}" in card
+
+
+def test_the_pipeline_settings_ship_with_the_models():
+    """weights/pipeline.json (from `tinynet crossval tune`) is there and reads as settings
+    for every stage: the rule, both thresholds, the areas and the side they were counted at."""
+    settings = shipped_settings()
+    assert set(settings) == {"rule", "cls_threshold", "seg_threshold", "min_area",
+                             "min_component", "area_size"}
+    record = json.loads((WEIGHTS / "pipeline.json").read_text())
+    assert "crossval tune" in record["chosen_by"]
 
 
 def patient_slices(patient):
@@ -81,12 +98,13 @@ def patient_slices(patient):
 
 
 @needs_real_data
-def test_shipped_models_on_a_held_out_patient():
-    """On a validation patient the two stages find the tumour slices and outline the tumour."""
+def test_shipped_models_on_a_real_patient():
+    """With their pipeline settings the two stages find the tumour slices and outline it."""
     _, images, masks = patient_slices(PATIENT)
     has_tumour = masks.reshape(len(masks), -1).any(axis=1)
     predictor = TwoStagePredictor(load_model(default_checkpoint("classification")),
-                                  load_model(default_checkpoint("segmentation")))
+                                  load_model(default_checkpoint("segmentation")),
+                                  **shipped_settings())
     result = predictor(images)
     # The call on each slice: most slices right, and the biggest tumour found.
     assert np.mean(result.positive == has_tumour) >= 0.8
