@@ -24,7 +24,7 @@ from PIL import Image
 from optional_deps import nibabel_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
-WEIGHT_FILES = ["classifier.md", "classifier.npz", "segmenter.md", "segmenter.npz"]
+WEIGHT_FILES = ["classifier.md", "classifier.npz", "pipeline.json", "segmenter.md", "segmenter.npz"]
 
 
 @pytest.fixture(scope="module")
