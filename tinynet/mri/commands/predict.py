@@ -243,12 +243,12 @@ def _slice_chunks(slices, input_path, chunk_size, whole_volumes):
     A chunk never mixes patients.  With ``whole_volumes`` every image of the patient is
     read first and given as the volume; else only the chunk's images are read.
     """
+    if whole_volumes and Path(input_path).is_file() and slices:
+        yield _lone_slice_in_its_scan(slices[0])        # one file: its scan is its folder
+        return
     by_patient = {}
     for entry in slices:
         by_patient.setdefault(_patient_of(entry[1], input_path), []).append(entry)
-    if whole_volumes and Path(input_path).is_file() and slices:
-        yield _lone_slice_in_its_scan(slices[0])
-        return
     for group in by_patient.values():
         volume = [read_slice(path) for path, _ in group] if whole_volumes else None
         for first in range(0, len(group), chunk_size):
