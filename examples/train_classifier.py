@@ -26,7 +26,6 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tinynet as tn  # noqa: E402
 from tinynet import ops  # noqa: E402
 from tinynet.mri import cli, experiment, figures, parallel  # noqa: E402
-from tinynet.io import load_state_dict_file  # noqa: E402
 from tinynet.mri.architectures import architecture_names, build_model, inflate_stem  # noqa: E402
 from tinynet.mri.checkpoint import model_spec  # noqa: E402
 from tinynet.mri.validate import validate_classifier  # noqa: E402
@@ -49,8 +48,10 @@ def build_parser():
                              "parameters and of the work; ImageNet weights need 64)")
     parser.add_argument("--weights", type=cli.existing_path, default=None, metavar="FILE",
                         help="start from these weights (.pth, .safetensors or .npz, e.g. "
-                             "ImageNet weights converted by examples/convert_weights.py); "
-                             "the 1000-class head is replaced by a 2-class one")
+                             "ImageNet weights converted by examples/convert_weights.py, "
+                             "whose 1000-class head is replaced by a 2-class one; or a "
+                             "checkpoint of this script, whose --arch, --width, --context and "
+                             "--intensity must be this run's, --size may differ)")
     parser.add_argument("--threshold", type=cli.probability, default=0.5,
                         help="a slice is called positive when P(tumour) >= this (default 0.5)")
     return parser
@@ -66,13 +67,16 @@ def main(argv=None):
     # --context K: 3 (2K + 1) input channels, the slice and its neighbours.
     arch_args = {"num_classes": 2, "width": config.get("width", 64),
                  **experiment.input_arguments(config)}
-    # On --resume the weights come from last.npz, so the start weights are not read again.
-    start = None if config["resume"] else config["weights"]
-    try:      # before the data is read, so a bad --weights file is reported at once
-        if start is not None and "in_channels" in arch_args:
-            # 3-channel start weights: the slice's own channels get them, neighbours 0.
-            start = inflate_stem(load_state_dict_file(start), arch_args["in_channels"])
-        model = build_model(config["arch"], **arch_args, weights=start)
+    # Before the data is read, so a bad --weights file is reported at once.  On --resume the
+    # weights come from last.npz, so the start weights are not read again (None).
+    start = experiment.start_weights(config, config["arch"], arch_args)
+    weights = None if start is None else start[0]
+    try:
+        if start is not None and start[1] is None and "in_channels" in arch_args:
+            # 3-channel start weights (ImageNet's): the slice's own channels get them, the
+            # neighbours' start at 0.  A checkpoint of this script already has its channels.
+            weights = inflate_stem(weights, arch_args["in_channels"])
+        model = build_model(config["arch"], **arch_args, weights=weights)
     except (KeyError, ValueError, RuntimeError) as exc:    # keys or shapes that do not fit
         raise cli.UsageError(f"--weights {config['weights']}: {exc}") from exc
     model = model.to(device)

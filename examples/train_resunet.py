@@ -84,6 +84,13 @@ def build_parser():
                              "the classic 1.2M-parameter ResUNet)")
     parser.add_argument("--threshold", type=cli.probability, default=0.5,
                         help="a pixel is tumour when its probability is >= this (default 0.5)")
+    parser.add_argument("--weights", type=cli.existing_path, default=None, metavar="FILE",
+                        help="start from these weights instead of random ones: a checkpoint of "
+                             "this script (best.npz, last.npz, an exported model; its --base, "
+                             "--context and --intensity must be this run's, --size may "
+                             "differ, e.g. to fine-tune at 256 a model trained at 128) or a "
+                             ".pth/.safetensors state dict of the same network. A new run: "
+                             "fresh optimizer and schedule")
     return parser
 
 
@@ -103,7 +110,14 @@ def main(argv=None):
     arch_args = {"base": config["base"], "depth": 4, **experiment.input_arguments(config)}
     spec = model_spec("resunet", arch_args, config["size"], data.normalization,
                       config["threshold"], context=config.get("context", 0))
-    model = build_model("resunet", **arch_args).to(device)
+    model = build_model("resunet", **arch_args)
+    start = experiment.start_weights(config, "resunet", arch_args)      # --weights
+    if start is not None:
+        try:
+            model.load_state_dict(start[0], strict=True)    # every key, every shape
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise cli.UsageError(f"--weights {config['weights']}: {exc}") from exc
+    model = model.to(device)
     if world_size > 1:
         # BatchNorm statistics over the global batch, as one process would compute them;
         # DDP starts every rank from rank 0's weights and averages the gradients in backward.

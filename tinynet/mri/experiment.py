@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinynet import backend
+from tinynet.io import CheckpointError, load_checkpoint_metadata, load_state_dict_file
 from tinynet.optim import swa_utils
 
 from . import data as tndata
@@ -25,7 +26,7 @@ from .cli import UsageError, check_device, check_output_folder, existing_path, n
 from .run import LAST, TrainingRun, resume_config
 
 __all__ = ["add_training_arguments", "explicit_arguments", "training_config", "start_run",
-           "TrainingData", "prepare_data", "summarize"]
+           "start_weights", "TrainingData", "prepare_data", "summarize"]
 
 #: The training script of each task (for the message when a run is resumed with the other).
 SCRIPT_OF_TASK = {"segmentation": "train_resunet.py", "classification": "train_classifier.py"}
@@ -173,6 +174,72 @@ def training_config(parser, argv, task):
         for flag in config.get("ignored_flags", []):
             print(f"note: resuming keeps the run's settings; ignored {flag}", file=sys.stderr)
     return config
+
+
+def start_weights(config, arch, arch_args):
+    """The weights of ``--weights FILE`` that a fresh run starts from: ``(state dict, spec)``,
+    or None (no --weights, or --resume, whose last.npz holds the weights).
+
+    A checkpoint of this pipeline (a run's best.npz or last.npz, an exported model) carries
+    its model spec (``checkpoint.py``), and then the run must build the same network on the
+    same input: ``arch``, ``arch_args`` (``--base``, ``--width``, ``--context``'s channels)
+    and ``--intensity``; only ``--size`` may differ, so that a model trained at 128x128 can
+    be fine-tuned at 256x256.  Weights learnt on other inputs would load without complaint
+    and train from nonsense, hence the check.  Any other file (.pth, .safetensors, a plain
+    .npz of arrays) has no spec and is loaded as it is (``spec`` None).
+    """
+    path = config.get("weights")
+    if path is None or config.get("resume"):
+        return None
+    spec = _pipeline_spec(path)
+    if spec is not None:
+        problems = _start_mismatches(spec, config, arch, arch_args)
+        if problems:
+            raise UsageError(f"--weights {path}: its model does not fit this run: "
+                             f"{'; '.join(problems)}. Give this run the flags the weights were "
+                             "trained with (only --size may differ)")
+    try:
+        state = load_state_dict_file(path)
+    except (OSError, ValueError) as exc:       # CheckpointError is a ValueError
+        raise UsageError(f"--weights {path}: {exc}") from exc
+    return state, spec
+
+
+def _pipeline_spec(path):
+    """The model spec of a pipeline checkpoint at ``path``, else None (another format)."""
+    if not os.fspath(path).lower().endswith(".npz"):
+        return None
+    try:
+        metadata = load_checkpoint_metadata(path)["metadata"]
+    except CheckpointError:             # a plain .npz of arrays: no header
+        return None
+    model = metadata.get("model") if isinstance(metadata, dict) else None
+    return model if isinstance(model, dict) else None
+
+
+def intensity_of(spec):
+    """The ``--intensity`` a model spec was trained with (its normalization's keys)."""
+    normalization = spec.get("normalization") or {}
+    if "volume_percentiles" in normalization:
+        return "volume"
+    return "slice" if "slice_percentile" in normalization else "dataset"
+
+
+def _start_mismatches(spec, config, arch, arch_args):
+    """What differs between a checkpoint's spec and the network this run builds, in words."""
+    problems = []
+    if spec.get("arch") != arch:
+        problems.append(f"it is a {spec.get('arch')}, this run builds a {arch}")
+    elif spec.get("arch_args") != arch_args:
+        problems.append(f"its arguments are {spec.get('arch_args')}, this run's {arch_args}")
+    if spec.get("context", 0) != config.get("context", 0):
+        problems.append(f"it was trained with --context {spec.get('context', 0)}, this run "
+                        f"has --context {config.get('context', 0)}")
+    trained = intensity_of(spec)
+    if trained != config.get("intensity", "dataset"):
+        problems.append(f"it was trained with --intensity {trained}, this run has "
+                        f"--intensity {config.get('intensity', 'dataset')}")
+    return problems
 
 
 def start_run(config, model, optimizer, spec, data, monitor, *, scheduler, scaler=None):

@@ -104,6 +104,11 @@ def _add_train_step(steps):
                         help="train only fold K (repeat for several; default: every fold)")
     parser.add_argument("--launcher", metavar="CMD",
                         help='start each training under this command, e.g. "mpiexec -n 2"')
+    parser.add_argument("--weights-from", metavar="RUN",
+                        help="fine-tune: fold K starts from fold K's last.npz of the finished "
+                             "cross-validation RUN of the same model on the same folds (its "
+                             "--weights), e.g. -- --size 256 --epochs 2 --lr 1e-4 after "
+                             "training at 128")
 
 
 def _add_score_step(steps):
@@ -212,7 +217,8 @@ def run_train(args):
     out = args.out or os.path.join("runs", "crossval", args.model)
     cli.check_output_folder("--out", out)
     settings = crossval.prepare(out, args.model, args.data, args.train_args,
-                                folds_path=args.folds, n_splits=args.k, seed=args.seed)
+                                folds_path=args.folds, n_splits=args.k, seed=args.seed,
+                                weights_from=args.weights_from)
     wrong = [k for k in args.fold or [] if k > settings["n_splits"]]
     if wrong:
         raise cli.UsageError(f"--fold {wrong[0]}: there are {settings['n_splits']} folds")

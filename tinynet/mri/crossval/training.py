@@ -17,6 +17,12 @@ than new ``--folds FILE --fold K`` flags in the scripts: a fold *is* a train/val
 split, the scripts already read one, and the file beside the run says which
 patients it held out (``tinynet evaluate --split fold-k/split.json`` scores it).
 
+Fine-tuning fold by fold (``weights_from``, ``crossval train --weights-from RUN``):
+fold k starts from fold k's last.npz of an earlier cross-validation on the same folds
+(``--weights``), e.g. the last epochs at 256x256 of models trained at 128x128.  The
+earlier run must hold out the same patients in every fold, or a fold's start weights
+would have seen the patients it is scored on.
+
 Resuming is the scripts' own: a fold whose last.npz has trained every epoch is
 skipped, one with an earlier last.npz is continued with ``--resume`` (the
 scripts write last.npz at the end of every epoch and on Ctrl-C), one without is
@@ -72,13 +78,17 @@ def fold_folder(out, fold):
 # Setting a cross-validation folder up
 # ---------------------------------------------------------------------------
 
-def prepare(out, model, data, train_args, folds_path=None, n_splits=None, seed=None):
+def prepare(out, model, data, train_args, folds_path=None, n_splits=None, seed=None,
+            weights_from=None):
     """Check the flags, make or read the folds, write ``crossval.json``: the settings dict.
 
     train_args : the training script's flags (a list of str), passed on to every fold
     folds_path : a fold file to use, made there from ``n_splits`` (default 5) and ``seed``
         (default 0) if it does not exist; default ``out/folds.json``, which always holds
         a copy.  An existing file must agree with ``n_splits`` and ``seed`` when given.
+
+    weights_from : an earlier cross-validation folder of the same model on the same folds:
+        fold k starts from its fold k's last.npz (``--weights``), which must have finished
 
     Run again on the same ``out``, the flags must be those of the first time, except
     the ones a resumed run may change (``CHANGEABLE``: ``--epochs``, ``--device``, ...):
@@ -89,12 +99,37 @@ def prepare(out, model, data, train_args, folds_path=None, n_splits=None, seed=N
                 "train_args": list(train_args), "config": training_config(model, train_args)}
     patients = open_data(settings).patients
     os.makedirs(out, exist_ok=True)
-    settings["n_splits"] = len(_folds_for(out, folds_path, patients, n_splits, seed)["folds"])
+    folds = _folds_for(out, folds_path, patients, n_splits, seed)
+    settings["n_splits"] = len(folds["folds"])
+    if weights_from is not None:
+        settings["weights_from"] = _check_weights_from(weights_from, settings, folds)
     previous = os.path.join(out, SETTINGS)
     if os.path.exists(previous):
         _check_same_run(read_settings(out), settings, out)
     atomic_write_text(previous, json.dumps(settings, indent=2) + "\n")
     return settings
+
+
+def _check_weights_from(source, settings, folds):
+    """The absolute path of ``source``, a finished cross-validation of the same model on the
+    same folds; UsageError naming what does not fit."""
+    if "weights" in settings["config"] and settings["config"]["weights"] is not None:
+        raise UsageError("--weights-from gives each fold its own start weights; leave "
+                         "--weights out of the training flags after --")
+    before = read_settings(source)
+    if before["model"] != settings["model"]:
+        raise UsageError(f"--weights-from {source} is a cross-validation of the "
+                         f"{before['model']}, this one trains the {settings['model']}")
+    theirs = tndata.load_folds(os.path.join(source, FOLDS))["folds"]
+    if theirs != folds["folds"]:
+        raise UsageError(f"--weights-from {source} was trained on other folds than these; "
+                         "a fold's start weights must not have seen the patients it holds out")
+    for fold in range(1, len(theirs) + 1):
+        folder = fold_folder(source, fold)
+        if not is_finished(folder, before["config"]["epochs"]):
+            raise UsageError(f"--weights-from {source}: fold {fold} has not finished its "
+                             f"{before['config']['epochs']} epochs ({folder})")
+    return os.path.abspath(source)
 
 
 def open_data(settings):
@@ -181,10 +216,11 @@ def read_json(path, kind, missing):
 
 def _check_same_run(before, now, out):
     """UsageError unless ``now`` continues the cross-validation of ``before`` in ``out``."""
-    for key in ("model", "data", "n_splits"):
-        if before.get(key) != now[key]:
+    for key in ("model", "data", "n_splits", "weights_from"):
+        if before.get(key) != now.get(key):
             raise UsageError(f"{out} holds a cross-validation of another {key} "
-                             f"({before.get(key)} there, {now[key]} now); choose another --out")
+                             f"({before.get(key)} there, {now.get(key)} now); choose another "
+                             "--out")
     changed = [f"--{key.replace('_', '-')} {now['config'].get(key)!r} (it used "
                f"{value!r})" for key, value in before["config"].items()
                if key not in CHANGEABLE and now["config"].get(key) != value]
@@ -215,8 +251,9 @@ def fold_command(settings, out, fold, launcher=()):
     """The command line that trains (or continues) fold ``fold``: a list of str.
 
     ``[*launcher, python, examples/train_X.py, --data D, --out fold-k, --split
-    fold-k/split.json, (--resume fold-k/last.npz,) *train_args]``; given the same
-    flags again, a resumed run takes none of them as a change.
+    fold-k/split.json, (--resume fold-k/last.npz | --weights W/fold-k/last.npz,)
+    *train_args]``; given the same flags again, a resumed run takes none of them as a
+    change.
     """
     folder = os.path.abspath(fold_folder(out, fold))
     command = [*launcher, sys.executable, str(EXAMPLES / MODELS[settings["model"]])]
@@ -225,6 +262,8 @@ def fold_command(settings, out, fold, launcher=()):
     command += ["--out", folder, "--split", os.path.join(folder, "split.json")]
     if os.path.exists(os.path.join(folder, LAST)):
         command += ["--resume", os.path.join(folder, LAST)]
+    elif settings.get("weights_from"):
+        command += ["--weights", os.path.join(fold_folder(settings["weights_from"], fold), LAST)]
     return command + list(settings["train_args"])
 
 

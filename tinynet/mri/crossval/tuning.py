@@ -41,11 +41,12 @@ from ..cli import UsageError
 from ..inference import RULES, remove_small_components
 from .scoring import _data_settings, _detection, _runs_by_model, fold_predictors, summarize
 
-__all__ = ["RULES", "DEFAULT_GRID", "PREDICTIONS", "collect_predictions", "load_predictions",
+__all__ = ["RULES", "DEFAULT_GRID", "GRID_AREA_SIZE", "grid_for", "PREDICTIONS", "collect_predictions", "load_predictions",
            "save_predictions", "slice_counts", "score_settings", "tune_pipeline"]
 
-#: The settings tried (pixels at the data's size; min_area and min_component at 128x128
-#: are a quarter of the same areas at 256x256).
+#: The settings tried.  min_component and min_area are pixels at GRID_AREA_SIZE x
+#: GRID_AREA_SIZE; on data of another size ``grid_for`` scales them by the ratio of the
+#: areas (20 pixels at 128x128 are 80 at 256x256), so that the same regions are tried.
 DEFAULT_GRID = {
     "seg_threshold": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
     "min_component": [0, 10, 20, 40, 80],
@@ -54,7 +55,22 @@ DEFAULT_GRID = {
     "min_area": [0, 5, 10, 20, 40, 80],
 }
 
+#: The side at which DEFAULT_GRID's areas are counted.
+GRID_AREA_SIZE = 128
+#: The grid's entries that are areas in pixels.
+AREA_KEYS = ("min_component", "min_area")
+
 PREDICTIONS = "predictions.npz"
+
+
+def grid_for(shape, grid=None):
+    """The grid to try on slices of ``shape`` (H, W): DEFAULT_GRID with its areas scaled
+    from GRID_AREA_SIZE x GRID_AREA_SIZE to H x W (rounded, repeats dropped), then the
+    entries of ``grid`` (a dict of lists, taken as they are) in place of the defaults."""
+    scale = shape[0] * shape[1] / GRID_AREA_SIZE ** 2
+    scaled = {key: list(dict.fromkeys(int(round(a * scale)) for a in DEFAULT_GRID[key]))
+              for key in AREA_KEYS}
+    return {**DEFAULT_GRID, **scaled, **(grid or {})}
 
 
 # ---------------------------------------------------------------------------
@@ -174,12 +190,14 @@ def tune_pipeline(predictions, grid=None):
     on the other folds}, "patients": rows as in scoring.COLUMNS (each patient scored
     with the settings chosen without its fold), "summary"}``.  Each settings dict has
     its objective (mean Dice, pooled accuracy) on the patients it was chosen on.
+    ``grid``: lists that replace the ones of ``grid_for`` (the default grid, its areas
+    scaled to the slices' size).
     """
     unknown = sorted(set(grid or {}) - set(DEFAULT_GRID))
     if unknown:
         raise ValueError(f"tune_pipeline: unknown grid keys {unknown}; the grid has "
                          f"{sorted(DEFAULT_GRID)}")
-    grid = {**DEFAULT_GRID, **(grid or {})}
+    grid = grid_for(predictions["true"].shape[1:], grid)
     has_classifier = not np.isnan(predictions["cls_probability"]).all()
     if not has_classifier and "segmenter" not in grid["rule"]:
         raise ValueError("tune_pipeline: without a classifier only rule 'segmenter' can be "
