@@ -70,9 +70,9 @@ def main(argv=None):
     # Before the data is read, so a bad --weights file is reported at once.  On --resume the
     # weights come from last.npz, so the start weights are not read again (None).
     start = experiment.start_weights(config, config["arch"], arch_args)
-    weights = None if start is None else start[0]
+    weights = None if start is None else start.state
     try:
-        if start is not None and start[1] is None and "in_channels" in arch_args:
+        if start is not None and start.spec is None and "in_channels" in arch_args:
             # 3-channel start weights (ImageNet's): the slice's own channels get them, the
             # neighbours' start at 0.  A checkpoint of this script already has its channels.
             weights = inflate_stem(weights, arch_args["in_channels"])

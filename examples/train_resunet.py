@@ -101,20 +101,21 @@ def main(argv=None):
     device = config["device"]
     # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
     # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.
+    # --context K: 3 (2K + 1) input channels, the slice and its neighbours.
+    arch_args = {"base": config["base"], "depth": 4, **experiment.input_arguments(config)}
+    # --weights, read before the data so that a file that does not fit is reported at once
+    start = experiment.start_weights(config, "resunet", arch_args)
     augment = experiment.make_augment(config)
     data = experiment.prepare_data(config, augment=augment,
                                    multiple=16)     # the ResUNet halves the side 4 times
 
     tn.manual_seed(config["seed"])
-    # --context K: 3 (2K + 1) input channels, the slice and its neighbours.
-    arch_args = {"base": config["base"], "depth": 4, **experiment.input_arguments(config)}
     spec = model_spec("resunet", arch_args, config["size"], data.normalization,
                       config["threshold"], context=config.get("context", 0))
     model = build_model("resunet", **arch_args)
-    start = experiment.start_weights(config, "resunet", arch_args)      # --weights
     if start is not None:
         try:
-            model.load_state_dict(start[0], strict=True)    # every key, every shape
+            model.load_state_dict(start.state, strict=True)    # every key, every shape
         except (KeyError, ValueError, RuntimeError) as exc:
             raise cli.UsageError(f"--weights {config['weights']}: {exc}") from exc
     model = model.to(device)

@@ -388,16 +388,18 @@ def test_each_fold_gets_the_settings_best_on_the_other_folds():
 
 def test_the_grids_areas_are_scaled_to_the_slices_size():
     """The default areas are pixels at 128x128: the same regions are tried at 256x256 (4x the
-    pixels) and at 64x64 (a quarter, rounded, repeats dropped); a grid given is kept."""
+    pixels), at 64x64 (a quarter, rounded) and at 32x32 (a 16th, at least 1 pixel unless 0,
+    repeats dropped); a grid given is kept."""
     assert tuning.grid_for((128, 128)) == crossval.DEFAULT_GRID
     at_256 = tuning.grid_for((256, 256))
-    for key in ("min_component", "min_area"):
+    for key in tuning.AREA_KEYS:
         assert at_256[key] == [4 * a for a in crossval.DEFAULT_GRID[key]]
+    assert crossval.DEFAULT_GRID["min_area"] == [0, 5, 10, 20, 40, 80]
     assert tuning.grid_for((64, 64))["min_area"] == [0, 1, 2, 5, 10, 20]
+    assert tuning.grid_for((32, 32))["min_area"] == [0, 1, 2, 5]
     assert tuning.grid_for((64, 64), {"min_area": [0, 7]})["min_area"] == [0, 7]
-    assert {k: v for k, v in at_256.items() if k not in ("min_component", "min_area")} == \
-        {k: v for k, v in crossval.DEFAULT_GRID.items() if k not in ("min_component",
-                                                                     "min_area")}
+    assert {k: v for k, v in at_256.items() if k not in tuning.AREA_KEYS} == \
+        {k: v for k, v in crossval.DEFAULT_GRID.items() if k not in tuning.AREA_KEYS}
 
 
 @pytest.mark.parametrize("fold", [1, 2, 3])

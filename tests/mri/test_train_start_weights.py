@@ -7,13 +7,14 @@ The start is checked by training with a learning rate so small (1e-12) that Adam
 checkpoint's, and not those of a run started from random weights.
 """
 import json
+import signal
 
 import numpy as np
 import pytest
 
-from test_train_scripts import (cls_args, mri_folder, model_arrays, read_log, run,  # noqa: F401
-                                seg_args, train_classifier, train_resunet)
-from tinynet.io import load_checkpoint
+from test_train_scripts import (assert_same_weights, cls_args, mri_folder,  # noqa: F401
+                                model_arrays, read_log, run, seg_args, train_classifier,
+                                train_resunet)
 from tinynet.mri import crossval
 from tinynet.mri.checkpoint import export_model, read_spec
 from tinynet.mri.cli import UsageError
@@ -119,31 +120,68 @@ def test_a_context_classifier_starts_from_its_own_checkpoint(train_classifier, m
                           parameters_of(tuned / "last.npz")) < 1e-8
 
 
-def test_resuming_a_fine_tuned_run_keeps_its_weights(train_resunet, mri_folder, segmenter,
-                                                     tmp_path):  # noqa: F811
-    """--resume takes the weights from last.npz, not from --weights again."""
+def test_a_fine_tuned_run_resumes_without_its_start_file(train_resunet, mri_folder, segmenter,
+                                                         tmp_path, monkeypatch):  # noqa: F811
+    """Stopped by Ctrl-C after its first epoch, a fine-tuning run continues from last.npz
+    alone (the start file may be gone) to exactly the weights of the same run without a
+    stop."""
+    start = tmp_path / "start.npz"
+    start.write_bytes((segmenter / "last.npz").read_bytes())
+    flags = ["--intensity", "volume", "--weights", str(start)]
+    whole = tmp_path / "whole"
+    assert run(train_resunet, seg_args(mri_folder, whole, *flags)) == 0      # 2 epochs
+    real_validate = train_resunet.validate_segmenter
+
+    def validate_and_press_ctrl_c(*args):
+        signal.raise_signal(signal.SIGINT)          # during the first validation pass
+        return real_validate(*args)
+
+    monkeypatch.setattr(train_resunet, "validate_segmenter", validate_and_press_ctrl_c)
+    stopped = tmp_path / "stopped"
+    assert run(train_resunet, seg_args(mri_folder, stopped, *flags)) == 130
+    monkeypatch.setattr(train_resunet, "validate_segmenter", real_validate)
+    start.unlink()
+    assert run(train_resunet, ["--resume", str(stopped / "last.npz")]) == 0
+    assert_same_weights(whole / "last.npz", stopped / "last.npz")
+
+
+def test_a_state_dict_without_a_spec_starts_a_run_as_it_is(train_resunet, mri_folder, segmenter,
+                                                            tmp_path):  # noqa: F811
+    """A plain .npz of arrays (as from another program) has no spec to check: loaded strictly
+    by name and shape."""
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, **model_arrays(segmenter / "last.npz"))
     tuned = tmp_path / "tuned"
-    argv = seg_args(mri_folder, tuned, "--intensity", "volume", "--weights",
-                    str(segmenter / "last.npz"), "--epochs", "1")
+    argv = seg_args(mri_folder, tuned, "--weights", str(plain), *FROZEN)     # no --intensity
     assert run(train_resunet, argv) == 0
-    after_one = load_checkpoint(tuned / "last.npz")["model"]
-    assert run(train_resunet, ["--resume", str(tuned / "last.npz"), "--epochs", "1"]) == 0
-    again = load_checkpoint(tuned / "last.npz")["model"]
-    assert max_difference(after_one, again) == 0
+    assert max_difference(parameters_of(segmenter / "last.npz"),
+                          parameters_of(tuned / "last.npz")) < 1e-8
+
+
+def test_a_state_dict_of_another_network_is_one_line(train_resunet, mri_folder, segmenter,
+                                                     tmp_path, capsys):  # noqa: F811
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, **model_arrays(segmenter / "last.npz"))
+    with pytest.raises(SystemExit) as exit_info:
+        run(train_resunet, seg_args(mri_folder, tmp_path / "o", "--base", "8", "--weights",
+                                    str(plain)))
+    assert exit_info.value.code == 2
+    assert "--weights " + str(plain) in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------
 # crossval train --weights-from
 # ---------------------------------------------------------------------------
 
-SEG_FLAGS = ["--size", "32", "--batch-size", "4", "--base", "4", "--prefetch", "1"]
+SEG_FLAGS = ["--batch-size", "4", "--base", "4", "--prefetch", "1"]
 
 
 @pytest.fixture(scope="module")
 def first_crossval(mri_folder, tmp_path_factory):  # noqa: F811
+    """A 2-fold cross-validation of the segmenter, 1 epoch a fold at 32x32."""
     out = tmp_path_factory.mktemp("cv") / "seg"
-    settings = crossval.prepare(out, "segmenter", mri_folder, [*SEG_FLAGS, "--epochs", "1"],
-                                n_splits=2)
+    settings = crossval.prepare(out, "segmenter", mri_folder,
+                                [*SEG_FLAGS, "--size", "32", "--epochs", "1"], n_splits=2)
     assert crossval.train_folds(settings, out) == 0
     return out
 
@@ -151,9 +189,13 @@ def first_crossval(mri_folder, tmp_path_factory):  # noqa: F811
 def test_each_fold_fine_tunes_its_own_folds_model(mri_folder, first_crossval,
                                                   tmp_path):  # noqa: F811
     out = tmp_path / "tuned"
-    settings = crossval.prepare(out, "segmenter", mri_folder,
-                                [*SEG_FLAGS, "--size", "48", *FROZEN],
-                                folds_path=first_crossval / "folds.json",
+    flags = [*SEG_FLAGS, "--size", "48", *FROZEN]
+    folds = first_crossval / "folds.json"
+    settings = crossval.prepare(out, "segmenter", mri_folder, flags, folds_path=folds,
+                                weights_from=first_crossval)
+    assert crossval.train_folds(settings, out, folds=[1]) == 0
+    # run again (the same command): fold 1 is skipped, fold 2 starts from its own start
+    settings = crossval.prepare(out, "segmenter", mri_folder, flags, folds_path=folds,
                                 weights_from=first_crossval)
     assert crossval.train_folds(settings, out) == 0
     for fold in (1, 2):
@@ -164,28 +206,55 @@ def test_each_fold_fine_tunes_its_own_folds_model(mri_folder, first_crossval,
         # each fold holds out the same patients as the fold it started from
         split = json.loads((tuned / "split.json").read_text())
         assert split == json.loads((start.parent / "split.json").read_text())
-    # run again, the source must stay the same
-    with pytest.raises(UsageError, match="weights_from"):
-        crossval.prepare(out, "segmenter", mri_folder, [*SEG_FLAGS, "--size", "48", *FROZEN])
+    # an interrupted fold resumes from its own last.npz, not from the start weights
+    command = crossval.fold_command(settings, out, 1)
+    assert "--resume" in command and "--weights" not in command
+    # run again without --weights-from: refused, it would change the recipe
+    with pytest.raises(UsageError, match="was trained with --weights-from"):
+        crossval.prepare(out, "segmenter", mri_folder, flags, folds_path=folds)
 
 
-def test_weights_from_other_folds_or_an_unfinished_run_is_refused(mri_folder, first_crossval,
-                                                                  tmp_path):  # noqa: F811
-    flags = [*SEG_FLAGS, "--epochs", "1"]
+def test_one_trained_checkpoint_for_every_fold_is_refused(mri_folder, first_crossval,
+                                                          tmp_path):  # noqa: F811
+    """It has seen patients that folds hold out; ImageNet-like weights (no spec) are fine."""
+    trained = first_crossval / "fold-1" / "last.npz"
+    with pytest.raises(UsageError, match="Use --weights-from RUN"):
+        crossval.prepare(tmp_path / "a", "segmenter", mri_folder,
+                         [*SEG_FLAGS, "--size", "32", "--epochs", "1", "--weights", str(trained)],
+                         folds_path=first_crossval / "folds.json")
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, **model_arrays(trained))
+    crossval.prepare(tmp_path / "b", "segmenter", mri_folder,
+                     [*SEG_FLAGS, "--size", "32", "--epochs", "1", "--weights", str(plain)],
+                     folds_path=first_crossval / "folds.json")
+
+
+def test_weights_from_another_recipe_folds_or_an_unfinished_run_is_refused(
+        mri_folder, first_crossval, tmp_path):  # noqa: F811
+    flags = [*SEG_FLAGS, "--size", "32", "--epochs", "1"]
+    folds = first_crossval / "folds.json"
     with pytest.raises(UsageError, match="other folds"):
         crossval.prepare(tmp_path / "a", "segmenter", mri_folder, flags, n_splits=3,
                          weights_from=first_crossval)
     with pytest.raises(UsageError, match="cross-validation of the segmenter"):
         crossval.prepare(tmp_path / "b", "classifier", mri_folder,
                          ["--size", "32", "--width", "8", "--epochs", "1"],
-                         folds_path=first_crossval / "folds.json", weights_from=first_crossval)
+                         folds_path=folds, weights_from=first_crossval)
     with pytest.raises(UsageError, match="leave --weights out"):
-        crossval.prepare(tmp_path / "c", "segmenter", mri_folder,
-                         [*flags, "--weights", str(first_crossval / "fold-1" / "last.npz")],
-                         folds_path=first_crossval / "folds.json", weights_from=first_crossval)
+        plain = tmp_path / "plain.npz"
+        np.savez(plain, x=np.zeros(1))
+        crossval.prepare(tmp_path / "c", "segmenter", mri_folder, [*flags, "--weights", str(plain)],
+                         folds_path=folds, weights_from=first_crossval)
+    with pytest.raises(UsageError, match="--intensity 'volume' \\(it used 'dataset'\\)"):
+        crossval.prepare(tmp_path / "d", "segmenter", mri_folder,
+                         [*flags, "--intensity", "volume"], folds_path=folds,
+                         weights_from=first_crossval)
+    with pytest.raises(UsageError, match="--weights-from .*not a cross-validation folder"):
+        crossval.prepare(tmp_path / "e", "segmenter", mri_folder, flags, folds_path=folds,
+                         weights_from=tmp_path)
     unfinished = tmp_path / "unfinished"
-    crossval.prepare(unfinished, "segmenter", mri_folder, flags,
-                     folds_path=first_crossval / "folds.json")
-    with pytest.raises(UsageError, match="fold 1 has not finished"):
-        crossval.prepare(tmp_path / "d", "segmenter", mri_folder, flags,
-                         folds_path=first_crossval / "folds.json", weights_from=unfinished)
+    crossval.prepare(unfinished, "segmenter", mri_folder, flags, folds_path=folds)
+    settings = crossval.prepare(tmp_path / "f", "segmenter", mri_folder, flags, folds_path=folds,
+                                weights_from=unfinished)
+    with pytest.raises(UsageError, match="its fold 1 has not finished"):
+        crossval.train_folds(settings, tmp_path / "f")

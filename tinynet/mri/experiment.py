@@ -9,8 +9,10 @@ repeat.
 import argparse
 import copy
 import functools
+import inspect
 import os
 import sys
+from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,12 +23,13 @@ from tinynet.optim import swa_utils
 
 from . import data as tndata
 from . import figures, parallel
+from .architectures import ARCHITECTURES
 from .cli import UsageError, check_device, check_output_folder, existing_path, non_negative_int, \
     positive_float, positive_int, probability
 from .run import LAST, TrainingRun, resume_config
 
 __all__ = ["add_training_arguments", "explicit_arguments", "training_config", "start_run",
-           "start_weights", "TrainingData", "prepare_data", "summarize"]
+           "start_weights", "StartWeights", "pipeline_spec", "TrainingData", "prepare_data", "summarize"]
 
 #: The training script of each task (for the message when a run is resumed with the other).
 SCRIPT_OF_TASK = {"segmentation": "train_resunet.py", "classification": "train_classifier.py"}
@@ -176,22 +179,29 @@ def training_config(parser, argv, task):
     return config
 
 
+#: What ``start_weights`` returns: the state dict, and the checkpoint's model spec (None for
+#: a file without one: ImageNet weights, a .pth or .safetensors state dict, plain arrays).
+StartWeights = namedtuple("StartWeights", "state spec")
+
+
 def start_weights(config, arch, arch_args):
-    """The weights of ``--weights FILE`` that a fresh run starts from: ``(state dict, spec)``,
-    or None (no --weights, or --resume, whose last.npz holds the weights).
+    """The weights of ``--weights FILE`` that a fresh run starts from: a ``StartWeights``
+    (state dict, spec), or None (no --weights, or --resume, whose last.npz holds the weights).
 
     A checkpoint of this pipeline (a run's best.npz or last.npz, an exported model) carries
     its model spec (``checkpoint.py``), and then the run must build the same network on the
-    same input: ``arch``, ``arch_args`` (``--base``, ``--width``, ``--context``'s channels)
-    and ``--intensity``; only ``--size`` may differ, so that a model trained at 128x128 can
-    be fine-tuned at 256x256.  Weights learnt on other inputs would load without complaint
-    and train from nonsense, hence the check.  Any other file (.pth, .safetensors, a plain
-    .npz of arrays) has no spec and is loaded as it is (``spec`` None).
+    same input: ``arch``, ``arch_args`` (``--base``, ``--width``), ``--context`` and
+    ``--intensity``; only ``--size`` may differ, so that a model trained at 128x128 can be
+    fine-tuned at 256x256.  Weights learnt on other inputs would load without complaint and
+    train from nonsense, hence the check.  A last.npz of an ``--ema`` run gives the averaged
+    weights, the ones its best.npz and ``predict`` use.  With ``--intensity dataset`` or
+    ``slice`` the new run measures the mean and std of its own training slices again (at
+    its own size), as any run does.  Any other file has no spec and is loaded as it is.
     """
     path = config.get("weights")
     if path is None or config.get("resume"):
         return None
-    spec = _pipeline_spec(path)
+    spec = pipeline_spec(path)
     if spec is not None:
         problems = _start_mismatches(spec, config, arch, arch_args)
         if problems:
@@ -202,11 +212,12 @@ def start_weights(config, arch, arch_args):
         state = load_state_dict_file(path)
     except (OSError, ValueError) as exc:       # CheckpointError is a ValueError
         raise UsageError(f"--weights {path}: {exc}") from exc
-    return state, spec
+    return StartWeights(state, spec)
 
 
-def _pipeline_spec(path):
-    """The model spec of a pipeline checkpoint at ``path``, else None (another format)."""
+def pipeline_spec(path):
+    """The model spec of a pipeline checkpoint at ``path``, or None for any other file (a
+    .pth, .safetensors or plain .npz of weights)."""
     if not os.fspath(path).lower().endswith(".npz"):
         return None
     try:
@@ -217,7 +228,7 @@ def _pipeline_spec(path):
     return model if isinstance(model, dict) else None
 
 
-def intensity_of(spec):
+def _intensity_of(spec):
     """The ``--intensity`` a model spec was trained with (its normalization's keys)."""
     normalization = spec.get("normalization") or {}
     if "volume_percentiles" in normalization:
@@ -226,20 +237,35 @@ def intensity_of(spec):
 
 
 def _start_mismatches(spec, config, arch, arch_args):
-    """What differs between a checkpoint's spec and the network this run builds, in words."""
+    """What differs between a checkpoint's spec and the network this run builds, in words.
+    The input channels are left to --context's line, and arguments a checkpoint leaves out
+    (saved before the flag existed) count as the constructor's defaults."""
     problems = []
     if spec.get("arch") != arch:
         problems.append(f"it is a {spec.get('arch')}, this run builds a {arch}")
-    elif spec.get("arch_args") != arch_args:
-        problems.append(f"its arguments are {spec.get('arch_args')}, this run's {arch_args}")
+    else:
+        theirs, ours = (_with_defaults(arch, args) for args in (spec.get("arch_args"), arch_args))
+        if theirs != ours:
+            problems.append(f"its arguments are {theirs}, this run's {ours}")
     if spec.get("context", 0) != config.get("context", 0):
         problems.append(f"it was trained with --context {spec.get('context', 0)}, this run "
-                        f"has --context {config.get('context', 0)}")
-    trained = intensity_of(spec)
+                        f"has --context {config.get('context', 0)} (a 2-D checkpoint does not "
+                        "start a 2.5-D run)")
+    trained = _intensity_of(spec)
     if trained != config.get("intensity", "dataset"):
         problems.append(f"it was trained with --intensity {trained}, this run has "
                         f"--intensity {config.get('intensity', 'dataset')}")
     return problems
+
+
+def _with_defaults(arch, arch_args):
+    """``arch_args`` with the constructor's defaults filled in, without ``in_channels``."""
+    defaults = {name: parameter.default for name, parameter in
+                inspect.signature(ARCHITECTURES[arch].constructor).parameters.items()
+                if parameter.default is not inspect.Parameter.empty and name != "weights"}
+    filled = {**defaults, **(arch_args or {})}
+    filled.pop("in_channels", None)
+    return filled
 
 
 def start_run(config, model, optimizer, spec, data, monitor, *, scheduler, scaler=None):

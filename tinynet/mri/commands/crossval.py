@@ -105,10 +105,11 @@ def _add_train_step(steps):
     parser.add_argument("--launcher", metavar="CMD",
                         help='start each training under this command, e.g. "mpiexec -n 2"')
     parser.add_argument("--weights-from", metavar="RUN",
-                        help="fine-tune: fold K starts from fold K's last.npz of the finished "
-                             "cross-validation RUN of the same model on the same folds (its "
-                             "--weights), e.g. -- --size 256 --epochs 2 --lr 1e-4 after "
-                             "training at 128")
+                        help="fine-tune: fold K starts from fold K's last.npz of the "
+                             "cross-validation RUN of the same model and network on the same "
+                             "folds (passed to the fold's training as --weights), e.g. -- "
+                             "--size 256 --epochs 2 --lr 1e-4 after training at 128; give it "
+                             "again when the command is run again")
 
 
 def _add_score_step(steps):

@@ -45,12 +45,12 @@ from pathlib import Path
 from tinynet.io import atomic_write_text, load_checkpoint_metadata
 from .. import data as tndata
 from ..cli import UsageError
-from ..experiment import OVERRIDABLE_ON_RESUME, explicit_arguments
+from ..experiment import OVERRIDABLE_ON_RESUME, explicit_arguments, pipeline_spec
 from ..run import BEST, EXIT_INTERRUPTED, EXIT_NONFINITE, LAST
 
 __all__ = ["MODELS", "FOLDS", "SETTINGS", "fold_folder", "prepare", "open_data",
            "training_config", "read_settings", "read_json", "fold_epochs", "is_finished",
-           "fold_command", "train_folds", "run_child", "launcher_words"]
+           "fold_command", "start_weights_of", "train_folds", "run_child", "launcher_words"]
 
 #: The models a cross-validation trains, and the training script of each.
 MODELS = {"segmenter": "train_resunet.py", "classifier": "train_classifier.py"}
@@ -87,8 +87,9 @@ def prepare(out, model, data, train_args, folds_path=None, n_splits=None, seed=N
         (default 0) if it does not exist; default ``out/folds.json``, which always holds
         a copy.  An existing file must agree with ``n_splits`` and ``seed`` when given.
 
-    weights_from : an earlier cross-validation folder of the same model on the same folds:
-        fold k starts from its fold k's last.npz (``--weights``), which must have finished
+    weights_from : an earlier cross-validation folder of the same model and network on the
+        same folds: fold k starts from its fold k's last.npz (``--weights``), which must have
+        finished when fold k starts (``start_weights_of``)
 
     Run again on the same ``out``, the flags must be those of the first time, except
     the ones a resumed run may change (``CHANGEABLE``: ``--epochs``, ``--device``, ...):
@@ -101,8 +102,7 @@ def prepare(out, model, data, train_args, folds_path=None, n_splits=None, seed=N
     os.makedirs(out, exist_ok=True)
     folds = _folds_for(out, folds_path, patients, n_splits, seed)
     settings["n_splits"] = len(folds["folds"])
-    if weights_from is not None:
-        settings["weights_from"] = _check_weights_from(weights_from, settings, folds)
+    settings["weights_from"] = _check_start_weights(settings, weights_from, folds)
     previous = os.path.join(out, SETTINGS)
     if os.path.exists(previous):
         _check_same_run(read_settings(out), settings, out)
@@ -110,26 +110,63 @@ def prepare(out, model, data, train_args, folds_path=None, n_splits=None, seed=N
     return settings
 
 
-def _check_weights_from(source, settings, folds):
-    """The absolute path of ``source``, a finished cross-validation of the same model on the
-    same folds; UsageError naming what does not fit."""
-    if "weights" in settings["config"] and settings["config"]["weights"] is not None:
+#: The training flags that make the network and its input: a fold of ``--weights-from``
+#: must have been trained with the same ones (only --size and the schedule may differ).
+NETWORK_FLAGS = ("arch", "width", "base", "context", "intensity")
+
+
+def _check_start_weights(settings, source, folds):
+    """The absolute path of ``source`` (``--weights-from``), a cross-validation of the same
+    model and network on the same folds, or None; UsageError naming what does not fit.
+
+    A pipeline checkpoint among the training flags (``--weights``) is refused: every fold
+    would start from one model, trained on patients that some folds hold out."""
+    weights = settings["config"].get("weights")
+    if weights is not None and pipeline_spec(weights) is not None:
+        raise UsageError(f"--weights {weights} is a checkpoint of a trained model: every fold "
+                         "would start from it, and it has seen patients that folds hold out. "
+                         "Use --weights-from RUN, which gives fold K its own fold's model")
+    if source is None:
+        return None
+    if weights is not None:
         raise UsageError("--weights-from gives each fold its own start weights; leave "
                          "--weights out of the training flags after --")
-    before = read_settings(source)
+    where = f"--weights-from {source}"
+    try:
+        before = read_settings(source)
+        theirs = tndata.load_folds(os.path.join(source, FOLDS))["folds"]
+    except (UsageError, tndata.DataError) as exc:
+        raise UsageError(f"{where}: {exc}") from exc
     if before["model"] != settings["model"]:
-        raise UsageError(f"--weights-from {source} is a cross-validation of the "
-                         f"{before['model']}, this one trains the {settings['model']}")
-    theirs = tndata.load_folds(os.path.join(source, FOLDS))["folds"]
+        raise UsageError(f"{where} is a cross-validation of the {before['model']}, this one "
+                         f"trains the {settings['model']}")
     if theirs != folds["folds"]:
-        raise UsageError(f"--weights-from {source} was trained on other folds than these; "
-                         "a fold's start weights must not have seen the patients it holds out")
-    for fold in range(1, len(theirs) + 1):
-        folder = fold_folder(source, fold)
-        if not is_finished(folder, before["config"]["epochs"]):
-            raise UsageError(f"--weights-from {source}: fold {fold} has not finished its "
-                             f"{before['config']['epochs']} epochs ({folder})")
-    return os.path.abspath(source)
+        raise UsageError(f"{where} was trained on other folds than these; a fold's start "
+                         "weights must not have seen the patients it holds out")
+    differ = [f"--{key} {settings['config'].get(key)!r} (it used {before['config'].get(key)!r})"
+              for key in NETWORK_FLAGS
+              if settings["config"].get(key) != before["config"].get(key)]
+    if differ:
+        raise UsageError(f"{where} trained another network or input: {', '.join(differ)}; "
+                         "give the flags it was trained with (only --size and the schedule "
+                         "may differ)")
+    return os.path.normcase(os.path.abspath(source))
+
+
+def start_weights_of(settings, fold):
+    """The last.npz that fold ``fold`` starts from under ``--weights-from``, checked to have
+    finished its training (UsageError otherwise), or None without ``--weights-from``.
+
+    last.npz, not best.npz: best.npz's epoch was chosen on the patients the fold holds out."""
+    source = settings.get("weights_from")
+    if source is None:
+        return None
+    folder = fold_folder(source, fold)
+    epochs = read_settings(source)["config"]["epochs"]
+    if not is_finished(folder, epochs):
+        raise UsageError(f"--weights-from {source}: its fold {fold} has not finished its "
+                         f"{epochs} epochs ({folder}); train it first")
+    return os.path.join(folder, LAST)
 
 
 def open_data(settings):
@@ -216,11 +253,14 @@ def read_json(path, kind, missing):
 
 def _check_same_run(before, now, out):
     """UsageError unless ``now`` continues the cross-validation of ``before`` in ``out``."""
-    for key in ("model", "data", "n_splits", "weights_from"):
-        if before.get(key) != now.get(key):
+    for key in ("model", "data", "n_splits"):
+        if before.get(key) != now[key]:
             raise UsageError(f"{out} holds a cross-validation of another {key} "
-                             f"({before.get(key)} there, {now.get(key)} now); choose another "
-                             "--out")
+                             f"({before.get(key)} there, {now[key]} now); choose another --out")
+    if before.get("weights_from") != now["weights_from"]:
+        raise UsageError(f"{out} was trained with --weights-from {before.get('weights_from')}, "
+                         f"and now with {now['weights_from']}; give the same (run the same "
+                         "command again), or choose another --out")
     changed = [f"--{key.replace('_', '-')} {now['config'].get(key)!r} (it used "
                f"{value!r})" for key, value in before["config"].items()
                if key not in CHANGEABLE and now["config"].get(key) != value]
@@ -263,7 +303,7 @@ def fold_command(settings, out, fold, launcher=()):
     if os.path.exists(os.path.join(folder, LAST)):
         command += ["--resume", os.path.join(folder, LAST)]
     elif settings.get("weights_from"):
-        command += ["--weights", os.path.join(fold_folder(settings["weights_from"], fold), LAST)]
+        command += ["--weights", start_weights_of(settings, fold)]
     return command + list(settings["train_args"])
 
 
