@@ -854,7 +854,9 @@ def test_a_lone_slice_of_a_patient_folder_is_predicted_within_its_scan(
         assert predict.main([str(path), "--out", str(out), *args]) == 0
         assert f"is predicted within its scan (6 slices of {patient})" in \
             capsys.readouterr().err
-        alone = json.loads((out / "summary.json").read_text())["slices"]
+        summary = json.loads((out / "summary.json").read_text())
+        assert [p["patient"] for p in summary["patients"]] == [patient]   # its folder's
+        alone = summary["slices"]
         assert len(alone) == 1
         for key in ("tumour_probability", "positive", "tumour_area_pixels"):
             assert alone[0][key] == record[key], key
@@ -880,6 +882,8 @@ def test_a_lone_image_outside_a_patient_folder_is_its_own_volume_with_a_note(
     err = capsys.readouterr().err
     assert f"note: {image} is predicted on its own" in err and "give the scan's folder" in err
     assert (tmp_path / "out" / "slice_pred_mask.png").exists()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [p["patient"] for p in summary["patients"]] == ["slice.tif"]   # no folder to name
 
 
 def test_ctrl_c_then_resume_of_a_context_run_equals_uninterrupted(phantom_folder, context_runs,

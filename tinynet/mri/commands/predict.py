@@ -289,20 +289,23 @@ def _kaggle3m_scan_of(path):
     the position of ``path`` among them), or None when ``path`` is not named
     ``<folder>_<n>.<suffix>`` inside such a folder."""
     folder = Path(path).absolute().parent           # "." and ".." have no patient name
-
-    def slice_number(candidate):
-        match = re.fullmatch(re.escape(folder.name) + r"_([0-9]+)", candidate.stem)
-        return int(match.group(1)) if match else None
-
-    number = slice_number(Path(path))
+    number = _kaggle3m_slice_number(path)
     if number is None:
         return None
     suffix = Path(path).suffix.lower()
     siblings = sorted((p for p in folder.glob(f"{glob.escape(folder.name)}_*")
                        if p.is_file() and p.suffix.lower() == suffix
-                       and slice_number(p) is not None), key=slice_number)
-    numbers = [slice_number(p) for p in siblings]
+                       and _kaggle3m_slice_number(p) is not None), key=_kaggle3m_slice_number)
+    numbers = [_kaggle3m_slice_number(p) for p in siblings]
     return (siblings, numbers.index(number)) if number in numbers else None
+
+
+def _kaggle3m_slice_number(path):
+    """n of a file named ``<folder>_<n>.<suffix>`` in its folder ``<folder>`` (a kaggle_3m
+    patient's slice), else None."""
+    folder = Path(path).absolute().parent
+    match = re.fullmatch(re.escape(folder.name) + r"_([0-9]+)", Path(path).stem)
+    return int(match.group(1)) if match else None
 
 
 def write_outputs(out, path, name, image, result, k, heatmap):
@@ -325,9 +328,16 @@ def write_outputs(out, path, name, image, result, k, heatmap):
 
 def _patient_of(name, input_path):
     """The patient of a slice: its folder ("TCGA_CS_4943_20000902/..._12" -> the folder's
-    name), or for slices not in a sub-folder the input's own name."""
+    name); for slices not in a sub-folder the input's own name, except a lone file of a
+    kaggle_3m patient folder ("TCGA_CS_4943_20000902/TCGA_CS_4943_20000902_12.tif" given
+    alone), whose patient is its folder, as if the folder had been given."""
     folder = PurePosixPath(name).parent.as_posix()
-    return Path(input_path).name if folder == "." else folder
+    if folder != ".":
+        return folder
+    lone = Path(input_path)
+    if lone.is_file() and _kaggle3m_slice_number(lone) is not None:
+        return lone.absolute().parent.name
+    return lone.name
 
 
 def _busiest(records, input_path, patient):
