@@ -99,12 +99,12 @@ def main(argv=None):
     # Started by `mpiexec -n N`: join the N ranks; a plain `python` run is rank 0 of 1.
     rank, world_size = parallel.start()
     device = config["device"]
-    # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
-    # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.
     # --context K: 3 (2K + 1) input channels, the slice and its neighbours.
     arch_args = {"base": config["base"], "depth": 4, **experiment.input_arguments(config)}
     # --weights, read before the data so that a file that does not fit is reported at once
     start = experiment.start_weights(config, "resunet", arch_args)
+    # Flips, small rotations and scalings, intensity jitter (and elastic warps with --elastic),
+    # drawn per sample from (seed, epoch, position), so a resumed run sees the same ones.
     augment = experiment.make_augment(config)
     data = experiment.prepare_data(config, augment=augment,
                                    multiple=16)     # the ResUNet halves the side 4 times

@@ -52,7 +52,7 @@ __all__ = ["RULES", "classify", "segment", "prepare_batch", "volume_normalizatio
            "TwoStagePredictor", "SlicePredictions", "predict_slices",
            "default_checkpoint", "resolve_checkpoints", "load_models", "shipped_settings",
            "SHIPPED_SETTINGS", "PIPELINE_SETTINGS", "weights_folder",
-           "remove_small_components"]
+           "remove_small_components", "scale_area"]
 
 
 # ---------------------------------------------------------------------------
@@ -267,6 +267,15 @@ class SlicePredictions(NamedTuple):
     pixel_probabilities: Optional[object] = None
 
 
+def scale_area(count, side, shape):
+    """``count`` pixels counted on a ``side`` x ``side`` slice, as pixels of a slice of
+    ``shape`` = (H, W): count H W / side^2, rounded, and at least 1 unless ``count`` is 0
+    (a minimum area of 5 pixels at 128x128 is 20 at 256x256, and never vanishes)."""
+    if not count:
+        return count
+    return max(1, round(count * shape[0] * shape[1] / side ** 2))
+
+
 class TwoStagePredictor:
     """Classify every slice, then segment the slices called positive.
 
@@ -411,9 +420,9 @@ class TwoStagePredictor:
     def _pixels(self, count, shape):
         """``count`` pixels (min_area, min_component) at a slice of ``shape``: as given, or
         scaled by the slice's area when they were given at ``area_size`` x ``area_size``."""
-        if self.area_size is None or not count:
+        if self.area_size is None:
             return count
-        return max(1, round(count * shape[0] * shape[1] / self.area_size**2))
+        return scale_area(count, self.area_size, shape)
 
     def _binary_mask(self, probabilities):
         """uint8 0/1 mask of pixels with probability >= seg_threshold, without the regions

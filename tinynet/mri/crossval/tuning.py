@@ -38,7 +38,7 @@ import numpy as np
 from tinynet.io import atomic_write
 from .. import data as tndata
 from ..cli import UsageError
-from ..inference import RULES, remove_small_components
+from ..inference import RULES, remove_small_components, scale_area
 from .scoring import _data_settings, _detection, _runs_by_model, fold_predictors, summarize
 
 __all__ = ["RULES", "DEFAULT_GRID", "GRID_AREA_SIZE", "grid_for", "PREDICTIONS",
@@ -66,13 +66,11 @@ PREDICTIONS = "predictions.npz"
 
 def grid_for(shape, grid=None):
     """The grid to try on slices of ``shape`` (H, W): DEFAULT_GRID with its areas scaled
-    from GRID_AREA_SIZE x GRID_AREA_SIZE to H x W (as ``TwoStagePredictor`` scales a
-    pipeline.json's areas: rounded, at least 1 pixel unless 0; repeats dropped), then the
+    from GRID_AREA_SIZE x GRID_AREA_SIZE to H x W (``inference.scale_area``, as the
+    predictor scales a pipeline.json's areas; repeats dropped), then the
     entries of ``grid`` (a dict of lists, taken as they are) in place of the defaults."""
-    def scaled_area(area):
-        return 0 if area == 0 else max(1, round(area * shape[0] * shape[1] /
-                                                GRID_AREA_SIZE ** 2))
-    scaled = {key: list(dict.fromkeys(scaled_area(a) for a in DEFAULT_GRID[key]))
+    scaled = {key: list(dict.fromkeys(scale_area(a, GRID_AREA_SIZE, shape)
+                                      for a in DEFAULT_GRID[key]))
               for key in AREA_KEYS}
     return {**DEFAULT_GRID, **scaled, **(grid or {})}
 
