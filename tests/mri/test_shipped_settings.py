@@ -50,6 +50,8 @@ def test_the_file_is_read(weights):
     ({"cls_threshold": "0.5"}, "cls_threshold '0.5' is not a probability"),
     ({"min_area": True}, "min_area True is not a whole number"),
     ({"area_size": 0}, "area_size 0 is not a whole number >= 1"),
+    ({"tta": "yes"}, "tta 'yes' is not true or false"),
+    ({"tta": 1}, "tta 1 is not true or false"),
 ])
 def test_a_bad_file_names_itself(weights, settings, message):
     write_settings(weights, settings)
@@ -88,7 +90,7 @@ def test_fill_without_settings_gives_the_defaults(slices):
     args = parse([str(slices), "--out", "o"])
     assert cli.fill_pipeline_settings(args) == []
     assert (args.rule, args.cls_threshold, args.seg_threshold, args.min_area,
-            args.min_component) == (None, None, None, 0, 0)
+            args.min_component, args.tta) == (None, None, None, 0, 0, False)
 
 
 def run_predict(monkeypatch, argv):
@@ -121,6 +123,19 @@ def test_predict_uses_them_with_the_shipped_models_only(weights, slices, tmp_pat
                                     str(weights / "segmenter.npz")])
     assert (own["rule"], own["seg_threshold"], own["min_area"],
             own["min_component"]) == (None, None, 0, 0)              # a model of one's own
+
+
+def test_tta_from_the_file_and_the_flags_that_override_it(weights, slices, tmp_path,
+                                                          monkeypatch):
+    write_settings(weights, {**SETTINGS, "tta": True})
+    built = run_predict(monkeypatch, [str(slices), "--out", str(tmp_path / "o1")])
+    assert built["tta"] is True
+    built = run_predict(monkeypatch, [str(slices), "--out", str(tmp_path / "o2"), "--no-tta"])
+    assert built["tta"] is False
+    write_settings(weights, SETTINGS)                                # no tta: off
+    assert run_predict(monkeypatch, [str(slices), "--out", str(tmp_path / "o3")])["tta"] is False
+    built = run_predict(monkeypatch, [str(slices), "--out", str(tmp_path / "o4"), "--tta"])
+    assert built["tta"] is True
 
 
 def test_evaluate_and_crossval_score_parse_the_same_flags():

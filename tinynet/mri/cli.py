@@ -140,15 +140,16 @@ def add_threshold_arguments(parser):
     parser.add_argument("--min-component", type=non_negative_int, metavar="PIXELS",
                         help="remove connected tumour regions smaller than this many pixels "
                              "from each mask before --min-area is applied (default 0: off)")
-    parser.add_argument("--tta", action="store_true",
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction,
                         help="test-time augmentation: average the segmenter over the slice and "
-                             "its mirror image (twice the segmentation time)")
+                             "its mirror image (twice the segmentation time); --no-tta turns "
+                             "it off where pipeline.json turns it on (default: off)")
 
 
 #: The settings of --rule, --cls-threshold, ... and their values when nobody gives them
 #: (None: the predictor's own default, e.g. each checkpoint's threshold).
 PIPELINE_DEFAULTS = {"rule": None, "cls_threshold": None, "seg_threshold": None,
-                     "min_area": 0, "min_component": 0}
+                     "min_area": 0, "min_component": 0, "tta": False}
 
 
 def fill_pipeline_settings(args, settings=None):

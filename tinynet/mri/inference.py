@@ -533,7 +533,8 @@ def weights_folder():
 PIPELINE_SETTINGS = {"rule": "one of " + ", ".join(RULES),
                      "cls_threshold": "a probability", "seg_threshold": "a probability",
                      "min_area": "a whole number >= 0", "min_component": "a whole number >= 0",
-                     "area_size": "a whole number >= 1 (the side the areas were counted at)"}
+                     "area_size": "a whole number >= 1 (the side the areas were counted at)",
+                     "tta": "true or false (average the segmenter over the mirror image)"}
 
 
 def shipped_settings():
@@ -541,7 +542,7 @@ def shipped_settings():
     ``tinynet crossval tune``), or {} when there is none.
 
     The file is ``{"settings": {"rule", "cls_threshold", "seg_threshold", "min_area",
-    "min_component", "area_size"}, ...}`` (any entry may be left out; the rest of the file
+    "min_component", "area_size", "tta"}, ...}`` (any entry may be left out; the rest of the file
     records how they were chosen).  A bad file is a CheckpointError naming it.
     """
     path = weights_folder() / SHIPPED_SETTINGS
@@ -564,6 +565,8 @@ def _valid_setting(key, value):
         return True
     if key == "rule":
         return value in RULES
+    if key == "tta":
+        return isinstance(value, bool)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if key in ("cls_threshold", "seg_threshold"):

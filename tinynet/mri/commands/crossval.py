@@ -152,6 +152,10 @@ def _add_tune_step(steps):
     parser.add_argument("--data", help="predict on this data (default: the data of the runs)")
     parser.add_argument("--checkpoint", choices=["last", "best"], default="last",
                         help="which checkpoint of each fold (default last; see `crossval score`)")
+    parser.add_argument("--tta", action="store_true",
+                        help="predict with test-time augmentation (the segmenter averaged over "
+                             "the mirror image, twice its time): the settings are chosen for it "
+                             "and pipeline.json turns it on; compare with a tuning without it")
     cli.add_device_argument(parser)
 
 
@@ -266,7 +270,7 @@ def run_tune(args):
     runs = crossval.runs_by_model(args.runs)      # one of each model, finished
     source = {"runs": {model: os.path.abspath(folder) for model, (folder, _) in runs.items()},
               "data": args.data if args.data in (None, "phantom") else os.path.abspath(args.data),
-              "checkpoint": args.checkpoint}
+              "checkpoint": args.checkpoint, "tta": args.tta}
     # The checkpoints' sizes and times: a run trained on (a larger --epochs) predicts anew.
     source["checkpoints"] = _checkpoint_stamps(source["runs"].values(), args.checkpoint)
     predictions_path = os.path.join(args.out, crossval.PREDICTIONS)
@@ -278,7 +282,8 @@ def run_tune(args):
     else:
         predictions = crossval.collect_predictions(args.runs, data=args.data,
                                                    device=cli.check_device(args.device),
-                                                   checkpoint=args.checkpoint)
+                                                   checkpoint=args.checkpoint,
+                                                   tta=args.tta)
         os.makedirs(args.out, exist_ok=True)
         crossval.save_predictions(predictions, predictions_path)
         atomic_write_text(source_path, json.dumps(source, indent=2) + "\n")
@@ -291,7 +296,8 @@ def run_tune(args):
     height, width = predictions["true"].shape[1:]
     chosen = {key: value for key, value in result["chosen_on_all_folds"].items()
               if not key.startswith("objective")}
-    pipeline = {"settings": {**chosen, "area_size": int(height) if height == width else None},
+    pipeline = {"settings": {**chosen, "area_size": int(height) if height == width else None,
+                             "tta": args.tta},
                 "chosen_by": "tinynet crossval tune (mean per-patient Dice over all folds)",
                 "objective": result["chosen_on_all_folds"]["objective_on_all_folds"],
                 "nested_estimate": {key: result["summary"][key]["mean"]
@@ -299,7 +305,7 @@ def run_tune(args):
     atomic_write_text(os.path.join(args.out, "pipeline.json"),
                       json.dumps(pipeline, indent=2) + "\n")
     table = {**result, "runs": source["runs"], "data": source["data"],
-             "checkpoint": args.checkpoint, "empty_mask_rule": EMPTY_MASK_RULE}
+             "checkpoint": args.checkpoint, "tta": args.tta, "empty_mask_rule": EMPTY_MASK_RULE}
     _write_table(table, args.out)
     print("settings chosen on all folds: " + ", ".join(
         f"{key} {value}" for key, value in result["chosen_on_all_folds"].items()

@@ -79,13 +79,15 @@ def grid_for(shape, grid=None):
 # The models' outputs, once
 # ---------------------------------------------------------------------------
 
-def collect_predictions(run_folders, *, data=None, device="cpu", checkpoint="last"):
+def collect_predictions(run_folders, *, data=None, device="cpu", checkpoint="last", tta=False):
     """Every held-out slice's model outputs, fold by fold: a dict of arrays.
 
     ``patient`` (N,) str, ``fold`` (N,) int, ``true`` (N, H, W) uint8 masks,
     ``cls_probability`` (N,) float64 (NaN without a classifier run) and
     ``pixel_probability`` (N, H, W) float32 (the segmenter on every slice; kept in float32
     so that a threshold cuts exactly where ``crossval score`` and ``predict`` cut).
+    ``tta=True``: the segmenter's probabilities averaged over the mirror image (as
+    ``predict --tta``), so that the settings are chosen for that prediction.
     """
     runs = _runs_by_model(run_folders)
     if "segmenter" not in runs:
@@ -93,7 +95,7 @@ def collect_predictions(run_folders, *, data=None, device="cpu", checkpoint="las
     parts = {"patient": [], "fold": [], "true": [], "cls_probability": [],
              "pixel_probability": []}
     predictors = fold_predictors(runs, _data_settings(runs, data), device, checkpoint,
-                                 cls_threshold=0.0, segment_all=True)
+                                 cls_threshold=0.0, segment_all=True, tta=tta)
     for fold, patients, predictor, held_out in predictors:
         for patient in patients:
             images, true = held_out.subset([patient]).arrays()
