@@ -839,29 +839,37 @@ def test_the_tune_command_writes_its_files_and_reuses_the_predictions(
         collect([cv["seg"], cv["cls"]], checkpoint="best")["pixel_probability"])
 
 
-def test_tune_with_tta_chooses_for_the_mirrored_average_and_ships_it(cv, capfd, tmp_path,
-                                                                      monkeypatch):
+def test_tune_with_tta_chooses_for_the_mirrored_average_and_ships_it(cv, predictions, capfd,
+                                                                      tmp_path, monkeypatch):
     """--tta: the predictions are the segmenter averaged over the mirror image (what
-    ``predict --tta`` segments), pipeline.json turns TTA on, and a tuning without --tta
-    in the same folder predicts again rather than reuse them."""
+    ``predict --tta`` segments), the settings are the ones best on them, pipeline.json turns
+    TTA on, and a tuning without --tta in the same folder predicts again rather than reuse
+    them."""
     out = tmp_path / "tuned"
-    code, _, err = tinynet_crossval(capfd, "tune", cv["seg"], cv["cls"], "--out", out, "--tta")
+    code, printed, err = tinynet_crossval(capfd, "tune", cv["seg"], cv["cls"], "--out", out,
+                                          "--tta")
     assert code == 0, err
+    assert "settings chosen on all folds (with --tta):" in printed
     saved = crossval.load_predictions(out / "predictions.npz")
     with_tta = tuning.collect_predictions([cv["seg"], cv["cls"]], tta=True)
-    without = tuning.collect_predictions([cv["seg"], cv["cls"]])
     np.testing.assert_array_equal(saved["pixel_probability"], with_tta["pixel_probability"])
-    assert not np.array_equal(with_tta["pixel_probability"], without["pixel_probability"])
-    np.testing.assert_array_equal(saved["cls_probability"], without["cls_probability"])
+    assert not np.array_equal(with_tta["pixel_probability"], predictions["pixel_probability"])
+    np.testing.assert_array_equal(saved["cls_probability"], predictions["cls_probability"])
     monkeypatch.setenv("TINYNET_WEIGHTS", str(out))
-    assert inference.shipped_settings()["tta"] is True
-    assert json.loads((out / "patients.json").read_text())["tta"] is True
+    chosen = {k: v for k, v in crossval.tune_pipeline(with_tta)["chosen_on_all_folds"].items()
+              if not k.startswith("objective")}
+    assert inference.shipped_settings() == {**chosen, "tta": True,
+                                            "area_size": with_tta["true"].shape[1]}
+    tuned = json.loads((out / "patients.json").read_text())
+    assert tuned["tta"] is True
+    assert tuned["patients"] == json.loads(json.dumps(
+        crossval.tune_pipeline(with_tta)["patients"]))
     assert json.loads((out / "predictions.json").read_text())["tta"] is True
     code, printed, err = tinynet_crossval(capfd, "tune", cv["seg"], cv["cls"], "--out", out)
     assert code == 0, err
     assert "reusing" not in printed and inference.shipped_settings()["tta"] is False
     np.testing.assert_array_equal(crossval.load_predictions(out / "predictions.npz")
-                                  ["pixel_probability"], without["pixel_probability"])
+                                  ["pixel_probability"], predictions["pixel_probability"])
 
 
 def test_the_tuned_table_compares_with_the_score_table(cv, capfd, tmp_path):

@@ -136,13 +136,39 @@ def test_tta_from_the_file_and_the_flags_that_override_it(weights, slices, tmp_p
     assert run_predict(monkeypatch, [str(slices), "--out", str(tmp_path / "o3")])["tta"] is False
     built = run_predict(monkeypatch, [str(slices), "--out", str(tmp_path / "o4"), "--tta"])
     assert built["tta"] is True
+    write_settings(weights, {**SETTINGS, "tta": True})               # a model of one's own
+    own = run_predict(monkeypatch, [str(slices), "--out", str(tmp_path / "o5"), "--segmenter",
+                                    str(weights / "segmenter.npz")])
+    assert own["tta"] is False
+
+
+def test_evaluate_takes_tta_from_the_file(weights, monkeypatch, capsys):
+    write_settings(weights, {**SETTINGS, "tta": True})
+    given = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(*args, **kwargs):
+        given.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(evaluate.report, "evaluate", record)
+    with pytest.raises(Stop):
+        evaluate.run(evaluate.build_parser().parse_args([]))
+    assert given["tta"] is True and given["rule"] == "both"
+    with pytest.raises(Stop):
+        evaluate.run(evaluate.build_parser().parse_args(["--no-tta"]))
+    assert given["tta"] is False
 
 
 def test_evaluate_and_crossval_score_parse_the_same_flags():
     args = evaluate.build_parser().parse_args([])
     assert cli.fill_pipeline_settings(args) == [] and args.min_area == 0
+    assert args.tta is False
     args = crossval_command.build_parser().parse_args(["score", "runs/x"])
     assert args.min_component is None      # filled with the defaults when the step runs
+    assert cli.fill_pipeline_settings(args) == [] and args.tta is False
 
 
 def test_areas_chosen_at_another_size_are_scaled_to_each_slice(weights):

@@ -143,12 +143,16 @@ def _add_tune_step(steps):
                     "that are best on the other folds (an honest estimate, written as "
                     "OUT/patients.json for `crossval compare`); the settings best on all "
                     "folds, the ones to use with models trained on every patient, are printed "
-                    "and written to OUT/tuning.json.")
+                    "and written to OUT/tuning.json and, in the shipped format, "
+                    "OUT/pipeline.json. --tta is not tuned but fixed for the run: tune into "
+                    "another --out with and without it, and compare the two.")
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="a segmenter's folder of `crossval train`, and optionally a "
                              "classifier's trained on the same folds")
     parser.add_argument("--out", required=True, metavar="DIR",
-                        help="folder for predictions.npz, tuning.json and the per-patient table")
+                        help="folder for predictions.npz (and predictions.json, what they "
+                             "were made from), tuning.json, pipeline.json and the per-patient "
+                             "table")
     parser.add_argument("--data", help="predict on this data (default: the data of the runs)")
     parser.add_argument("--checkpoint", choices=["last", "best"], default="last",
                         help="which checkpoint of each fold (default last; see `crossval score`)")
@@ -307,7 +311,7 @@ def run_tune(args):
     table = {**result, "runs": source["runs"], "data": source["data"],
              "checkpoint": args.checkpoint, "tta": args.tta, "empty_mask_rule": EMPTY_MASK_RULE}
     _write_table(table, args.out)
-    print("settings chosen on all folds: " + ", ".join(
+    print(f"settings chosen on all folds{' (with --tta)' if args.tta else ''}: " + ", ".join(
         f"{key} {value}" for key, value in result["chosen_on_all_folds"].items()
         if not key.startswith("objective")))
     return 0
