@@ -112,6 +112,14 @@ def _add_train_step(steps):
                              "again when the command is run again")
 
 
+def _add_fold_argument(parser, what):
+    parser.add_argument("--fold", type=cli.positive_int, action="append", metavar="K",
+                        help=f"{what} only fold K (repeat for several; default: every fold): "
+                             "only those folds need to have finished, e.g. to look at a "
+                             "cross-validation still training; `compare --common-only` pairs "
+                             "its table with a whole one")
+
+
 def _add_score_step(steps):
     parser = steps.add_parser(
         "score", help="the per-patient table of one run, or of the pipeline of two",
@@ -128,6 +136,7 @@ def _add_score_step(steps):
                         help="which checkpoint of each fold: last (default: the end of the fixed "
                              "schedule) or best (its epoch was chosen on the very patients the "
                              "fold holds out, so its score is optimistic)")
+    _add_fold_argument(parser, "score")
     cli.add_device_argument(parser)
     cli.add_threshold_arguments(parser)
 
@@ -160,6 +169,7 @@ def _add_tune_step(steps):
                         help="predict with test-time augmentation (the segmenter averaged over "
                              "the mirror image, twice its time): the settings are chosen for it "
                              "and pipeline.json turns it on; compare with a tuning without it")
+    _add_fold_argument(parser, "tune on")
     cli.add_device_argument(parser)
 
 
@@ -239,7 +249,8 @@ def run_train(args):
                if not crossval.is_finished(crossval.fold_folder(out, k), epochs)]
     if waiting:
         print(f"fold(s) {', '.join(map(str, waiting))} still to train; the per-patient table "
-              "is written once every fold has finished")
+              "is written once every fold has finished (`crossval score --fold K` scores the "
+              "finished ones)")
         return 0
     table = crossval.score_crossval([out], device=settings["config"]["device"])
     _write_table(table, out)
@@ -260,7 +271,7 @@ def run_score(args):
         args.runs, data=args.data, device=cli.check_device(args.device),
         cls_threshold=args.cls_threshold, seg_threshold=args.seg_threshold,
         min_area=args.min_area, rule=args.rule, min_component=args.min_component,
-        tta=args.tta, checkpoint=args.checkpoint)
+        tta=args.tta, checkpoint=args.checkpoint, folds=args.fold)
     _write_table(table, out)
     return 0
 
@@ -270,13 +281,17 @@ def run_tune(args):
     if len(args.runs) > 2:
         raise cli.UsageError(f"give a segmenter run, and optionally a classifier run, not "
                              f"{len(args.runs)} runs")
+    folds = sorted(set(args.fold)) if args.fold else None
+    if folds is not None and len(folds) < 2:
+        raise cli.UsageError(f"--fold {folds[0]} alone: tuning chooses each fold's settings on "
+                             "the other folds, give at least two")
     cli.check_output_folder("--out", args.out)
-    runs = crossval.runs_by_model(args.runs)      # one of each model, finished
+    runs = crossval.runs_by_model(args.runs, folds)      # one of each model, finished
     source = {"runs": {model: os.path.abspath(folder) for model, (folder, _) in runs.items()},
               "data": args.data if args.data in (None, "phantom") else os.path.abspath(args.data),
-              "checkpoint": args.checkpoint, "tta": args.tta}
+              "checkpoint": args.checkpoint, "tta": args.tta, "folds": folds}
     # The checkpoints' sizes and times: a run trained on (a larger --epochs) predicts anew.
-    source["checkpoints"] = _checkpoint_stamps(source["runs"].values(), args.checkpoint)
+    source["checkpoints"] = _checkpoint_stamps(source["runs"].values(), args.checkpoint, folds)
     predictions_path = os.path.join(args.out, crossval.PREDICTIONS)
     source_path = os.path.join(args.out, "predictions.json")
     if os.path.exists(predictions_path) and os.path.exists(source_path) and \
@@ -287,7 +302,7 @@ def run_tune(args):
         predictions = crossval.collect_predictions(args.runs, data=args.data,
                                                    device=cli.check_device(args.device),
                                                    checkpoint=args.checkpoint,
-                                                   tta=args.tta)
+                                                   tta=args.tta, folds=folds)
         os.makedirs(args.out, exist_ok=True)
         crossval.save_predictions(predictions, predictions_path)
         atomic_write_text(source_path, json.dumps(source, indent=2) + "\n")
@@ -309,6 +324,7 @@ def run_tune(args):
     atomic_write_text(os.path.join(args.out, "pipeline.json"),
                       json.dumps(pipeline, indent=2) + "\n")
     table = {**result, "runs": source["runs"], "data": source["data"],
+             "of_splits": next(iter(runs.values()))[1]["n_splits"],
              "checkpoint": args.checkpoint, "tta": args.tta, "empty_mask_rule": EMPTY_MASK_RULE}
     _write_table(table, args.out)
     print(f"settings chosen on all folds{' (with --tta)' if args.tta else ''}: " + ", ".join(
@@ -317,14 +333,17 @@ def run_tune(args):
     return 0
 
 
-def _checkpoint_stamps(runs, checkpoint):
-    """{path: [size, modification time in ns]} of every fold's scored checkpoint."""
+def _checkpoint_stamps(runs, checkpoint, folds=None):
+    """{path: [size, modification time in ns]} of every fold's scored checkpoint (of the
+    folds numbered in ``folds``, if given)."""
     name = crossval.CHECKPOINT_FILES[checkpoint]
+    wanted = None if folds is None else {f"fold-{k}" for k in folds}
     stamps = {}
     for run in runs:
         for entry in sorted(os.listdir(run)):
             path = os.path.join(run, entry, name)
-            if entry.startswith("fold-") and os.path.isfile(path):
+            if entry.startswith("fold-") and os.path.isfile(path) and \
+                    (wanted is None or entry in wanted):
                 stat = os.stat(path)
                 stamps[path] = [stat.st_size, stat.st_mtime_ns]
     return stamps

@@ -62,7 +62,7 @@ CHECKPOINTS = {"last": LAST, "best": BEST}
 
 def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
                    seg_threshold=None, min_area=0, min_component=0, tta=False,
-                   checkpoint="last", rule=None):
+                   checkpoint="last", rule=None, folds=None):
     """The per-patient table of one cross-validation folder, or of a classifier's and a
     segmenter's together (the pipeline): a JSON-ready dict.
 
@@ -70,16 +70,21 @@ def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
     data : the data to score on (default: the one the segmenter, or the single run, used)
     checkpoint : "last" (default) or "best": which of each fold's checkpoints (see
         ``CHECKPOINTS``)
+    folds : the fold numbers to score (default: every fold); only these need to have
+        finished, e.g. to look at a cross-validation still training.  The table then has
+        those folds' patients only (``crossval compare --common-only`` pairs it with a whole
+        one)
     The other arguments are those of ``TwoStagePredictor`` (thresholds None: each fold's
     checkpoint's own).  Returns ``{"model", "runs", "data", "n_splits", "folds": {k:
-    settings}, "patients": [rows], "summary", "empty_mask_rule"}``.
+    settings}, "of_splits": the run's number of folds, "patients": [rows], "summary",
+    "empty_mask_rule"}``; ``n_splits`` is the number of folds scored.
     """
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
-    runs = _runs_by_model(run_folders)
+    runs = _runs_by_model(run_folders, folds)
     settings = _data_settings(runs, data)
     rows, fold_settings = [], {}
-    predictors = fold_predictors(runs, settings, device, checkpoint,
+    predictors = fold_predictors(runs, settings, device, checkpoint, folds=folds,
                                  cls_threshold=cls_threshold, seg_threshold=seg_threshold,
                                  min_area=min_area, min_component=min_component, tta=tta,
                                  rule=rule)
@@ -91,8 +96,8 @@ def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
     model = "pipeline" if len(runs) == 2 else next(iter(runs))
     return {"model": model, "runs": {name: os.path.abspath(folder)
                                      for name, (folder, _) in runs.items()},
-            "data": settings["data"], "n_splits": len(fold_settings), "folds": fold_settings,
-            "checkpoint": checkpoint,
+            "data": settings["data"], "n_splits": len(fold_settings),
+            "of_splits": _split_count(runs), "folds": fold_settings, "checkpoint": checkpoint,
             "patients": rows, "summary": summarize(rows), "empty_mask_rule": EMPTY_MASK_RULE}
 
 
@@ -107,13 +112,16 @@ def _data_settings(runs, data):
     return settings
 
 
-def fold_predictors(runs, settings, device, checkpoint, **options):
+def fold_predictors(runs, settings, device, checkpoint, folds=None, **options):
     """Yield ``(fold, its held-out patients, a TwoStagePredictor of the fold's models, the
-    data of those patients)`` for every fold of ``runs`` ({model: (folder, settings)}).
+    data of those patients)`` for every fold of ``runs`` ({model: (folder, settings)}), or
+    for the fold numbers in ``folds``.
 
     ``options`` go to the predictor; ``checkpoint`` is "last" or "best"."""
     for entry in _common_folds(runs)["folds"]:
         fold = entry["fold"]
+        if folds is not None and fold not in folds:
+            continue
         models = {name: load_model(os.path.join(fold_folder(folder, fold),
                                                 CHECKPOINTS[checkpoint]), device,
                                    task=TASKS[name]) for name, (folder, _) in runs.items()}
@@ -123,9 +131,10 @@ def fold_predictors(runs, settings, device, checkpoint, **options):
         yield fold, entry["val"], predictor, open_data(settings).subset(entry["val"])
 
 
-def _runs_by_model(run_folders):
+def _runs_by_model(run_folders, folds=None):
     """{"classifier"/"segmenter": (folder, settings)}; UsageError for a folder that is not a
-    finished cross-validation, or for two folders of the same model."""
+    finished cross-validation (or whose folds in ``folds``, fold numbers, have not all
+    finished), or for two folders of the same model."""
     runs = {}
     for folder in run_folders:
         settings = read_settings(folder)
@@ -133,9 +142,13 @@ def _runs_by_model(run_folders):
         if model in runs:
             raise UsageError(f"{runs[model][0]} and {folder} are both {model} runs; the "
                              "pipeline takes one classifier run and one segmenter run")
-        epochs = settings["config"]["epochs"]
-        unfinished = [k for k in range(1, settings["n_splits"] + 1)
-                      if not is_finished(fold_folder(folder, k), epochs)]
+        epochs, n_splits = settings["config"]["epochs"], settings["n_splits"]
+        outside = sorted(set(folds or ()) - set(range(1, n_splits + 1)))
+        if outside:
+            raise UsageError(f"{folder} has folds 1 to {n_splits}, not "
+                             f"{', '.join(map(str, outside))}")
+        wanted = range(1, n_splits + 1) if folds is None else sorted(set(folds))
+        unfinished = [k for k in wanted if not is_finished(fold_folder(folder, k), epochs)]
         if unfinished:
             raise UsageError(f"{folder}: fold(s) {', '.join(map(str, unfinished))} have not "
                              f"finished their {epochs} epochs; run `tinynet crossval train` "
@@ -146,6 +159,11 @@ def _runs_by_model(run_folders):
 
 def _first_folder(runs):
     return next(iter(runs.values()))[0]
+
+
+def _split_count(runs):
+    """The number of folds of the runs (all the same, as ``_common_folds`` checks)."""
+    return len(_common_folds(runs)["folds"])
 
 
 def _common_folds(runs):
@@ -251,7 +269,11 @@ def format_summary(table):
     what = {"pipeline": "the pipeline (classifier + segmenter)"}.get(table["model"],
                                                                     f"the {table['model']}")
     summary = table["summary"]
-    lines = [f"Cross-validation of {what}: {table['n_splits']} folds, "
+    folds = f"{table['n_splits']} folds"
+    if table.get("of_splits", table["n_splits"]) != table["n_splits"]:
+        scored = sorted({int(row["fold"]) for row in table["patients"]})
+        folds = f"folds {', '.join(map(str, scored))} of {table['of_splits']}"
+    lines = [f"Cross-validation of {what}: {folds}, "
              f"{len(table['patients'])} patients, each scored by the fold that held it out",
              f"  {'per patient':<14}{'mean':>8}{'median':>8}{'worst':>8}{'std':>8}  worst patient"]
     for key in SUMMARIZED:

@@ -79,7 +79,8 @@ def grid_for(shape, grid=None):
 # The models' outputs, once
 # ---------------------------------------------------------------------------
 
-def collect_predictions(run_folders, *, data=None, device="cpu", checkpoint="last", tta=False):
+def collect_predictions(run_folders, *, data=None, device="cpu", checkpoint="last", tta=False,
+                        folds=None):
     """Every held-out slice's model outputs, fold by fold: a dict of arrays.
 
     ``patient`` (N,) str, ``fold`` (N,) int, ``true`` (N, H, W) uint8 masks,
@@ -88,14 +89,15 @@ def collect_predictions(run_folders, *, data=None, device="cpu", checkpoint="las
     so that a threshold cuts exactly where ``crossval score`` and ``predict`` cut).
     ``tta=True``: the segmenter's probabilities averaged over the mirror image (as
     ``predict --tta``), so that the settings are chosen for that prediction.
+    ``folds``: only these fold numbers' patients (default every fold's).
     """
-    runs = _runs_by_model(run_folders)
+    runs = _runs_by_model(run_folders, folds)
     if "segmenter" not in runs:
         raise UsageError("tuning needs a segmenter run (and optionally a classifier run)")
     parts = {"patient": [], "fold": [], "true": [], "cls_probability": [],
              "pixel_probability": []}
     predictors = fold_predictors(runs, _data_settings(runs, data), device, checkpoint,
-                                 cls_threshold=0.0, segment_all=True, tta=tta)
+                                 folds=folds, cls_threshold=0.0, segment_all=True, tta=tta)
     for fold, patients, predictor, held_out in predictors:
         for patient in patients:
             images, true = held_out.subset([patient]).arrays()

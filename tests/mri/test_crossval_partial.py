@@ -1,0 +1,118 @@
+"""Scoring and tuning some folds of a cross-validation (``crossval score --fold K``,
+``crossval tune --fold K``): only those folds need to have finished, and their patients are
+scored exactly as the whole cross-validation scores them once every fold has finished.
+
+On the tiny folder of test_train_scripts.py (5 phantom patients), 3 folds of which the
+segmenter run first trains folds 1 and 2 only (``crossval train --fold``), then fold 3.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from test_crossval import SEG_FLAGS, rows_by_patient, tinynet_crossval
+from test_train_scripts import mri_folder   # noqa: F401  (a fixture: the tiny kaggle_3m folder)
+from tinynet.mri import crossval
+from tinynet.mri.commands import crossval as command
+
+
+@pytest.fixture(scope="module")
+def partial(mri_folder, tmp_path_factory):   # noqa: F811
+    """A 3-fold segmenter run with folds 1 and 2 finished, and what scoring them gave;
+    then fold 3 trained too, and the whole run's tuning predictions."""
+    root = tmp_path_factory.mktemp("partial")
+    run = root / "seg"
+    assert command.main(["train", "segmenter", str(mri_folder), "--k", "3", "--seed", "1",
+                         "--out", str(run), "--fold", "1", "--fold", "2", "--",
+                         *SEG_FLAGS]) == 0
+    assert not (run / "patients.json").exists()        # fold 3 is still to train
+    table = crossval.score_crossval([run], folds=[2, 1])
+    predictions = crossval.collect_predictions([run], folds=[1, 2])
+    assert command.main(["train", "segmenter", str(mri_folder), "--out", str(run), "--",
+                         *SEG_FLAGS]) == 0
+    return {"run": run, "root": root, "table": table, "predictions": predictions,
+            "folds": json.loads((run / "folds.json").read_text())}
+
+
+def fold_patients(partial, folds):
+    return sorted(p for entry in partial["folds"]["folds"] if entry["fold"] in folds
+                  for p in entry["val"])
+
+
+def test_a_partial_table_is_the_whole_tables_rows_of_those_folds(partial):
+    table = partial["table"]
+    assert sorted(rows_by_patient(table)) == fold_patients(partial, {1, 2})
+    assert table["n_splits"] == 2 and table["of_splits"] == 3
+    assert sorted(map(int, table["folds"])) == [1, 2]
+    whole = crossval.score_crossval([partial["run"]])
+    assert whole["n_splits"] == whole["of_splits"] == 3
+    whole_rows = rows_by_patient(whole)
+    for patient, row in rows_by_patient(table).items():
+        assert row == whole_rows[patient], patient
+    assert "folds 1, 2 of 3, " in crossval.format_summary(table)
+    assert "3 folds, " in crossval.format_summary(whole)
+
+
+def test_partial_predictions_are_the_whole_ones_of_those_patients(partial):
+    part = partial["predictions"]
+    whole = crossval.collect_predictions([partial["run"]])
+    keep = np.isin(whole["patient"], fold_patients(partial, {1, 2}))
+    assert keep.any() and not keep.all()
+    for key in ("patient", "fold", "true", "pixel_probability"):
+        np.testing.assert_array_equal(part[key], whole[key][keep], err_msg=key)
+
+
+def test_unfinished_folds_are_named_and_others_refused(mri_folder, partial, tmp_path,
+                                                       capfd):   # noqa: F811
+    run = tmp_path / "seg"
+    assert command.main(["train", "segmenter", str(mri_folder), "--k", "3", "--seed", "1",
+                         "--out", str(run), "--fold", "1", "--", *SEG_FLAGS]) == 0
+    capfd.readouterr()
+    code, _, err = tinynet_crossval(capfd, "score", run)
+    assert code == 2 and "fold(s) 2, 3 have not finished" in err
+    code, _, err = tinynet_crossval(capfd, "score", run, "--fold", 1, "--fold", 2)
+    assert code == 2 and "fold(s) 2 have not finished" in err
+    code, _, err = tinynet_crossval(capfd, "score", run, "--fold", 4)
+    assert code == 2 and "has folds 1 to 3, not 4" in err
+    code, printed, err = tinynet_crossval(capfd, "score", run, "--fold", 1)
+    assert code == 0, err
+    assert "Cross-validation of the segmenter: folds 1 of 3, " in printed
+    assert sorted(rows_by_patient(json.loads((run / "patients.json").read_text()))) == \
+        fold_patients(partial, {1})
+
+
+def test_tune_on_some_folds(partial, tmp_path, capfd):
+    out = tmp_path / "tuned"
+    code, _, err = tinynet_crossval(capfd, "tune", partial["run"], "--out", out, "--fold", 2)
+    assert code == 2 and "--fold 2 alone: tuning chooses each fold's settings on the other " \
+        "folds, give at least two" in err
+    assert not out.exists()
+    code, printed, err = tinynet_crossval(capfd, "tune", partial["run"], "--out", out,
+                                          "--fold", 2, "--fold", 1)
+    assert code == 0, err
+    assert "folds 1, 2 of 3, " in printed
+    saved = crossval.load_predictions(out / "predictions.npz")
+    for key, value in partial["predictions"].items():
+        np.testing.assert_array_equal(saved[key], value, err_msg=key)
+    tuned = json.loads((out / "tuning.json").read_text())
+    assert sorted(tuned["chosen_per_fold"]) == ["1", "2"] and tuned["folds"] == [1, 2]
+    recorded = json.loads((out / "predictions.json").read_text())
+    assert sorted(recorded["checkpoints"]) == sorted(
+        str(partial["run"] / f"fold-{k}" / "last.npz") for k in (1, 2))
+    # Every fold now: predicted again, not read back.
+    code, printed, err = tinynet_crossval(capfd, "tune", partial["run"], "--out", out)
+    assert code == 0, err
+    assert "reusing" not in printed and "3 folds, " in printed
+    assert json.loads((out / "predictions.json").read_text())["folds"] is None
+
+
+def test_compare_pairs_a_partial_table_with_a_whole_one(partial, tmp_path, capfd):
+    part = tmp_path / "part.json"
+    crossval.save_table(partial["table"], json_path=part)
+    whole = partial["run"] / "patients.json"
+    code, _, err = tinynet_crossval(capfd, "compare", whole, part)
+    assert code == 2 and "--common-only" in err
+    code, printed, err = tinynet_crossval(capfd, "compare", whole, part, "--common-only")
+    assert code == 0, err
+    n = len(fold_patients(partial, {1, 2}))
+    assert f"({n} patients)" in printed
