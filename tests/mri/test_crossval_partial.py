@@ -18,8 +18,8 @@ from tinynet.mri.commands import crossval as command
 
 @pytest.fixture(scope="module")
 def partial(mri_folder, tmp_path_factory):   # noqa: F811
-    """A 3-fold segmenter run with folds 1 and 2 finished, and what scoring them gave;
-    then fold 3 trained too, and the whole run's tuning predictions."""
+    """A 3-fold segmenter run with folds 1 and 2 finished: what scoring them gave, and
+    the tune command on them (into root/tuned); then fold 3 trained too."""
     root = tmp_path_factory.mktemp("partial")
     run = root / "seg"
     assert command.main(["train", "segmenter", str(mri_folder), "--k", "3", "--seed", "1",
@@ -28,6 +28,8 @@ def partial(mri_folder, tmp_path_factory):   # noqa: F811
     assert not (run / "patients.json").exists()        # fold 3 is still to train
     table = crossval.score_crossval([run], folds=[2, 1])
     predictions = crossval.collect_predictions([run], folds=[1, 2])
+    assert command.main(["tune", str(run), "--out", str(root / "tuned"), "--fold", "2",
+                         "--fold", "1"]) == 0
     assert command.main(["train", "segmenter", str(mri_folder), "--out", str(run), "--",
                          *SEG_FLAGS]) == 0
     return {"run": run, "root": root, "table": table, "predictions": predictions,
@@ -70,40 +72,51 @@ def test_unfinished_folds_are_named_and_others_refused(mri_folder, partial, tmp_
     capfd.readouterr()
     code, _, err = tinynet_crossval(capfd, "score", run)
     assert code == 2 and "fold(s) 2, 3 have not finished" in err
-    code, _, err = tinynet_crossval(capfd, "score", run, "--fold", 1, "--fold", 2)
+    code, _, err = tinynet_crossval(capfd, "score", run, "--fold", 1, "--fold", 2, "--out",
+                                    tmp_path / "s")
     assert code == 2 and "fold(s) 2 have not finished" in err
-    code, _, err = tinynet_crossval(capfd, "score", run, "--fold", 4)
+    code, _, err = tinynet_crossval(capfd, "score", run, "--fold", 4, "--out", tmp_path / "s")
     assert code == 2 and "has folds 1 to 3, not 4" in err
-    code, printed, err = tinynet_crossval(capfd, "score", run, "--fold", 1)
+    code, _, err = tinynet_crossval(capfd, "score", run, "--fold", 1)
+    assert code == 2 and "give --out DIR for their table" in err
+    assert not (run / "patients.json").exists()
+    code, printed, err = tinynet_crossval(capfd, "score", run, "--fold", 1, "--out",
+                                          tmp_path / "s")
     assert code == 0, err
-    assert "Cross-validation of the segmenter: folds 1 of 3, " in printed
-    assert sorted(rows_by_patient(json.loads((run / "patients.json").read_text()))) == \
-        fold_patients(partial, {1})
+    assert "Cross-validation of the segmenter: fold 1 of 3, " in printed
+    assert sorted(rows_by_patient(json.loads((tmp_path / "s" / "patients.json").read_text()))) \
+        == fold_patients(partial, {1})
 
 
-def test_tune_on_some_folds(partial, tmp_path, capfd):
-    out = tmp_path / "tuned"
-    code, _, err = tinynet_crossval(capfd, "tune", partial["run"], "--out", out, "--fold", 2)
+def test_tune_on_some_folds(partial, tmp_path, capfd, monkeypatch):
+    code, _, err = tinynet_crossval(capfd, "tune", partial["run"], "--out", tmp_path / "t",
+                                    "--fold", 2)
     assert code == 2 and "--fold 2 alone: tuning chooses each fold's settings on the other " \
         "folds, give at least two" in err
-    assert not out.exists()
-    code, printed, err = tinynet_crossval(capfd, "tune", partial["run"], "--out", out,
-                                          "--fold", 2, "--fold", 1)
-    assert code == 0, err
-    assert "folds 1, 2 of 3, " in printed
+    assert not (tmp_path / "t").exists()
+    out = partial["root"] / "tuned"           # tuned while fold 3 was still to train
     saved = crossval.load_predictions(out / "predictions.npz")
     for key, value in partial["predictions"].items():
         np.testing.assert_array_equal(saved[key], value, err_msg=key)
     tuned = json.loads((out / "tuning.json").read_text())
     assert sorted(tuned["chosen_per_fold"]) == ["1", "2"] and tuned["folds"] == [1, 2]
+    assert tuned["chosen_on_all_folds"] == json.loads(json.dumps(
+        crossval.tune_pipeline(partial["predictions"])["chosen_on_all_folds"]))
+    assert "over folds 1, 2 of 3" in json.loads((out / "pipeline.json").read_text())["chosen_by"]
     recorded = json.loads((out / "predictions.json").read_text())
     assert sorted(recorded["checkpoints"]) == sorted(
         str(partial["run"] / f"fold-{k}" / "last.npz") for k in (1, 2))
-    # Every fold now: predicted again, not read back.
+    # The same folds in another order, now that fold 3 has finished: read back.
+    code, printed, err = tinynet_crossval(capfd, "tune", partial["run"], "--out", out,
+                                          "--fold", 1, "--fold", 2)
+    assert code == 0, err
+    assert "reusing" in printed and "settings chosen on folds 1, 2 of 3:" in printed
+    # Every fold: predicted again, not read back.
     code, printed, err = tinynet_crossval(capfd, "tune", partial["run"], "--out", out)
     assert code == 0, err
     assert "reusing" not in printed and "3 folds, " in printed
-    assert json.loads((out / "predictions.json").read_text())["folds"] is None
+    assert "settings chosen on all folds:" in printed
+    assert "folds" not in json.loads((out / "predictions.json").read_text())
 
 
 def test_compare_pairs_a_partial_table_with_a_whole_one(partial, tmp_path, capfd):

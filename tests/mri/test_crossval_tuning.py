@@ -872,6 +872,17 @@ def test_tune_with_tta_chooses_for_the_mirrored_average_and_ships_it(cv, predict
                                   ["pixel_probability"], predictions["pixel_probability"])
 
 
+def test_the_pipeline_of_some_folds_is_the_whole_pipelines_rows(cv, capfd, tmp_path):
+    code, _, err = tinynet_crossval(capfd, "score", cv["seg"], cv["cls"], "--fold", 2,
+                                    "--out", tmp_path / "part")
+    assert code == 0, err
+    part = json.loads((tmp_path / "part" / "patients.json").read_text())
+    whole = crossval.score_crossval([cv["seg"], cv["cls"]])
+    held_out = {row["patient"]: row for row in whole["patients"] if row["fold"] == 2}
+    assert held_out and part["model"] == "pipeline" and part["of_splits"] == 2
+    assert rows_by_patient(part) == json.loads(json.dumps(held_out))
+
+
 def test_the_tuned_table_compares_with_the_score_table(cv, capfd, tmp_path):
     code, _, err = tinynet_crossval(capfd, "score", cv["seg"], cv["cls"], "--out",
                                     tmp_path / "scored")

@@ -19,9 +19,11 @@
   others from their last.npz.  When all are done it scores them: OUT/patients.json
   and OUT/patients.csv, one row per patient, held out by its fold;
 * ``score``: the same table for one run with other thresholds, or for the
-  two-stage pipeline (fold k's classifier and segmenter on fold k's patients);
+  two-stage pipeline (fold k's classifier and segmenter on fold k's patients), or for
+  the folds that have finished (``--fold K``) while the others train;
 * ``tune``: choose the rule, thresholds and post-processing of the pipeline by nested
-  cross-validation (``crossval/tuning.py``), with an honest per-patient table;
+  cross-validation (``crossval/tuning.py``), with an honest per-patient table (on every
+  fold, or on two or more with ``--fold``);
 * ``compare``: two tables patient by patient, with a Wilcoxon signed-rank test.
 
 The code is in tinynet/mri/crossval/ (training.py, scoring.py, tuning.py, compare.py).
@@ -112,12 +114,9 @@ def _add_train_step(steps):
                              "again when the command is run again")
 
 
-def _add_fold_argument(parser, what):
+def _add_fold_argument(parser, help):
     parser.add_argument("--fold", type=cli.positive_int, action="append", metavar="K",
-                        help=f"{what} only fold K (repeat for several; default: every fold): "
-                             "only those folds need to have finished, e.g. to look at a "
-                             "cross-validation still training; `compare --common-only` pairs "
-                             "its table with a whole one")
+                        help=help)
 
 
 def _add_score_step(steps):
@@ -136,7 +135,10 @@ def _add_score_step(steps):
                         help="which checkpoint of each fold: last (default: the end of the fixed "
                              "schedule) or best (its epoch was chosen on the very patients the "
                              "fold holds out, so its score is optimistic)")
-    _add_fold_argument(parser, "score")
+    _add_fold_argument(parser, "score only fold K (repeat for several; default: every fold; "
+                               "needs --out): only those folds need to have finished, e.g. to "
+                               "look at a cross-validation still training. Their rows are the "
+                               "whole table's: `compare --common-only` pairs it with a whole one")
     cli.add_device_argument(parser)
     cli.add_threshold_arguments(parser)
 
@@ -169,7 +171,10 @@ def _add_tune_step(steps):
                         help="predict with test-time augmentation (the segmenter averaged over "
                              "the mirror image, twice its time): the settings are chosen for it "
                              "and pipeline.json turns it on; compare with a tuning without it")
-    _add_fold_argument(parser, "tune on")
+    _add_fold_argument(parser, "tune on fold K only (at least two, repeated; default: every "
+                               "fold): only those need to have finished. Each is scored with "
+                               "the settings best on the other ones given, an estimate from "
+                               "fewer folds than the whole tuning's")
     cli.add_device_argument(parser)
 
 
@@ -264,6 +269,9 @@ def run_score(args):
                              f"{len(args.runs)}")
     if len(args.runs) == 2 and args.out is None:
         raise cli.UsageError("scoring the pipeline of two runs: give --out DIR for its table")
+    if args.fold and args.out is None:
+        raise cli.UsageError("scoring some folds (--fold): give --out DIR for their table (the "
+                             "run's own patients.json is its whole table)")
     out = args.out or args.runs[0]
     cli.check_output_folder("--out", out)
     cli.fill_pipeline_settings(args)
@@ -289,7 +297,9 @@ def run_tune(args):
     runs = crossval.runs_by_model(args.runs, folds)      # one of each model, finished
     source = {"runs": {model: os.path.abspath(folder) for model, (folder, _) in runs.items()},
               "data": args.data if args.data in (None, "phantom") else os.path.abspath(args.data),
-              "checkpoint": args.checkpoint, "tta": args.tta, "folds": folds}
+              "checkpoint": args.checkpoint, "tta": args.tta}
+    if folds is not None:
+        source["folds"] = folds
     # The checkpoints' sizes and times: a run trained on (a larger --epochs) predicts anew.
     source["checkpoints"] = _checkpoint_stamps(source["runs"].values(), args.checkpoint, folds)
     predictions_path = os.path.join(args.out, crossval.PREDICTIONS)
@@ -315,19 +325,22 @@ def run_tune(args):
     height, width = predictions["true"].shape[1:]
     chosen = {key: value for key, value in result["chosen_on_all_folds"].items()
               if not key.startswith("objective")}
+    of_splits = next(iter(runs.values()))[1]["n_splits"]
+    on_folds = "all folds" if folds is None else \
+        f"folds {', '.join(map(str, folds))} of {of_splits}"
     pipeline = {"settings": {**chosen, "area_size": int(height) if height == width else None,
                              "tta": args.tta},
-                "chosen_by": "tinynet crossval tune (mean per-patient Dice over all folds)",
+                "chosen_by": f"tinynet crossval tune (mean per-patient Dice over {on_folds})",
                 "objective": result["chosen_on_all_folds"]["objective_on_all_folds"],
                 "nested_estimate": {key: result["summary"][key]["mean"]
                                     for key in ("dice", "accuracy") if key in result["summary"]}}
     atomic_write_text(os.path.join(args.out, "pipeline.json"),
                       json.dumps(pipeline, indent=2) + "\n")
     table = {**result, "runs": source["runs"], "data": source["data"],
-             "of_splits": next(iter(runs.values()))[1]["n_splits"],
+             "of_splits": of_splits,
              "checkpoint": args.checkpoint, "tta": args.tta, "empty_mask_rule": EMPTY_MASK_RULE}
     _write_table(table, args.out)
-    print(f"settings chosen on all folds{' (with --tta)' if args.tta else ''}: " + ", ".join(
+    print(f"settings chosen on {on_folds}{' (with --tta)' if args.tta else ''}: " + ", ".join(
         f"{key} {value}" for key, value in result["chosen_on_all_folds"].items()
         if not key.startswith("objective")))
     return 0

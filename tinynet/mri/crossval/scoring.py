@@ -97,7 +97,8 @@ def score_crossval(run_folders, *, data=None, device="cpu", cls_threshold=None,
     return {"model": model, "runs": {name: os.path.abspath(folder)
                                      for name, (folder, _) in runs.items()},
             "data": settings["data"], "n_splits": len(fold_settings),
-            "of_splits": _split_count(runs), "folds": fold_settings, "checkpoint": checkpoint,
+            "of_splits": _first_settings(runs)["n_splits"], "folds": fold_settings,
+            "checkpoint": checkpoint,
             "patients": rows, "summary": summarize(rows), "empty_mask_rule": EMPTY_MASK_RULE}
 
 
@@ -135,6 +136,8 @@ def _runs_by_model(run_folders, folds=None):
     """{"classifier"/"segmenter": (folder, settings)}; UsageError for a folder that is not a
     finished cross-validation (or whose folds in ``folds``, fold numbers, have not all
     finished), or for two folders of the same model."""
+    if folds is not None and not len(folds):
+        raise UsageError("no folds given to score")
     runs = {}
     for folder in run_folders:
         settings = read_settings(folder)
@@ -161,9 +164,8 @@ def _first_folder(runs):
     return next(iter(runs.values()))[0]
 
 
-def _split_count(runs):
-    """The number of folds of the runs (all the same, as ``_common_folds`` checks)."""
-    return len(_common_folds(runs)["folds"])
+def _first_settings(runs):
+    return next(iter(runs.values()))[1]
 
 
 def _common_folds(runs):
@@ -272,7 +274,8 @@ def format_summary(table):
     folds = f"{table['n_splits']} folds"
     if table.get("of_splits", table["n_splits"]) != table["n_splits"]:
         scored = sorted({int(row["fold"]) for row in table["patients"]})
-        folds = f"folds {', '.join(map(str, scored))} of {table['of_splits']}"
+        folds = f"fold{'s' if len(scored) > 1 else ''} {', '.join(map(str, scored))} of " \
+                f"{table['of_splits']}"
     lines = [f"Cross-validation of {what}: {folds}, "
              f"{len(table['patients'])} patients, each scored by the fold that held it out",
              f"  {'per patient':<14}{'mean':>8}{'median':>8}{'worst':>8}{'std':>8}  worst patient"]
