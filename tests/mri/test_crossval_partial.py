@@ -71,7 +71,7 @@ def test_unfinished_folds_are_named_and_others_refused(mri_folder, partial, tmp_
                          "--out", str(run), "--fold", "1", "--", *SEG_FLAGS]) == 0
     capfd.readouterr()
     code, _, err = tinynet_crossval(capfd, "score", run)
-    assert code == 2 and "fold(s) 2, 3 have not finished" in err
+    assert code == 2 and "fold(s) 2, 3 have not finished" in err and "--fold K" in err
     code, _, err = tinynet_crossval(capfd, "score", run, "--fold", 1, "--fold", 2, "--out",
                                     tmp_path / "s")
     assert code == 2 and "fold(s) 2 have not finished" in err

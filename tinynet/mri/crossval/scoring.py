@@ -155,7 +155,7 @@ def _runs_by_model(run_folders, folds=None):
         if unfinished:
             raise UsageError(f"{folder}: fold(s) {', '.join(map(str, unfinished))} have not "
                              f"finished their {epochs} epochs; run `tinynet crossval train` "
-                             "again to finish them")
+                             "again to finish them, or give --fold K for finished ones")
         runs[model] = (folder, settings)
     return dict(sorted(runs.items()))
 
@@ -165,6 +165,7 @@ def _first_folder(runs):
 
 
 def _first_settings(runs):
+    """The settings of the first run (its ``n_splits`` is every run's: same folds)."""
     return next(iter(runs.values()))[1]
 
 
