@@ -17,6 +17,7 @@ the slice-calling rules of ``TwoStagePredictor`` (``rule=``, tinynet/mri/inferen
 """
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -978,3 +979,136 @@ def test_tune_predicts_again_when_a_checkpoint_changed(cv, capfd, tmp_path, monk
         os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert code == 0, err
     assert "reusing" not in printed and len(asked) == 1
+
+
+# ---------------------------------------------------------------------------
+# --grid: the values tried, and the note on a choice at the grid's end
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("seg_threshold=0.9,0.95,0.99", ("seg_threshold", [0.9, 0.95, 0.99])),
+    ("cls_threshold=0, 1,0.5", ("cls_threshold", [0.0, 1.0, 0.5])),     # order kept
+    ("min_component=40,0,40", ("min_component", [40, 0])),               # repeats dropped
+    ("min_area=7", ("min_area", [7])),
+    ("rule=both,segmenter", ("rule", ["both", "segmenter"])),
+])
+def test_grid_entries_parse(text, expected):
+    assert tuning.parse_grid_entry(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seg_threshold", "is not KEY=V1,V2,..."),
+    ("threshold=0.5", "is not KEY=V1,V2,... with KEY one of seg_threshold"),
+    ("seg_threshold=1.5", "seg_threshold takes probabilities in [0, 1], got '1.5'"),
+    ("cls_threshold=0.1,nan", "cls_threshold takes probabilities in [0, 1], got 'nan'"),
+    ("seg_threshold=", "seg_threshold takes probabilities in [0, 1], got ''"),
+    ("min_area=-5", "min_area takes whole numbers of pixels >= 0, got '-5'"),
+    ("min_component=2.5", "min_component takes whole numbers of pixels >= 0, got '2.5'"),
+    ("rule=all", "rule 'all' is none of classifier, segmenter, both, either"),
+])
+def test_bad_grid_entries_say_what_is_wrong(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tuning.parse_grid_entry(text)
+
+
+GRID = {"seg_threshold": [0.3, 0.5, 0.9], "cls_threshold": [0.0, 0.5, 1.0],
+        "min_component": [0, 10, 20], "min_area": [5, 10], "rule": ["both"]}
+
+
+@pytest.mark.parametrize("chosen, edges", [
+    ({"seg_threshold": 0.5, "cls_threshold": 0.5, "min_component": 10, "min_area": 10},
+     {"min_area": "largest"}),
+    ({"seg_threshold": 0.9, "cls_threshold": 1.0, "min_component": 20, "min_area": 5},
+     {"seg_threshold": "largest", "min_component": "largest", "min_area": "smallest"}),
+    # a cut at 1 cannot go higher, one at 0 or an area of 0 cannot go lower
+    ({"seg_threshold": 0.3, "cls_threshold": 0.0, "min_component": 0, "min_area": 10},
+     {"seg_threshold": "smallest", "min_area": "largest"}),
+    # no cut under the rule "segmenter"
+    ({"seg_threshold": 0.5, "cls_threshold": None, "min_component": 10, "min_area": 10},
+     {"min_area": "largest"}),
+])
+def test_grid_edges(chosen, edges):
+    assert tuning.grid_edges(GRID, {**chosen, "rule": "both"}) == edges
+    # one value tried is no choice, so no edge
+    assert tuning.grid_edges({**GRID, "min_area": [chosen["min_area"]]},
+                             {**chosen, "rule": "both"}) == \
+        {k: v for k, v in edges.items() if k != "min_area"}
+
+
+def test_tune_tries_the_grid_given(cv, predictions, capfd, tmp_path, monkeypatch):
+    out = tmp_path / "tuned"
+    seg_cuts = [0.2, 0.4, 0.6]
+    code, printed, err = tinynet_crossval(
+        capfd, "tune", cv["seg"], cv["cls"], "--out", out, "--grid",
+        "seg_threshold=" + ",".join(map(str, seg_cuts)), "--grid", "rule=both,segmenter",
+        "--grid", "min_area=0")
+    assert code == 0, err
+    grid = {"seg_threshold": seg_cuts, "rule": ["both", "segmenter"], "min_area": [0]}
+    expected = json.loads(json.dumps(crossval.tune_pipeline(predictions, grid)))
+    tuned = json.loads((out / "tuning.json").read_text())
+    assert tuned["grid"] == {**expected["grid"], **grid}
+    for key in ("chosen_on_all_folds", "chosen_per_fold"):
+        assert tuned[key] == expected[key], key
+    assert json.loads((out / "patients.json").read_text())["patients"] == expected["patients"]
+    for chosen in [tuned["chosen_on_all_folds"], *tuned["chosen_per_fold"].values()]:
+        assert chosen["seg_threshold"] in seg_cuts and chosen["rule"] in grid["rule"]
+        assert chosen["min_area"] == 0
+    # the settings at an end of their list: in tuning.json, and a note each
+    edges = tuning.grid_edges(tuned["grid"], tuned["chosen_on_all_folds"])
+    assert tuned["at_grid_edge"] == edges
+    notes = [line for line in printed.splitlines() if line.startswith("note: ")]
+    assert len(notes) == len(edges)
+    for key, end in edges.items():
+        value = tuned["chosen_on_all_folds"][key]
+        assert any(note.startswith(f"note: {key} {value} is the {end} value the grid tried")
+                   and f"--grid {key}=" in note for note in notes), key
+    # pipeline.json ships the choice
+    monkeypatch.setenv("TINYNET_WEIGHTS", str(out))
+    assert inference.shipped_settings()["seg_threshold"] == \
+        tuned["chosen_on_all_folds"]["seg_threshold"]
+
+
+def test_a_choice_at_the_grids_end_is_noted(cv, predictions, capfd, tmp_path):
+    """One seg_threshold below every pixel probability that matters and one above: whichever
+    is chosen lies at an end of the list (0.001 is above 0), so a note names it."""
+    out = tmp_path / "tuned"
+    code, printed, err = tinynet_crossval(capfd, "tune", cv["seg"], cv["cls"], "--out", out,
+                                          "--grid", "seg_threshold=0.001,0.5")
+    assert code == 0, err
+    tuned = json.loads((out / "tuning.json").read_text())
+    value = tuned["chosen_on_all_folds"]["seg_threshold"]
+    end = "smallest" if value == 0.001 else "largest"
+    assert tuned["at_grid_edge"]["seg_threshold"] == end
+    assert f"note: seg_threshold {value} is the {end} value the grid tried (0.001, 0.5)" \
+        in printed
+
+
+def test_the_default_grid_records_its_edges(cv, capfd, tmp_path):
+    out = tmp_path / "tuned"
+    code, printed, err = tinynet_crossval(capfd, "tune", cv["seg"], cv["cls"], "--out", out)
+    assert code == 0, err
+    tuned = json.loads((out / "tuning.json").read_text())
+    assert tuned["at_grid_edge"] == tuning.grid_edges(tuned["grid"],
+                                                      tuned["chosen_on_all_folds"])
+    assert printed.count("note: ") == len(tuned["at_grid_edge"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "seg_threshold=2"], "argument --grid: seg_threshold takes probabilities in"),
+    (["--grid", "bogus=1"], "argument --grid: 'bogus=1' is not KEY=V1,V2,..."),
+    (["--grid", "min_area=1", "--grid", "min_area=2"],
+     "--grid min_area given twice; give all its values in one --grid min_area=V1,V2,..."),
+])
+def test_tune_with_a_bad_grid_is_a_usage_error(cv, capfd, tmp_path, args, message):
+    code, _, err = tinynet_crossval(capfd, "tune", cv["seg"], cv["cls"], "--out",
+                                    tmp_path / "t", *args)
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_grid_a_segmenter_alone_cannot_follow_is_a_usage_error(cv, capfd, tmp_path):
+    code, _, err = tinynet_crossval(capfd, "tune", cv["seg"], "--out", tmp_path / "t",
+                                    "--grid", "rule=both")
+    assert code == 2 and "--grid rule=both: without a classifier run only the rule " \
+        "segmenter can be tried" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "t").exists()

@@ -28,6 +28,7 @@
 
 The code is in tinynet/mri/crossval/ (training.py, scoring.py, tuning.py, compare.py).
 """
+import argparse
 import json
 import os
 import sys
@@ -171,6 +172,13 @@ def _add_tune_step(steps):
                         help="predict with test-time augmentation (the segmenter averaged over "
                              "the mirror image, twice its time): the settings are chosen for it "
                              "and pipeline.json turns it on; compare with a tuning without it")
+    parser.add_argument("--grid", type=_grid_entry, action="append", metavar="KEY=V1,V2,...",
+                        help="try these values of KEY (seg_threshold, min_component, rule, "
+                             "cls_threshold or min_area) instead of the default grid's "
+                             "(repeated for several keys); areas are pixels of the tuned "
+                             "slices, the default ones are given at 128x128 and scaled. "
+                             "A setting chosen at an end of its list is reported: the grid "
+                             "may be too narrow there")
     _add_fold_argument(parser, "tune on fold K only (at least two, repeated; default: every "
                                "fold): only those need to have finished. Each is scored with "
                                "the settings best on the other ones given, an estimate from "
@@ -284,17 +292,40 @@ def run_score(args):
     return 0
 
 
+def _grid_entry(text):
+    """argparse type of --grid: ``crossval.parse_grid_entry``, its error as argparse's."""
+    try:
+        return crossval.parse_grid_entry(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _grid_from(entries):
+    """The --grid entries as a dict of lists; a key given twice is a usage error."""
+    grid = {}
+    for key, values in entries or ():
+        if key in grid:
+            raise cli.UsageError(f"--grid {key} given twice; give all its values in one "
+                                 f"--grid {key}=V1,V2,...")
+        grid[key] = values
+    return grid
+
+
 def run_tune(args):
     """Predict once (or reuse OUT/predictions.npz), choose by nested cross-validation."""
     if len(args.runs) > 2:
         raise cli.UsageError(f"give a segmenter run, and optionally a classifier run, not "
                              f"{len(args.runs)} runs")
+    grid = _grid_from(args.grid)
     folds = sorted(set(args.fold)) if args.fold else None
     if folds is not None and len(folds) < 2:
         raise cli.UsageError(f"--fold {folds[0]} alone: tuning chooses each fold's settings on "
                              "the other folds, give at least two")
     cli.check_output_folder("--out", args.out)
     runs = crossval.runs_by_model(args.runs, folds)      # one of each model, finished
+    if "classifier" not in runs and "segmenter" not in grid.get("rule", ["segmenter"]):
+        raise cli.UsageError(f"--grid rule={','.join(grid['rule'])}: without a classifier run "
+                             "only the rule segmenter can be tried")
     source = {"runs": {model: os.path.abspath(folder) for model, (folder, _) in runs.items()},
               "data": args.data if args.data in (None, "phantom") else os.path.abspath(args.data),
               "checkpoint": args.checkpoint, "tta": args.tta}
@@ -316,8 +347,10 @@ def run_tune(args):
         os.makedirs(args.out, exist_ok=True)
         crossval.save_predictions(predictions, predictions_path)
         atomic_write_text(source_path, json.dumps(source, indent=2) + "\n")
-    result = crossval.tune_pipeline(predictions)
+    result = crossval.tune_pipeline(predictions, grid)
+    edges = crossval.grid_edges(result["grid"], result["chosen_on_all_folds"])
     tuning = {key: value for key, value in result.items() if key not in ("patients", "summary")}
+    tuning["at_grid_edge"] = edges
     atomic_write_text(os.path.join(args.out, "tuning.json"),
                       json.dumps({**tuning, **source}, indent=2) + "\n")
     # The settings for models trained on every patient, in the shipped format: copy it next
@@ -343,6 +376,10 @@ def run_tune(args):
     print(f"settings chosen on {on_folds}{' (with --tta)' if args.tta else ''}: " + ", ".join(
         f"{key} {value}" for key, value in result["chosen_on_all_folds"].items()
         if not key.startswith("objective")))
+    for key, end in edges.items():
+        print(f"note: {key} {result['chosen_on_all_folds'][key]} is the {end} value the grid "
+              f"tried ({', '.join(map(str, result['grid'][key]))}); a wider --grid {key}=... "
+              "may do better")
     return 0
 
 

@@ -28,8 +28,8 @@ from .scoring import CHECKPOINTS as CHECKPOINT_FILES
 from .scoring import _runs_by_model as runs_by_model
 from .scoring import COLUMNS, SUMMARIZED, format_summary, patient_row, save_table, \
     score_crossval, summarize
-from .tuning import DEFAULT_GRID, PREDICTIONS, collect_predictions, load_predictions, \
-    save_predictions, tune_pipeline
+from .tuning import DEFAULT_GRID, PREDICTIONS, collect_predictions, grid_edges, \
+    load_predictions, parse_grid_entry, save_predictions, tune_pipeline
 from .training import FOLDS, MODELS, SETTINGS, fold_command, fold_folder, is_finished, \
     launcher_words, prepare, read_settings, train_folds
 
@@ -39,4 +39,5 @@ __all__ = ["MODELS", "FOLDS", "SETTINGS", "fold_folder", "prepare", "read_settin
            "patient_row", "summarize", "save_table",
            "format_summary", "load_table", "paired_comparison", "wilcoxon_test",
            "format_comparison", "save_comparison", "DEFAULT_GRID", "PREDICTIONS",
-           "collect_predictions", "load_predictions", "save_predictions", "tune_pipeline"]
+           "collect_predictions", "load_predictions", "save_predictions", "tune_pipeline",
+           "parse_grid_entry", "grid_edges"]

@@ -30,6 +30,11 @@ ship with models trained on all patients.
 
 The objective is the mean per-patient Dice; ties go to the pooled slice accuracy,
 then to the earlier settings of the grid (simplest first).
+
+The grid is DEFAULT_GRID unless told otherwise (``crossval tune --grid KEY=V1,V2,...``,
+``parse_grid_entry``).  A setting chosen at an end of its list (``grid_edges``) may be
+better still beyond it, so the command says so rather than let the grid's end pass for
+an optimum.
 """
 import itertools
 
@@ -41,7 +46,8 @@ from ..cli import UsageError
 from ..inference import RULES, remove_small_components, scale_area
 from .scoring import _data_settings, _detection, _runs_by_model, fold_predictors, summarize
 
-__all__ = ["RULES", "DEFAULT_GRID", "GRID_AREA_SIZE", "grid_for", "PREDICTIONS",
+__all__ = ["RULES", "DEFAULT_GRID", "GRID_AREA_SIZE", "grid_for", "parse_grid_entry",
+           "grid_edges", "PREDICTIONS",
            "collect_predictions", "load_predictions",
            "save_predictions", "slice_counts", "score_settings", "tune_pipeline"]
 
@@ -73,6 +79,66 @@ def grid_for(shape, grid=None):
                                       for a in DEFAULT_GRID[key]))
               for key in AREA_KEYS}
     return {**DEFAULT_GRID, **scaled, **(grid or {})}
+
+
+#: The grid's entries that are cuts on a probability, in [0, 1].
+THRESHOLD_KEYS = ("seg_threshold", "cls_threshold")
+
+
+def parse_grid_entry(text):
+    """``"KEY=V1,V2,..."`` (``crossval tune --grid``) as ``(KEY, [V1, V2, ...])``.
+
+    KEY is one of DEFAULT_GRID's; thresholds are numbers in [0, 1], areas whole numbers
+    >= 0, rules names from RULES.  Repeated values are dropped, the order is kept (equal
+    objectives go to the earlier value).  A bad entry raises ValueError saying what is wrong.
+    """
+    key, sep, values = text.partition("=")
+    key = key.strip()
+    if not sep or key not in DEFAULT_GRID:
+        raise ValueError(f"{text!r} is not KEY=V1,V2,... with KEY one of "
+                         f"{', '.join(DEFAULT_GRID)}")
+    parsed = [_grid_value(key, value.strip()) for value in values.split(",")]
+    return key, list(dict.fromkeys(parsed))
+
+
+def _grid_value(key, text):
+    if key == "rule":
+        if text not in RULES:
+            raise ValueError(f"rule {text!r} is none of {', '.join(RULES)}")
+        return text
+    if key in AREA_KEYS:
+        if not text.isdigit():
+            raise ValueError(f"{key} takes whole numbers of pixels >= 0, got {text!r}")
+        return int(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{key} takes probabilities in [0, 1], got {text!r}")
+    return value
+
+
+def grid_edges(grid, chosen):
+    """Which chosen settings lie at an end of the grid that a wider grid could pass:
+    ``{key: "largest" | "smallest"}``.
+
+    A value is at the edge when it is the largest one tried (below 1 for a threshold,
+    which cannot go higher), or the smallest one tried when that is above 0 (an area of
+    0 or a cut at 0 cannot go lower).  The settings there might be better still beyond
+    it: ``crossval tune --grid`` tries more.  Keys with one value tried, or no value
+    chosen (cls_threshold under the rule "segmenter"), are left out.
+    """
+    edges = {}
+    for key in (*THRESHOLD_KEYS, *AREA_KEYS):
+        value, tried = chosen.get(key), grid[key]
+        if value is None or len(tried) < 2:
+            continue
+        if value == max(tried) and not (key in THRESHOLD_KEYS and value >= 1.0):
+            edges[key] = "largest"
+        elif value == min(tried) and value > 0:
+            edges[key] = "smallest"
+    return edges
 
 
 # ---------------------------------------------------------------------------
