@@ -987,10 +987,11 @@ def test_tune_predicts_again_when_a_checkpoint_changed(cv, capfd, tmp_path, monk
 
 @pytest.mark.parametrize("text, expected", [
     ("seg_threshold=0.9,0.95,0.99", ("seg_threshold", [0.9, 0.95, 0.99])),
-    ("cls_threshold=0, 1,0.5", ("cls_threshold", [0.0, 1.0, 0.5])),     # order kept
-    ("min_component=40,0,40", ("min_component", [40, 0])),               # repeats dropped
-    ("min_area=7", ("min_area", [7])),
-    ("rule=both,segmenter", ("rule", ["both", "segmenter"])),
+    ("cls_threshold=0, 1,0.5", ("cls_threshold", [0.0, 0.5, 1.0])),     # numbers sorted
+    ("seg_threshold=1e-3,-0,0.950,0.95", ("seg_threshold", [0.0, 0.001, 0.95])),
+    ("min_component=40,0,40", ("min_component", [0, 40])),               # repeats dropped
+    ("min_area=+7", ("min_area", [7])),
+    ("rule=segmenter,both", ("rule", ["segmenter", "both"])),            # rules keep order
 ])
 def test_grid_entries_parse(text, expected):
     assert tuning.parse_grid_entry(text) == expected
@@ -1004,6 +1005,8 @@ def test_grid_entries_parse(text, expected):
     ("seg_threshold=", "seg_threshold takes probabilities in [0, 1], got ''"),
     ("min_area=-5", "min_area takes whole numbers of pixels >= 0, got '-5'"),
     ("min_component=2.5", "min_component takes whole numbers of pixels >= 0, got '2.5'"),
+    ("min_component=\u00b2", "min_component takes whole numbers of pixels >= 0, got '\u00b2'"),
+    ("seg_threshold=inf", "seg_threshold takes probabilities in [0, 1], got 'inf'"),
     ("rule=all", "rule 'all' is none of classifier, segmenter, both, either"),
 ])
 def test_bad_grid_entries_say_what_is_wrong(text, message):
@@ -1035,6 +1038,16 @@ def test_grid_edges(chosen, edges):
         {k: v for k, v in edges.items() if k != "min_area"}
 
 
+def test_an_area_of_1_is_no_edge_since_0_would_keep_the_same():
+    grid = {**GRID, "min_component": [1, 10], "min_area": [1, 2, 5]}
+    chosen = {"seg_threshold": 0.5, "cls_threshold": 0.5, "rule": "both"}
+    assert tuning.grid_edges(grid, {**chosen, "min_component": 1, "min_area": 1}) == {}
+    assert tuning.grid_edges(grid, {**chosen, "min_component": 1, "min_area": 2}) == {}
+    assert tuning.grid_edges({**grid, "min_area": [2, 5]},
+                             {**chosen, "min_component": 1, "min_area": 2}) == \
+        {"min_area": "smallest"}
+
+
 def test_tune_tries_the_grid_given(cv, predictions, capfd, tmp_path, monkeypatch):
     out = tmp_path / "tuned"
     seg_cuts = [0.2, 0.4, 0.6]
@@ -1046,7 +1059,8 @@ def test_tune_tries_the_grid_given(cv, predictions, capfd, tmp_path, monkeypatch
     grid = {"seg_threshold": seg_cuts, "rule": ["both", "segmenter"], "min_area": [0]}
     expected = json.loads(json.dumps(crossval.tune_pipeline(predictions, grid)))
     tuned = json.loads((out / "tuning.json").read_text())
-    assert tuned["grid"] == {**expected["grid"], **grid}
+    assert tuned["grid"] == expected["grid"]
+    assert {key: tuned["grid"][key] for key in grid} == grid
     for key in ("chosen_on_all_folds", "chosen_per_fold"):
         assert tuned[key] == expected[key], key
     assert json.loads((out / "patients.json").read_text())["patients"] == expected["patients"]
@@ -1067,6 +1081,19 @@ def test_tune_tries_the_grid_given(cv, predictions, capfd, tmp_path, monkeypatch
     assert inference.shipped_settings()["seg_threshold"] == \
         tuned["chosen_on_all_folds"]["seg_threshold"]
 
+    # Another grid into the same folder: the predictions are read back, not made again.
+    def no_predicting(*args, **kwargs):
+        raise AssertionError("collect_predictions called although predictions.npz fits")
+
+    monkeypatch.setattr(crossval, "collect_predictions", no_predicting)
+    code, printed, err = tinynet_crossval(capfd, "tune", cv["seg"], cv["cls"], "--out", out,
+                                          "--grid", "seg_threshold=0.5")
+    assert code == 0, err
+    assert f"reusing the predictions in {out / 'predictions.npz'}" in printed
+    tuned = json.loads((out / "tuning.json").read_text())
+    assert tuned["grid"]["seg_threshold"] == [0.5]
+    assert tuned["chosen_on_all_folds"]["seg_threshold"] == 0.5
+
 
 def test_a_choice_at_the_grids_end_is_noted(cv, predictions, capfd, tmp_path):
     """One seg_threshold below every pixel probability that matters and one above: whichever
@@ -1083,16 +1110,6 @@ def test_a_choice_at_the_grids_end_is_noted(cv, predictions, capfd, tmp_path):
         in printed
 
 
-def test_the_default_grid_records_its_edges(cv, capfd, tmp_path):
-    out = tmp_path / "tuned"
-    code, printed, err = tinynet_crossval(capfd, "tune", cv["seg"], cv["cls"], "--out", out)
-    assert code == 0, err
-    tuned = json.loads((out / "tuning.json").read_text())
-    assert tuned["at_grid_edge"] == tuning.grid_edges(tuned["grid"],
-                                                      tuned["chosen_on_all_folds"])
-    assert printed.count("note: ") == len(tuned["at_grid_edge"])
-
-
 @pytest.mark.parametrize("args, message", [
     (["--grid", "seg_threshold=2"], "argument --grid: seg_threshold takes probabilities in"),
     (["--grid", "bogus=1"], "argument --grid: 'bogus=1' is not KEY=V1,V2,..."),
@@ -1106,9 +1123,17 @@ def test_tune_with_a_bad_grid_is_a_usage_error(cv, capfd, tmp_path, args, messag
     assert not (tmp_path / "t").exists()
 
 
-def test_a_grid_a_segmenter_alone_cannot_follow_is_a_usage_error(cv, capfd, tmp_path):
+@pytest.mark.parametrize("grid, message", [
+    ("rule=both", "--grid rule=both: without a classifier run only the rule segmenter can be "
+                  "tried"),
+    ("rule=segmenter,either", "--grid rule=segmenter,either: without a classifier run only "
+                              "the rule segmenter can be tried"),
+    ("cls_threshold=0.1,0.5", "--grid cls_threshold: without a classifier run there is no "
+                              "classifier to cut"),
+])
+def test_a_grid_a_segmenter_alone_cannot_follow_is_a_usage_error(cv, capfd, tmp_path, grid,
+                                                                 message):
     code, _, err = tinynet_crossval(capfd, "tune", cv["seg"], "--out", tmp_path / "t",
-                                    "--grid", "rule=both")
-    assert code == 2 and "--grid rule=both: without a classifier run only the rule " \
-        "segmenter can be tried" in err, err
+                                    "--grid", grid)
+    assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "t").exists()

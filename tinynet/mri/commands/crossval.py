@@ -156,7 +156,7 @@ def _add_tune_step(steps):
                     "OUT/patients.json for `crossval compare`); the settings best on all "
                     "folds, the ones to use with models trained on every patient, are printed "
                     "and written to OUT/tuning.json and, in the shipped format, "
-                    "OUT/pipeline.json. --tta is not tuned but fixed for the run: tune into "
+                    "OUT/pipeline.json. --grid tries other values. --tta is not tuned but fixed for the run: tune into "
                     "another --out with and without it, and compare the two.")
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="a segmenter's folder of `crossval train`, and optionally a "
@@ -175,7 +175,7 @@ def _add_tune_step(steps):
     parser.add_argument("--grid", type=_grid_entry, action="append", metavar="KEY=V1,V2,...",
                         help="try these values of KEY (seg_threshold, min_component, rule, "
                              "cls_threshold or min_area) instead of the default grid's "
-                             "(repeated for several keys); areas are pixels of the tuned "
+                             "(once per key); areas are pixels of the tuned "
                              "slices, the default ones are given at 128x128 and scaled. "
                              "A setting chosen at an end of its list is reported: the grid "
                              "may be too narrow there")
@@ -323,9 +323,13 @@ def run_tune(args):
                              "the other folds, give at least two")
     cli.check_output_folder("--out", args.out)
     runs = crossval.runs_by_model(args.runs, folds)      # one of each model, finished
-    if "classifier" not in runs and "segmenter" not in grid.get("rule", ["segmenter"]):
-        raise cli.UsageError(f"--grid rule={','.join(grid['rule'])}: without a classifier run "
-                             "only the rule segmenter can be tried")
+    if "classifier" not in runs:
+        if grid.get("rule", ["segmenter"]) != ["segmenter"]:
+            raise cli.UsageError(f"--grid rule={','.join(grid['rule'])}: without a classifier "
+                                 "run only the rule segmenter can be tried")
+        if "cls_threshold" in grid:
+            raise cli.UsageError("--grid cls_threshold: without a classifier run there is no "
+                                 "classifier to cut")
     source = {"runs": {model: os.path.abspath(folder) for model, (folder, _) in runs.items()},
               "data": args.data if args.data in (None, "phantom") else os.path.abspath(args.data),
               "checkpoint": args.checkpoint, "tta": args.tta}

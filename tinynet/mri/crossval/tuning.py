@@ -89,16 +89,18 @@ def parse_grid_entry(text):
     """``"KEY=V1,V2,..."`` (``crossval tune --grid``) as ``(KEY, [V1, V2, ...])``.
 
     KEY is one of DEFAULT_GRID's; thresholds are numbers in [0, 1], areas whole numbers
-    >= 0, rules names from RULES.  Repeated values are dropped, the order is kept (equal
-    objectives go to the earlier value).  A bad entry raises ValueError saying what is wrong.
+    >= 0, rules names from RULES.  Repeated values are dropped and numbers sorted from
+    the smallest, as in DEFAULT_GRID (equal objectives go to the earlier value, and
+    ``grid_edges`` reads an end of the list as an end of the range); rules keep their
+    order.  A bad entry raises ValueError saying what is wrong.
     """
     key, sep, values = text.partition("=")
     key = key.strip()
     if not sep or key not in DEFAULT_GRID:
         raise ValueError(f"{text!r} is not KEY=V1,V2,... with KEY one of "
                          f"{', '.join(DEFAULT_GRID)}")
-    parsed = [_grid_value(key, value.strip()) for value in values.split(",")]
-    return key, list(dict.fromkeys(parsed))
+    parsed = list(dict.fromkeys(_grid_value(key, value.strip()) for value in values.split(",")))
+    return key, parsed if key == "rule" else sorted(parsed)
 
 
 def _grid_value(key, text):
@@ -106,15 +108,15 @@ def _grid_value(key, text):
         if text not in RULES:
             raise ValueError(f"rule {text!r} is none of {', '.join(RULES)}")
         return text
-    if key in AREA_KEYS:
-        if not text.isdigit():
-            raise ValueError(f"{key} takes whole numbers of pixels >= 0, got {text!r}")
-        return int(text)
+    number = int if key in AREA_KEYS else float
     try:
-        value = float(text)
+        value = number(text) + 0            # + 0 turns a -0.0 into 0.0
     except ValueError:
         value = None
-    if value is None or not 0.0 <= value <= 1.0:
+    if key in AREA_KEYS:
+        if value is None or value < 0:
+            raise ValueError(f"{key} takes whole numbers of pixels >= 0, got {text!r}")
+    elif value is None or not 0.0 <= value <= 1.0:       # also refuses nan
         raise ValueError(f"{key} takes probabilities in [0, 1], got {text!r}")
     return value
 
@@ -123,20 +125,23 @@ def grid_edges(grid, chosen):
     """Which chosen settings lie at an end of the grid that a wider grid could pass:
     ``{key: "largest" | "smallest"}``.
 
-    A value is at the edge when it is the largest one tried (below 1 for a threshold,
-    which cannot go higher), or the smallest one tried when that is above 0 (an area of
-    0 or a cut at 0 cannot go lower).  The settings there might be better still beyond
-    it: ``crossval tune --grid`` tries more.  Keys with one value tried, or no value
-    chosen (cls_threshold under the rule "segmenter"), are left out.
+    ``grid`` is the whole grid tried (``tune_pipeline``'s ``result["grid"]``), ``chosen``
+    one choice (its ``chosen_on_all_folds``).  A value is at the edge when it is the
+    largest one tried (below 1 for a threshold, which cannot go higher), or the smallest
+    one tried when something smaller could differ: a threshold above 0, an area above 1
+    (areas of 0 and 1 keep the same masks and calls).  The settings there might be better
+    still beyond it: ``crossval tune --grid`` tries more.  Keys with one value tried, or
+    no value chosen (cls_threshold under the rule "segmenter"), are left out.
     """
     edges = {}
     for key in (*THRESHOLD_KEYS, *AREA_KEYS):
         value, tried = chosen.get(key), grid[key]
         if value is None or len(tried) < 2:
             continue
+        floor = 1 if key in AREA_KEYS else 0.0
         if value == max(tried) and not (key in THRESHOLD_KEYS and value >= 1.0):
             edges[key] = "largest"
-        elif value == min(tried) and value > 0:
+        elif value == min(tried) and value > floor:
             edges[key] = "smallest"
     return edges
 
