@@ -86,8 +86,8 @@ def oracle(predictions):
         inter, area = (masks & true).sum(axis=(1, 2)), masks.sum(axis=(1, 2))
 
         def dice(kept):
-            i, a, t = (np.bincount(index, weights=x * kept, minlength=len(patients))
-                       for x in (inter, area, np.ones_like(kept)))
+            i, a = (np.bincount(index, weights=x * kept, minlength=len(patients))
+                    for x in (inter, area))
             t = np.bincount(index, weights=true_area, minlength=len(patients))
             d = np.where(a + t > 0, 2 * i / np.maximum(a + t, 1), 1.0)
             return f"{d.mean():.3f} / {np.median(d):.3f}"
