@@ -76,10 +76,12 @@ def test_shipped_weights_are_the_defaults_and_load(task):
 
 def test_the_pipeline_settings_ship_with_the_models():
     """weights/pipeline.json (from `tinynet crossval tune`) is there and reads as settings
-    for every stage: the rule, both thresholds, the areas and the side they were counted at."""
+    for every stage: the rule, both thresholds, the areas and the side they were counted
+    at, and test-time augmentation (off: it did not help in the cross-validation)."""
     settings = shipped_settings()
     assert set(settings) == {"rule", "cls_threshold", "seg_threshold", "min_area",
-                             "min_component", "area_size"}
+                             "min_component", "area_size", "tta"}
+    assert settings["tta"] is False
     record = json.loads((WEIGHTS / "pipeline.json").read_text())
     assert "crossval tune" in record["chosen_by"]
 
