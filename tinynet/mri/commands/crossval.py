@@ -115,9 +115,9 @@ def _add_train_step(steps):
                              "again when the command is run again")
 
 
-def _add_fold_argument(parser, help):
+def _add_fold_argument(parser, help_text):
     parser.add_argument("--fold", type=cli.positive_int, action="append", metavar="K",
-                        help=help)
+                        help=help_text)
 
 
 def _add_score_step(steps):
@@ -156,8 +156,9 @@ def _add_tune_step(steps):
                     "OUT/patients.json for `crossval compare`); the settings best on all "
                     "folds, the ones to use with models trained on every patient, are printed "
                     "and written to OUT/tuning.json and, in the shipped format, "
-                    "OUT/pipeline.json. --grid tries other values. --tta is not tuned but fixed for the run: tune into "
-                    "another --out with and without it, and compare the two.")
+                    "OUT/pipeline.json. --grid tries other values. --tta is not tuned but "
+                    "fixed for the run: tune into another --out with and without it, and "
+                    "compare the two.")
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="a segmenter's folder of `crossval train`, and optionally a "
                              "classifier's trained on the same folds")

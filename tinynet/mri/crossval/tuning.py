@@ -104,6 +104,8 @@ def parse_grid_entry(text):
 
 
 def _grid_value(key, text):
+    """One value of a --grid entry for ``key``: a rule name, a whole number of pixels >= 0
+    (areas) or a probability in [0, 1] (thresholds); ValueError naming the value if not."""
     if key == "rule":
         if text not in RULES:
             raise ValueError(f"rule {text!r} is none of {', '.join(RULES)}")
