@@ -3,11 +3,15 @@
     python examples/export_model.py runs/resunet/best.npz tinynet/mri/weights/segmenter.npz
     python examples/export_model.py runs/classifier/best.npz tinynet/mri/weights/classifier.npz \
         --threshold 0.42            # the Youden threshold evaluate.py printed on validation
+    python examples/export_model.py runs/seg-seed0/last.npz runs/seg-seed1/last.npz \
+        runs/seg-seed2/last.npz tinynet/mri/weights/segmenter.npz      # an ensemble of 3
 
 The exported file holds the network's weights (float16 unless --float32), its
 spec (architecture, input size, normalization, threshold) and a record of how
 it was trained (settings, epoch, validation metrics); no optimizer state, so
-it cannot be resumed.  predict.py and evaluate.py load it like any best.npz,
+it cannot be resumed.  Several checkpoints of the same network (e.g. one recipe
+trained with different --seed) make one ensemble file, whose probabilities are
+the mean of theirs (tinynet/mri/ensemble.py).  predict.py and evaluate.py load it like any best.npz,
 and the files in tinynet/mri/weights/ are the ones they use when no model is given.
 """
 import os
@@ -19,15 +23,16 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from tinynet.mri import cli  # noqa: E402
-from tinynet.mri.checkpoint import export_model, read_spec  # noqa: E402
+from tinynet.mri.checkpoint import export_ensemble, export_model, read_spec  # noqa: E402
 
 
 def build_parser():
     parser = cli.ArgumentParser(
         description="Export a training checkpoint (best.npz) as a small weights file.",
         epilog="Exit codes: 0 done, 2 bad arguments or checkpoint.")
-    parser.add_argument("checkpoint", type=cli.existing_path,
-                        help="best.npz (or last.npz) written by a training script")
+    parser.add_argument("checkpoint", type=cli.existing_path, nargs="+",
+                        help="best.npz (or last.npz) written by a training script; several "
+                             "of the same network make one ensemble")
     parser.add_argument("output", help="the .npz file to write")
     parser.add_argument("--threshold", type=cli.probability, default=None, metavar="P",
                         help="store this decision threshold instead of the checkpoint's own "
@@ -46,9 +51,18 @@ def export(argv):
     args = build_parser().parse_args(argv)
     cli.check_output_file("output", args.output)
     dtype = np.float32 if args.float32 else np.float16
-    path = export_model(args.checkpoint, args.output, dtype=dtype, threshold=args.threshold)
+    if len(args.checkpoint) == 1:
+        path = export_model(args.checkpoint[0], args.output, dtype=dtype,
+                            threshold=args.threshold)
+    else:
+        path = export_ensemble(args.checkpoint, args.output, dtype=dtype,
+                               threshold=args.threshold)
     spec = read_spec(path)
-    print(f"wrote {path}: {spec['arch']} {spec['arch_args']} for {spec['task']}, input "
+    what = f"{spec['arch']} {spec['arch_args']}"
+    if len(args.checkpoint) > 1:
+        what = f"an ensemble of {len(args.checkpoint)} {spec['arch_args']['arch']} " \
+               f"{spec['arch_args']['arch_args']}"
+    print(f"wrote {path}: {what} for {spec['task']}, input "
           f"{spec['input_size']}x{spec['input_size']}, threshold {spec['threshold']:g}, "
           f"{np.dtype(dtype).name} weights")
     return 0

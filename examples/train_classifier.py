@@ -39,7 +39,7 @@ def build_parser():
                "--resume OUT/last.npz).")
     experiment.add_training_arguments(parser, epochs=8, batch_size=16, lr=1e-3, size=128,
                                       oversample=None, out="runs/classifier")
-    parser.add_argument("--arch", choices=architecture_names("classification"),
+    parser.add_argument("--arch", choices=architecture_names("classification", ensembles=False),
                         default="resnet18",
                         help="ResNet depth (default resnet18)")
     parser.add_argument("--width", type=cli.positive_int, default=64,

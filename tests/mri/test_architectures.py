@@ -40,9 +40,10 @@ class TinySegmenter(tn.nn.Module):
 
 
 def test_the_built_in_names_and_tasks_are_those_checkpoints_record():
-    assert architecture_names() == ["resnet18", "resnet34", "resnet50", "resunet"]
-    assert architecture_names("segmentation") == ["resunet"]
-    assert architecture_names("classification") == ["resnet18", "resnet34", "resnet50"]
+    assert architecture_names(ensembles=False) == ["resnet18", "resnet34", "resnet50", "resunet"]
+    assert architecture_names("segmentation") == ["resunet", "segmentation_ensemble"]
+    assert architecture_names("classification") == ["classification_ensemble", "resnet18",
+                                                    "resnet34", "resnet50"]
     assert ARCHITECTURES["resunet"] == (tn.models.ResUNet, "segmentation")
     constructor, task = ARCHITECTURES["resnet34"]           # still a (constructor, task) pair
     assert constructor is tn.models.resnet34 and task == "classification"

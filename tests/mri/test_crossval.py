@@ -31,7 +31,7 @@ from tinynet.mri.checkpoint import load_model
 from tinynet.mri.cli import UsageError
 from tinynet.mri.commands import crossval as command
 from tinynet.mri.data import institution_of, kfold_patients, load_folds, open_dataset, save_folds
-from tinynet.mri.inference import SlicePredictions
+from tinynet.mri.inference import SlicePredictions, segment
 from tinynet.mri.patient_metrics import segmentation_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -293,6 +293,84 @@ def test_scoring_refuses_runs_that_do_not_fit_together(runs, tmp_path, capfd):
 
 
 # ---------------------------------------------------------------------------
+# crossval ensemble: fold k's models of several runs, averaged
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ensemble(runs, mri_folder):
+    """The segmenter run again with --seed 1 on the same folds, and the ensemble of the two."""
+    root = runs["root"]
+    _run(["train", "segmenter", mri_folder, "--folds", root / "folds.json", "--out",
+          root / "seg-seed1", "--", *SEG_FLAGS, "--seed", "1"])
+    made = _run(["ensemble", root / "seg", root / "seg-seed1", "--out", root / "seg-2seeds"])
+    return root / "seg-2seeds", made
+
+
+def test_an_ensemble_folder_is_scored_like_a_run_of_averaged_folds(runs, ensemble, mri_folder):
+    root = runs["root"]
+    folder, (code, output) = ensemble
+    assert code == 0, output
+    assert "each the mean of 2 segmenters" in output
+    settings = json.loads((folder / "crossval.json").read_text())
+    assert settings["ensemble_of"] == [str(root / "seg"), str(root / "seg-seed1")]
+    assert settings["model"] == "segmenter" and settings["config"]["epochs"] == 2
+    assert load_folds(folder / "folds.json") == load_folds(root / "folds.json")
+    table = rows_by_patient(json.loads((folder / "patients.json").read_text()))
+    for fold in (1, 2):
+        model, spec = load_model(folder / f"fold-{fold}" / "last.npz")
+        assert spec["arch"] == "segmentation_ensemble"
+        members = [load_model(run / f"fold-{fold}" / "last.npz") for run in
+                   (root / "seg", root / "seg-seed1")]
+        images = np.random.default_rng(fold).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+        expected = np.mean([segment(*member, images) for member in members], axis=0)
+        np.testing.assert_allclose(segment(model, spec, images), expected, atol=1e-6)
+        for name, scores in held_out_evaluation(folder, fold, mri_folder)["segmenter"][
+                "per_patient"].items():
+            assert table[name]["dice"] == pytest.approx(scores["dice"], abs=1e-12)
+    # it is taken like a run by the other steps
+    assert _run(["score", folder, root / "cls", "--out", root / "ensemble-pipeline"])[0] == 0
+
+
+def test_an_ensemble_refuses_runs_that_do_not_fit(runs, ensemble, tmp_path, capfd):
+    root = runs["root"]
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", "--out", tmp_path / "e")
+    assert code == 2 and "an ensemble needs two or more runs" in err
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", root / "seg", "--out",
+                                    tmp_path / "e")
+    assert code == 2 and "a run is given twice" in err
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", root / "cls", "--out",
+                                    tmp_path / "e")
+    assert code == 2 and "is a classifier run" in err and "of one model" in err
+    code, _, err = tinynet_crossval(capfd, "ensemble", ensemble[0], root / "seg", "--out",
+                                    tmp_path / "e")
+    assert code == 2 and "is an ensemble already; give the runs it was made of" in err
+    unfinished = tmp_path / "seg-unfinished"
+    shutil.copytree(root / "seg-seed1", unfinished)
+    (unfinished / "fold-1" / "best.npz").unlink()
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", unfinished, "--out",
+                                    tmp_path / "e")
+    assert code == 2 and "fold(s) 1 have not finished their 2 epochs" in err
+    other = tmp_path / "seg-other-folds"
+    shutil.copytree(root / "seg-seed1", other)
+    used = load_folds(root / "folds.json")
+    others = (kfold_patients(used["patients"], 2, seed) for seed in range(2, 20))
+    save_folds(other / "folds.json", next(f for f in others if f["folds"] != used["folds"]))
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", other, "--out",
+                                    tmp_path / "e")
+    assert code == 2 and "was trained on other folds" in err
+    assert not (tmp_path / "e").exists()
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", root / "seg-seed1",
+                                    "--out", root / "seg")
+    assert code == 2 and "is one of the runs" in err
+
+
+def test_training_into_an_ensemble_folder_is_refused(ensemble, mri_folder, capfd):
+    code, _, err = tinynet_crossval(capfd, "train", "segmenter", mri_folder, "--out",
+                                    ensemble[0], "--", *SEG_FLAGS)
+    assert code == 2 and "holds an ensemble (`crossval ensemble`)" in err
+
+
+# ---------------------------------------------------------------------------
 # Bad arguments: one line, exit code 2, before any training
 # ---------------------------------------------------------------------------
 
@@ -497,7 +575,7 @@ def test_folds_train_under_mpiexec(mri_folder, tmp_path):
 def test_help_and_the_example_script(capfd):
     code, out, _ = tinynet_crossval(capfd, "--help")
     assert code == 0 and out == command.build_parser(prog="tinynet crossval").format_help()
-    for step in ("folds", "train", "score", "compare"):
+    for step in ("folds", "train", "score", "compare", "ensemble"):
         assert step in out
     script = commandhelpers.load_script("crossval")
     assert script.main is command.main

@@ -6,6 +6,11 @@ the constructor's keyword arguments (``checkpoint.model_spec``), and
 
     resunet                      tinynet.models.ResUNet     segmentation
     resnet18, resnet34, resnet50 tinynet.models.resnet*     classification
+    segmentation_ensemble        ensemble.Ensemble of K      segmentation
+    classification_ensemble      networks of one name        classification
+
+An ensemble's arguments are its members': ``{"arch": "resunet", "arch_args":
+{"base": 16, "depth": 4}, "members": 3}`` (see ``build_ensemble``).
 
 Your own network: register it under a name, then ``build_model``,
 ``model_spec``, ``load_model`` and the inference functions treat it like the
@@ -43,15 +48,17 @@ networks, do not know it; ``replace=True`` lets a notebook cell run twice::
 as with the shipped classifier.  A classifier must output logits (N, 2), a
 segmenter logits (N, 1, H, W) (see inference.py).
 """
+import functools
 from types import MappingProxyType
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from tinynet import models
+from .ensemble import Ensemble
 
 __all__ = ["TASKS", "ARCHITECTURES", "Architecture", "register_architecture", "build_model",
-           "inflate_stem",
+           "inflate_stem", "build_ensemble", "ENSEMBLES", "member_arguments",
            "architecture_names"]
 
 #: What a network is for: "segmentation" (logits (N, 1, H, W)) or "classification" ((N, 2)).
@@ -125,9 +132,11 @@ def inflate_stem(state, in_channels, key="conv1.weight"):
     return {**state, key: inflated}
 
 
-def architecture_names(task=None):
-    """The registered names, sorted; only those of ``task`` when it is given."""
-    return sorted(name for name, entry in _REGISTRY.items() if task in (None, entry.task))
+def architecture_names(task=None, *, ensembles=True):
+    """The registered names, sorted; only those of ``task`` when it is given, and without the
+    ensembles with ``ensembles=False`` (what a training script can train)."""
+    return sorted(name for name, entry in _REGISTRY.items() if task in (None, entry.task)
+                  and (ensembles or name not in ENSEMBLES.values()))
 
 
 def _lookup(name):
@@ -138,7 +147,36 @@ def _lookup(name):
     return _REGISTRY[name]
 
 
+def build_ensemble(task, arch, arch_args, members):
+    """An ``Ensemble`` of ``members`` fresh networks ``build_model(arch, arch_args)`` of
+    ``task``: what the registry's "segmentation_ensemble" and "classification_ensemble"
+    build (a checkpoint then loads each member's weights)."""
+    if _lookup(arch).task != task:
+        raise ValueError(f"an ensemble for {task} cannot hold {arch!r}, a "
+                         f"{_lookup(arch).task} network")
+    if arch in ENSEMBLES.values():
+        raise ValueError(f"an ensemble's members cannot be ensembles ({arch!r})")
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ValueError(f"an ensemble needs a whole number of members >= 1, got {members!r}")
+    return Ensemble([build_model(arch, arch_args) for _ in range(members)], task)
+
+
+#: The registered name of the ensemble of each task.
+ENSEMBLES = MappingProxyType({task: f"{task}_ensemble" for task in TASKS})
+
+
+def member_arguments(arch, arch_args):
+    """The arguments of the network that sees the input: ``arch_args`` itself, or for an
+    ensemble its members' (``{"arch": ..., "arch_args": THESE, "members": K}``)."""
+    if arch in ENSEMBLES.values() and isinstance(arch_args, dict):
+        inner = arch_args.get("arch_args")
+        return inner if isinstance(inner, dict) else {}
+    return arch_args
+
+
 register_architecture("resunet", models.ResUNet, "segmentation")
 register_architecture("resnet18", models.resnet18, "classification")
 register_architecture("resnet34", models.resnet34, "classification")
 register_architecture("resnet50", models.resnet50, "classification")
+for _task, _name in ENSEMBLES.items():
+    register_architecture(_name, functools.partial(build_ensemble, _task), _task)

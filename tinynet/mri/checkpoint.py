@@ -27,10 +27,11 @@ import os
 import numpy as np
 
 from tinynet.io import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
-from .architectures import ARCHITECTURES, TASKS, architecture_names, build_model
+from .architectures import (ARCHITECTURES, ENSEMBLES, TASKS, architecture_names, build_model,
+                            member_arguments)
 
 __all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", "read_spec",
-           "export_model"]
+           "export_model", "export_ensemble"]
 
 
 def model_spec(arch, arch_args, input_size, normalization, threshold=0.5, context=0):
@@ -141,16 +142,35 @@ def _check_spec(spec, where):
     context = spec.get("context", 0)
     if isinstance(context, bool) or not isinstance(context, int) or context < 0:
         problems.append(f"context {context!r} is not an int >= 0")
-    elif isinstance(spec.get("arch_args"), dict) and \
-            spec["arch_args"].get("in_channels", 3) != 3 * (2 * context + 1):
-        problems.append(f"arch_args in_channels {spec['arch_args'].get('in_channels', 3)} "
-                        f"does not fit context {context} (3 (2K + 1) = "
-                        f"{3 * (2 * context + 1)} channels)")
+    elif isinstance(spec.get("arch_args"), dict):
+        channels = member_arguments(spec.get("arch"), spec["arch_args"]).get("in_channels", 3)
+        if channels != 3 * (2 * context + 1):
+            problems.append(f"arch_args in_channels {channels} does not fit context {context} "
+                            f"(3 (2K + 1) = {3 * (2 * context + 1)} channels)")
+    if spec.get("arch") in ENSEMBLES.values() and isinstance(spec.get("arch_args"), dict):
+        problems += _ensemble_problems(spec["arch"], spec["arch_args"])
     threshold = spec.get("threshold")
     if not (_finite(threshold) and 0.0 <= threshold <= 1.0):
         problems.append(f"threshold {threshold!r} is not a probability in [0, 1]")
     if problems:
         raise CheckpointError(f"{where}: bad model spec: " + "; ".join(problems))
+
+
+def _ensemble_problems(arch, arch_args):
+    """What is wrong with an ensemble's arguments {"arch", "arch_args", "members"}, in words."""
+    problems = []
+    member = arch_args.get("arch")
+    if member not in ARCHITECTURES or member in ENSEMBLES.values():
+        problems.append(f"the ensemble's member arch {member!r} is not one of "
+                        f"{architecture_names(ensembles=False)}")
+    elif ENSEMBLES[ARCHITECTURES[member].task] != arch:
+        problems.append(f"{arch} cannot hold {member!r}, a {ARCHITECTURES[member].task} network")
+    if not isinstance(arch_args.get("arch_args"), dict):
+        problems.append("the ensemble's member arch_args is not a dict")
+    members = arch_args.get("members")
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        problems.append(f"the ensemble's members {members!r} is not a whole number >= 1")
+    return problems
 
 
 def _finite(value):
@@ -182,16 +202,22 @@ def export_model(source, destination, *, dtype=np.float16, threshold=None):
     _check_spec(spec, f"export_model({source!r})")
     dtype = np.dtype(dtype)
     weights = {key: _cast(value, dtype, key, source) for key, value in checkpoint["model"].items()}
-    saved = checkpoint["metadata"] or {}
-    # best.npz keeps the run's settings under "config", last.npz under "run"
-    config = saved.get("config") or (saved.get("run") or {}).get("config")
-    trained = saved.get("trained") or {     # an export of an export keeps the first record
-        "epoch": checkpoint["epoch"], "config": _portable(config),
-        "metrics": saved.get("metrics")}
-    metadata = {"model": spec, "trained": trained, "storage": dtype.name}
+    metadata = {"model": spec, "trained": _training_record(checkpoint), "storage": dtype.name}
     folder = os.path.dirname(os.path.abspath(os.fspath(destination)))
     os.makedirs(folder, exist_ok=True)
     return save_checkpoint(destination, weights, epoch=checkpoint["epoch"], metadata=metadata)
+
+
+def _training_record(checkpoint):
+    """How a checkpoint's weights were trained: its epoch, settings and validation metrics
+    (an export of an export keeps the first record)."""
+    saved = checkpoint["metadata"] or {}
+    if saved.get("trained"):
+        return saved["trained"]
+    # best.npz keeps the run's settings under "config", last.npz under "run"
+    config = saved.get("config") or (saved.get("run") or {}).get("config")
+    return {"epoch": checkpoint["epoch"], "config": _portable(config),
+            "metrics": saved.get("metrics")}
 
 
 def _portable(config):
@@ -213,3 +239,61 @@ def _cast(value, dtype, key, source):
                               f"{dtype.name}'s range (|w| up to {np.abs(value).max():.3g} > "
                               f"{limit:.3g}); export it as float32")
     return value.astype(dtype)
+
+
+#: What the members of an ensemble must share: the network and how it is fed.
+ENSEMBLE_SHARED = ("task", "arch", "arch_args", "input_size", "normalization", "context")
+
+
+def export_ensemble(sources, destination, *, dtype=np.float16, threshold=None, metadata=None):
+    """Write several trained networks as one ensemble checkpoint: returns its path.
+
+    sources : checkpoints of the training scripts (best.npz, last.npz) or exported models,
+        all of the same network fed the same way (``ENSEMBLE_SHARED``: architecture and its
+        arguments, input size, normalization, context), e.g. one recipe trained with
+        different ``--seed``s; CheckpointError naming the first that differs otherwise
+    destination : the .npz to write (atomically)
+    dtype, threshold : as in ``export_model``; the threshold defaults to the first
+        member's (the members' own thresholds are not averaged)
+    metadata : more entries for the file's metadata (``crossval ensemble`` records there
+        the epochs its members trained)
+
+    ``load_model`` rebuilds it as an ``ensemble.Ensemble`` whose output is the mean of the
+    members' probabilities; the spec names "segmentation_ensemble" or
+    "classification_ensemble" with ``arch_args`` {"arch", "arch_args", "members"}, and the
+    metadata keeps each member's training record under "trained" (a list).
+    """
+    sources = [os.fspath(source) for source in sources]
+    if not sources:
+        raise ValueError("export_ensemble: no member checkpoints given")
+    dtype = np.dtype(dtype)
+    checkpoints = [load_checkpoint(source) for source in sources]
+    specs = [_spec_of(checkpoint, source) for checkpoint, source in zip(checkpoints, sources)]
+    first = specs[0]
+    if first["arch"] in ENSEMBLES.values():
+        raise CheckpointError(f"export_ensemble: {sources[0]} is already an ensemble; give "
+                              "the members' own checkpoints")
+    for source, spec in zip(sources[1:], specs[1:]):
+        differ = [key for key in ENSEMBLE_SHARED if spec.get(key) != first.get(key)]
+        if differ:
+            values = "; ".join(f"{key} {spec.get(key)!r} against {first.get(key)!r}"
+                               for key in differ)
+            raise CheckpointError(f"export_ensemble: {source} differs from {sources[0]} "
+                                  f"({values}); the members of an ensemble must be the same "
+                                  "network fed the same way")
+    arch_args = {"arch": first["arch"], "arch_args": first["arch_args"], "members": len(specs)}
+    spec = {**first, "arch": ENSEMBLES[first["task"]], "arch_args": arch_args}
+    if threshold is not None:
+        spec["threshold"] = float(threshold)
+    _check_spec(spec, f"export_ensemble({sources[0]!r}, ...)")
+    weights = {f"members.{k}.{key}": _cast(value, dtype, key, source)
+               for k, (checkpoint, source) in enumerate(zip(checkpoints, sources))
+               for key, value in checkpoint["model"].items()}
+    trained = [_training_record(checkpoint) for checkpoint in checkpoints]
+    metadata = {**(metadata or {}), "model": spec, "trained": trained, "storage": dtype.name}
+    folder = os.path.dirname(os.path.abspath(os.fspath(destination)))
+    os.makedirs(folder, exist_ok=True)
+    # the fewest epochs any member trained (None when a member's file does not say)
+    epochs = [checkpoint["epoch"] for checkpoint in checkpoints]
+    epoch = None if None in epochs else min(int(e) for e in epochs)
+    return save_checkpoint(destination, weights, epoch=epoch, metadata=metadata)

@@ -16,10 +16,14 @@ the rest of the network a fresh leaf tensor holding A's values (``detach`` +
 ``requires_grad_``), so ``backward`` stores d y / d A in its ``.grad``.  The
 parameters are switched to ``requires_grad=False`` meanwhile: no graph is
 recorded before the target layer and no parameter gradient is accumulated.
+
+An ensemble of classifiers (``ensemble.Ensemble``) is explained by the mean of its
+members' maps, each computed and scaled as above.
 """
 import numpy as np
 
 from tinynet import autograd
+from .ensemble import Ensemble
 from .inference import _as_slices, _batch_starts, _check_task, network_inputs, \
     resize_probabilities
 from .scoring import TUMOUR_CLASS, evaluation_mode
@@ -34,7 +38,8 @@ def grad_cam(model, spec, images, device="cpu", batch_size=8, target_layer=None,
     ``images``: uint8 (N, H, W, 3) slices (or a list of (H, W, 3) arrays, which
     gives a list of (H, W) maps), prepared as ``classify`` prepares them.
     ``target_layer``: the module whose output is explained (default
-    ``model.layer4``, the last convolutional stage of a ResNet).  A slice
+    ``model.layer4``, the last convolutional stage of a ResNet; of an ensemble, the mean
+    of its members' maps).  A slice
     whose map is zero everywhere (no positive evidence) gets all zeros.
     ``volume``, ``positions``: all the slices of their scan and where the images lie
     in it, for a model normalized per volume or with context (default: the images
@@ -42,6 +47,13 @@ def grad_cam(model, spec, images, device="cpu", batch_size=8, target_layer=None,
     """
     _check_task(spec, "classification", "grad_cam")
     slices, stacked = _as_slices(images, "grad_cam")
+    if target_layer is None and isinstance(model, Ensemble):
+        member_maps = [grad_cam(member, spec, images, device, batch_size, None, class_index,
+                                volume, positions) for member in model.members]
+        means = [np.mean(maps, axis=0).astype(np.float32) for maps in zip(*member_maps)]
+        if not stacked:
+            return means
+        return np.stack(means) if means else np.zeros(images.shape[:3], np.float32)
     layer = target_layer if target_layer is not None else getattr(model, "layer4", None)
     if layer is None:
         raise ValueError(f"grad_cam: {type(model).__name__} has no layer4; pass target_layer=")

@@ -8,6 +8,7 @@
     tinynet crossval score runs/cv/cls runs/cv/seg --out runs/cv/pipeline
     tinynet crossval tune runs/cv/cls runs/cv/seg --out runs/cv/tuned
     tinynet crossval compare runs/cv/seg runs/cv/seg-dice-bce --json comparison.json
+    tinynet crossval ensemble runs/cv/seg runs/cv/seg-seed1 --out runs/cv/seg-2seeds
 
 (``python -m tinynet crossval`` and ``python examples/crossval.py`` are the same command.)
 
@@ -24,9 +25,12 @@
 * ``tune``: choose the rule, thresholds and post-processing of the pipeline by nested
   cross-validation (``crossval/tuning.py``), with an honest per-patient table (on every
   fold, or on two or more with ``--fold``);
-* ``compare``: two tables patient by patient, with a Wilcoxon signed-rank test.
+* ``compare``: two tables patient by patient, with a Wilcoxon signed-rank test;
+* ``ensemble``: fold k's models of several runs (e.g. other ``--seed``s) averaged into
+  one model per fold, a folder that ``score``, ``tune`` and ``compare`` take like a run.
 
-The code is in tinynet/mri/crossval/ (training.py, scoring.py, tuning.py, compare.py).
+The code is in tinynet/mri/crossval/ (training.py, scoring.py, tuning.py, compare.py,
+ensembles.py).
 """
 import argparse
 import json
@@ -60,6 +64,7 @@ def build_parser(prog=None):
     _add_score_step(steps)
     _add_tune_step(steps)
     _add_compare_step(steps)
+    _add_ensemble_step(steps)
     return parser
 
 
@@ -199,6 +204,22 @@ def _add_compare_step(steps):
     parser.add_argument("--common-only", action="store_true",
                         help="compare the patients both tables have, if their sets differ")
     parser.add_argument("--json", metavar="FILE", help="write the comparison as JSON to FILE")
+
+
+def _add_ensemble_step(steps):
+    parser = steps.add_parser(
+        "ensemble", help="average fold k's models of several runs into one per fold",
+        description="Make an ensemble of finished cross-validations of one model on the same "
+                    "folds (e.g. the same recipe with other --seed): fold k's model of OUT is "
+                    "the mean of the runs' fold-k models' probabilities. OUT is then scored, "
+                    "tuned and compared like a run.")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="two or more folders of `crossval train` (one model, same folds)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="the folder to write (fold-K/last.npz and best.npz, "
+                             "crossval.json, folds.json, patients.json)")
+    parser.add_argument("--device", default="cpu",
+                        help="where to score the ensemble: cpu (default) or gpu")
 
 
 def main(argv=None, prog=None):
@@ -428,5 +449,17 @@ def run_compare(args):
     return 0
 
 
+def run_ensemble(args):
+    """Write the ensemble of the runs, then score it (its per-patient table in OUT)."""
+    cli.check_output_folder("--out", args.out)
+    device = cli.check_device(args.device)
+    settings = crossval.ensemble_runs(args.runs, args.out)
+    print(f"{args.out}: {settings['n_splits']} folds, each the mean of {len(args.runs)} "
+          f"{settings['model']}s")
+    table = crossval.score_crossval([args.out], device=device)
+    _write_table(table, args.out)
+    return 0
+
+
 STEPS = {"folds": run_folds, "train": run_train, "score": run_score, "tune": run_tune,
-         "compare": run_compare}
+         "compare": run_compare, "ensemble": run_ensemble}

@@ -21,9 +21,11 @@ The pieces, one topic each:
     tuning.py       the pipeline's rule, thresholds and post-processing chosen by nested
                     cross-validation over the folds' saved predictions
     compare.py      two tables patient by patient: differences and a Wilcoxon test
+    ensembles.py    fold k's models of several runs averaged into one, scored like a run
 """
 from .compare import format_comparison, load_table, paired_comparison, save_comparison, \
     wilcoxon_test
+from .ensembles import ensemble_runs, is_ensemble
 from .scoring import CHECKPOINTS as CHECKPOINT_FILES
 from .scoring import _runs_by_model as runs_by_model
 from .scoring import COLUMNS, SUMMARIZED, format_summary, patient_row, save_table, \
@@ -40,4 +42,4 @@ __all__ = ["MODELS", "FOLDS", "SETTINGS", "fold_folder", "prepare", "read_settin
            "format_summary", "load_table", "paired_comparison", "wilcoxon_test",
            "format_comparison", "save_comparison", "DEFAULT_GRID", "PREDICTIONS",
            "collect_predictions", "load_predictions", "save_predictions", "tune_pipeline",
-           "parse_grid_entry", "grid_edges"]
+           "parse_grid_entry", "grid_edges", "ensemble_runs", "is_ensemble"]

@@ -105,7 +105,11 @@ def prepare(out, model, data, train_args, folds_path=None, n_splits=None, seed=N
     settings["weights_from"] = _check_start_weights(settings, weights_from, folds)
     previous = os.path.join(out, SETTINGS)
     if os.path.exists(previous):
-        _check_same_run(read_settings(out), settings, out)
+        before = read_settings(out)
+        if before.get("ensemble_of"):
+            raise UsageError(f"{out} holds an ensemble (`crossval ensemble`), not a training "
+                             "run; choose another --out")
+        _check_same_run(before, settings, out)
     atomic_write_text(previous, json.dumps(settings, indent=2) + "\n")
     return settings
 

@@ -1,0 +1,102 @@
+"""Ensembles of cross-validations: fold k's models of several runs averaged into one.
+
+Two runs of one recipe trained with different ``--seed``s on the same folds make,
+fold by fold, an ensemble that never saw the fold's held-out patients either, so
+the ensemble recipe is cross-validated like any other::
+
+    tinynet crossval ensemble runs/cv/seg-seed0 runs/cv/seg-seed1 --out runs/cv/seg-2seeds
+    tinynet crossval compare runs/cv/seg-seed0 runs/cv/seg-2seeds
+
+The folder written looks like one that ``crossval train`` finished, so ``score``,
+``tune`` and ``compare`` take it as they take any run::
+
+    crossval.json   the first run's settings, with "ensemble_of": the runs' folders and
+                    "epochs" the fewest any of them trained
+    folds.json      the folds (the same in every run, or nothing is written)
+    fold-k/last.npz an ensemble checkpoint (``checkpoint.export_ensemble``, float32) of the
+                    runs' fold-k/last.npz; best.npz likewise of their best.npz
+
+The members are averaged as ``ensemble.Ensemble`` does: the mean of their probabilities.
+"""
+import json
+import os
+
+import numpy as np
+
+from tinynet.io import atomic_write_text
+from .. import data as tndata
+from ..checkpoint import export_ensemble
+from ..cli import UsageError
+from ..run import BEST, LAST
+from .training import FOLDS, SETTINGS, fold_folder, is_finished, read_settings
+
+__all__ = ["ensemble_runs", "is_ensemble"]
+
+
+def is_ensemble(settings):
+    """Whether a cross-validation's settings (crossval.json) are those of ``ensemble_runs``."""
+    return bool(settings.get("ensemble_of"))
+
+
+def ensemble_runs(run_folders, out):
+    """Write the ensemble of the cross-validations ``run_folders`` into ``out``: its settings.
+
+    Every run must be a finished cross-validation of the same model on the same folds
+    (UsageError naming the run that is not); an ensemble is not a member (give its runs).
+    """
+    folders = [os.path.abspath(folder) for folder in run_folders]
+    if len(folders) < 2:
+        raise UsageError("an ensemble needs two or more runs")
+    if len(set(folders)) < len(folders):
+        raise UsageError("a run is given twice; an ensemble's runs must differ")
+    if os.path.abspath(out) in folders:
+        raise UsageError(f"--out {out} is one of the runs; choose another folder")
+    settings = [_finished_member(folder) for folder in folders]
+    folds = _same_folds(folders, settings)
+    os.makedirs(out, exist_ok=True)
+    tndata.save_folds(os.path.join(out, FOLDS), folds)
+    for entry in folds["folds"]:
+        folder = fold_folder(out, entry["fold"])
+        os.makedirs(folder, exist_ok=True)
+        for name in (LAST, BEST):
+            members = [os.path.join(fold_folder(run, entry["fold"]), name) for run in folders]
+            export_ensemble(members, os.path.join(folder, name), dtype=np.float32,
+                            metadata={"run": {"epoch": _fewest_epochs(settings)}})
+    ensemble = {**settings[0], "ensemble_of": folders,
+                "config": {**settings[0]["config"], "epochs": _fewest_epochs(settings)}}
+    atomic_write_text(os.path.join(out, SETTINGS), json.dumps(ensemble, indent=2) + "\n")
+    return ensemble
+
+
+def _finished_member(folder):
+    """The settings of ``folder``, a finished cross-validation that is not an ensemble."""
+    settings = read_settings(folder)
+    if is_ensemble(settings):
+        raise UsageError(f"{folder} is an ensemble already; give the runs it was made of")
+    epochs = settings["config"]["epochs"]
+    unfinished = [k for k in range(1, settings["n_splits"] + 1)
+                  if not is_finished(fold_folder(folder, k), epochs)]
+    if unfinished:
+        raise UsageError(f"{folder}: fold(s) {', '.join(map(str, unfinished))} have not "
+                         f"finished their {epochs} epochs; an ensemble takes finished runs")
+    return settings
+
+
+def _same_folds(folders, settings):
+    """The runs' common folds; UsageError if they are of different models or folds."""
+    first_model = settings[0]["model"]
+    for folder, entry in zip(folders[1:], settings[1:]):
+        if entry["model"] != first_model:
+            raise UsageError(f"{folder} is a {entry['model']} run and {folders[0]} a "
+                             f"{first_model} run; an ensemble's runs are of one model")
+    folds = [tndata.load_folds(os.path.join(folder, FOLDS)) for folder in folders]
+    for folder, entry in zip(folders[1:], folds[1:]):
+        if entry["folds"] != folds[0]["folds"]:
+            raise UsageError(f"{folder} was trained on other folds than {folders[0]}; fold "
+                             "k's members must hold out the same patients (train them with "
+                             "the same --folds FILE)")
+    return folds[0]
+
+
+def _fewest_epochs(settings):
+    return min(entry["config"]["epochs"] for entry in settings)
