@@ -11,7 +11,8 @@ spec (architecture, input size, normalization, threshold) and a record of how
 it was trained (settings, epoch, validation metrics); no optimizer state, so
 it cannot be resumed.  Several checkpoints of the same network (e.g. one recipe
 trained with different --seed) make one ensemble file, whose probabilities are
-the mean of theirs (tinynet/mri/ensemble.py).  predict.py and evaluate.py load it like any best.npz,
+the mean of theirs (tinynet/mri/ensemble.py); they must be trained on the same
+patients (the same --split, or --val-fraction 0), so that they are fed alike.  predict.py and evaluate.py load it like any best.npz,
 and the files in tinynet/mri/weights/ are the ones they use when no model is given.
 """
 import os
@@ -23,6 +24,7 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from tinynet.mri import cli  # noqa: E402
+from tinynet.mri.architectures import ENSEMBLES  # noqa: E402
 from tinynet.mri.checkpoint import export_ensemble, export_model, read_spec  # noqa: E402
 
 
@@ -36,7 +38,8 @@ def build_parser():
     parser.add_argument("output", help="the .npz file to write")
     parser.add_argument("--threshold", type=cli.probability, default=None, metavar="P",
                         help="store this decision threshold instead of the checkpoint's own "
-                             "(for a classifier: the one chosen on validation patients)")
+                             "(for a classifier: the one chosen on validation patients; for "
+                             "an ensemble the default is the first member's)")
     parser.add_argument("--float32", action="store_true",
                         help="keep float32 weights (default: float16, half the size)")
     return parser
@@ -58,10 +61,16 @@ def export(argv):
         path = export_ensemble(args.checkpoint, args.output, dtype=dtype,
                                threshold=args.threshold)
     spec = read_spec(path)
+    thresholds = sorted({read_spec(c)["threshold"] for c in args.checkpoint})
+    if args.threshold is None and len(thresholds) > 1:
+        print(f"note: the members' thresholds differ ({', '.join(f'{t:g}' for t in thresholds)}); "
+              f"the ensemble keeps the first one's, {spec['threshold']:g} (--threshold P to "
+              "choose)")
     what = f"{spec['arch']} {spec['arch_args']}"
-    if len(args.checkpoint) > 1:
-        what = f"an ensemble of {len(args.checkpoint)} {spec['arch_args']['arch']} " \
-               f"{spec['arch_args']['arch_args']}"
+    if spec["arch"] in ENSEMBLES.values():
+        members = spec["arch_args"]
+        what = f"an ensemble of {members['members']} {members['member_arch']} " \
+               f"{members['member_args']}"
     print(f"wrote {path}: {what} for {spec['task']}, input "
           f"{spec['input_size']}x{spec['input_size']}, threshold {spec['threshold']:g}, "
           f"{np.dtype(dtype).name} weights")

@@ -362,12 +362,52 @@ def test_an_ensemble_refuses_runs_that_do_not_fit(runs, ensemble, tmp_path, capf
     code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", root / "seg-seed1",
                                     "--out", root / "seg")
     assert code == 2 and "is one of the runs" in err
+    (tmp_path / "link").symlink_to(root / "seg")
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", tmp_path / "link",
+                                    "--out", tmp_path / "e")
+    assert code == 2 and "a run is given twice" in err
+    stamp = (root / "cls" / "fold-1" / "last.npz").stat().st_mtime_ns
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", root / "seg-seed1",
+                                    "--out", root / "cls")
+    assert code == 2 and "holds a cross-validation run, not an ensemble" in err
+    assert (root / "cls" / "fold-1" / "last.npz").stat().st_mtime_ns == stamp
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_member_of_another_network_is_named_before_anything_is_written(runs, ensemble,
+                                                                         mri_folder, tmp_path,
+                                                                         capfd):
+    root = runs["root"]
+    wider = tmp_path / "seg-wider"
+    shutil.copytree(root / "seg-seed1", wider)
+    # fold 2's best.npz of another network: found before fold 1 is written
+    from mrihelpers import save_segmenter
+    save_segmenter(wider / "fold-2" / "best.npz", arch_args={"base": 8, "depth": 2})
+    code, _, err = tinynet_crossval(capfd, "ensemble", root / "seg", wider, "--out",
+                                    tmp_path / "e")
+    assert code == 2 and "fold-2/best.npz differs from" in err and "arch_args" in err
+    assert not (tmp_path / "e").exists()
+
+
+def test_an_ensemble_is_tuned_and_compared_like_a_run(runs, ensemble, capfd):
+    root = runs["root"]
+    code, out, err = tinynet_crossval(capfd, "tune", root / "cls", ensemble[0], "--out",
+                                      root / "ensemble-tuned", "--grid", "seg_threshold=0.3,0.5")
+    assert code == 0, err
+    code, out, err = tinynet_crossval(capfd, "compare", root / "seg", ensemble[0])
+    assert code == 0 and "5 patients" in out, err
 
 
 def test_training_into_an_ensemble_folder_is_refused(ensemble, mri_folder, capfd):
     code, _, err = tinynet_crossval(capfd, "train", "segmenter", mri_folder, "--out",
                                     ensemble[0], "--", *SEG_FLAGS)
     assert code == 2 and "holds an ensemble (`crossval ensemble`)" in err
+    code, _, err = tinynet_crossval(capfd, "train", "segmenter", mri_folder, "--out",
+                                    ensemble[0].parent / "seg-from-ensemble", "--folds",
+                                    ensemble[0] / "folds.json", "--weights-from", ensemble[0],
+                                    "--", *SEG_FLAGS)
+    assert code == 2 and "is an ensemble (`crossval ensemble`), which cannot be trained on" \
+        in err
 
 
 # ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from mrihelpers import NORMALIZATION
 from tinynet.io import CheckpointError, load_checkpoint, save_checkpoint
 from tinynet.mri.architectures import ENSEMBLES, architecture_names, build_model
 from tinynet.mri.checkpoint import export_ensemble, load_model, model_spec, read_spec
-from tinynet.mri.ensemble import Ensemble, mean_sigmoid_logit, mean_softmax_log
+from tinynet.mri.ensemble import Ensemble, log_mean_softmax, logit_mean_sigmoid
 from tinynet.mri.gradcam import grad_cam
 from tinynet.mri.inference import TwoStagePredictor, classify, segment
 
@@ -40,14 +40,14 @@ def softmax(z):
 
 def test_the_segmenters_logit_is_that_of_the_mean_probability(rng):
     logits = rng.normal(0, 4, size=(3, 2, 1, 5, 5))
-    combined = mean_sigmoid_logit(tn.tensor(logits)).numpy()
+    combined = logit_mean_sigmoid(tn.tensor(logits)).numpy()
     assert combined.shape == (2, 1, 5, 5)
     np.testing.assert_allclose(sigmoid(combined), sigmoid(logits).mean(axis=0), rtol=1e-12)
 
 
 def test_the_classifiers_log_probabilities_are_those_of_the_mean(rng):
     logits = rng.normal(0, 3, size=(4, 6, 2))
-    combined = mean_softmax_log(tn.tensor(logits)).numpy()
+    combined = log_mean_softmax(tn.tensor(logits)).numpy()
     np.testing.assert_allclose(np.exp(combined), softmax(logits).mean(axis=0), rtol=1e-12)
     # what the pipeline reads from it: softmax(l)[1] = sigmoid(l1 - l0)
     np.testing.assert_allclose(sigmoid(combined[:, 1] - combined[:, 0]),
@@ -56,7 +56,7 @@ def test_the_classifiers_log_probabilities_are_those_of_the_mean(rng):
 
 def test_one_member_gives_its_own_logits_back(rng):
     logits = rng.normal(0, 5, size=(1, 3, 1, 4, 4))
-    np.testing.assert_allclose(mean_sigmoid_logit(tn.tensor(logits)).numpy(), logits[0],
+    np.testing.assert_allclose(logit_mean_sigmoid(tn.tensor(logits)).numpy(), logits[0],
                                rtol=1e-10, atol=1e-12)
 
 
@@ -64,7 +64,7 @@ def test_certain_members_give_finite_logits_in_float32():
     """sigmoid(40) rounds to 1 in float32, so a mean computed from p would give log(0)."""
     logits = np.array([[40.0, -40.0, 200.0, -200.0], [40.0, -40.0, 200.0, 0.0]], np.float32)
     with np.errstate(divide="raise", over="raise", invalid="raise"):   # underflow is fine
-        combined = mean_sigmoid_logit(tn.tensor(logits)).numpy()
+        combined = logit_mean_sigmoid(tn.tensor(logits)).numpy()
     np.testing.assert_allclose(combined[:3], [40.0, -40.0, 200.0], rtol=1e-6)
     # p = (sigmoid(-200) + sigmoid(0)) / 2 = 1/4: logit log(1/3)
     assert combined[3] == pytest.approx(np.log(1 / 3), abs=1e-6)
@@ -72,23 +72,27 @@ def test_certain_members_give_finite_logits_in_float32():
 
 def test_gradients_flow_through_an_ensemble_float64(rng):
     logits = tn.tensor(rng.normal(0, 2, size=(3, 2, 1, 2, 2)), requires_grad=True)
-    assert tn.gradcheck(mean_sigmoid_logit, [logits])
+    assert tn.gradcheck(logit_mean_sigmoid, [logits])
     logits = tn.tensor(rng.normal(0, 2, size=(2, 3, 2)), requires_grad=True)
-    assert tn.gradcheck(mean_softmax_log, [logits])
+    assert tn.gradcheck(log_mean_softmax, [logits])
 
 
 def test_an_ensemble_module_averages_its_members_probabilities(rng):
     tn.manual_seed(0)
     arch, args, _ = SEGMENTER
-    members = [build_model(arch, args).eval() for _ in range(3)]
-    ensemble = Ensemble(members, "segmentation").eval()
+    members = [build_model(arch, args) for _ in range(3)]
+    ensemble = Ensemble(members, "segmentation")
+    assert all(m.training for m in members)
+    ensemble.eval()                                 # reaches the members (batch norm)
+    assert not any(m.training for m in members)
     x = tn.tensor(rng.normal(size=(2, 3, 16, 16)).astype(np.float32))
     with tn.no_grad():
         expected = np.mean([sigmoid(m(x).numpy().astype(np.float64)) for m in members], axis=0)
         got = sigmoid(ensemble(x).numpy().astype(np.float64))
     np.testing.assert_allclose(got, expected, atol=1e-6)
-    assert sorted(ensemble.state_dict())[0].startswith("members.0.")
-    assert all(not m.training for m in ensemble.members)
+    keys = ensemble.state_dict()
+    for k, member in enumerate(members):
+        assert {f"members.{k}.{key}" for key in member.state_dict()} <= set(keys)
 
 
 def test_bad_ensembles_are_refused():
@@ -97,12 +101,13 @@ def test_bad_ensembles_are_refused():
     with pytest.raises(ValueError, match="task must be"):
         Ensemble([build_model(*SEGMENTER[:2])], "detection")
     with pytest.raises(ValueError, match="cannot hold 'resunet'"):
-        build_model("classification_ensemble", arch="resunet", arch_args={}, members=2)
-    with pytest.raises(ValueError, match="cannot be ensembles"):
-        build_model("segmentation_ensemble", arch="segmentation_ensemble", arch_args={},
+        build_model("classification_ensemble", member_arch="resunet", member_args={},
                     members=2)
+    with pytest.raises(ValueError, match="cannot be ensembles"):
+        build_model("segmentation_ensemble", member_arch="segmentation_ensemble",
+                    member_args={}, members=2)
     with pytest.raises(ValueError, match="whole number of members"):
-        build_model("segmentation_ensemble", arch="resunet", arch_args={}, members=0)
+        build_model("segmentation_ensemble", member_arch="resunet", member_args={}, members=0)
 
 
 def test_the_ensembles_are_registered_but_not_offered_for_training():
@@ -138,7 +143,8 @@ def test_an_exported_ensemble_predicts_the_mean_of_its_members(tmp_path, rng):
     path = export_ensemble(members, tmp_path / "ensemble.npz", dtype=np.float32)
     model, spec = load_model(path, task="segmentation")
     assert spec["arch"] == "segmentation_ensemble"
-    assert spec["arch_args"] == {"arch": "resunet", "arch_args": SEGMENTER[1], "members": 3}
+    assert spec["arch_args"] == {"member_arch": "resunet", "member_args": SEGMENTER[1],
+                                 "members": 3}
     assert spec["input_size"] == 32 and spec["normalization"] == NORMALIZATION
     images = rng.integers(0, 256, size=(4, 40, 40, 3), dtype=np.uint8)
     expected = np.mean([segment(*load_model(m), images) for m in members], axis=0)
@@ -168,11 +174,13 @@ def test_a_classifier_ensemble_and_the_two_stages(tmp_path, rng):
 
 
 def test_grad_cam_of_a_classifier_ensemble_is_the_mean_of_its_members_maps(tmp_path, rng):
-    classifiers = [save_member(tmp_path / f"c{seed}.npz", CLASSIFIER, seed=seed)
+    at_64 = (*CLASSIFIER[:2], 64)                          # layer4 is 2x2: maps with a shape
+    classifiers = [save_member(tmp_path / f"c{seed}.npz", at_64, seed=seed)
                    for seed in range(2)]
     ensemble = load_model(export_ensemble(classifiers, tmp_path / "cls.npz", dtype=np.float32))
-    images = rng.integers(0, 256, size=(2, 48, 40, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, size=(3, 48, 40, 3), dtype=np.uint8)
     maps = [grad_cam(*load_model(c), images) for c in classifiers]
+    assert all(m.max() > 0 for m in maps) and not np.allclose(maps[0], maps[1])
     np.testing.assert_allclose(grad_cam(*ensemble, images), np.mean(maps, axis=0), atol=1e-5)
     as_list = grad_cam(*ensemble, list(images))
     np.testing.assert_allclose(np.stack(as_list), np.mean(maps, axis=0), atol=1e-5)
@@ -190,9 +198,13 @@ def test_members_that_differ_are_named(tmp_path):
     classifier = save_member(tmp_path / "d.npz", CLASSIFIER)
     with pytest.raises(CheckpointError, match="task"):
         export_ensemble([first, classifier], tmp_path / "e.npz")
-    ensemble = export_ensemble([first, first], tmp_path / "e.npz")
+    second = save_member(tmp_path / "second.npz", seed=1)
+    ensemble = export_ensemble([first, second], tmp_path / "e.npz")
     with pytest.raises(CheckpointError, match="already an ensemble"):
-        export_ensemble([ensemble, first], tmp_path / "f.npz")
+        export_ensemble([first, ensemble], tmp_path / "f.npz")
+    (tmp_path / "link.npz").symlink_to(first)
+    with pytest.raises(CheckpointError, match=r"link\.npz is given twice \(also as .*a\.npz\)"):
+        export_ensemble([first, second, tmp_path / "link.npz"], tmp_path / "f.npz")
     with pytest.raises(ValueError, match="no member"):
         export_ensemble([], tmp_path / "f.npz")
     assert not (tmp_path / "f.npz").exists()
@@ -201,14 +213,15 @@ def test_members_that_differ_are_named(tmp_path):
 @pytest.mark.parametrize("change, message", [
     ({"members": 0}, "members 0 is not a whole number"),
     ({"members": True}, "members True is not a whole number"),
-    ({"arch": "resnet18"}, "cannot hold 'resnet18'"),
-    ({"arch": "segmentation_ensemble"}, "member arch 'segmentation_ensemble' is not one of"),
-    ({"arch": "nonesuch"}, "member arch 'nonesuch'"),
-    ({"arch_args": None}, "member arch_args is not a dict"),
+    ({"member_arch": "resnet18"}, "cannot hold 'resnet18'"),
+    ({"member_arch": "segmentation_ensemble"},
+     "member_arch 'segmentation_ensemble' is not one of"),
+    ({"member_arch": "nonesuch"}, "member_arch 'nonesuch'"),
+    ({"member_args": None}, "member_args is not a dict"),
 ])
 def test_a_bad_ensemble_spec_is_named_when_loaded(tmp_path, change, message):
-    first = save_member(tmp_path / "a.npz")
-    path = export_ensemble([first, first], tmp_path / "e.npz")
+    members = [save_member(tmp_path / f"m{seed}.npz", seed=seed) for seed in range(2)]
+    path = export_ensemble(members, tmp_path / "e.npz")
     saved = load_checkpoint(path)
     spec = saved["metadata"]["model"]
     spec["arch_args"] = {**spec["arch_args"], **change}
@@ -222,7 +235,8 @@ def test_a_context_ensemble_checks_its_members_input_channels(tmp_path):
     model = build_model(arch, {**args, "in_channels": 9})
     spec = model_spec(arch, {**args, "in_channels": 9}, size, NORMALIZATION, context=1)
     save_checkpoint(tmp_path / "m.npz", model=model, metadata={"model": spec})
-    path = export_ensemble([tmp_path / "m.npz"] * 2, tmp_path / "e.npz")
+    save_checkpoint(tmp_path / "n.npz", model=model, metadata={"model": spec})
+    path = export_ensemble([tmp_path / "m.npz", tmp_path / "n.npz"], tmp_path / "e.npz")
     loaded, loaded_spec = load_model(path)
     assert loaded_spec["context"] == 1
     saved = load_checkpoint(path)
@@ -233,10 +247,30 @@ def test_a_context_ensemble_checks_its_members_input_channels(tmp_path):
 
 
 def test_the_export_script_takes_several_checkpoints(tmp_path):
-    members = [save_member(tmp_path / f"m{seed}.npz", seed=seed) for seed in range(2)]
+    members = [save_member(tmp_path / f"m{seed}.npz", seed=seed, threshold=0.5 + seed / 10)
+               for seed in range(2)]
     done = subprocess.run([sys.executable, str(REPO / "examples" / "export_model.py"), *members,
                            str(tmp_path / "out.npz")], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "ensemble of 2" in done.stdout
+    assert "an ensemble of 2 resunet" in done.stdout
+    assert "the members' thresholds differ (0.5, 0.6); the ensemble keeps the first " \
+        "one's, 0.5" in done.stdout
     assert read_spec(tmp_path / "out.npz")["arch"] == "segmentation_ensemble"
+
+
+def test_an_ensemble_file_cannot_be_resumed_or_trained_on(tmp_path):
+    members = [save_member(tmp_path / f"m{seed}.npz", seed=seed) for seed in range(2)]
+    path = export_ensemble(members, tmp_path / "e.npz")
+    script = str(REPO / "examples" / "train_resunet.py")
+    for flags, message in ((["--resume", path], "is not a last.npz of a training run"),
+                           (["--weights", path], "it is a segmentation_ensemble")):
+        done = subprocess.run([sys.executable, script, "--out", str(tmp_path / "run"), *flags],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_a_one_member_classifier_keeps_its_probabilities(rng):
+    logits = rng.normal(0, 3, size=(1, 5, 2))
+    np.testing.assert_allclose(softmax(log_mean_softmax(tn.tensor(logits)).numpy()),
+                               softmax(logits[0]), rtol=1e-12)

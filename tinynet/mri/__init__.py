@@ -8,6 +8,7 @@ This package is to the framework what a user's own project would be: it imports
                     scans (nifti.py, orientation.py; nibabel, the ``nifti`` extra)
     architectures.py  the registry of networks by name (built-in and your own), for the
                     scripts and the checkpoints
+    ensemble.py     several trained networks as one model: the mean of their probabilities
     checkpoint.py   model checkpoints that say how to rebuild and feed the model
     cli.py          command-line pieces: one-line errors with exit code 2, argument types
     commands/       the ``tinynet`` command (``python -m tinynet predict|evaluate|pack|crossval``)

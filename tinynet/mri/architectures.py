@@ -9,7 +9,7 @@ the constructor's keyword arguments (``checkpoint.model_spec``), and
     segmentation_ensemble        ensemble.Ensemble of K      segmentation
     classification_ensemble      networks of one name        classification
 
-An ensemble's arguments are its members': ``{"arch": "resunet", "arch_args":
+An ensemble's arguments name its members: ``{"member_arch": "resunet", "member_args":
 {"base": 16, "depth": 4}, "members": 3}`` (see ``build_ensemble``).
 
 Your own network: register it under a name, then ``build_model``,
@@ -63,6 +63,8 @@ __all__ = ["TASKS", "ARCHITECTURES", "Architecture", "register_architecture", "b
 
 #: What a network is for: "segmentation" (logits (N, 1, H, W)) or "classification" ((N, 2)).
 TASKS = ("segmentation", "classification")
+#: The registered name of the ensemble of each task (``build_ensemble``).
+ENSEMBLES = MappingProxyType({task: f"{task}_ensemble" for task in TASKS})
 
 
 class Architecture(NamedTuple):
@@ -147,29 +149,25 @@ def _lookup(name):
     return _REGISTRY[name]
 
 
-def build_ensemble(task, arch, arch_args, members):
-    """An ``Ensemble`` of ``members`` fresh networks ``build_model(arch, arch_args)`` of
-    ``task``: what the registry's "segmentation_ensemble" and "classification_ensemble"
+def build_ensemble(task, member_arch, member_args, members):
+    """An ``Ensemble`` of ``members`` fresh networks ``build_model(member_arch, member_args)``
+    of ``task``: what the registry's "segmentation_ensemble" and "classification_ensemble"
     build (a checkpoint then loads each member's weights)."""
-    if _lookup(arch).task != task:
-        raise ValueError(f"an ensemble for {task} cannot hold {arch!r}, a "
-                         f"{_lookup(arch).task} network")
-    if arch in ENSEMBLES.values():
-        raise ValueError(f"an ensemble's members cannot be ensembles ({arch!r})")
+    if member_arch in ENSEMBLES.values():
+        raise ValueError(f"an ensemble's members cannot be ensembles ({member_arch!r})")
+    if _lookup(member_arch).task != task:
+        raise ValueError(f"an ensemble for {task} cannot hold {member_arch!r}, a "
+                         f"{_lookup(member_arch).task} network")
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
         raise ValueError(f"an ensemble needs a whole number of members >= 1, got {members!r}")
-    return Ensemble([build_model(arch, arch_args) for _ in range(members)], task)
-
-
-#: The registered name of the ensemble of each task.
-ENSEMBLES = MappingProxyType({task: f"{task}_ensemble" for task in TASKS})
+    return Ensemble([build_model(member_arch, member_args) for _ in range(members)], task)
 
 
 def member_arguments(arch, arch_args):
     """The arguments of the network that sees the input: ``arch_args`` itself, or for an
-    ensemble its members' (``{"arch": ..., "arch_args": THESE, "members": K}``)."""
+    ensemble its members' (``{"member_arch": ..., "member_args": THESE, "members": K}``)."""
     if arch in ENSEMBLES.values() and isinstance(arch_args, dict):
-        inner = arch_args.get("arch_args")
+        inner = arch_args.get("member_args")
         return inner if isinstance(inner, dict) else {}
     return arch_args
 

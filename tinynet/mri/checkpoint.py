@@ -16,7 +16,10 @@ atomically) whose metadata holds a *model spec*::
     }
 
 so ``load_model(path)`` can rebuild the network, and ``inference.py`` can feed
-it exactly as training did, from the file alone.  The names and their
+it exactly as training did, from the file alone.  An ensemble (``export_ensemble``)
+has the same spec with ``"arch": "segmentation_ensemble"`` (or
+``"classification_ensemble"``) and ``"arch_args": {"member_arch": "resunet",
+"member_args": {"base": 16, "depth": 4}, "members": 3}``.  The names and their
 constructors are those of the architecture registry (``architectures.py``),
 which a network of your own can join.
 """
@@ -31,7 +34,7 @@ from .architectures import (ARCHITECTURES, ENSEMBLES, TASKS, architecture_names,
                             member_arguments)
 
 __all__ = ["ARCHITECTURES", "TASKS", "build_model", "model_spec", "load_model", "read_spec",
-           "export_model", "export_ensemble"]
+           "export_model", "export_ensemble", "ensemble_spec"]
 
 
 def model_spec(arch, arch_args, input_size, normalization, threshold=0.5, context=0):
@@ -157,16 +160,17 @@ def _check_spec(spec, where):
 
 
 def _ensemble_problems(arch, arch_args):
-    """What is wrong with an ensemble's arguments {"arch", "arch_args", "members"}, in words."""
+    """What is wrong with an ensemble's arguments {"member_arch", "member_args", "members"},
+    in words."""
     problems = []
-    member = arch_args.get("arch")
+    member = arch_args.get("member_arch")
     if member not in ARCHITECTURES or member in ENSEMBLES.values():
-        problems.append(f"the ensemble's member arch {member!r} is not one of "
+        problems.append(f"the ensemble's member_arch {member!r} is not one of "
                         f"{architecture_names(ensembles=False)}")
     elif ENSEMBLES[ARCHITECTURES[member].task] != arch:
         problems.append(f"{arch} cannot hold {member!r}, a {ARCHITECTURES[member].task} network")
-    if not isinstance(arch_args.get("arch_args"), dict):
-        problems.append("the ensemble's member arch_args is not a dict")
+    if not isinstance(arch_args.get("member_args"), dict):
+        problems.append("the ensemble's member_args is not a dict")
     members = arch_args.get("members")
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
         problems.append(f"the ensemble's members {members!r} is not a whole number >= 1")
@@ -245,34 +249,30 @@ def _cast(value, dtype, key, source):
 ENSEMBLE_SHARED = ("task", "arch", "arch_args", "input_size", "normalization", "context")
 
 
-def export_ensemble(sources, destination, *, dtype=np.float16, threshold=None, metadata=None):
-    """Write several trained networks as one ensemble checkpoint: returns its path.
+def ensemble_spec(specs, sources, threshold=None):
+    """The spec of the ensemble of members with these ``specs`` (read from ``sources``, the
+    files named in errors): CheckpointError naming the first member that differs from the
+    first in ``ENSEMBLE_SHARED``, that is an ensemble itself, or that is given twice.
 
-    sources : checkpoints of the training scripts (best.npz, last.npz) or exported models,
-        all of the same network fed the same way (``ENSEMBLE_SHARED``: architecture and its
-        arguments, input size, normalization, context), e.g. one recipe trained with
-        different ``--seed``s; CheckpointError naming the first that differs otherwise
-    destination : the .npz to write (atomically)
-    dtype, threshold : as in ``export_model``; the threshold defaults to the first
-        member's (the members' own thresholds are not averaged)
-    metadata : more entries for the file's metadata (``crossval ensemble`` records there
-        the epochs its members trained)
-
-    ``load_model`` rebuilds it as an ``ensemble.Ensemble`` whose output is the mean of the
-    members' probabilities; the spec names "segmentation_ensemble" or
-    "classification_ensemble" with ``arch_args`` {"arch", "arch_args", "members"}, and the
-    metadata keeps each member's training record under "trained" (a list).
+    The ensemble's spec is the members' (input size, normalization, context) with ``arch``
+    "segmentation_ensemble" or "classification_ensemble", ``arch_args`` {"member_arch",
+    "member_args", "members"} and ``threshold`` the one given, else the first member's.
     """
     sources = [os.fspath(source) for source in sources]
     if not sources:
         raise ValueError("export_ensemble: no member checkpoints given")
-    dtype = np.dtype(dtype)
-    checkpoints = [load_checkpoint(source) for source in sources]
-    specs = [_spec_of(checkpoint, source) for checkpoint, source in zip(checkpoints, sources)]
+    seen = {}
+    for source in sources:
+        real = os.path.normcase(os.path.realpath(source))
+        if real in seen:
+            raise CheckpointError(f"export_ensemble: {source} is given twice (also as "
+                                  f"{seen[real]}); an ensemble's members must differ")
+        seen[real] = source
     first = specs[0]
-    if first["arch"] in ENSEMBLES.values():
-        raise CheckpointError(f"export_ensemble: {sources[0]} is already an ensemble; give "
-                              "the members' own checkpoints")
+    for source, spec in zip(sources, specs):
+        if spec["arch"] in ENSEMBLES.values():
+            raise CheckpointError(f"export_ensemble: {source} is already an ensemble; give "
+                                  "the members' own checkpoints")
     for source, spec in zip(sources[1:], specs[1:]):
         differ = [key for key in ENSEMBLE_SHARED if spec.get(key) != first.get(key)]
         if differ:
@@ -280,12 +280,39 @@ def export_ensemble(sources, destination, *, dtype=np.float16, threshold=None, m
                                for key in differ)
             raise CheckpointError(f"export_ensemble: {source} differs from {sources[0]} "
                                   f"({values}); the members of an ensemble must be the same "
-                                  "network fed the same way")
-    arch_args = {"arch": first["arch"], "arch_args": first["arch_args"], "members": len(specs)}
+                                  "network fed the same way (trained on the same patients)")
+    arch_args = {"member_arch": first["arch"], "member_args": first["arch_args"],
+                 "members": len(specs)}
     spec = {**first, "arch": ENSEMBLES[first["task"]], "arch_args": arch_args}
     if threshold is not None:
         spec["threshold"] = float(threshold)
     _check_spec(spec, f"export_ensemble({sources[0]!r}, ...)")
+    return spec
+
+
+def export_ensemble(sources, destination, *, dtype=np.float16, threshold=None, metadata=None):
+    """Write several trained networks as one ensemble checkpoint: returns its path.
+
+    sources : checkpoints of the training scripts (best.npz, last.npz) or exported models,
+        all of the same network fed the same way (``ensemble_spec``: architecture and its
+        arguments, input size, normalization, context), e.g. one recipe trained on the same
+        patients with different ``--seed``s; CheckpointError naming the first that differs
+    destination : the .npz to write (atomically)
+    dtype : as in ``export_model``
+    threshold : the ensemble's decision threshold; default the first member's (the
+        members' own thresholds are not averaged: give one when they differ)
+    metadata : more entries for the file's metadata (``crossval ensemble`` records there
+        the number of epochs its fold runs were set to train)
+
+    ``load_model`` rebuilds it as an ``ensemble.Ensemble`` whose output is the mean of the
+    members' probabilities; the metadata keeps each member's training record under
+    "trained" (a list, in the members' order).
+    """
+    sources = [os.fspath(source) for source in sources]
+    dtype = np.dtype(dtype)
+    checkpoints = [load_checkpoint(source) for source in sources]
+    specs = [_spec_of(checkpoint, source) for checkpoint, source in zip(checkpoints, sources)]
+    spec = ensemble_spec(specs, sources, threshold)
     weights = {f"members.{k}.{key}": _cast(value, dtype, key, source)
                for k, (checkpoint, source) in enumerate(zip(checkpoints, sources))
                for key, value in checkpoint["model"].items()}

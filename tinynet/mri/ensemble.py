@@ -14,7 +14,8 @@ treats it exactly like a single network:
 
     segmenter:  logit(p) = log p - log(1 - p)
                          = LSE_k log sigmoid(z_k) - LSE_k log sigmoid(-z_k)
-                (the 1/K of both means cancels; LSE = log-sum-exp)
+                (1 - sigmoid(z) = sigmoid(-z), so 1 - p = mean_k sigmoid(-z_k); the 1/K
+                 of both means cancels; LSE = log-sum-exp)
     classifier: log P    = LSE_k log_softmax(l_k) - log K
 
 Both are computed from log-sigmoids and log-softmaxes, never from p itself, so a
@@ -23,7 +24,10 @@ instead of log(0).  sigmoid(logit(p)) = p and softmax(log P) = P up to rounding.
 
 The checkpoint of an ensemble (``checkpoint.export_ensemble``) records the
 members' architecture and arguments; the registry (``architectures.py``) builds
-it as "segmentation_ensemble" or "classification_ensemble".
+it as "segmentation_ensemble" or "classification_ensemble".  The members must see
+the same input: the same network, input size, normalization and context, i.e.
+trained on the same patients (the same ``--split``, or ``--val-fraction 0``) with,
+e.g., other ``--seed``s.
 """
 import math
 
@@ -55,11 +59,11 @@ class Ensemble(tn.nn.Module):
     def forward(self, x):
         logits = tn.stack([member(x) for member in self.members])   # (K, N, ...)
         if self.task == "segmentation":
-            return mean_sigmoid_logit(logits)
-        return mean_softmax_log(logits)
+            return logit_mean_sigmoid(logits)
+        return log_mean_softmax(logits)
 
 
-def mean_sigmoid_logit(logits):
+def logit_mean_sigmoid(logits):
     """logit(mean_k sigmoid(z_k)) of stacked logits z (K, ...) -> (...), stably.
 
     log sigmoid(z) = -softplus(-z) never overflows, and the log-sum-exp of K of them is
@@ -70,7 +74,7 @@ def mean_sigmoid_logit(logits):
     return log_p - log_not_p
 
 
-def mean_softmax_log(logits):
+def log_mean_softmax(logits):
     """log(mean_k softmax(l_k)) of stacked logits l (K, N, classes) -> (N, classes), stably."""
     count = logits.shape[0]
     return tn.logsumexp(tn.log_softmax(logits, dim=-1), dim=0) - math.log(count)

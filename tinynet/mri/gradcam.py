@@ -18,7 +18,8 @@ parameters are switched to ``requires_grad=False`` meanwhile: no graph is
 recorded before the target layer and no parameter gradient is accumulated.
 
 An ensemble of classifiers (``ensemble.Ensemble``) is explained by the mean of its
-members' maps, each computed and scaled as above.
+members' maps, each computed and scaled as above (the mean is then in [0, 1], and
+below 1 at its peak where the members look at different places).
 """
 import numpy as np
 
@@ -48,8 +49,12 @@ def grad_cam(model, spec, images, device="cpu", batch_size=8, target_layer=None,
     _check_task(spec, "classification", "grad_cam")
     slices, stacked = _as_slices(images, "grad_cam")
     if target_layer is None and isinstance(model, Ensemble):
-        member_maps = [grad_cam(member, spec, images, device, batch_size, None, class_index,
-                                volume, positions) for member in model.members]
+        # Each member has its own features, so there is no one alpha_k A_k sum over the
+        # members: each explains its own decision, and the maps are averaged (a map whose
+        # members disagree peaks below 1).
+        member_maps = [grad_cam(member, spec, images, device=device, batch_size=batch_size,
+                                class_index=class_index, volume=volume, positions=positions)
+                       for member in model.members]
         means = [np.mean(maps, axis=0).astype(np.float32) for maps in zip(*member_maps)]
         if not stacked:
             return means

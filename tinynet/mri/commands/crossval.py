@@ -218,8 +218,7 @@ def _add_ensemble_step(steps):
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="the folder to write (fold-K/last.npz and best.npz, "
                              "crossval.json, folds.json, patients.json)")
-    parser.add_argument("--device", default="cpu",
-                        help="where to score the ensemble: cpu (default) or gpu")
+    cli.add_device_argument(parser)
 
 
 def main(argv=None, prog=None):

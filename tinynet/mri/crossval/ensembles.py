@@ -10,8 +10,8 @@ the ensemble recipe is cross-validated like any other::
 The folder written looks like one that ``crossval train`` finished, so ``score``,
 ``tune`` and ``compare`` take it as they take any run::
 
-    crossval.json   the first run's settings, with "ensemble_of": the runs' folders and
-                    "epochs" the fewest any of them trained
+    crossval.json   the first run's settings (the data and folds every run shares), with
+                    "ensemble_of": the runs' folders, and "epochs" the fewest any was set to
     folds.json      the folds (the same in every run, or nothing is written)
     fold-k/last.npz an ensemble checkpoint (``checkpoint.export_ensemble``, float32) of the
                     runs' fold-k/last.npz; best.npz likewise of their best.npz
@@ -25,10 +25,10 @@ import numpy as np
 
 from tinynet.io import atomic_write_text
 from .. import data as tndata
-from ..checkpoint import export_ensemble
+from ..checkpoint import ensemble_spec, export_ensemble, read_spec
 from ..cli import UsageError
 from ..run import BEST, LAST
-from .training import FOLDS, SETTINGS, fold_folder, is_finished, read_settings
+from .training import ENSEMBLE_EPOCHS, FOLDS, SETTINGS, fold_folder, is_finished, read_settings
 
 __all__ = ["ensemble_runs", "is_ensemble"]
 
@@ -41,18 +41,29 @@ def is_ensemble(settings):
 def ensemble_runs(run_folders, out):
     """Write the ensemble of the cross-validations ``run_folders`` into ``out``: its settings.
 
-    Every run must be a finished cross-validation of the same model on the same folds
-    (UsageError naming the run that is not); an ensemble is not a member (give its runs).
+    Every run must be a finished cross-validation of the same model and network on the same
+    folds (UsageError or CheckpointError naming the run or file that is not, before anything
+    is written); an ensemble is not a member (give its runs).  ``out`` must be a new folder
+    or an earlier ensemble, never a training run.
     """
     folders = [os.path.abspath(folder) for folder in run_folders]
     if len(folders) < 2:
         raise UsageError("an ensemble needs two or more runs")
-    if len(set(folders)) < len(folders):
+    real = [_real(folder) for folder in folders]
+    if len(set(real)) < len(real):
         raise UsageError("a run is given twice; an ensemble's runs must differ")
-    if os.path.abspath(out) in folders:
+    if _real(out) in real:
         raise UsageError(f"--out {out} is one of the runs; choose another folder")
+    _check_out(out)
     settings = [_finished_member(folder) for folder in folders]
     folds = _same_folds(folders, settings)
+    for entry in folds["folds"]:        # every member file checked before one is written
+        for name in (LAST, BEST):
+            members = [os.path.join(fold_folder(run, entry["fold"]), name) for run in folders]
+            ensemble_spec([read_spec(member) for member in members], members)
+    # The fold folders must look finished to is_finished: their checkpoints record the
+    # epochs the runs were set to train (``training.fold_epochs`` reads it).
+    epochs = min(entry["config"]["epochs"] for entry in settings)
     os.makedirs(out, exist_ok=True)
     tndata.save_folds(os.path.join(out, FOLDS), folds)
     for entry in folds["folds"]:
@@ -61,11 +72,29 @@ def ensemble_runs(run_folders, out):
         for name in (LAST, BEST):
             members = [os.path.join(fold_folder(run, entry["fold"]), name) for run in folders]
             export_ensemble(members, os.path.join(folder, name), dtype=np.float32,
-                            metadata={"run": {"epoch": _fewest_epochs(settings)}})
-    ensemble = {**settings[0], "ensemble_of": folders,
-                "config": {**settings[0]["config"], "epochs": _fewest_epochs(settings)}}
-    atomic_write_text(os.path.join(out, SETTINGS), json.dumps(ensemble, indent=2) + "\n")
-    return ensemble
+                            metadata={ENSEMBLE_EPOCHS: epochs})
+    # The first run's settings (its data and folds are every run's), with the runs named.
+    ensemble_settings = {**settings[0], "ensemble_of": folders,
+                         "config": {**settings[0]["config"], "epochs": epochs}}
+    atomic_write_text(os.path.join(out, SETTINGS),
+                      json.dumps(ensemble_settings, indent=2) + "\n")
+    return ensemble_settings
+
+
+def _real(folder):
+    """One spelling of a folder (links resolved), to tell whether two paths are the same."""
+    return os.path.normcase(os.path.realpath(folder))
+
+
+def _check_out(out):
+    """UsageError if ``out`` holds a training run (its checkpoints would be overwritten)."""
+    if os.path.exists(os.path.join(out, SETTINGS)) and not is_ensemble(read_settings(out)):
+        raise UsageError(f"--out {out} holds a cross-validation run, not an ensemble; choose "
+                         "another folder")
+    if os.path.isdir(out) and not os.path.exists(os.path.join(out, SETTINGS)) and \
+            any(name.startswith("fold-") for name in os.listdir(out)):
+        raise UsageError(f"--out {out} holds fold folders but no {SETTINGS}; choose another "
+                         "folder")
 
 
 def _finished_member(folder):
@@ -96,7 +125,3 @@ def _same_folds(folders, settings):
                              "k's members must hold out the same patients (train them with "
                              "the same --folds FILE)")
     return folds[0]
-
-
-def _fewest_epochs(settings):
-    return min(entry["config"]["epochs"] for entry in settings)

@@ -48,7 +48,7 @@ from ..cli import UsageError
 from ..experiment import OVERRIDABLE_ON_RESUME, explicit_arguments, pipeline_spec
 from ..run import BEST, EXIT_INTERRUPTED, EXIT_NONFINITE, LAST
 
-__all__ = ["MODELS", "FOLDS", "SETTINGS", "fold_folder", "prepare", "open_data",
+__all__ = ["MODELS", "FOLDS", "SETTINGS", "ENSEMBLE_EPOCHS", "fold_folder", "prepare", "open_data",
            "training_config", "read_settings", "read_json", "fold_epochs", "is_finished",
            "fold_command", "start_weights_of", "train_folds", "run_child", "launcher_words"]
 
@@ -106,7 +106,7 @@ def prepare(out, model, data, train_args, folds_path=None, n_splits=None, seed=N
     previous = os.path.join(out, SETTINGS)
     if os.path.exists(previous):
         before = read_settings(out)
-        if before.get("ensemble_of"):
+        if before.get("ensemble_of"):     # (ensembles.is_ensemble, which imports this module)
             raise UsageError(f"{out} holds an ensemble (`crossval ensemble`), not a training "
                              "run; choose another --out")
         _check_same_run(before, settings, out)
@@ -144,6 +144,9 @@ def _check_start_weights(settings, source, folds):
     if before["model"] != settings["model"]:
         raise UsageError(f"{where} is a cross-validation of the {before['model']}, this one "
                          f"trains the {settings['model']}")
+    if before.get("ensemble_of"):
+        raise UsageError(f"{where} is an ensemble (`crossval ensemble`), which cannot be "
+                         "trained on; start from one of its runs")
     if theirs != folds["folds"]:
         raise UsageError(f"{where} was trained on other folds than these; a fold's start "
                          "weights must not have seen the patients it holds out")
@@ -278,12 +281,20 @@ def _check_same_run(before, now, out):
 # The folds' progress and their command lines
 # ---------------------------------------------------------------------------
 
+#: The metadata entry of an ensemble's fold checkpoint (``crossval ensemble``) that stands for
+#: a training run's "run" state: the epochs its runs were set to train.
+ENSEMBLE_EPOCHS = "crossval_epochs"
+
+
 def fold_epochs(folder):
     """Epochs the run in ``folder`` has finished: read from its last.npz (0 without one)."""
     last = os.path.join(folder, LAST)
     if not os.path.exists(last):
         return 0
-    return int(load_checkpoint_metadata(last)["metadata"]["run"]["epoch"])
+    metadata = load_checkpoint_metadata(last)["metadata"]
+    if ENSEMBLE_EPOCHS in metadata:                   # an ensemble of finished runs
+        return int(metadata[ENSEMBLE_EPOCHS])
+    return int(metadata["run"]["epoch"])
 
 
 def is_finished(folder, epochs):
