@@ -37,9 +37,11 @@ from tinynet.mri.validate import validate_segmenter  # noqa: E402
 # training), so 2 ranks x 4 slices minimize the loss of the 8; validation, where each rank
 # scores its own share, takes them per rank.
 
-def focal_tversky(logits, masks, global_batch=False):
-    """(1 - Tversky index) ** 0.75, alpha 0.7 on false negatives (Abraham & Khan, 2019)."""
-    return ops.focal_tversky_loss(logits, masks, from_logits=True, global_batch=global_batch)
+def focal_tversky(logits, masks, global_batch=False, alpha=0.7):
+    """(1 - Tversky index) ** 0.75, alpha on false negatives and 1 - alpha on false positives
+    (0.7 and 0.3 by default: Abraham & Khan, 2019)."""
+    return ops.focal_tversky_loss(logits, masks, alpha=alpha, beta=1 - alpha, from_logits=True,
+                                  global_batch=global_batch)
 
 
 def dice_bce(logits, masks, global_batch=False):
@@ -53,9 +55,10 @@ def dice(logits, masks, global_batch=False):
     return ops.dice_loss(logits, masks, from_logits=True, global_batch=global_batch)
 
 
-def tversky(logits, masks, global_batch=False):
-    """Tversky loss, alpha 0.7 on false negatives, beta 0.3 on false positives."""
-    return ops.tversky_loss(logits, masks, from_logits=True, global_batch=global_batch)
+def tversky(logits, masks, global_batch=False, alpha=0.7):
+    """Tversky loss, alpha (default 0.7) on false negatives, 1 - alpha on false positives."""
+    return ops.tversky_loss(logits, masks, alpha=alpha, beta=1 - alpha, from_logits=True,
+                            global_batch=global_batch)
 
 
 def bce(logits, masks, global_batch=False):
@@ -66,6 +69,8 @@ def bce(logits, masks, global_batch=False):
 
 LOSSES = {"focal_tversky": focal_tversky, "dice_bce": dice_bce, "dice": dice,
           "tversky": tversky, "bce": bce}
+#: The losses that weigh false negatives by --tversky-alpha (and false positives by 1 - it).
+TVERSKY_LOSSES = ("focal_tversky", "tversky")
 
 
 def build_parser():
@@ -79,6 +84,10 @@ def build_parser():
     parser.add_argument("--loss", choices=sorted(LOSSES), default="focal_tversky",
                         help="training loss (default focal_tversky; dice_bce = soft Dice + "
                              "BCE)")
+    parser.add_argument("--tversky-alpha", type=cli.probability, default=0.7, metavar="A",
+                        help="weight of the missed tumour pixels (false negatives) in the "
+                             "(focal) Tversky loss, 1 - A on false positives (default 0.7; "
+                             "higher favours recall)")
     parser.add_argument("--base", type=cli.positive_int, default=16,
                         help="channels of the first stage, doubled at each depth (default 16: "
                              "the classic 1.2M-parameter ResUNet)")
@@ -140,6 +149,8 @@ def main(argv=None):
     run = experiment.start_run(config, model, optimizer, spec, data, monitor="val_dice",
                                scheduler=scheduler, scaler=scaler)
     loss = LOSSES[config["loss"]]
+    if config["loss"] in TVERSKY_LOSSES:
+        loss = functools.partial(loss, alpha=config["tversky_alpha"])
     # Under mpiexec the loss of the global batch (see the losses above); validation per rank.
     train_loss = functools.partial(loss, global_batch=True) if world_size > 1 else loss
     train(run, model, optimizer, train_loss, loss, data, device, config["threshold"])

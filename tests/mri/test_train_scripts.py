@@ -206,11 +206,11 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(train_resunet, mri_folder, t
     focal = train_resunet.LOSSES["focal_tversky"]
     calls = []
 
-    def press_ctrl_c_at_third_step(logits, masks):
+    def press_ctrl_c_at_third_step(logits, masks, **options):
         calls.append(1)
         if len(calls) == 3:
             signal.raise_signal(signal.SIGINT)      # the real handler runs
-        return focal(logits, masks)
+        return focal(logits, masks, **options)
 
     monkeypatch.setitem(train_resunet.LOSSES, "focal_tversky", press_ctrl_c_at_third_step)
     assert run(train_resunet, seg_args(mri_folder, out)) == 130
@@ -228,8 +228,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(train_resunet, mri_fo
     focal = train_resunet.LOSSES["focal_tversky"]
     validated = []
 
-    def nan_after_first_validation(logits, masks):
-        loss = focal(logits, masks)
+    def nan_after_first_validation(logits, masks, **options):
+        loss = focal(logits, masks, **options)
         return loss * float("nan") if validated else loss
 
     def validate_then_turn_nan(*args):
@@ -459,3 +459,34 @@ def test_val_fraction_0_with_a_split_that_has_validation_patients_is_refused(
     err = capsys.readouterr().err
     assert "--val-fraction 0 asks for no validation, but the split" in err
     assert "split.json holds 1 validation patient(s)" in err
+
+
+@pytest.mark.parametrize("loss, flags, alpha", [
+    ("focal_tversky", ["--tversky-alpha", "0.9"], 0.9),
+    ("focal_tversky", [], 0.7),
+    ("tversky", ["--loss", "tversky", "--tversky-alpha", "0.6"], 0.6),
+])
+def test_the_tversky_alpha_reaches_the_loss(train_resunet, mri_folder, tmp_path, monkeypatch,
+                                            loss, flags, alpha):
+    """--tversky-alpha A: false negatives weigh A and false positives 1 - A in the loss that
+    training and validation compute."""
+    real = tn.ops.tversky_loss if loss == "tversky" else tn.ops.focal_tversky_loss
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append((kwargs["alpha"], kwargs["beta"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_resunet.ops, real.__name__, recording)
+    assert run(train_resunet, seg_args(mri_folder, tmp_path / "run", "--epochs", "1",
+                                       *flags)) == 0
+    assert seen and all(a == alpha and b == pytest.approx(1 - alpha) for a, b in seen)
+    config = load_checkpoint(tmp_path / "run" / "last.npz")["metadata"]["run"]["config"]
+    assert config["tversky_alpha"] == alpha
+
+
+def test_a_bad_tversky_alpha_is_one_line(train_resunet, mri_folder, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        run(train_resunet, seg_args(mri_folder, tmp_path / "run", "--tversky-alpha", "1.5"))
+    assert stopped.value.code == 2
+    assert "argument --tversky-alpha: must be in [0, 1], got 1.5" in capsys.readouterr().err
