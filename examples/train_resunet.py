@@ -150,7 +150,8 @@ def main(argv=None):
                                scheduler=scheduler, scaler=scaler)
     loss = LOSSES[config["loss"]]
     if config["loss"] in TVERSKY_LOSSES:
-        loss = functools.partial(loss, alpha=config["tversky_alpha"])
+        # (a run saved before --tversky-alpha existed resumes with the alpha it trained with)
+        loss = functools.partial(loss, alpha=config.get("tversky_alpha", 0.7))
     # Under mpiexec the loss of the global batch (see the losses above); validation per rank.
     train_loss = functools.partial(loss, global_batch=True) if world_size > 1 else loss
     train(run, model, optimizer, train_loss, loss, data, device, config["threshold"])

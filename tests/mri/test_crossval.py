@@ -442,6 +442,22 @@ def test_a_run_again_must_keep_its_flags_and_folds(runs, mri_folder, capfd):
     assert code == 2 and "holds a cross-validation of another model" in err
 
 
+def test_a_flag_newer_than_the_run_must_keep_its_default(runs, mri_folder, tmp_path, capfd):
+    """A run started before a flag existed trained with its default: only that continues it."""
+    old = tmp_path / "old-seg"
+    shutil.copytree(runs["root"] / "seg", old)
+    settings = json.loads((old / "crossval.json").read_text())
+    del settings["config"]["tversky_alpha"]          # as crossval.json was written before it
+    (old / "crossval.json").write_text(json.dumps(settings))
+    code, _, err = tinynet_crossval(capfd, "train", "segmenter", mri_folder, "--out", old, "--",
+                                    *SEG_FLAGS, "--tversky-alpha", "0.9")
+    assert code == 2 and "--tversky-alpha 0.9 (the run was started before this flag " \
+        "existed, i.e. with 0.7)" in err
+    code, out, err = tinynet_crossval(capfd, "train", "segmenter", mri_folder, "--out", old,
+                                      "--", *SEG_FLAGS)
+    assert code == 0 and "finished (2 epochs), skipped" in out, err
+
+
 def test_a_corrupt_or_mismatched_fold_file_is_one_line_naming_it(mri_folder, tmp_path, capfd):
     broken = tmp_path / "broken.json"
     broken.write_text('{"folds": [')

@@ -490,3 +490,23 @@ def test_a_bad_tversky_alpha_is_one_line(train_resunet, mri_folder, tmp_path, ca
         run(train_resunet, seg_args(mri_folder, tmp_path / "run", "--tversky-alpha", "1.5"))
     assert stopped.value.code == 2
     assert "argument --tversky-alpha: must be in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+def test_a_run_saved_before_tversky_alpha_resumes_with_0_7(train_resunet, mri_folder, tmp_path,
+                                                           monkeypatch):
+    out = tmp_path / "old"
+    assert run(train_resunet, seg_args(mri_folder, out, "--epochs", "1")) == 0
+    saved = load_checkpoint(out / "last.npz")
+    del saved["metadata"]["run"]["config"]["tversky_alpha"]      # as an older run wrote it
+    tn.io.save_checkpoint(out / "last.npz", saved["model"], saved["optimizer"], saved["epoch"],
+                          saved["metadata"], **saved["extra"])
+    seen = []
+    real = tn.ops.focal_tversky_loss
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["alpha"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_resunet.ops, "focal_tversky_loss", recording)
+    assert run(train_resunet, ["--resume", str(out / "last.npz"), "--epochs", "2"]) == 0
+    assert seen and set(seen) == {0.7}

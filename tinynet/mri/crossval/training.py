@@ -271,6 +271,14 @@ def _check_same_run(before, now, out):
     changed = [f"--{key.replace('_', '-')} {now['config'].get(key)!r} (it used "
                f"{value!r})" for key, value in before["config"].items()
                if key not in CHANGEABLE and now["config"].get(key) != value]
+    # A flag newer than the run: its folds trained with the flag's default, so only that
+    # keeps the recipe one recipe.
+    defaults = _load_script(now["model"]).build_parser()
+    changed += [f"--{key.replace('_', '-')} {value!r} (the run was started before this flag "
+                f"existed, i.e. with {defaults.get_default(key)!r})"
+                for key, value in now["config"].items()
+                if key not in before["config"] and key not in CHANGEABLE
+                and value != defaults.get_default(key)]
     if changed:
         raise UsageError(f"{out} was trained with other flags: {', '.join(changed)}; only "
                          f"--{', --'.join(CHANGEABLE)} may change between runs of "
