@@ -68,11 +68,11 @@ def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted(train_resunet, mri_fo
     focal = train_resunet.LOSSES["focal_tversky"]
     calls = []
 
-    def press_ctrl_c_at_third_step(logits, masks):
+    def press_ctrl_c_at_third_step(logits, masks, **options):
         calls.append(1)
         if len(calls) == 3:
             signal.raise_signal(signal.SIGINT)
-        return focal(logits, masks)
+        return focal(logits, masks, **options)
 
     monkeypatch.setitem(train_resunet.LOSSES, "focal_tversky", press_ctrl_c_at_third_step)
     assert run(train_resunet, seg_args(mri_folder, out, "--ema", "0.9")) == 130
