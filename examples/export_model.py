@@ -12,8 +12,9 @@ it was trained (settings, epoch, validation metrics); no optimizer state, so
 it cannot be resumed.  Several checkpoints of the same network (e.g. one recipe
 trained with different --seed) make one ensemble file, whose probabilities are
 the mean of theirs (tinynet/mri/ensemble.py); they must be trained on the same
-patients (the same --split, or --val-fraction 0), so that they are fed alike.  predict.py and evaluate.py load it like any best.npz,
-and the files in tinynet/mri/weights/ are the ones they use when no model is given.
+patients (the same --split, or --val-fraction 0), so that they are fed alike.
+predict.py and evaluate.py load it like any best.npz, and the files in
+tinynet/mri/weights/ are the ones they use when no model is given.
 """
 import os
 import sys

@@ -59,7 +59,7 @@ def ensemble_runs(run_folders, out):
     folds = _same_folds(folders, settings)
     for entry in folds["folds"]:        # every member file checked before one is written
         for name in (LAST, BEST):
-            members = [os.path.join(fold_folder(run, entry["fold"]), name) for run in folders]
+            members = _member_files(folders, entry["fold"], name)
             ensemble_spec([read_spec(member) for member in members], members)
     # The fold folders must look finished to is_finished: their checkpoints record the
     # epochs the runs were set to train (``training.fold_epochs`` reads it).
@@ -70,8 +70,8 @@ def ensemble_runs(run_folders, out):
         folder = fold_folder(out, entry["fold"])
         os.makedirs(folder, exist_ok=True)
         for name in (LAST, BEST):
-            members = [os.path.join(fold_folder(run, entry["fold"]), name) for run in folders]
-            export_ensemble(members, os.path.join(folder, name), dtype=np.float32,
+            export_ensemble(_member_files(folders, entry["fold"], name),
+                            os.path.join(folder, name), dtype=np.float32,
                             metadata={ENSEMBLE_EPOCHS: epochs})
     # The first run's settings (its data and folds are every run's), with the runs named.
     ensemble_settings = {**settings[0], "ensemble_of": folders,
@@ -79,6 +79,11 @@ def ensemble_runs(run_folders, out):
     atomic_write_text(os.path.join(out, SETTINGS),
                       json.dumps(ensemble_settings, indent=2) + "\n")
     return ensemble_settings
+
+
+def _member_files(folders, fold, name):
+    """Fold ``fold``'s checkpoint ``name`` (last.npz or best.npz) of each run in ``folders``."""
+    return [os.path.join(fold_folder(run, fold), name) for run in folders]
 
 
 def _real(folder):
