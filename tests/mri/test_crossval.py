@@ -313,6 +313,7 @@ def test_an_ensemble_folder_is_scored_like_a_run_of_averaged_folds(runs, ensembl
     assert "each the mean of 2 segmenters" in output
     settings = json.loads((folder / "crossval.json").read_text())
     assert settings["ensemble_of"] == [str(root / "seg"), str(root / "seg-seed1")]
+    assert settings["member_train_args"] == [list(SEG_FLAGS), [*SEG_FLAGS, "--seed", "1"]]
     assert settings["model"] == "segmenter" and settings["config"]["epochs"] == 2
     assert load_folds(folder / "folds.json") == load_folds(root / "folds.json")
     table = rows_by_patient(json.loads((folder / "patients.json").read_text()))

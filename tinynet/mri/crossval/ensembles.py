@@ -11,7 +11,9 @@ The folder written looks like one that ``crossval train`` finished, so ``score``
 ``tune`` and ``compare`` take it as they take any run::
 
     crossval.json   the first run's settings (the data and folds every run shares), with
-                    "ensemble_of": the runs' folders, and "epochs" the fewest any was set to
+                    "ensemble_of": the runs' folders, "member_train_args": each run's
+                    training flags (what tells the members apart, e.g. their --seed), and
+                    "epochs" the fewest any was set to
     folds.json      the folds (the same in every run, or nothing is written)
     fold-k/last.npz an ensemble checkpoint (``checkpoint.export_ensemble``, float32) of the
                     runs' fold-k/last.npz; best.npz likewise of their best.npz
@@ -73,8 +75,10 @@ def ensemble_runs(run_folders, out):
             export_ensemble(_member_files(folders, entry["fold"], name),
                             os.path.join(folder, name), dtype=np.float32,
                             metadata={ENSEMBLE_EPOCHS: epochs})
-    # The first run's settings (its data and folds are every run's), with the runs named.
+    # The first run's settings (its data and folds are every run's), with the runs named
+    # and each one's flags, so that the file does not read as if only the first trained.
     ensemble_settings = {**settings[0], "ensemble_of": folders,
+                         "member_train_args": [entry["train_args"] for entry in settings],
                          "config": {**settings[0]["config"], "epochs": epochs}}
     atomic_write_text(os.path.join(out, SETTINGS),
                       json.dumps(ensemble_settings, indent=2) + "\n")
