@@ -222,6 +222,28 @@ def test_set_grad_enabled_as_a_call_and_as_a_block():
         assert (x * 2).requires_grad
 
 
+
+def test_set_grad_enabled_as_a_decorator_switches_only_inside_the_call():
+    """As in PyTorch, ``@set_grad_enabled(False)`` leaves the mode around it unchanged
+    (creating the object switches it; decorating switches it back)."""
+    x = tn.ones(2, requires_grad=True)
+
+    @tn.set_grad_enabled(False)
+    def without_graph():
+        return (x * 2).requires_grad, tn.is_grad_enabled()
+
+    assert tn.is_grad_enabled() and (x * 2).requires_grad
+    assert without_graph() == (False, False)
+    assert tn.is_grad_enabled()
+    with tn.no_grad():
+        @tn.set_grad_enabled(True)
+        def with_graph():
+            return (x * 2).requires_grad
+
+        assert not tn.is_grad_enabled()
+        assert with_graph() is True
+        assert not tn.is_grad_enabled()
+
 def test_retain_grad_keeps_a_non_leaf_gradient():
     x = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = x * 3

@@ -95,7 +95,8 @@ class set_grad_enabled(_GradModeContext):
     """Turn graph recording on or off: now (``tn.set_grad_enabled(False)``), or for a block.
 
     As in PyTorch the mode changes when the object is created, and a ``with``
-    block restores the previous mode at its end.
+    block restores the previous mode at its end; as a decorator it changes the mode
+    only while the decorated function runs.
     """
 
     def __init__(self, mode):
@@ -105,6 +106,12 @@ class set_grad_enabled(_GradModeContext):
 
     def __enter__(self):
         pass
+
+    def __call__(self, function):
+        # As a decorator (``@tn.set_grad_enabled(False)``) it switches the mode for each
+        # call only: undo the switch its creation made, as PyTorch does.
+        _grad_mode.enabled = self._previous
+        return super().__call__(function)
 
     def _clone(self):
         return type(self)(self._mode)
