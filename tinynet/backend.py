@@ -192,7 +192,8 @@ def to_numpy(array):
 # --- the global random generator -------------------------------------------------------------
 #
 # tinynet draws random numbers on the host, from NumPy generators, and then moves them to the
-# device: that is why one seed gives the same weights on the CPU and on the GPU.  The global
+# device: that is why one seed gives the same weights on the CPU and on the GPU.  (Dropout's
+# masks on the GPU are the exception: drawn there by cupy.random, see ops/dropout.py.)  The global
 # generator lives here, below everything else, because every layer of tinynet draws from it;
 # ``tinynet.random`` wraps it as ``tn.default_generator`` and adds ``tn.Generator``.
 

@@ -18,7 +18,10 @@ stream, and generators are independent of each other and of the global one.
 
 The global generator is the one in ``tinynet.backend`` that initialization,
 dropout and the random factories draw from when no ``generator=`` is given;
-``tn.default_generator`` is a ``Generator`` that reads and seeds it.
+``tn.default_generator`` is a ``Generator`` that reads and seeds it.  One
+exception: dropout on the GPU draws its masks on the device, from
+``cupy.random`` (``tn.manual_seed`` seeds it too, but ``get_rng_state`` does
+not hold its state), so as not to copy a full-size mask over the bus each step.
 """
 import json
 import os

@@ -2,7 +2,8 @@
 
 A non-leaf tensor's gradient is finished when every consumer has sent its
 share to the tensor's ``grad_fn``, just before ``grad_fn.backward`` runs; a
-leaf's at the end of the walk, when all its uses have sent theirs.  So the engine asks this module two things:
+leaf's as soon as the last Function that uses it has sent its share (the
+walk goes on after it).  So the engine asks this module two things:
 which outputs of a Function are *watched* (they have hooks, ``retain_grad``,
 or are inputs of ``autograd.grad``), and what a tensor's hooks make of its
 gradient.  A Function keeps only weak references to its watched outputs, so

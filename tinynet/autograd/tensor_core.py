@@ -14,9 +14,9 @@ function of the same name (``x.sum(1)`` is ``tn.sum(x, 1)``, as in PyTorch),
 attached to ``Tensor`` in one table in ``tinynet/tensor_methods.py``.
 
 Imports: the engine and the hooks import this file (they create Tensors), so
-the three methods that need them (``backward``, ``retain_grad``,
-``register_hook``) import them when called; nothing here imports them at load
-time, so no import order can leave a module half-initialized.
+the methods that need them (``backward``, ``detach_``, ``retain_grad`` and the
+``register_*hook`` methods) import them when called; nothing here imports them
+at load time, so no import order can leave a module half-initialized.
 """
 import builtins
 
@@ -142,7 +142,7 @@ class Tensor:
     # cannot follow equality: tensors are hashed by identity, as in PyTorch.
     __hash__ = object.__hash__
     _hooks = None          # {id: hook} once register_hook is called
-    _post_accumulate_hooks = None  # {id: hook} once register_post_accumulate_grad_hook is
+    _post_accumulate_hooks = None  # {id: hook}, once register_post_accumulate_grad_hook is called
     _retains_grad = False  # set by retain_grad()
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):

@@ -94,8 +94,9 @@ class Conv2d(_ConvNd):
 
     ``OH = (H + 2*padding - dilation*(kH-1) - 1) // stride + 1`` (likewise OW).
     ``padding`` is an int, a pair, ``"valid"`` (no padding) or ``"same"``
-    (output size = input size; stride 1 only; an even kernel gets its extra
-    zero row/column at the bottom/right, as in PyTorch).
+    (output size = input size; stride 1 only; where the total padding
+    ``dilation*(k-1)`` is odd, e.g. an even kernel, its extra zero row/column
+    goes at the bottom/right, as in PyTorch).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,

@@ -18,9 +18,11 @@ class Parameter(Tensor):
     ``Parameter(data=None, requires_grad=True)``:
 
     * ``data`` may be a Tensor (its array is shared, not copied, like PyTorch),
-      a NumPy/CuPy array, or a nested list.  Lists, scalars and ``None`` (an
-      empty parameter) become float32, tinynet's default; a floating array
-      keeps its dtype, so a module can be turned to float64 for gradient checks.
+      a NumPy/CuPy array, or a nested list.  ``None`` (an empty parameter) and
+      lists or scalars of floats become float32, tinynet's default; a floating
+      array keeps its dtype, so a module can be turned to float64 for gradient
+      checks.  Integer data is refused, as in PyTorch: only floating tensors can
+      require gradients.
     * The parameter is always a leaf: it is cut from any graph ``data`` was in.
     """
 

@@ -3,8 +3,9 @@
 All of them act elementwise (or along one axis, for the softmaxes), so an input
 of any shape, e.g. (N, C, H, W), gives an output of the same shape and dtype.
 
-Each is one ``Function`` whose backward needs a single saved array, chosen so
-that the graph holds as little extra memory as possible:
+Each is one ``Function`` whose backward needs one saved array (silu: two, to
+save recomputing the sigmoid), chosen so that the graph holds as little extra
+memory as possible:
 
 =============  ======================  ===========================================
 op             saved for backward      gradient  dL/dx  given  g = dL/dy
@@ -13,8 +14,8 @@ relu           output y                g * [y > 0]
 leaky_relu     mask [x > 0] (bool)     g * (1 if x > 0 else negative_slope)
 elu            input x                 g * (1 if x > 0 else alpha e^x)
 gelu           input x                 g * (Phi(x) + x phi(x))     (Gaussian cdf, pdf)
-silu           input x                 g * s (1 + x (1 - s)),       s = sigmoid(x)
-softplus       input x                 g * sigmoid(beta x)          (1 above threshold)
+silu           x and s = sigmoid(x)    g * s (1 + x (1 - s))
+softplus       z = beta x              g * sigmoid(z)               (1 above threshold)
 sigmoid        output y                g * y * (1 - y)
 tanh           output y                g * (1 - y^2)
 softmax        output y                y * (g - sum(g * y))        (sum over dim)

@@ -78,8 +78,13 @@ class BatchNormFunction(Function):
     Saved for backward: x (alive in the graph anyway), the per-channel mean
     and inv_std that normalized it, the weight and the count m.  The batch is
     this process's; ``SyncBatchNormFunction`` (sync_batch_norm.py) overrides
-    ``_sum_over_batch`` so that the sums, the count and m span every rank.
+    ``_sum_and_count_over_batch`` and ``_sum_over_batch`` so that the sums and the
+    count m span every rank, and sets ``sums_in_every_backward``.
     """
+
+    # Whether backward takes the batch sums even when x needs no gradient: SyncBatchNorm
+    # does, so that every rank runs the same all-reduces.
+    sums_in_every_backward = False
 
     def __init__(self, training, momentum, eps, running_mean, running_var):
         self.training = training
@@ -108,12 +113,9 @@ class BatchNormFunction(Function):
         self.x, self.mean, self.inv_std, self.weight = x, mean, inv_std, weight
         return y
 
-    sums_in_every_backward = False   # SyncBatchNorm: True
-
     def _sum_over_batch(self, *vectors):
         """The per-channel sums of this process's batch, as they are (one process)."""
         return vectors
-
 
     def _sum_and_count_over_batch(self, total, count):
         """The (C,) sum and the count m (a Python int) of this process's batch, as they are."""

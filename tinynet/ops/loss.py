@@ -551,7 +551,7 @@ def focal_tversky_loss(input, target, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.
 
     For gamma < 1 the derivative gamma (1 - TI) ** (gamma - 1) is infinite at a
     perfect prediction (TI = 1); 1 - TI is therefore clamped below at 1e-7
-    (loss <= 1e-7 ** gamma there, gradient 0 - the minimum has been reached),
+    (the loss is 1e-7 ** gamma there, its smallest value, and the gradient 0),
     which keeps gradients finite instead of turning them into inf/nan.
     """
     ti = _tversky_index("focal_tversky_loss", input, target, alpha, beta, smooth, per_image,

@@ -4,7 +4,8 @@
 as ``torch.linalg.vector_norm``:
 
     p = 2 (default): sqrt(sum x^2)     p = 1: sum |x|      p = inf: max |x|
-    p = 0: the number of nonzeros       other p: (sum |x|^p)^(1/p)
+    p = -inf: min |x|                   p = 0: the number of nonzeros
+    other p: (sum |x|^p)^(1/p)
 
 Its gradient sign(x) |x|^(p-1) / ||x||^(p-1) is taken as 0 where the norm is 0
 (PyTorch's choice: the norm has no derivative there); for p = +-inf it goes to
