@@ -29,7 +29,7 @@ def convt_case(name, x_shape, w_shape, bias=True, **kwargs):
     """A conv_transpose2d gradcheck on x (N, C_in, H, W), weight IOHW and optionally a bias."""
     def make(r):
         return [normal(r, *x_shape), normal(r, *w_shape),
-                normal(r, w_shape[1]) if bias else None]
+                normal(r, w_shape[1] * kwargs.get("groups", 1)) if bias else None]
     return GradCase(name, lambda x, w, b: ops.conv_transpose2d(x, w, b, **kwargs), make)
 
 
@@ -52,6 +52,13 @@ GRADCHECK_CASES = [
     convt_case("conv_transpose2d_bias", (2, 2, 3, 4), (2, 3, 3, 3), padding=1),
     convt_case("conv_transpose2d_dilation_op", (1, 2, 3, 3), (2, 2, 2, 3),
                stride=1, output_padding=1, dilation=2),
+    # groups > 1: conv2d runs the reference, conv_transpose2d one Function a group
+    conv_case("conv2d_groups2", (2, 4, 5, 5), (6, 2, 3, 3), stride=2, padding=1, groups=2),
+    conv_case("conv2d_depthwise_same", (1, 3, 4, 5), (3, 1, 2, 3), padding="same", groups=3),
+    convt_case("conv_transpose2d_groups2", (2, 4, 3, 3), (4, 2, 3, 3), stride=2, padding=1,
+               output_padding=1, groups=2),
+    convt_case("conv_transpose2d_depthwise_no_bias", (1, 3, 3, 2), (3, 1, 2, 2), bias=False,
+               stride=2, groups=3),
 ]
 
 
@@ -116,6 +123,12 @@ PARITY_CONFIGS = [
     ("t_k3_s1_p1", True, (2, 6, 8, 7), (6, 4, 3, 3), dict(padding=1)),
     ("t_dilation_op_ge_stride", True, (2, 3, 6, 5), (3, 4, 3, 2),
      dict(stride=1, padding=1, output_padding=1, dilation=2)),
+    # ResNeXt's grouped 3x3, MobileNet's depthwise 3x3 (stride 2), a grouped decoder
+    ("groups4", False, (2, 8, 9, 9), (8, 2, 3, 3), dict(padding=1, groups=4)),
+    ("depthwise_s2", False, (2, 6, 11, 10), (12, 1, 3, 3), dict(stride=2, padding=1, groups=6)),
+    ("t_groups2", True, (2, 6, 5, 4), (6, 3, 2, 2), dict(stride=2, groups=2)),
+    ("t_depthwise_op", True, (2, 4, 5, 4), (4, 1, 3, 3),
+     dict(stride=2, padding=1, output_padding=1, groups=4, dilation=1)),
 ]
 
 
@@ -131,7 +144,7 @@ def assert_close(ours, ref, what):
                          ids=[c[0] for c in PARITY_CONFIGS])
 def test_matches_torch(torch, name, transposed, x_shape, w_shape, kwargs, with_bias, rng):
     F = torch.nn.functional
-    out_channels = w_shape[1] if transposed else w_shape[0]
+    out_channels = w_shape[1] * kwargs.get("groups", 1) if transposed else w_shape[0]
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     b = rng.standard_normal(out_channels).astype(np.float32) if with_bias else None
@@ -313,8 +326,13 @@ def _zeros(*shape):
      r"padding must be an int or a pair of ints"),
     (lambda: ops.conv2d(_zeros(1, 3, 8, 8), np.zeros((8, 3, 3, 3))), TypeError,
      r"conv2d: input dtype float32 and weight dtype float64 differ"),
-    (lambda: ops.conv2d(_zeros(1, 4, 8, 8), _zeros(8, 2, 3, 3), groups=2), NotImplementedError,
-     r"conv2d: groups=2 is not supported"),
+    (lambda: ops.conv2d(_zeros(1, 4, 8, 8), _zeros(8, 2, 3, 3), groups=0), ValueError,
+     r"conv2d: groups must be a positive int, got 0"),
+    (lambda: ops.conv2d(_zeros(1, 4, 8, 8), _zeros(8, 2, 3, 3), groups=2.0), ValueError,
+     r"conv2d: groups must be a positive int, got 2.0"),
+    (lambda: ops.conv2d(_zeros(1, 4, 8, 8), _zeros(8, 2, 3, 3), groups=3), ValueError,
+     r"conv2d: input shape \(1, 4, 8, 8\) and weight shape \(8, 2, 3, 3\) do not fit "
+     r"groups=3"),
     (lambda: ops.conv_transpose2d(_zeros(1, 3, 4, 4), _zeros(4, 2, 2, 2)), ValueError,
      r"conv_transpose2d: input has 3 channels but weight expects 4 "
      r"\(input shape \(1, 3, 4, 4\), weight shape \(4, 2, 2, 2\)\)"),
@@ -325,8 +343,14 @@ def _zeros(*shape):
      r"conv_transpose2d: output_padding \(2, 2\) must be non-negative and smaller than stride"),
     (lambda: ops.conv_transpose2d(_zeros(1, 4, 1, 1), _zeros(4, 2, 1, 1), padding=1), ValueError,
      r"conv_transpose2d: output size would be \(-1, -1\)"),
-    (lambda: ops.conv_transpose2d(_zeros(1, 4, 4, 4), _zeros(4, 2, 2, 2), groups=2),
-     NotImplementedError, r"conv_transpose2d: groups=2 is not supported"),
+    (lambda: ops.conv_transpose2d(_zeros(1, 4, 4, 4), _zeros(4, 2, 2, 2), groups=True),
+     ValueError, r"conv_transpose2d: groups must be a positive int, got True"),
+    (lambda: ops.conv_transpose2d(_zeros(1, 6, 4, 4), _zeros(6, 2, 2, 2), groups=4),
+     ValueError, r"conv_transpose2d: input shape \(1, 6, 4, 4\) and weight shape "
+                 r"\(6, 2, 2, 2\) do not fit groups=4"),
+    (lambda: ops.conv_transpose2d(_zeros(1, 4, 4, 4), _zeros(4, 2, 2, 2), _zeros(2), groups=2),
+     ValueError, r"conv_transpose2d: bias must have shape \(4,\), C_out = weight.shape\[1\] "
+                 r"\* groups, got \(2,\)"),
     # A zero-size kernel used to give zeros silently.
     (lambda: ops.conv2d(_zeros(1, 3, 5, 5), _zeros(4, 3, 0, 3)), ValueError,
      r"conv2d: the kernel \(KH, KW\) = \(0, 3\) of weight shape \(4, 3, 0, 3\) is empty"),

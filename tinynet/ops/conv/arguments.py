@@ -169,6 +169,11 @@ def check_operands(op, x, weight, bias, transposed):
 
 
 def check_groups(op, groups):
-    """Only ``groups=1`` is implemented."""
-    if groups != 1:
-        raise NotImplementedError(f"{op}: groups={groups} is not supported (only groups=1)")
+    """``groups`` as PyTorch takes it, a positive int (a bool is refused); returned as an int."""
+    try:
+        value = operator.index(groups) if not isinstance(groups, bool) else None
+    except TypeError:
+        value = None
+    if value is None or value < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    return value

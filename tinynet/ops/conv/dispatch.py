@@ -212,16 +212,23 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (likewise OW).  ``stride``, ``padding``, ``dilation``: int or (h, w) pair;
     ``padding`` may also be ``"valid"`` (no padding) or ``"same"`` (OH, OW =
     H, W; stride 1 only, and an odd total padding ``dh*(KH-1)`` puts the extra
-    zero row at the bottom, as PyTorch does).  ``groups`` must be 1 (see below).
+    zero row at the bottom, as PyTorch does).  ``groups`` G splits the
+    channels into G independent convolutions: weight (C_out, C_in/G, KH, KW),
+    filter o sees input channels g*C_in/G ... (g+1)*C_in/G - 1 of its group g.
 
     How it is computed: ``reference.py`` (im2col and one GEMM) is the
     definition; ``choose_algorithm`` picks the fast algorithm that runs.
-    Under ``use_algorithm("reference")`` the reference runs the whole call,
-    and it also computes ``groups`` > 1.
+    Under ``use_algorithm("reference")`` the reference runs the whole call.
+    ``groups`` > 1 (ResNeXt, MobileNet's depthwise convolutions) always runs
+    the reference, whose one batched GEMM computes every group at once; the
+    fast algorithms are written, and measured, for ``groups=1``, the only
+    kind the ResNets and the ResUNet have.
     """
     if forced_algorithm() == "reference":
         return reference.conv2d_reference(input, weight, bias, stride, padding, dilation, groups)
-    check_groups("conv2d", groups)
+    if check_groups("conv2d", groups) != 1:
+        return reference.conv2d_reference(input, weight, bias, stride, padding, dilation,
+                                          int(groups))
     kernel = tuple(getattr(weight, "shape", ())[2:])
     padding, extra = conv2d_padding("conv2d", padding, kernel, stride, dilation)
     return Conv2dFunction(stride, padding, dilation, extra)(input, weight, bias)

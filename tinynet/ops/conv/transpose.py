@@ -14,9 +14,16 @@ roles swapped::
 
 Its weight (C_in, C_out, KH, KW) is exactly the OIHW weight of the convolution
 that maps its output back to its input, which is why PyTorch stores it "IOHW".
+
+With ``groups`` G the input channels split into G blocks of C_in/G, each
+transposed-convolved with its own C_in/G rows of the weight (C_in, C_out/G, KH,
+KW) into C_out/G output channels; the G results are concatenated (``cat``
+differentiates the pieces), which is simple and, for the small G of decoders,
+cheap next to the GEMMs.
 """
 from ...amp.autocast_mode import autocast_op
-from ...autograd import Function
+from ...autograd import Function, as_tensor
+from ..shape import cat
 from .arguments import check_groups, check_operands, conv_geometry, pair
 from .columns import im2col
 from .gemm import conv_gemm, conv_gemm_adjoint, weight_gemm
@@ -86,7 +93,40 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ``output_padding`` (smaller than stride or dilation) adds rows/columns at
     the bottom/right, to pick among the input sizes a strided conv2d maps to
     the same output size.  Argument order is PyTorch's (``groups`` before
-    ``dilation``); ``groups`` must be 1.
+    ``dilation``).  ``groups`` G: weight (C_in, C_out/G, KH, KW), and input
+    channel block g (of C_in/G) makes output channel block g (of C_out/G).
     """
-    check_groups("conv_transpose2d", groups)
-    return ConvTranspose2dFunction(stride, padding, output_padding, dilation)(input, weight, bias)
+    groups = check_groups("conv_transpose2d", groups)
+    if groups == 1:
+        function = ConvTranspose2dFunction(stride, padding, output_padding, dilation)
+        return function(input, weight, bias)
+    return _grouped(input, weight, bias, groups, (stride, padding, output_padding, dilation))
+
+
+def _grouped(input, weight, bias, groups, geometry):
+    """conv_transpose2d with ``groups`` > 1: one transposed convolution a group, concatenated.
+
+    ``geometry`` is (stride, padding, output_padding, dilation), the same for every group.
+    """
+    x, weight = as_tensor(input), as_tensor(weight)
+    name = "conv_transpose2d"
+    if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[0] or \
+            x.shape[1] % groups:
+        raise ValueError(
+            f"{name}: input shape {tuple(x.shape)} and weight shape {tuple(weight.shape)} do "
+            f"not fit groups={groups}: need input (N, C_in, H, W) and weight (C_in, C_out/G, "
+            "KH, KW) with C_in divisible by groups")
+    if bias is not None:
+        bias = as_tensor(bias)
+        out_channels = weight.shape[1] * groups
+        if tuple(bias.shape) != (out_channels,):
+            raise ValueError(f"{name}: bias must have shape ({out_channels},), C_out = "
+                             f"weight.shape[1] * groups, got {tuple(bias.shape)}")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"{name}: input dtype {x.dtype} and bias dtype {bias.dtype} differ")
+    block = x.shape[1] // groups
+    pieces = [ConvTranspose2dFunction(*geometry)(x[:, g * block:(g + 1) * block],
+                                                 weight[g * block:(g + 1) * block], None)
+              for g in range(groups)]
+    y = cat(pieces, dim=1)
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
