@@ -56,16 +56,20 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
     Returns
     -------
-    float, the total norm of the gradients before clipping.
+    Tensor, 0-d, the total norm of the gradients before clipping, on their device
+    and of their dtype (as PyTorch: ``clip_grad_norm_(...).item()`` is the float).
+    Deciding whether to scale reads it on the host: one device sync a call, where
+    PyTorch multiplies by min(coef, 1) on the device instead.
     """
     norm_type = float(norm_type)
     params = _with_grads(parameters)
     if not params:
-        return 0.0
+        return Tensor(backend.np.zeros((), backend.DEFAULT_DTYPE))
     grads = [_grad_array(p) for p in params]
     xp = backend.get_array_module(grads[0])
     norms = xp.stack([_vector_norm(g, norm_type) for g in grads])
-    total = float(_vector_norm(norms, norm_type))  # one device sync, here
+    total_norm = _vector_norm(norms, norm_type)
+    total = float(total_norm)                      # one device sync, here
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
@@ -75,7 +79,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if coef < 1.0 or math.isnan(coef):  # torch multiplies by nan too, poisoning the step
         for p, g in zip(params, grads):
             _set_grad_array(p, g * coef)
-    return total
+    return Tensor(total_norm)
 
 
 def clip_grad_value_(parameters, clip_value):
