@@ -46,11 +46,57 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64,
     eps, atol, rtol : float
         Step of the central difference; pass if ``|analytic - numeric| <=
         atol + rtol * |numeric|`` for every checked element or direction.
+    max_elements : int
+        An input of at most this many values is checked element by element;
+        a larger one along ``n_directions`` random directions.
+    seed : int
+        Seeds the random weights ``R`` and the directions, so a run repeats.
 
     Returns True, or raises GradcheckError naming the input, the worst element
     (or direction) and the analytic and numeric values.
     """
     inputs = list(inputs)
+    checked = _checked_inputs(inputs)
+    rng = np.random.default_rng(seed)
+    weights, analytic = _analytic_gradients(fn, inputs, checked, rng)
+
+    def numeric(i, direction):
+        """(L(x + eps d) - L(x - eps d)) / (2 eps) for input i moved along ``direction``."""
+        x = inputs[i]
+        original = x.data
+        d = backend.to_device(direction, x.device)
+        with no_grad():
+            x.data = original + eps * d
+            plus = _scalar_loss(fn, inputs, weights)
+            x.data = original - eps * d
+            minus = _scalar_loss(fn, inputs, weights)
+        x.data = original
+        return (plus - minus) / (2 * eps)
+
+    for i in checked:
+        x, g = inputs[i], analytic[i]
+        if x.numel() <= max_elements:
+            probes = _unit_directions(x.shape)
+        else:
+            probes = ((f"random direction {k}", rng.standard_normal(x.shape))
+                      for k in range(n_directions))
+        worst = None   # (excess over the tolerance, where, analytic, numeric)
+        for where, d in probes:
+            a, n = float((g * d).sum()), numeric(i, d)
+            excess = abs(a - n) - (atol + rtol * abs(n))
+            if worst is None or excess > worst[0]:
+                worst = (excess, where, a, n)
+        if worst[0] > 0:
+            _, where, a, n = worst
+            raise GradcheckError(
+                f"gradcheck failed for input {i} (shape {x.shape}) at {where}: "
+                f"analytic {a:.8g} vs numeric {n:.8g} "
+                f"(|diff| {abs(a - n):.3g} > atol {atol} + rtol {rtol} * |numeric|)")
+    return True
+
+
+def _checked_inputs(inputs):
+    """The indices of the inputs to check: Tensors that require grad, all float64."""
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
@@ -58,9 +104,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64,
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} has dtype {inputs[i].dtype}; use float64 "
                             "(float32 rounding makes numerical gradients meaningless)")
-    rng = np.random.default_rng(seed)
+    return checked
 
-    # Analytic gradients of L = sum(f(x) * R).
+
+def _analytic_gradients(fn, inputs, checked, rng):
+    """The weights R (one array per output) and {i: dL/dx_i} by backward, L = sum(f(x) * R)."""
     for i in checked:
         inputs[i].grad = None
     out = fn(*inputs)
@@ -75,44 +123,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=64,
     for i in checked:
         g = inputs[i].grad
         analytic[i] = backend.to_numpy(g.data) if g is not None else np.zeros(inputs[i].shape)
+    return weights, analytic
 
-    def directional(i, direction):
-        x = inputs[i]
-        original = x.data
-        d = backend.to_device(direction, x.device)
-        with no_grad():
-            x.data = original + eps * d
-            plus = _scalar_loss(fn, inputs, weights)
-            x.data = original - eps * d
-            minus = _scalar_loss(fn, inputs, weights)
-        x.data = original
-        return (plus - minus) / (2 * eps)
 
-    for i in checked:
-        x, g = inputs[i], analytic[i]
-        worst = None  # (excess over tolerance, where, analytic, numeric)
-        if x.numel() <= max_elements:
-            for flat in range(x.numel()):
-                d = np.zeros(x.numel())
-                d[flat] = 1.0
-                numeric = directional(i, d.reshape(x.shape))
-                a = float(g.reshape(-1)[flat])
-                excess = abs(a - numeric) - (atol + rtol * abs(numeric))
-                where = f"element {tuple(int(k) for k in np.unravel_index(flat, x.shape))}"
-                if worst is None or excess > worst[0]:
-                    worst = (excess, where, a, numeric)
-        else:
-            for k in range(n_directions):
-                d = rng.standard_normal(x.shape)
-                numeric = directional(i, d)
-                a = float((g * d).sum())
-                excess = abs(a - numeric) - (atol + rtol * abs(numeric))
-                if worst is None or excess > worst[0]:
-                    worst = (excess, f"random direction {k}", a, numeric)
-        if worst[0] > 0:
-            _, where, a, numeric = worst
-            raise GradcheckError(
-                f"gradcheck failed for input {i} (shape {x.shape}) at {where}: "
-                f"analytic {a:.8g} vs numeric {numeric:.8g} "
-                f"(|diff| {abs(a - numeric):.3g} > atol {atol} + rtol {rtol} * |numeric|)")
-    return True
+def _unit_directions(shape):
+    """("element (k, ...)", the unit array at k) for every element of an array of ``shape``."""
+    for flat in range(int(np.prod(shape))):
+        d = np.zeros(shape)
+        d.reshape(-1)[flat] = 1.0
+        yield f"element {tuple(int(k) for k in np.unravel_index(flat, shape))}", d

@@ -59,8 +59,9 @@ class Function:
       gradients of an input used more than once.
 
     Non-tensor arguments (stride, dim, ...) go to ``__init__``; an object is
-    used once: ``Conv2dFunction(stride=2)(x, w, b)``.  PyTorch's style
-    (``forward(ctx, ...)``, ``MyFunction.apply(x)``) runs through function_ctx.py.
+    used once: ``Conv2dReference(stride=2)(x, w, b)`` (ops/conv/reference.py).
+    PyTorch's style (``forward(ctx, ...)``, ``MyFunction.apply(x)``) runs
+    through function_ctx.py.
     """
     _released = False  # set by _release() after backward frees the saved arrays
 

@@ -123,7 +123,8 @@ class Tensor:
     grad : Tensor or None
         After ``backward()``, the gradient of the output with respect to this
         tensor (same shape, device and dtype).  Gradients accumulate: call
-        ``zero_grad()`` (or set ``grad = None``) between steps.
+        ``optimizer.zero_grad()`` or ``model.zero_grad()`` (or set ``grad = None``)
+        between steps.
     requires_grad : bool
         Whether gradients flow to this tensor.
     grad_fn : Function or None

@@ -18,7 +18,6 @@ Saving and loading (``state_dict`` / ``load_state_dict``) live in
 """
 import numpy as np
 
-from .. import backend
 from ..autograd import Tensor
 from . import device as _device
 from . import state_dict as _state
@@ -311,22 +310,10 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        """Reset the gradients of all parameters: to None (default), or to zeros."""
-        for param in self.parameters():
-            if param.grad is None:
-                continue
-            if set_to_none:
-                param.grad = None
-            else:
-                # A fresh zero array rather than an in-place fill: a backward
-                # pass may have stored one array as the grad of two tensors.
-                grad = param.grad
-                array = grad.data if isinstance(grad, Tensor) else grad
-                zeros = backend.get_array_module(array).zeros_like(array)
-                if isinstance(grad, Tensor):
-                    grad.data = zeros
-                else:
-                    param.grad = zeros
+        """Reset the gradients of all parameters: to None (default), or to zeros
+        (as ``Optimizer.zero_grad``, whose helper it shares)."""
+        from ..optim.optimizer import zero_gradients   # (tinynet.optim imports tinynet.nn)
+        zero_gradients(self.parameters(), set_to_none)
 
     def _tensors(self):
         """Every parameter and buffer (persistent or not) of the tree, each once."""

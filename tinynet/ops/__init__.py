@@ -4,6 +4,12 @@ One topic per module; everything public is re-exported here, so
 ``tn.ops.conv2d`` and ``tinynet.ops.conv.conv2d`` are the same function.
 (``inplace`` is the exception: its ``add_``, ``zero_``, ... are Tensor methods,
 attached in ``tinynet/tensor_methods.py``.)
+
+Three names a first reading meets here before their own files: ``@autocast_op``
+on an op changes nothing unless the call is inside ``tn.autocast`` (mixed
+precision, ``tinynet/amp/``); ``deferred_checks`` holds a check of values on the
+GPU (a class index out of range) until the next read from the device; and
+``blocking`` splits big arrays into cache-sized pieces on the CPU.
 """
 from .math import *  # noqa: F401,F403
 from .einstein_sum import *  # noqa: F401,F403

@@ -88,6 +88,23 @@ def _set_grad_array(param, array):
         param.grad = array
 
 
+def zero_gradients(params, set_to_none=True):
+    """Reset the gradient of every parameter in ``params``: to None, or to fresh zeros.
+
+    ``Optimizer.zero_grad`` and ``Module.zero_grad`` both come here.  Zeros are a
+    fresh array, not ``grad[...] = 0``: backward may hand the same array to several
+    leaves, or alias the caller's ``gradient``, and zeroing in place would clobber those.
+    """
+    for p in params:
+        grad = _grad_array(p)
+        if grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            _set_grad_array(p, backend.get_array_module(grad).zeros_like(grad))
+
+
 def _is_array(value):
     return hasattr(value, "shape") and hasattr(value, "dtype")
 
@@ -189,19 +206,8 @@ class Optimizer:
         memory and lets ``step()`` skip parameters that got no new gradient.
         With ``set_to_none=False`` the gradients become zeros.
         """
-        for group in self.param_groups:
-            for p in group["params"]:
-                grad = _grad_array(p)
-                if grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    # A fresh array, not grad[...] = 0: backward may hand the
-                    # same array to several leaves, or alias the caller's
-                    # `gradient`, and zeroing in place would clobber those.
-                    xp = backend.get_array_module(grad)
-                    _set_grad_array(p, xp.zeros_like(grad))
+        zero_gradients((p for group in self.param_groups for p in group["params"]),
+                       set_to_none)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; return ``closure()``'s loss if given.
