@@ -75,6 +75,29 @@ def tensor_attributes_and_indexing(lib):
 
 
 @idiom
+def counting_into_elements_in_place(lib):
+    """A confusion matrix and a histogram filled element by element, a reduction changed in
+    place (the 0-d results of indexing and of full reductions are tensors like any other)."""
+    predictions, targets = labels(20, 3, seed=1), labels(20, 3, seed=2)
+    confusion = lib.zeros(3, 3, dtype=lib.long)
+    for p, t in zip(predictions, targets):
+        confusion[t, p] += 1
+    histogram = lib.zeros(4)
+    histogram[1] += 2.5
+    x = lib.tensor(data(2, 3))
+    total = x.sum()
+    total += 1
+    mean = x.mean()
+    mean /= 2
+    element = x[1, 2]          # a view, as in PyTorch: changing it changes x
+    element += 5
+    with lib.no_grad():
+        loss = lib.nn.functional.cross_entropy(x, lib.tensor([0, 2]))
+        loss *= 2
+    return [confusion, histogram, total, mean, element, x, loss]
+
+
+@idiom
 def joining_and_arithmetic(lib):
     tensor = lib.tensor(data(3, 4))
     t1 = lib.cat([tensor, tensor, tensor], dim=1)

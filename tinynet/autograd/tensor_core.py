@@ -157,7 +157,13 @@ class Tensor:
 
     @classmethod
     def _from_array(cls, array):
-        """A constant Tensor around ``array`` as it is (ops' outputs: no checks, no copies)."""
+        """A constant Tensor around ``array`` as it is (ops' outputs: no checks, no copies).
+
+        A NumPy scalar (what ``a.sum()`` or ``a[0, 1]`` return) becomes a 0-d array, so
+        that the tensor can be changed in place like any other (``cm[t, p] += 1``).
+        """
+        if isinstance(array, np.generic):
+            array = np.asarray(array)
         t = cls.__new__(cls)
         t.data, t.grad, t.requires_grad, t.grad_fn, t._output_index = array, None, False, None, 0
         return t

@@ -364,10 +364,16 @@ class GetItem(Function):
         # copied to the device, once, here.
         self.index = _index_on_device(self.index, backend.get_array_module(x))
         try:
-            return x[self.index]
+            y = x[self.index]
         except IndexError as exc:
             raise IndexError(f"index {self.index!r} into a tensor of shape {tuple(x.shape)}: "
                              f"{exc}") from None
+        if isinstance(y, np.generic):
+            # An int for every axis: NumPy returns a copied scalar, PyTorch a 0-d view, so
+            # that ``e = x[1, 2]; e += 5`` changes x.  A trailing ``...`` gives the view.
+            index = self.index if isinstance(self.index, tuple) else (self.index,)
+            y = x[index + (Ellipsis,)]
+        return y
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
