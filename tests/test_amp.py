@@ -136,6 +136,8 @@ OP_CASES = [
            lambda L, a, b: L.F.cosine_similarity(a, b, dim=1), [normal(3, 4), normal(3, 4)]),
     OpCase("layer_norm", "layer_norm", lambda L, x, w, b: L.F.layer_norm(x, (6,), w, b),
            [normal(4, 6), normal(6), normal(6)]),
+    OpCase("group_norm", "group_norm", lambda L, x, w, b: L.F.group_norm(x, 2, w, b),
+           [normal(2, 4, 3, 3), normal(4), normal(4)]),
     OpCase("batch_norm", "batch_norm",
            lambda L, x, w, b: L.F.batch_norm(x, None, None, w, b, training=True),
            [normal(4, 3, 2, 2), normal(3), normal(3)]),

@@ -152,11 +152,102 @@ def test_linear_matches_torch(torch, shape):
     ("LogSoftmax", (), dict(dim=1)),
     ("Flatten", (), dict()),
     ("Identity", (), dict()),
+    ("ReLU6", (), dict()),
+    ("ELU", (0.5,), dict()),
+    ("GELU", (), dict(approximate="tanh")),
+    ("GELU", (), dict()),
+    ("SiLU", (), dict()),
+    ("Softplus", (), dict(beta=2.0, threshold=5.0)),
+    ("Hardtanh", (-0.5, 0.5), dict()),
+    ("Hardsigmoid", (), dict()),
+    ("Hardswish", (), dict()),
+    ("Mish", (), dict()),
+    ("LogSigmoid", (), dict()),
+    ("Unflatten", (1, (1, 3)), dict()),
 ])
 def test_stateless_layers_match_torch(torch, name, args, kwargs):
     theirs_m, ours_m = getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
     assert repr(ours_m) == repr(theirs_m)
-    assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 3, 6, 6)))
+    assert_same(*run_both(torch, theirs_m, ours_m, 3 * randn(2, 3, 6, 6)))
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape", [
+    ("LayerNorm", (6,), dict(), (2, 5, 6)),
+    ("LayerNorm", ((5, 6),), dict(eps=1e-3), (2, 5, 6)),
+    ("LayerNorm", (6,), dict(bias=False), (4, 6)),
+    ("LayerNorm", (6,), dict(elementwise_affine=False), (4, 6)),
+    ("GroupNorm", (2, 4), dict(), (2, 4, 3, 5)),
+    ("GroupNorm", (4, 4), dict(affine=False), (1, 4, 3, 3)),       # batch 1: per sample
+    ("GroupNorm", (3, 6), dict(bias=False), (2, 6, 4)),
+    ("PReLU", (), dict(), (2, 3, 4, 4)),
+    ("PReLU", (3,), dict(init=0.1), (2, 3, 4, 4)),
+])
+def test_layers_with_parameters_match_torch(torch, name, args, kwargs, shape):
+    """Same repr, keys, default init (checked before copying), forward and gradients."""
+    theirs_m, ours_m = getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
+    assert repr(ours_m) == repr(theirs_m)
+    initial = {k: v.detach().numpy() for k, v in theirs_m.state_dict().items()}
+    assert list(ours_m.state_dict()) == list(initial)
+    for key, value in ours_m.state_dict().items():
+        np.testing.assert_array_equal(value, initial[key], err_msg=key)
+    with torch.no_grad():                    # weights other than the init, to test them
+        for p in theirs_m.parameters():
+            p.copy_(torch.tensor(np.random.default_rng(3).uniform(0.5, 1.5, tuple(p.shape))))
+    copy_from_torch(theirs_m, ours_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, 2 * randn(*shape)), atol=1e-4)
+
+
+def test_embedding_matches_torch(torch):
+    """Lookup, padding row (zero at init, no gradient), repr, from_pretrained."""
+    theirs_m, ours_m = torch.nn.Embedding(7, 3, padding_idx=-1), nn.Embedding(7, 3, padding_idx=-1)
+    assert repr(ours_m) == repr(theirs_m) == "Embedding(7, 3, padding_idx=6)"
+    assert not ours_m.weight.data[6].any() and ours_m.weight.data[:6].std() > 0.5   # N(0, 1)
+    copy_from_torch(theirs_m, ours_m)
+    index = np.array([[0, 6, 2], [6, 2, 5]])
+    ours, theirs = ours_m(tn.tensor(index)), theirs_m(torch.tensor(index))
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy())
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_allclose(ours_m.weight.grad.numpy(), theirs_m.weight.grad.numpy())
+    assert not ours_m.weight.grad.numpy()[6].any()
+    table = randn(4, 2)
+    frozen = nn.Embedding.from_pretrained(tn.tensor(table))
+    assert not frozen.weight.requires_grad and frozen.num_embeddings == 4
+    np.testing.assert_array_equal(frozen(tn.tensor([3, 1])).numpy(), table[[3, 1]])
+    assert nn.Embedding.from_pretrained(tn.tensor(table), freeze=False).weight.requires_grad
+    with pytest.raises(ValueError, match=r"Embedding: padding_idx \(7\) must be within "
+                                         r"num_embeddings \(7\)"):
+        nn.Embedding(7, 3, padding_idx=7)
+    with pytest.raises(NotImplementedError, match="max_norm"):
+        nn.Embedding(7, 3, max_norm=1.0)
+
+
+def test_dropout2d_zeroes_whole_channels():
+    drop = nn.Dropout2d(0.5)
+    assert repr(drop) == "Dropout2d(p=0.5, inplace=False)"
+    y = drop(tn.ones(40, 50, 3, 3)).numpy()
+    per_channel = y.reshape(40, 50, 9)
+    assert (per_channel == per_channel[..., :1]).all()            # one draw a channel
+    assert set(np.unique(y)) == {0.0, 2.0}
+    assert abs((per_channel[..., 0] == 0).mean() - 0.5) < 0.05
+    drop.eval()
+    np.testing.assert_array_equal(drop(tn.ones(2, 3, 2, 2)).numpy(), np.ones((2, 3, 2, 2)))
+    with pytest.raises(ValueError, match=r"dropout2d: expected input \(N, C, H, W\), got "
+                                         r"shape \(3, 4\)"):
+        nn.Dropout2d()(tn.ones(3, 4))
+    with pytest.raises(ValueError, match=r"Dropout2d: p \(the dropout probability\) must be"):
+        nn.Dropout2d(2.0)
+
+
+def test_groupnorm_and_layernorm_errors():
+    with pytest.raises(ValueError, match=r"GroupNorm: num_channels \(6\) must be divisible by "
+                                         r"num_groups \(4\)"):
+        nn.GroupNorm(4, 6)
+    with pytest.raises(ValueError, match=r"group_norm: expected input \(N, C, \*\) with C "
+                                         r"divisible by num_groups = 2, got shape \(2, 3, 4\)"):
+        nn.GroupNorm(2, 4)(tn.ones(2, 3, 4))
+    with pytest.raises(ValueError, match=r"layer_norm: normalized_shape \(6,\) must be the last"):
+        nn.LayerNorm(6)(tn.ones(2, 5))
 
 
 def test_dropout_train_and_eval():

@@ -45,6 +45,12 @@ GRADCHECK_CASES = [
     GradCase("hardtanh_relu6", lambda x: ops.hardtanh(x, -0.5, 0.5) + ops.relu6(4 * x),
              lambda r: [away_from_zero(r, 3, 4)]),
     GradCase("silu", ops.silu, lambda r: [2 * normal(r, 3, 4)]),
+    # compositions: hardsigmoid/hardswish have kinks at +-3, kept away from
+    GradCase("hardsigmoid_hardswish", lambda x: ops.hardsigmoid(x) + ops.hardswish(x),
+             lambda r: [np.array([-4.5, -2.5, -0.7, 0.4, 2.2, 3.6])]),
+    GradCase("mish", ops.mish, lambda r: [2 * normal(r, 3, 4)]),
+    GradCase("prelu_per_channel", ops.prelu,
+             lambda r: [away_from_zero(r, 2, 3, 2), r.uniform(0.1, 0.4, 3)]),
     GradCase("softplus_beta", lambda x: ops.softplus(x, beta=2.0), lambda r: [2 * normal(r, 3, 4)]),
     # beyond the threshold softplus is the identity (slope 1); keep away from the switch
     GradCase("softplus_above_threshold", lambda x: ops.softplus(x, threshold=1.0),

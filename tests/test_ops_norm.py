@@ -45,6 +45,10 @@ GRADCHECK_CASES = [
     GradCase("bn_eval_affine_nchw", _eval,
              lambda r: [normal(r, 2, 3, 3, 3), positive(r, 3), normal(r, 3)]),
     GradCase("bn_eval_plain_nc", _eval, lambda r: [normal(r, 4, 3)]),
+    GradCase("group_norm_affine", lambda x, w, b: ops.group_norm(x, 2, w, b),
+             lambda r: [normal(r, 2, 4, 2, 3), positive(r, 4), normal(r, 4)]),
+    GradCase("group_norm_instance", lambda x: ops.group_norm(x, 3, eps=1e-3),
+             lambda r: [normal(r, 2, 3, 5)]),
 ]
 
 

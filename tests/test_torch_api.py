@@ -170,6 +170,11 @@ CASES = {
                     + F(L).hardtanh(a) + F(L).logsigmoid(a) + a.sigmoid() + a.tanh(),
                     normal(3, 5) * 2),
     "gelu_tanh": (lambda L, a: F(L).gelu(a, approximate="tanh"), normal(3, 5) * 2),
+    "mobilenet_and_yolo_activations": (
+        lambda L, a: F(L).hardsigmoid(a) + F(L).hardswish(a) + F(L).mish(a), normal(3, 5) * 3),
+    "prelu_per_channel_and_shared": (
+        lambda L, x, w, w1: (F(L).prelu(x, w), F(L).prelu(x, w1), F(L).prelu(x[0, :, 0], w1)),
+        normal(2, 3, 4), positive(3) / 4, positive(1) / 4),
     "softplus_beta_threshold": (lambda L, a: F(L).softplus(a, beta=2.0, threshold=3.0),
                                 normal(3, 5) * 2),
     "softmax_dims": (lambda L, a: a.softmax(1) + L.softmax(a, dim=0) + a.log_softmax(-1),
@@ -224,6 +229,10 @@ CASES = {
     "layer_norm_affine": (lambda L, x, w, b: (F(L).layer_norm(x, (4,), w, b),
                                                F(L).layer_norm(x, x.shape[1:])),
                           normal(2, 3, 4), normal(4), normal(4)),
+    "group_norm": (lambda L, x, w, b: (F(L).group_norm(x, 2, w, b), F(L).group_norm(x, 1),
+                                       F(L).group_norm(x, 4)),
+                   normal(2, 4, 3, 2), normal(4), normal(4)),
+    "group_norm_sequence": (lambda L, x: F(L).group_norm(x, 3), normal(2, 6, 5)),
     # --- type promotion (forward dtypes, and gradients in each leaf's dtype) ----------------
     "int_times_float_scalar": (lambda L, a: a * 2.5, np.array([1, 2, 3])),
     "int_times_int_scalar": (lambda L, a: a * 2, np.array([1, 2, 3])),

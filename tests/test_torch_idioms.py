@@ -633,6 +633,45 @@ def transformer_block_functional(lib):
 
 
 @idiom
+def transformer_and_diffusion_modules(lib):
+    """A pre-norm transformer block and a diffusion U-Net's ResBlock, written with the
+    modules (nn.Embedding, nn.LayerNorm, nn.GELU, nn.GroupNorm, nn.SiLU, nn.Dropout2d)."""
+    nn = lib.nn
+
+    class Block(nn.Module):
+        def __init__(self, vocab, d):
+            super().__init__()
+            self.wte = nn.Embedding(vocab, d, padding_idx=0)
+            self.ln = nn.LayerNorm(d)
+            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+            self.head = nn.Linear(d, vocab, bias=False)
+
+        def forward(self, idx):
+            x = self.wte(idx)
+            return self.head(x + self.mlp(self.ln(x)))
+
+    class ResBlock(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.body = nn.Sequential(nn.GroupNorm(2, channels), nn.SiLU(),
+                                      nn.Conv2d(channels, channels, 3, padding=1),
+                                      nn.Dropout2d(0.1), nn.Mish())
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    block, res = set_weights(lib, Block(7, 8)), set_weights(lib, ResBlock(4), seed=1)
+    res.eval()
+    idx = lib.tensor(labels(10, 7).reshape(2, 5))
+    loss = lib.nn.functional.cross_entropy(block(idx).view(-1, 7), idx.view(-1))
+    image = lib.tensor(data(2, 4, 5, 5), requires_grad=True)
+    total = loss + res(image).pow(2).mean()
+    total.backward()
+    return [loss, total, image.grad, block.wte.weight.grad, block.ln.weight.grad,
+            res.body[0].weight.grad, [name for name, _ in block.named_parameters()]]
+
+
+@idiom
 def one_hot_the_old_way(lib):
     y = lib.tensor([0, 2, 1, 2])
     one_hot = lib.zeros(4, 3).scatter_(1, y.unsqueeze(1), 1)

@@ -10,27 +10,34 @@ Submodules: ``init`` (weight initialization), ``functional`` (the ops, as ``F``)
 ``utils`` (gradient clipping, parameter counting), ``parallel`` (DistributedDataParallel).
 """
 from . import functional, init, parallel, utils
-from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
+                         LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus,
+                         Tanh)
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .sync_batchnorm import SyncBatchNorm
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
-from .dropout import Dropout
-from .flatten import Flatten
+from .dropout import Dropout, Dropout2d
+from .flatten import Flatten, Unflatten
 from .linear import Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, FocalTverskyLoss,
                    HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss, TverskyLoss)
 from .hooks import RemovableHandle
 from .module import Module
+from .normalization import GroupNorm, LayerNorm
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .sparse import Embedding
 from .upsampling import Upsample
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "parallel", "utils",
            "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "Linear", "Identity",
-           "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+           "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "ReLU6", "ELU",
+           "GELU", "SiLU", "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish",
+           "LogSigmoid", "PReLU", "LayerNorm", "GroupNorm", "Embedding",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample",
-           "Dropout", "Flatten", "Sequential", "ModuleList", "ModuleDict",
+           "Dropout", "Dropout2d", "Flatten", "Unflatten", "Sequential", "ModuleList",
+           "ModuleDict",
            "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",
            "FocalTverskyLoss"]

@@ -4,9 +4,13 @@ All keep the input's shape.  ``inplace=True`` is accepted for compatibility with
 PyTorch code and ignored: tinynet never overwrites an input (autograd may need it).
 """
 from . import functional as F
+from . import init
 from .module import Module
+from .parameter import empty_parameter
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"]
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "ReLU6", "ELU",
+           "GELU", "SiLU", "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish",
+           "LogSigmoid", "PReLU"]
 
 
 class ReLU(Module):
@@ -86,3 +90,142 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+
+class _TakesInplace(Module):
+    """Base of the activations with PyTorch's ``inplace`` argument (accepted, never in place:
+    see the module docstring); ``inplace=True`` shows in the repr where PyTorch's does."""
+    _shows_inplace = True
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace and self._shows_inplace else ""
+
+
+class ReLU6(_TakesInplace):
+    """min(max(x, 0), 6), elementwise (MobileNet)."""
+
+    def forward(self, input):
+        return F.relu6(input)
+
+
+class ELU(Module):
+    """x if x > 0 else alpha (e^x - 1), elementwise."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.elu(input, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class GELU(Module):
+    """x Phi(x), Phi the Gaussian cdf (transformers); ``approximate="tanh"`` for the tanh form."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input):
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(_TakesInplace):
+    """x sigmoid(x) (swish; EfficientNet, diffusion U-Nets)."""
+
+    def forward(self, input):
+        return F.silu(input)
+
+
+class Softplus(Module):
+    """log(1 + e^(beta x)) / beta, and x where beta x > threshold."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardtanh(Module):
+    """x clamped into [min_val, max_val]."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, input):
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return (f"min_val={self.min_val}, max_val={self.max_val}"
+                + (", inplace=True" if self.inplace else ""))
+
+
+class Hardsigmoid(_TakesInplace):
+    """relu6(x + 3) / 6, elementwise (MobileNetV3's squeeze-and-excitation gate)."""
+    _shows_inplace = False
+
+    def forward(self, input):
+        return F.hardsigmoid(input)
+
+
+class Hardswish(_TakesInplace):
+    """x relu6(x + 3) / 6, elementwise (MobileNetV3)."""
+    _shows_inplace = False
+
+    def forward(self, input):
+        return F.hardswish(input)
+
+
+class Mish(_TakesInplace):
+    """x tanh(softplus(x)), elementwise (YOLOv4)."""
+
+    def forward(self, input):
+        return F.mish(input)
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), elementwise, without overflow."""
+
+    def forward(self, input):
+        return F.logsigmoid(input)
+
+
+class PReLU(Module):
+    """x if x >= 0 else a x, with a learned slope ``a``: one for all channels
+    (``num_parameters=1``) or one a channel of dim 1 (``num_parameters=C``); starts at ``init``."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = empty_parameter((num_parameters,), device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+

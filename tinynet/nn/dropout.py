@@ -10,7 +10,7 @@ import numbers
 from . import functional as F
 from .module import Module
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "Dropout2d"]
 
 
 class Dropout(Module):
@@ -18,11 +18,12 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
+        name = type(self).__name__
         if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise TypeError(f"Dropout: p (the dropout probability) must be a number, got {p!r} "
+            raise TypeError(f"{name}: p (the dropout probability) must be a number, got {p!r} "
                             f"({type(p).__name__})")
         if not 0 <= p <= 1:  # also refuses NaN
-            raise ValueError(f"Dropout: p (the dropout probability) must be between 0 and 1, "
+            raise ValueError(f"{name}: p (the dropout probability) must be between 0 and 1, "
                              f"got {p}")
         self.p = p
         self.inplace = inplace  # accepted for PyTorch compatibility; never in place
@@ -32,3 +33,10 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels of (N, C, H, W) with probability ``p`` in training (``F.dropout2d``)."""
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training)

@@ -1,8 +1,9 @@
-"""``Flatten``: merge the axes start_dim..end_dim into one, e.g. (N, C, H, W) -> (N, C*H*W)."""
+"""``Flatten``: merge the axes start_dim..end_dim into one, e.g. (N, C, H, W) -> (N, C*H*W);
+``Unflatten``: split one axis into several, e.g. (N, C*H*W) -> (N, C, H, W)."""
 from . import functional as F
 from .module import Module
 
-__all__ = ["Flatten"]
+__all__ = ["Flatten", "Unflatten"]
 
 
 class Flatten(Module):
@@ -18,3 +19,18 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size`` (whose product is its length; one -1 allowed)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim = dim
+        self.unflattened_size = tuple(unflattened_size)
+
+    def forward(self, input):
+        return F.unflatten(input, self.dim, self.unflattened_size)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -39,10 +39,11 @@ from ..ops.creation import (
 )
 from ..ops.conv import conv2d, conv_transpose2d
 from ..ops.activation import (
-    elu, gelu, hardtanh, leaky_relu, log_softmax, logsigmoid, relu, relu6, sigmoid, silu, softmax,
-    softplus, tanh
+    elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, prelu,
+    relu, relu6, sigmoid, silu, softmax, softplus, tanh
 )
 from ..ops.layer_norm import layer_norm
+from ..ops.group_norm import group_norm
 from ..ops.loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, dice_loss,
     focal_tversky_loss, kl_div, nll_loss, tversky_loss
@@ -54,7 +55,7 @@ from ..ops.pooling import (
 )
 from ..ops.batch_norm import batch_norm
 from ..ops.sync_batch_norm import sync_batch_norm
-from ..ops.dropout import dropout
+from ..ops.dropout import dropout, dropout2d
 
 # Every name imported above (the same objects as ``tinynet.ops.<name>``).
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -22,6 +22,7 @@ from .creation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .activation import *  # noqa: F401,F403
 from .layer_norm import *  # noqa: F401,F403
+from .group_norm import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .loss_regression import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403

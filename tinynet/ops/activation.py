@@ -36,10 +36,11 @@ from .. import backend
 from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
 from .inplace import assign_in_place, check_in_place
-from .math import neg
+from .math import add, div, mul, neg, where
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh",
-           "logsigmoid", "sigmoid", "tanh", "softmax", "log_softmax"]
+           "logsigmoid", "sigmoid", "tanh", "softmax", "log_softmax", "hardsigmoid",
+           "hardswish", "mish", "prelu"]
 
 
 class ReLU(Function):
@@ -327,6 +328,43 @@ def softplus(input, beta=1.0, threshold=20.0):
 def logsigmoid(input):
     """log(sigmoid(input)) = -softplus(-input), computed without overflow."""
     return neg(softplus(neg(input)))
+
+
+def hardsigmoid(input, inplace=False):
+    """relu6(input + 3) / 6: 0 below -3, 1 above 3, linear between (MobileNetV3).
+
+    A composition of ops, so its gradient (1/6 between -3 and 3, else 0) needs no Function.
+    """
+    return _maybe_in_place("hardsigmoid", input, lambda x: div(relu6(add(x, 3.0)), 6.0),
+                           inplace)
+
+
+def hardswish(input, inplace=False):
+    """input * relu6(input + 3) / 6 (MobileNetV3's cheap swish); a composition of ops."""
+    return _maybe_in_place("hardswish", input,
+                           lambda x: mul(x, div(relu6(add(x, 3.0)), 6.0)), inplace)
+
+
+def mish(input, inplace=False):
+    """input * tanh(softplus(input)) (Misra 2019); a composition of ops."""
+    return _maybe_in_place("mish", input, lambda x: mul(x, tanh(softplus(x))), inplace)
+
+
+def prelu(input, weight):
+    """input where input >= 0, else weight * input, with a learned slope ``weight``.
+
+    ``weight`` is (1,) (one slope) or (C,), one slope a channel of dim 1 of
+    input (N, C, *); a composition of ops (its gradient reaches the slopes).
+    """
+    x, weight = as_tensor(input), as_tensor(weight)
+    if weight.ndim != 1 or (weight.shape[0] != 1 and (x.ndim < 2 or
+                                                    weight.shape[0] != x.shape[1])):
+        raise ValueError(f"prelu: weight must have shape (1,) or (C,) with C = input.shape[1]; "
+                         f"got weight shape {tuple(weight.shape)} for input shape "
+                         f"{tuple(x.shape)}")
+    if x.ndim >= 2:
+        weight = weight.reshape((-1,) + (1,) * (x.ndim - 2))
+    return where(x >= 0, x, mul(weight, x))
 
 
 def sigmoid(input):

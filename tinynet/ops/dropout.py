@@ -13,7 +13,7 @@ to avoid copying a full-size mask over the bus every step.
 from .. import backend
 from ..autograd import Function, as_tensor
 
-__all__ = ["dropout"]
+__all__ = ["dropout", "dropout2d"]
 
 
 def _uniform(xp, shape):
@@ -24,18 +24,24 @@ def _uniform(xp, shape):
 
 
 class DropoutFunction(Function):
-    """y = x * mask with mask in {0, 1 / (1 - p)} (x's dtype); saves only the mask."""
+    """y = x * mask with mask in {0, 1 / (1 - p)} (x's dtype); saves only the mask.
 
-    def __init__(self, p):
+    ``whole_channels``: one draw per (sample, channel), broadcast over the positions
+    (``dropout2d``: the mask is (N, C, 1, 1) for x (N, C, H, W)).
+    """
+
+    def __init__(self, p, whole_channels=False):
         self.p = p
+        self.whole_channels = whole_channels
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        shape = x.shape[:2] + (1,) * (x.ndim - 2) if self.whole_channels else x.shape
         if self.p == 1:  # everything dropped; 1 / (1 - p) would be inf, and 0 * inf is nan
-            mask = xp.zeros(x.shape, dtype=x.dtype)
+            mask = xp.zeros(shape, dtype=x.dtype)
         else:
             # u >= p has probability 1 - p for u uniform in [0, 1).
-            mask = (_uniform(xp, x.shape) >= self.p).astype(x.dtype)
+            mask = (_uniform(xp, shape) >= self.p).astype(x.dtype)
             mask *= x.dtype.type(1 / (1 - self.p))
         self.mask = mask
         return x * mask
@@ -60,3 +66,23 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if x.dtype.kind != "f":
         raise TypeError(f"dropout: expected a floating-point input, got dtype {x.dtype}")
     return DropoutFunction(float(p))(x)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout, like ``torch.nn.functional.dropout2d``: input (N, C, H, W).
+
+    While ``training``, each whole channel of each sample is zeroed with
+    probability ``p`` (neighbouring pixels of a feature map are correlated, so
+    dropping single pixels regularizes little) and the kept ones are scaled by
+    1 / (1 - p).  ``inplace`` is accepted and ignored, as in ``dropout``.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout2d: probability p has to be between 0 and 1, but got {p}")
+    x = as_tensor(input)
+    if x.ndim != 4:
+        raise ValueError(f"dropout2d: expected input (N, C, H, W), got shape {tuple(x.shape)}")
+    if not training or p == 0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout2d: expected a floating-point input, got dtype {x.dtype}")
+    return DropoutFunction(float(p), whole_channels=True)(x)
