@@ -39,6 +39,28 @@ SCHEDULES = {
     "multistep": lambda m, opt: m.MultiStepLR(opt, milestones=[2, 5, 5, 9], gamma=0.3),
     "cosine": lambda m, opt: m.CosineAnnealingLR(opt, T_max=7),
     "cosine_eta_min": lambda m, opt: m.CosineAnnealingLR(opt, T_max=10, eta_min=0.01),
+    "lambda": lambda m, opt: m.LambdaLR(opt, lambda epoch: 0.9 ** epoch / (1 + epoch % 3)),
+    "lambda_per_group": lambda m, opt: m.LambdaLR(
+        opt, [lambda e: min(1.0, (e + 1) / 4), lambda e: 1.0 / (e + 1)]),
+    "multiplicative": lambda m, opt: m.MultiplicativeLR(opt, lambda epoch: 0.95),
+    "exponential": lambda m, opt: m.ExponentialLR(opt, gamma=0.8),
+    "constant_warmup": lambda m, opt: m.ConstantLR(opt, factor=0.25, total_iters=4),
+    "linear_warmup": lambda m, opt: m.LinearLR(opt, start_factor=0.1, total_iters=6),
+    "linear_decay": lambda m, opt: m.LinearLR(opt, start_factor=1.0, end_factor=0.05,
+                                              total_iters=10),
+    "polynomial": lambda m, opt: m.PolynomialLR(opt, total_iters=8, power=2.0),
+    "warm_restarts": lambda m, opt: m.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2,
+                                                                  eta_min=0.001),
+    "warmup_then_cosine": lambda m, opt: m.SequentialLR(
+        opt, [m.LinearLR(opt, start_factor=0.1, total_iters=5),
+              m.CosineAnnealingLR(opt, T_max=12)], milestones=[5]),
+    "three_stages": lambda m, opt: m.SequentialLR(
+        opt, [m.ConstantLR(opt, factor=0.5, total_iters=3), m.ExponentialLR(opt, gamma=0.9),
+              m.StepLR(opt, step_size=4)], milestones=[3, 9]),
+    "one_cycle": lambda m, opt: m.OneCycleLR(opt, max_lr=[1.0, 0.3], total_steps=23),
+    "one_cycle_linear_three_phase": lambda m, opt: m.OneCycleLR(
+        opt, max_lr=0.5, epochs=4, steps_per_epoch=6, anneal_strategy="linear",
+        three_phase=True, pct_start=0.25),
 }
 
 
@@ -47,6 +69,119 @@ def test_epoch_schedules_match_torch(torch, name):
     # Two full cosine periods and then some: the curve rises again after T_max.
     ours, theirs = lr_sequences(torch, SCHEDULES[name], epochs=23)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_one_cycle_moves_the_momentum_like_torch(torch):
+    """SGD's momentum, and Adam's beta1, go down while the lr goes up, and back."""
+    for name in ("SGD", "Adam"):
+        seen = []
+        for module, lib in ((optim, tn), (torch.optim, torch)):
+            p = lib.zeros(2, requires_grad=True)
+            opt = getattr(module, name)([p], lr=0.1, **({"momentum": 0.9} if name == "SGD"
+                                                         else {}))
+            sched = module.lr_scheduler.OneCycleLR(opt, max_lr=0.4, total_steps=10)
+            trace = []
+            for _ in range(10):
+                group = opt.param_groups[0]
+                trace.append((group["lr"], group["momentum"] if name == "SGD"
+                              else group["betas"][0]))
+                opt.step()
+                sched.step()
+            seen.append(np.array(trace))
+        np.testing.assert_allclose(*seen, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_one_cycle_refuses_a_step_past_its_end():
+    p = tn.zeros(1, requires_grad=True)
+    sched = lr_scheduler.OneCycleLR(optim.SGD([p], lr=0.1, momentum=0.9), 1.0, total_steps=3)
+    for _ in range(3):
+        sched.step()
+    with pytest.raises(ValueError, match="OneCycleLR: tried to step 4 times, but total_steps "
+                                         "is 3"):
+        sched.step()
+    with pytest.raises(ValueError, match="give total_steps, or both epochs and steps_per_epoch"):
+        lr_scheduler.OneCycleLR(optim.SGD([p], lr=0.1), 1.0, epochs=3)
+    with pytest.raises(ValueError, match="cycle_momentum needs an optimizer with momentum"):
+        class Plain(optim.Optimizer):
+            def step(self, closure=None):
+                pass
+        lr_scheduler.OneCycleLR(Plain([p], {"lr": 0.1}), 1.0, total_steps=3)
+
+
+def test_warm_restarts_take_fractional_epochs_like_torch(torch):
+    """``step(epoch + i / iters)`` within an epoch, the SGDR idiom."""
+    seen = []
+    for module, lib in ((optim, tn), (torch.optim, torch)):
+        opt = module.SGD([lib.zeros(1, requires_grad=True)], lr=1.0)
+        sched = module.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2)
+        lrs = []
+        for epoch in range(7):
+            for i in range(4):
+                opt.step()
+                sched.step(epoch + i / 4)
+                lrs.append(sched.get_last_lr()[0])
+        seen.append(lrs)
+    np.testing.assert_allclose(*seen, rtol=1e-9, atol=1e-12)
+
+
+def test_a_custom_schedule_sets_its_first_lr_at_construction(torch):
+    """Construction is the step to epoch 0: a subclass's get_lr() decides the first lr (a
+    warm-up written by hand starts low), under both names of the base class."""
+    for base in ("LRScheduler", "_LRScheduler"):
+        seen = []
+        for module, lib in ((optim, tn), (torch.optim, torch)):
+            class Warmup(getattr(module.lr_scheduler, base)):
+                def get_lr(self):
+                    return [b * min(1.0, (self.last_epoch + 1) / 4) for b in self.base_lrs]
+
+            opt = module.SGD([lib.zeros(1, requires_grad=True)], lr=1.0)
+            sched = Warmup(opt)
+            lrs = [opt.param_groups[0]["lr"]]
+            for _ in range(5):
+                opt.step()
+                sched.step()
+                lrs.append(opt.param_groups[0]["lr"])
+            seen.append(lrs)
+        assert seen[0] == seen[1] and seen[0][0] == 0.25
+
+
+def test_sequential_and_lambda_schedules_resume_from_their_state_dict():
+    """A restored SequentialLR (its schedulers' states inside) and a LambdaLR (its function
+    kept, the attributes of a callable object restored) continue where they stopped."""
+    class Decay:
+        def __init__(self):
+            self.rate = 0.5
+
+        def __call__(self, epoch):
+            return self.rate ** epoch
+
+    def make(kind):
+        opt = optim.SGD([tn.zeros(1, requires_grad=True)], lr=1.0)
+        if kind == "sequential":
+            return opt, lr_scheduler.SequentialLR(
+                opt, [lr_scheduler.LinearLR(opt, 0.2, total_iters=3),
+                      lr_scheduler.CosineAnnealingLR(opt, T_max=6)], milestones=[3])
+        return opt, lr_scheduler.LambdaLR(opt, [Decay()])
+
+    for kind in ("sequential", "lambda"):
+        opt, sched = make(kind)
+        if kind == "lambda":
+            sched.lr_lambdas[0].rate = 0.7
+        for _ in range(4):
+            sched.step()
+        saved_opt, saved = opt.state_dict(), sched.state_dict()
+        expected = []
+        for _ in range(4):
+            sched.step()
+            expected.append(sched.get_last_lr())
+        opt2, sched2 = make(kind)
+        opt2.load_state_dict(saved_opt)
+        sched2.load_state_dict(saved)
+        resumed = []
+        for _ in range(4):
+            sched2.step()
+            resumed.append(sched2.get_last_lr())
+        np.testing.assert_allclose(resumed, expected, rtol=1e-12, err_msg=kind)
 
 
 def test_cosine_closed_form_values():
