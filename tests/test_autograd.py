@@ -244,6 +244,39 @@ def test_set_grad_enabled_as_a_decorator_switches_only_inside_the_call():
         assert with_graph() is True
         assert not tn.is_grad_enabled()
 
+def test_detect_anomaly_names_the_function_whose_backward_made_a_nan():
+    """Off by default (the nan flows into .grad); on, the first NaN gradient raises."""
+    x = tn.tensor(np.array([0.0, 1.0]), requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        (x / x).sum().backward()
+        assert np.isnan(x.grad.numpy()[0])
+        x.grad = None
+        with tn.autograd.detect_anomaly():
+            assert tn.autograd.is_anomaly_enabled() and tn.is_anomaly_enabled()
+            with pytest.raises(RuntimeError, match=r"Function 'Div' returned nan values in its "
+                                                   r"gradient for input 1"):
+                (x / x).sum().backward()
+            (x * 2).sum().backward()                     # finite: nothing raised
+        assert not tn.autograd.is_anomaly_enabled()
+        tn.autograd.set_detect_anomaly(True)
+        try:
+            with pytest.raises(RuntimeError, match="returned nan values"):
+                (x / x).sum().backward()
+        finally:
+            tn.autograd.set_detect_anomaly(False)
+
+
+def test_variable_is_a_new_leaf_on_the_same_data(torch):
+    """Old code's ``Variable(t, requires_grad=True)``, as PyTorch runs it today."""
+    for lib in (torch, tn):
+        t = lib.ones(2)
+        v = lib.autograd.Variable(t, requires_grad=True)
+        assert v is not t and v.requires_grad and not t.requires_grad and v.is_leaf
+        with lib.no_grad():
+            v.add_(1)
+        assert t.tolist() == [2.0, 2.0]
+
+
 def test_retain_grad_keeps_a_non_leaf_gradient():
     x = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = x * 3

@@ -24,6 +24,9 @@ from .autograd import (Function, Size, Tensor, as_tensor, enable_grad, from_nump
 from . import ops
 from . import tensor_methods
 from . import cuda
+from . import backends
+from .backends import (are_deterministic_algorithms_enabled, get_float32_matmul_precision,
+                       set_float32_matmul_precision, use_deterministic_algorithms)
 from . import linalg
 from . import dtypes as _dtypes
 from . import nn
@@ -57,6 +60,9 @@ from .ops.creation import *  # noqa: F401,F403,E402
 from .dtypes import *  # noqa: F401,F403,E402  (shadows float, int, bool in this file)
 
 
+from .autograd.debug import is_anomaly_enabled, set_detect_anomaly as set_anomaly_enabled  # noqa: E402
+from . import testing  # noqa: E402
+
 pi, e, inf, nan = math.pi, math.e, math.inf, math.nan
 finfo, iinfo = _np.finfo, _np.iinfo  # finfo(tn.float32).eps, .max, .tiny, as torch.finfo
 
@@ -75,5 +81,8 @@ __all__ = sorted(set(_TORCH_FUNCTIONS) | {
     "gradcheck", "GradcheckError", "manual_seed", "gpu_available", "backend", "ops", "nn",
     "optim", "amp", "autocast", "models", "io", "distributed", "utils", "random", "Generator",
     "default_generator",
-    "seed", "initial_seed", "get_rng_state", "set_rng_state"})
+    "seed", "initial_seed", "get_rng_state", "set_rng_state", "backends",
+    "set_float32_matmul_precision", "get_float32_matmul_precision",
+    "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
+    "is_anomaly_enabled", "set_anomaly_enabled", "testing"})
 __version__ = "0.1.0"

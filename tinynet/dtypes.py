@@ -34,7 +34,8 @@ from . import backend
 
 __all__ = ["float16", "float32", "float64", "half", "float", "double",
            "uint8", "int8", "int16", "int32", "int64", "short", "int", "long", "bool",
-           "get_default_dtype", "is_floating_point", "is_scalar", "promote_types", "result_type"]
+           "get_default_dtype", "is_floating_point", "is_scalar", "promote_types", "result_type",
+           "dtype"]
 
 float16 = half = np.float16
 float32 = float = np.float32
@@ -45,6 +46,20 @@ int16 = short = np.int16
 int32 = int = np.int32
 int64 = long = np.int64
 bool = np.bool_
+
+
+class _DtypeType(type):
+    def __instancecheck__(cls, value):
+        return isinstance(value, np.dtype) or (
+            isinstance(value, type) and issubclass(value, np.generic))
+
+
+class dtype(metaclass=_DtypeType):
+    """``torch.dtype``, for annotations and ``isinstance(value, tn.dtype)``: true of
+    ``tn.float32`` (a NumPy scalar type) and of ``x.dtype`` (a ``numpy.dtype``) alike."""
+
+    def __new__(cls, *args, **kwargs):
+        raise TypeError("tn.dtype cannot be created; use tn.float32, tn.int64, ... or x.dtype")
 
 # The names above shadow Python's builtins in this module; the functions below
 # use builtins.<name> where the builtin is meant.

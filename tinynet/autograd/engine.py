@@ -241,6 +241,8 @@ def _call_backward(fn, grad_outputs, xp):
                                    f"{tuple(g.shape)} for input {i} of shape {edge.shape}")
             g = g if g.dtype == edge.dtype else g.astype(edge.dtype)
         checked.append(g)
+    if debug.is_anomaly_enabled():
+        debug.check_for_nan(fn, checked)
     return checked
 
 
