@@ -277,6 +277,31 @@ def test_variable_is_a_new_leaf_on_the_same_data(torch):
         assert t.tolist() == [2.0, 2.0]
 
 
+def test_the_in_place_twins_follow_the_in_place_rules():
+    """x.exp_() & co.: a leaf that requires grad is refused outside no_grad, a non-leaf's
+    change is recorded (the gradient goes through it), an int tensor cannot take a float."""
+    leaf = tn.tensor(np.array([0.5, 1.0]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="exp_: a leaf Variable that requires grad"):
+        leaf.exp_()
+    y = leaf * 2
+    y.exp_()
+    y.sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), 2 * np.exp([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="sqrt_: result type float32 can't be cast"):
+        tn.tensor([4, 9]).sqrt_()
+
+
+def test_bernoulli_fills_with_seeded_draws():
+    tn.manual_seed(3)
+    a = tn.empty(200, 100).bernoulli_(0.3)
+    tn.manual_seed(3)
+    b = tn.empty(200, 100).bernoulli_(0.3)
+    assert set(np.unique(a.numpy())) == {0.0, 1.0} and a.dtype == np.float32
+    assert abs(a.numpy().mean() - 0.3) < 0.01 and np.array_equal(a.numpy(), b.numpy())
+    per_row = tn.empty(2, 3).bernoulli_(tn.tensor([[0.0], [1.0]]).expand(2, 3))
+    assert per_row.tolist() == [[0.0] * 3, [1.0] * 3]
+
+
 def test_retain_grad_keeps_a_non_leaf_gradient():
     x = tn.tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = x * 3

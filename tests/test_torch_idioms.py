@@ -98,6 +98,32 @@ def counting_into_elements_in_place(lib):
 
 
 @idiom
+def custom_optimizer_and_ema_in_place(lib):
+    """Adam written by hand (addcmul_, addcdiv_), a weight EMA (lerp_), and the in-place twins
+    of the elementwise ops, as custom optimizers and training loops write them."""
+    w = lib.tensor(data(3, 2), requires_grad=True)
+    m, v = lib.zeros(3, 2), lib.zeros(3, 2)
+    ema = w.detach().clone()
+    for step in range(1, 4):
+        loss = (w * lib.tensor(data(3, 2, seed=step))).pow(2).sum()
+        loss.backward()
+        with lib.no_grad():
+            g = w.grad
+            m.mul_(0.9).add_(g, alpha=0.1)
+            v.mul_(0.999).addcmul_(g, g, value=0.001)
+            denom = (v / (1 - 0.999 ** step)).sqrt_().add_(1e-8)
+            w.addcdiv_(m, denom, value=-0.01 / (1 - 0.9 ** step))
+            ema.lerp_(w, 0.1)
+        w.grad = None
+    x = lib.tensor(data(2, 3))
+    others = [x.clone().exp_(), x.clone().abs_().log1p_(), x.clone().clamp_min_(0.1),
+              x.clone().sigmoid_(), x.clone().tanh_().neg_(), x.clone().floor_(),
+              x.clone().triu_(), x.clone().mul_(3).round_()]
+    keep = lib.zeros(4, 1, 1).bernoulli_(1.0)            # DropPath's mask, p = 1: all kept
+    return [w, m, v, ema, keep] + others
+
+
+@idiom
 def joining_and_arithmetic(lib):
     tensor = lib.tensor(data(3, 4))
     t1 = lib.cat([tensor, tensor, tensor], dim=1)

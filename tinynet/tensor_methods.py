@@ -224,6 +224,7 @@ METHODS = {
     "clamp": math.clamp, "clip": math.clamp, "clamp_min": math.clamp_min,
     "clamp_max": math.clamp_max, "maximum": math.maximum, "minimum": math.minimum,
     "masked_fill": math.masked_fill, "where": _tensor_where, "lerp": math.lerp,
+    "addcmul": math.addcmul, "addcdiv": math.addcdiv,
     "matmul": math.matmul, "mm": math.mm, "bmm": math.bmm, "mv": math.mv, "dot": math.dot,
     "outer": math.outer,
     # activations (ops/activation.py)
@@ -267,6 +268,18 @@ METHODS = {
     "masked_fill_": inplace.masked_fill_, "scatter_": inplace.scatter_,
     "scatter_add_": inplace.scatter_add_, "copy_": inplace.copy_, "fill_": inplace.fill_,
     "zero_": inplace.zero_, "uniform_": inplace.uniform_, "normal_": inplace.normal_,
+    "bernoulli_": inplace.bernoulli_,
+    # ... and the in-place twin of these ops: ``x.exp_()`` is ``exp``'s result assigned to x
+    **{name + "_": inplace.in_place(op, name + "_") for name, op in {
+        "exp": math.exp, "expm1": math.expm1, "log": math.log, "log1p": math.log1p,
+        "log2": math.log2, "log10": math.log10, "sqrt": math.sqrt, "rsqrt": math.rsqrt,
+        "reciprocal": math.reciprocal, "square": math.square, "abs": math.abs, "neg": math.neg,
+        "sign": math.sign, "sin": math.sin, "cos": math.cos, "floor": math.floor,
+        "ceil": math.ceil, "round": math.round, "trunc": math.trunc,
+        "clamp_min": math.clamp_min, "clamp_max": math.clamp_max, "lerp": math.lerp,
+        "addcmul": math.addcmul, "addcdiv": math.addcdiv, "remainder": math.remainder,
+        "floor_divide": math.floor_divide, "sigmoid": activation.sigmoid,
+        "tanh": activation.tanh, "tril": shape.tril, "triu": shape.triu}.items()},
     # dtype and device (adapters above)
     "to": _to, "cpu": _cpu, "cuda": _gpu, "gpu": _gpu, "type": _type, "type_as": _type_as,
     "astype": shape.astype, "float": _cast(np.float32, "float"),

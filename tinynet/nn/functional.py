@@ -9,8 +9,8 @@ added here too (``tests/test_nn_functional.py`` fails until it is).
 """
 # Some names (abs, all, max, sum, ...) shadow Python's builtins in this module, as in PyTorch's.
 from ..ops.math import (
-    abs, add, bmm, ceil, clamp, clamp_max, clamp_min, clip, cos, div, divide, dot, exp, expm1,
-    floor, floor_divide, lerp, log, log10, log1p, log2, masked_fill, matmul, maximum, minimum, mm,
+    abs, add, addcdiv, addcmul, bmm, ceil, clamp, clamp_max, clamp_min, clip, cos, div, divide,
+    dot, exp, expm1, floor, floor_divide, lerp, log, log10, log1p, log2, masked_fill, matmul, maximum, minimum, mm,
     mul, multiply, mv, neg, negative, outer, pow, reciprocal, remainder, round, rsqrt, sign, sin,
     sqrt, square, sub, subtract, true_divide, trunc, where
 )
@@ -40,7 +40,7 @@ from ..ops.creation import (
 from ..ops.conv import conv2d, conv_transpose2d
 from ..ops.activation import (
     elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, prelu,
-    relu, relu6, sigmoid, silu, softmax, softplus, tanh
+    relu, relu_, relu6, sigmoid, silu, softmax, softplus, tanh
 )
 from ..ops.layer_norm import layer_norm
 from ..ops.group_norm import group_norm

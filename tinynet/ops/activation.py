@@ -38,7 +38,7 @@ from ..autograd import Function, as_tensor
 from .inplace import assign_in_place, check_in_place
 from .math import add, div, mul, neg, where
 
-__all__ = ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh",
+__all__ = ["relu", "relu_", "relu6", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh",
            "logsigmoid", "sigmoid", "tanh", "softmax", "log_softmax", "hardsigmoid",
            "hardswish", "mish", "prelu"]
 
@@ -284,6 +284,11 @@ def _maybe_in_place(name, input, function, inplace):
 def relu(input, inplace=False):
     """max(input, 0), elementwise; any shape, e.g. (N, C, H, W) -> (N, C, H, W)."""
     return _maybe_in_place("relu", input, ReLU(), inplace)
+
+
+def relu_(input):
+    """``relu(input, inplace=True)`` (``F.relu_``)."""
+    return relu(input, inplace=True)
 
 
 def relu6(input, inplace=False):

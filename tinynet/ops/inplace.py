@@ -23,13 +23,14 @@ ordinary differentiable op, then ``assign_in_place`` makes the tensor hold it:
 from .. import backend
 from ..autograd import Tensor, as_tensor, is_grad_enabled
 from ..dtypes import _category
+from ..random import rng_of
 from .math import add, clamp, div, masked_fill, mul, pow, sub
 from .shape import (astype, broadcast_to, clone, index_put, normalize_index, scatter,
                     scatter_add)
 
 __all__ = ["check_in_place", "assign_in_place", "add_", "sub_", "mul_", "div_", "pow_",
            "clamp_", "zero_", "fill_", "copy_", "masked_fill_", "scatter_", "scatter_add_",
-           "setitem", "uniform_", "normal_"]
+           "setitem", "uniform_", "normal_", "in_place", "bernoulli_"]
 
 
 def check_in_place(tensor, name):
@@ -60,6 +61,27 @@ def assign_in_place(tensor, result, name):
 def _update(name, tensor, compute):
     check_in_place(tensor, name)
     return assign_in_place(tensor, compute(), name)
+
+
+def in_place(op, name):
+    """The in-place version of the op ``op``, e.g. ``x.exp_()`` of ``exp``: the out-of-place
+    result, assigned to ``x`` by ``assign_in_place`` (same rules as ``add_`` and the others)."""
+    def method(input, *args, **kwargs):
+        return _update(name, input, lambda: op(input, *args, **kwargs))
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``{op.__name__}`` in place (ops/inplace.py, ``in_place``)."
+    return method
+
+
+def bernoulli_(input, p=0.5, *, generator=None):
+    """Fill with 1 (probability ``p``, a number or a tensor of input's shape) or 0, as floats
+    of input's dtype (timm's DropPath: ``x.new_empty(shape).bernoulli_(keep_prob)``)."""
+    check_in_place(input, "bernoulli_")
+    rng = rng_of(generator)
+    probability = backend.to_numpy(p.data) if isinstance(p, Tensor) else p
+    draws = rng.random(input.shape) < probability
+    input.data[...] = backend.to_device(draws.astype(input.dtype), input.device)
+    return input
 
 
 def add_(input, other, *, alpha=1):

@@ -25,8 +25,8 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "floor_divide", "remainder", "neg", "negative", "pow", "square", "exp", "log",
            "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "abs", "sin", "cos",
            "sign", "floor", "ceil", "round", "trunc", "clamp", "clip", "clamp_min", "clamp_max",
-           "maximum", "minimum", "where", "masked_fill", "lerp", "matmul", "mm", "bmm", "dot",
-           "mv", "outer"]
+           "maximum", "minimum", "where", "masked_fill", "lerp", "addcmul", "addcdiv", "matmul",
+           "mm", "bmm", "dot", "mv", "outer"]
 
 
 def sum_to(grad, shape):
@@ -733,6 +733,16 @@ def masked_fill(input, mask, value):
 def lerp(input, end, weight):
     """``input + weight * (end - input)``, with gradients to all three."""
     return add(input, mul(weight, sub(end, input)))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2`` (Adam's second moment: ``v.addcmul_(g, g, value=1 - b2)``)."""
+    return add(input, mul(mul(tensor1, tensor2), value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2`` (Adam's step: ``p.addcdiv_(m, denom, value=-lr)``)."""
+    return add(input, mul(div(tensor1, tensor2), value))
 
 
 # ---------------------------------------------------------------------------
