@@ -269,17 +269,6 @@ METHODS = {
     "scatter_add_": inplace.scatter_add_, "copy_": inplace.copy_, "fill_": inplace.fill_,
     "zero_": inplace.zero_, "uniform_": inplace.uniform_, "normal_": inplace.normal_,
     "bernoulli_": inplace.bernoulli_,
-    # ... and the in-place twin of these ops: ``x.exp_()`` is ``exp``'s result assigned to x
-    **{name + "_": inplace.in_place(op, name + "_") for name, op in {
-        "exp": math.exp, "expm1": math.expm1, "log": math.log, "log1p": math.log1p,
-        "log2": math.log2, "log10": math.log10, "sqrt": math.sqrt, "rsqrt": math.rsqrt,
-        "reciprocal": math.reciprocal, "square": math.square, "abs": math.abs, "neg": math.neg,
-        "sign": math.sign, "sin": math.sin, "cos": math.cos, "floor": math.floor,
-        "ceil": math.ceil, "round": math.round, "trunc": math.trunc,
-        "clamp_min": math.clamp_min, "clamp_max": math.clamp_max, "lerp": math.lerp,
-        "addcmul": math.addcmul, "addcdiv": math.addcdiv, "remainder": math.remainder,
-        "floor_divide": math.floor_divide, "sigmoid": activation.sigmoid,
-        "tanh": activation.tanh, "tril": shape.tril, "triu": shape.triu}.items()},
     # dtype and device (adapters above)
     "to": _to, "cpu": _cpu, "cuda": _gpu, "gpu": _gpu, "type": _type, "type_as": _type_as,
     "astype": shape.astype, "float": _cast(np.float32, "float"),
@@ -293,6 +282,14 @@ METHODS = {
     "new_empty": _new_factory(creation.empty, "new_empty"),
     "new_full": _new_full, "new_tensor": _new_tensor,
 }
+
+# The in-place twins of these methods: ``x.exp_()`` is ``x.exp()``'s result assigned to x.
+IN_PLACE_TWINS = ("exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt",
+                  "reciprocal", "square", "abs", "neg", "sign", "sin", "cos", "floor", "ceil",
+                  "round", "trunc", "clamp_min", "clamp_max", "lerp", "addcmul", "addcdiv",
+                  "remainder", "floor_divide", "sigmoid", "tanh", "tril", "triu")
+METHODS.update({name + "_": inplace.in_place(METHODS[name], name + "_")
+                for name in IN_PLACE_TWINS})
 
 PROPERTIES = {
     "T": _transposed,
