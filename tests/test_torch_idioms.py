@@ -75,6 +75,17 @@ def tensor_attributes_and_indexing(lib):
 
 
 @idiom
+def legacy_tensor_constructor(lib):
+    """``torch.Tensor(...)`` as old code calls it: a list gives float32 values (class
+    weights built this way), ints give an uninitialized tensor of that shape."""
+    weights = lib.Tensor([1, 10])
+    table = lib.Tensor([[1, 2], [3, 4]])
+    return [weights, weights.mean(), table.sum(0), lib.Tensor(2, 3).shape,
+            lib.Tensor(2, 3).dtype == lib.float32, lib.Tensor().shape, lib.Tensor((5,)),
+            lib.Tensor(4).shape]
+
+
+@idiom
 def counting_into_elements_in_place(lib):
     """A confusion matrix and a histogram filled element by element, a reduction changed in
     place (the 0-d results of indexing and of full reductions are tensors like any other)."""

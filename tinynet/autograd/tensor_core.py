@@ -19,6 +19,7 @@ the methods that need them (``backward``, ``detach_``, ``retain_grad`` and the
 at load time, so no import order can leave a module half-initialized.
 """
 import builtins
+import operator
 
 import numpy as np
 
@@ -103,6 +104,12 @@ def _as_array(data, dtype=None, device=None, copy=False, where="tensor"):
 # Tensor
 # ---------------------------------------------------------------------------
 
+def _are_sizes(values):
+    """Whether ``Tensor(*values)`` is the legacy sizes form: every value a Python int (not a
+    bool; a NumPy integer is data, as tinynet's own code wraps arrays and scalars)."""
+    return all(type(v) is builtins.int for v in values)
+
+
 class Size(tuple):
     """A shape, ``x.shape`` or ``x.size()``: a tuple of ints, with ``numel()`` (``torch.Size``)."""
 
@@ -133,6 +140,12 @@ class Tensor:
     The methods that compute (arithmetic, reductions, shape, activations,
     in-place updates) are attached in ``tinynet/tensor_methods.py``; see the
     module docstring.
+
+    Constructing one directly is PyTorch's legacy ``torch.Tensor``: ``Tensor(2, 3)``
+    (ints: sizes) is an uninitialized float32 tensor of shape (2, 3), ``Tensor([1, 2])``
+    (a list or tuple) a float32 copy of the values, ``Tensor()`` an empty one.  An
+    array or a Tensor keeps its dtype (PyTorch would cast it to float32; tinynet's own
+    code wraps arrays this way).  ``tn.tensor(data)`` is the everyday constructor.
     """
 
     # ``numpy_array + tensor`` and ``np.float32(2) * tensor``: NumPy hands the
@@ -146,7 +159,16 @@ class Tensor:
     _post_accumulate_hooks = None  # {id: hook}, once register_post_accumulate_grad_hook is called
     _retains_grad = False  # set by retain_grad()
 
-    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+    def __init__(self, data=(), *sizes, requires_grad=False, dtype=None, device=None):
+        if _are_sizes((data,) + sizes):           # Tensor(2, 3): the legacy sizes form
+            shape = tuple(operator.index(n) for n in (data,) + sizes)
+            data = np.empty(shape, dtype=backend.DEFAULT_DTYPE)
+        elif sizes:
+            raise TypeError(f"Tensor(): after the data, only keyword arguments (requires_grad, "
+                            f"dtype, device) are taken; got {len(sizes)} more positional "
+                            "argument(s)")
+        elif dtype is None and isinstance(data, (list, tuple)):
+            dtype = backend.DEFAULT_DTYPE          # torch.Tensor([1, 2]) is float32
         self.data = _as_array(data, dtype=dtype, device=device)
         self.grad = None
         self.requires_grad = False
