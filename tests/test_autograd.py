@@ -649,3 +649,16 @@ def test_grad_mode_is_per_thread():
         thread.start()
         thread.join(5)
         assert seen == [True] and not tn.is_grad_enabled()
+
+
+def test_numpy_array_of_a_tensor_copies_and_asarray_shares():
+    """NumPy's protocol: np.array(t) is a copy (it was the tensor's own memory, so a copy
+    kept of a model's state changed with the model), np.asarray(t) shares a CPU tensor's."""
+    t = tn.ones(3)
+    copied = np.array(t)
+    copied[0] = 5
+    assert t.tolist() == [1.0, 1.0, 1.0]
+    shared = np.asarray(t)
+    shared[1] = 7
+    assert t.tolist() == [1.0, 7.0, 1.0]
+    assert np.array(t, dtype=np.float64).dtype == np.float64

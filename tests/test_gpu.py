@@ -227,7 +227,7 @@ def training_step(model, x, target, device, loss_fn=focal_tversky):
     for name, p in model.named_parameters():
         assert p.grad.device == device, f"gradient of {name} is not on the {device}"
     optimizer.step()
-    state = {k: backend.to_numpy(v).copy() for k, v in model.state_dict().items()}
+    state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
     return loss.item(), grads, state
 
 
@@ -323,9 +323,9 @@ def load_into_fresh(path, device):
 def assert_same_training_state(model, optimizer, device, saved_model, saved_optimizer):
     """Bit-equal weights, buffers and Adam moments, with ``model``'s on ``device``."""
     for key, value in model.state_dict().items():
-        assert backend.device_of(value) == device, f"{key} is not on the {device}"
-        np.testing.assert_array_equal(backend.to_numpy(value),
-                                      backend.to_numpy(saved_model.state_dict()[key]), err_msg=key)
+        assert value.device == device, f"{key} is not on the {device}"
+        np.testing.assert_array_equal(value.numpy(), saved_model.state_dict()[key].numpy(),
+                                      err_msg=key)
     for p, saved_p in zip(model.parameters(), saved_model.parameters()):
         state, saved = optimizer.state[p], saved_optimizer.state[saved_p]
         assert state["step"] == saved["step"] == 1

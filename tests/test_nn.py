@@ -150,12 +150,18 @@ def test_train_eval_recurse_and_change_batchnorm():
     assert int(bn.num_batches_tracked.item()) == 1
 
 
-def test_state_dict_values_are_the_module_arrays():
+def test_state_dict_values_are_tensors_on_the_module_arrays():
+    """As in PyTorch: detached Tensors sharing the module's memory, so that EMA code that
+    writes into them (``v.copy_(...)``, ``v.mul_(d).add_(...)``) updates the module."""
     net = small_net()
     sd = net.state_dict()
     assert isinstance(sd, OrderedDict)
-    assert sd["0.weight"] is net[0].weight.data
-    assert isinstance(sd["1.num_batches_tracked"], np.ndarray)
+    weight = sd["0.weight"]
+    assert isinstance(weight, tn.Tensor) and not weight.requires_grad
+    assert weight.data is net[0].weight.data and weight.size() == net[0].weight.shape
+    assert sd["1.num_batches_tracked"].dtype == np.int64
+    weight.mul_(0).add_(1)
+    assert (net[0].weight.numpy() == 1).all()
     assert net.state_dict(keep_vars=True)["0.weight"] is net[0].weight
 
 
@@ -164,7 +170,7 @@ def test_state_dict_round_trip_is_bit_exact():
     net = small_net()
     x = tn.randn(2, 3, 5, 5)
     net(x)  # update running statistics so that buffers are not at their defaults
-    saved = {k: v.copy() for k, v in net.state_dict().items()}
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
     net.eval()
     expected = net(x).numpy()
 
@@ -194,7 +200,7 @@ def test_load_converts_dtype_and_accepts_tensors():
 
 def test_strict_load_lists_missing_unexpected_and_size_mismatches():
     net = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 2, 3), fc=nn.Linear(512, 2)))
-    sd = {k: v.copy() for k, v in net.state_dict().items()}
+    sd = {k: v.clone() for k, v in net.state_dict().items()}
     del sd["conv.bias"]
     sd["head.weight"] = np.zeros(3)
     sd["fc.weight"] = np.zeros((1000, 512), dtype=np.float32)

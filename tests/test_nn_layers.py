@@ -334,7 +334,7 @@ def test_network_forward_backward_matches_torch(torch):
     copy_from_torch(theirs, ours)
     assert_same(*run_both(torch, theirs, ours, randn(2, 3, 8, 8)), atol=1e-4)
     # And back: a tinynet state_dict loads into torch.
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
 
 
 @pytest.mark.parametrize("make, fan_in", [

@@ -268,8 +268,12 @@ class Tensor:
         return backend.to_numpy(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's conversion protocol: ``np.array(t)`` copies (``copy=True``), as NumPy
+        promises; ``np.asarray(t)`` of a CPU tensor shares its memory."""
         array = backend.to_numpy(self.data)
-        return array if dtype is None else array.astype(dtype, copy=False)
+        if dtype is not None:
+            return array.astype(dtype, copy=bool(copy))
+        return array.copy() if copy and array is self.data else array
 
     def item(self):
         """The value of a one-element tensor as a Python number."""

@@ -7,8 +7,10 @@ parameters, then its persistent buffers, e.g.::
     conv1.weight, bn1.weight, bn1.bias, bn1.running_mean, bn1.running_var,
     bn1.num_batches_tracked, layer1.0.conv1.weight, ..., fc.weight, fc.bias
 
-so that torchvision checkpoints load by name.  Values are the module's own
-arrays (not copies, like PyTorch): copy them if you keep them while training.
+so that torchvision checkpoints load by name.  Values are Tensors detached from
+the graph that share the module's own arrays (not copies, like PyTorch): an
+in-place change of one (``v.copy_(...)``, how EMA code updates a model) changes
+the module, and you copy them if you keep them while training.
 
 Loading converts and checks every value first (shape, a numeric dtype) and
 copies only if nothing is wrong, so a failed ``load_state_dict`` leaves the
@@ -32,17 +34,18 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 def module_state_dict(module, destination=None, prefix="", keep_vars=False):
     """Fill ``destination`` (a new OrderedDict by default) with ``module``'s state.
 
-    Values are raw arrays (NumPy or CuPy, wherever the module lives); with
-    ``keep_vars=True`` they are the Parameter / buffer Tensors themselves.
+    Values are Tensors that require no gradient, on the module's own arrays (NumPy or
+    CuPy, wherever the module lives); with ``keep_vars=True`` they are the Parameter /
+    buffer Tensors themselves.
     """
     if destination is None:
         destination = OrderedDict()
     for name, param in module._parameters.items():
         if param is not None:
-            destination[prefix + name] = param if keep_vars else param.data
+            destination[prefix + name] = param if keep_vars else Tensor._from_array(param.data)
     for name, buf in module._buffers.items():
         if buf is not None and name not in module._non_persistent_buffers:
-            destination[prefix + name] = buf if keep_vars else buf.data
+            destination[prefix + name] = buf if keep_vars else Tensor._from_array(buf.data)
     for name, child in module._modules.items():
         if child is not None:
             module_state_dict(child, destination, prefix + name + ".", keep_vars)
