@@ -129,3 +129,28 @@ def test_compare_pairs_a_partial_table_with_a_whole_one(partial, tmp_path, capfd
     assert code == 0, err
     n = len(fold_patients(partial, {1, 2}))
     assert f"({n} patients)" in printed
+
+
+def test_an_ensemble_of_the_folds_finished_so_far(mri_folder, partial, tmp_path,
+                                                  capfd):   # noqa: F811
+    """``crossval ensemble --fold 1``: fold 1's ensemble of a finished run and one with only
+    fold 1 trained, scored with ``score --fold 1``; unfinished or unknown folds are refused."""
+    other = tmp_path / "seg-seed2"
+    assert command.main(["train", "segmenter", str(mri_folder), "--k", "3", "--seed", "1",
+                         "--out", str(other), "--fold", "1", "--", *SEG_FLAGS,
+                         "--seed", "2"]) == 0
+    capfd.readouterr()
+    out = tmp_path / "ensemble"
+    code, _, err = tinynet_crossval(capfd, "ensemble", partial["run"], other, "--out", out)
+    assert code == 2 and "fold(s) 2, 3 have not finished" in err
+    code, _, err = tinynet_crossval(capfd, "ensemble", partial["run"], other, "--out", out,
+                                    "--fold", 4)
+    assert code == 2 and "has folds 1 to 3, not 4" in err
+    code, printed, _ = tinynet_crossval(capfd, "ensemble", partial["run"], other, "--out", out,
+                                        "--fold", 1)
+    assert code == 0 and "fold(s) 1 of 3, each the mean of 2 segmenters" in printed
+    assert (out / "fold-1" / "last.npz").exists() and not (out / "fold-2").exists()
+    assert not (out / "patients.json").exists()
+    code, _, _ = tinynet_crossval(capfd, "score", out, "--fold", 1, "--out", tmp_path / "s")
+    table = json.loads((tmp_path / "s" / "patients.json").read_text())
+    assert code == 0 and sorted(rows_by_patient(table)) == fold_patients(partial, {1})

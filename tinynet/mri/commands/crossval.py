@@ -218,6 +218,10 @@ def _add_ensemble_step(steps):
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="the folder to write (fold-K/last.npz and best.npz, "
                              "crossval.json, folds.json, patients.json)")
+    parser.add_argument("--fold", type=int, action="append", metavar="K",
+                        help="only fold K (repeat for several; default: every fold): only "
+                             "those need to have finished; nothing is scored, score and tune "
+                             "them with `crossval score/tune --fold K`")
     cli.add_device_argument(parser)
 
 
@@ -452,7 +456,13 @@ def run_ensemble(args):
     """Write the ensemble of the runs, then score it (its per-patient table in OUT)."""
     cli.check_output_folder("--out", args.out)
     device = cli.check_device(args.device)
-    settings = crossval.ensemble_runs(args.runs, args.out)
+    settings = crossval.ensemble_runs(args.runs, args.out, folds=args.fold)
+    if args.fold:
+        done = ", ".join(map(str, sorted(set(args.fold))))
+        print(f"{args.out}: fold(s) {done} of {settings['n_splits']}, each the mean of "
+              f"{len(args.runs)} {settings['model']}s; score them with `crossval score "
+              f"{args.out} --fold K ... --out DIR`")
+        return 0
     print(f"{args.out}: {settings['n_splits']} folds, each the mean of {len(args.runs)} "
           f"{settings['model']}s")
     table = crossval.score_crossval([args.out], device=device)

@@ -19,6 +19,11 @@ The folder written looks like one that ``crossval train`` finished, so ``score``
                     runs' fold-k/last.npz; best.npz likewise of their best.npz
 
 The members are averaged as ``ensemble.Ensemble`` does: the mean of their probabilities.
+
+``folds=[1, 2]`` (``--fold``) makes only those folds' ensembles, for a look before the
+runs have finished every fold: only those folds need to have finished, and they are
+scored and tuned with ``crossval score/tune --fold``.  Run it again when the rest
+have finished.
 """
 import json
 import os
@@ -40,13 +45,14 @@ def is_ensemble(settings):
     return bool(settings.get("ensemble_of"))
 
 
-def ensemble_runs(run_folders, out):
+def ensemble_runs(run_folders, out, folds=None):
     """Write the ensemble of the cross-validations ``run_folders`` into ``out``: its settings.
 
     Every run must be a finished cross-validation of the same model and network on the same
     folds (UsageError or CheckpointError naming the run or file that is not, before anything
     is written); an ensemble is not a member (give its runs).  ``out`` must be a new folder
-    or an earlier ensemble, never a training run.
+    or an earlier ensemble, never a training run.  ``folds``: only these fold numbers
+    (only they need to have finished); None, every fold.
     """
     folders = [os.path.abspath(folder) for folder in run_folders]
     if len(folders) < 2:
@@ -57,9 +63,10 @@ def ensemble_runs(run_folders, out):
     if _real(out) in real:
         raise UsageError(f"--out {out} is one of the runs; choose another folder")
     _check_out(out)
-    settings = [_finished_member(folder) for folder in folders]
-    folds = _same_folds(folders, settings)
-    for entry in folds["folds"]:        # every member file checked before one is written
+    settings = [_finished_member(folder, folds) for folder in folders]
+    all_folds = _same_folds(folders, settings)
+    chosen = _chosen_folds(all_folds, folds)
+    for entry in chosen:                # every member file checked before one is written
         for name in (LAST, BEST):
             members = _member_files(folders, entry["fold"], name)
             ensemble_spec([read_spec(member) for member in members], members)
@@ -67,8 +74,8 @@ def ensemble_runs(run_folders, out):
     # epochs the runs were set to train (``training.fold_epochs`` reads it).
     epochs = min(entry["config"]["epochs"] for entry in settings)
     os.makedirs(out, exist_ok=True)
-    tndata.save_folds(os.path.join(out, FOLDS), folds)
-    for entry in folds["folds"]:
+    tndata.save_folds(os.path.join(out, FOLDS), all_folds)
+    for entry in chosen:
         folder = fold_folder(out, entry["fold"])
         os.makedirs(folder, exist_ok=True)
         for name in (LAST, BEST):
@@ -106,18 +113,27 @@ def _check_out(out):
                          "folder")
 
 
-def _finished_member(folder):
-    """The settings of ``folder``, a finished cross-validation that is not an ensemble."""
+def _finished_member(folder, folds=None):
+    """The settings of ``folder``, a cross-validation that is not an ensemble, whose folds
+    ``folds`` (None: all) have finished."""
     settings = read_settings(folder)
     if is_ensemble(settings):
         raise UsageError(f"{folder} is an ensemble already; give the runs it was made of")
-    epochs = settings["config"]["epochs"]
-    unfinished = [k for k in range(1, settings["n_splits"] + 1)
-                  if not is_finished(fold_folder(folder, k), epochs)]
+    epochs, n_splits = settings["config"]["epochs"], settings["n_splits"]
+    wanted = folds if folds is not None else range(1, n_splits + 1)
+    unknown = [k for k in wanted if not 1 <= k <= n_splits]
+    if unknown:
+        raise UsageError(f"{folder} has folds 1 to {n_splits}, not {unknown[0]}")
+    unfinished = [k for k in wanted if not is_finished(fold_folder(folder, k), epochs)]
     if unfinished:
         raise UsageError(f"{folder}: fold(s) {', '.join(map(str, unfinished))} have not "
                          f"finished their {epochs} epochs; an ensemble takes finished runs")
     return settings
+
+
+def _chosen_folds(all_folds, folds):
+    """The entries of ``all_folds`` numbered in ``folds`` (None: all)."""
+    return [entry for entry in all_folds["folds"] if folds is None or entry["fold"] in folds]
 
 
 def _same_folds(folders, settings):
