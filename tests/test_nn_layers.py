@@ -52,9 +52,14 @@ def randn(*shape, seed=0):
     ((3, 4, 3), dict(stride=2, padding=1)),
     ((3, 5, (3, 1)), dict(padding=(1, 0), dilation=2, bias=False)),
     ((2, 4, 1), dict()),
+    ((3, 4, 3), dict(padding=1, padding_mode="reflect")),             # CycleGAN's convolutions
+    ((3, 4, (3, 5)), dict(padding=(1, 2), stride=2, padding_mode="replicate")),
+    ((3, 4, 4), dict(padding="same", dilation=2, padding_mode="circular")),
+    ((4, 8, 3), dict(padding=1, groups=4, padding_mode="reflect")),
 ])
 def test_conv2d_matches_torch(torch, args, kwargs):
     theirs_m, ours_m = torch.nn.Conv2d(*args, **kwargs), nn.Conv2d(*args, **kwargs)
+    assert repr(ours_m) == repr(theirs_m)
     copy_from_torch(theirs_m, ours_m)
     assert_same(*run_both(torch, theirs_m, ours_m, randn(2, args[0], 9, 8)))
 
@@ -164,6 +169,11 @@ def test_linear_matches_torch(torch, shape):
     ("Mish", (), dict()),
     ("LogSigmoid", (), dict()),
     ("Unflatten", (1, (1, 3)), dict()),
+    ("ZeroPad2d", (1,), dict()),
+    ("ConstantPad2d", ((1, 2, 0, 1), 3.5), dict()),
+    ("ReflectionPad2d", (2,), dict()),
+    ("ReplicationPad2d", ((1, 0, 2, 0),), dict()),
+    ("CircularPad2d", (3,), dict()),
 ])
 def test_stateless_layers_match_torch(torch, name, args, kwargs):
     theirs_m, ours_m = getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
@@ -237,6 +247,23 @@ def test_dropout2d_zeroes_whole_channels():
         nn.Dropout2d()(tn.ones(3, 4))
     with pytest.raises(ValueError, match=r"Dropout2d: p \(the dropout probability\) must be"):
         nn.Dropout2d(2.0)
+
+
+def test_padding_modes_refuse_what_they_cannot_pad():
+    with pytest.raises(ValueError, match=r"pad: mode 'reflect' needs each padding smaller than "
+                                         r"the padded dim's size 3, got \(3, 0\)"):
+        nn.ReflectionPad2d((3, 0, 0, 0))(tn.ones(1, 1, 2, 3))
+    with pytest.raises(ValueError, match="pad: mode must be 'constant', 'reflect', 'replicate' "
+                                         "or 'circular', got 'mirror'"):
+        nn.functional.pad(tn.ones(1, 1, 2, 3), (1, 1), mode="mirror")
+    with pytest.raises(ValueError, match="Conv2d: padding_mode must be one of 'zeros', "
+                                         "'reflect', 'replicate', 'circular', got 'bad'"):
+        nn.Conv2d(1, 1, 3, padding_mode="bad")
+    with pytest.raises(ValueError, match="ConvTranspose2d: only padding_mode='zeros'"):
+        nn.ConvTranspose2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(TypeError, match=r"ZeroPad2d: padding must be an int or \(left, right, "
+                                        r"top, bottom\), got \(1, 2\)"):
+        nn.ZeroPad2d((1, 2))
 
 
 def test_groupnorm_and_layernorm_errors():

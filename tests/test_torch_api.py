@@ -223,6 +223,12 @@ CASES = {
     "one_hot": (lambda L, t: (F(L).one_hot(t), F(L).one_hot(t, num_classes=5)),
                 np.array([0, 2, 1])),
     "pad": (lambda L, a: F(L).pad(a, (1, 2, 0, 1), value=0.5), normal(1, 2, 3)),
+    "pad_reflect_replicate_circular": (
+        lambda L, a: (F(L).pad(a, (2, 3, 1, 3), mode="reflect"),
+                      F(L).pad(a, (4, 1, 0, 2), mode="replicate"),
+                      F(L).pad(a, (5, 2, 4, 1), mode="circular"),
+                      F(L).pad(a[0], (3, 1), mode="reflect")),
+        normal(2, 3, 4, 5)),
     "embedding_padding_idx": (lambda L, w, i: (F(L).embedding(i, w),
                                                F(L).embedding(i, w, padding_idx=0)),
                               normal(5, 3), np.array([[0, 2, 0], [4, 1, 1]])),

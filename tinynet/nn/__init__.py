@@ -25,6 +25,8 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, Focal
 from .hooks import RemovableHandle
 from .module import Module
 from .normalization import GroupNorm, LayerNorm
+from .padding import (CircularPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d,
+                      ZeroPad2d)
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sparse import Embedding
@@ -34,7 +36,8 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "Linear", "Identity",
            "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "ReLU6", "ELU",
            "GELU", "SiLU", "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish",
-           "LogSigmoid", "PReLU", "LayerNorm", "GroupNorm", "Embedding",
+           "LogSigmoid", "PReLU", "LayerNorm", "GroupNorm", "Embedding", "ZeroPad2d",
+           "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample",
            "Dropout", "Dropout2d", "Flatten", "Unflatten", "Sequential", "ModuleList",
            "ModuleDict",

@@ -28,6 +28,10 @@ def _at_least(layer, name, values, minimum):
     return values
 
 
+#: Conv2d's ``padding_mode``s: zeros, or the input padded by F.pad's other modes
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 class _ConvNd(Module):
     """What Conv2d and ConvTranspose2d share: arguments, parameters, init, repr."""
 
@@ -43,9 +47,11 @@ class _ConvNd(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must both be divisible by groups ({groups})")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not "
-                                      "implemented (only 'zeros')")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of "
+                             f"{', '.join(map(repr, PADDING_MODES))}, got {padding_mode!r}")
+        if transposed and padding_mode != "zeros":
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported (as in PyTorch)")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _at_least(name, "kernel_size", pair(name, "kernel_size", kernel_size), 1)
@@ -86,6 +92,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -107,8 +115,24 @@ class Conv2d(_ConvNd):
         conv2d_padding("Conv2d", self.padding, self.kernel_size, self.stride, self.dilation)
 
     def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
+        if self.padding_mode == "zeros":
+            return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
+                            self.dilation, self.groups)
+        # reflect, replicate, circular: pad the input that way, then convolve without padding
+        padded = F.pad(input, self._border_widths(), mode=self.padding_mode)
+        return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
+
+    def _border_widths(self):
+        """F.pad's (left, right, top, bottom) for ``padding`` (pairs, "valid" or "same")."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":       # an odd total puts its extra row at the bottom/right
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            (top, left) = (t // 2 for t in totals)
+            return (left, totals[1] - left, top, totals[0] - top)
+        ph, pw = self.padding
+        return (pw, pw, ph, ph)
 
 
 class ConvTranspose2d(_ConvNd):

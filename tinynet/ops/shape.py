@@ -768,13 +768,21 @@ class Pad(Function):
 
 
 def pad(input, pad, mode="constant", value=None):
-    """Pad with a constant, with ``torch.nn.functional.pad``'s argument order.
+    """Pad, with ``torch.nn.functional.pad``'s argument order and modes.
 
     ``pad`` lists (before, after) pairs starting from the LAST dim:
-    ``pad(x, (1, 1, 2, 2))`` pads W by 1 and H by 2 on each side.
+    ``pad(x, (1, 1, 2, 2))`` pads W by 1 and H by 2 on each side.  ``mode``:
+
+    * "constant": ``value`` (default 0) around the input;
+    * "reflect": the input mirrored at its edge, the edge not repeated
+      (``[1, 2, 3]`` padded by 2: ``[3, 2, 1, 2, 3, 2, 1]``; pad < size);
+    * "replicate": the edge value repeated (``[1, 1, 1, 2, 3, 3, 3]``);
+    * "circular": the input wrapped around (``[2, 3, 1, 2, 3, 1, 2]``; pad <= size).
+
+    The three non-constant modes are gathers, ``x[..., index]`` along each padded
+    dim, so their gradient is the gather's: each output's gradient added back to
+    the input element it copies (``add.at``).
     """
-    if mode != "constant":
-        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
     input = as_tensor(input)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: {tuple(pad)} must hold (before, after) pairs for at most "
@@ -784,7 +792,49 @@ def pad(input, pad, mode="constant", value=None):
     widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return Pad(tuple(widths), 0 if value is None else value)(input)
+    if mode == "constant":
+        return Pad(tuple(widths), 0 if value is None else value)(input)
+    if mode not in _PAD_INDEX:
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"got {mode!r}")
+    if value is not None and value != 0:
+        raise ValueError(f"pad: value is for mode='constant' only (mode {mode!r})")
+    for dim, (before, after) in enumerate(widths):
+        if before or after:
+            index = _PAD_INDEX[mode](input.shape[dim], before, after, mode)
+            input = getitem(input, (slice(None),) * dim + (index,))
+    return input
+
+
+def _pad_size_check(size, before, after, mode):
+    limit_ok = (max(before, after) < size if mode == "reflect" else
+                max(before, after) <= size if mode == "circular" else size > 0)
+    if not limit_ok:
+        rule = {"reflect": "smaller than", "circular": "at most"}.get(mode, "on a non-empty")
+        raise ValueError(f"pad: mode {mode!r} needs each padding {rule} the padded dim's "
+                         f"size {size}, got ({before}, {after})")
+
+
+def _reflect_index(size, before, after, mode):
+    """Indices of ``[before mirrored], 0 .. size-1, [after mirrored]`` (period 2 (size - 1))."""
+    _pad_size_check(size, before, after, mode)
+    period = 2 * (size - 1)
+    k = np.arange(-before, size + after) % max(period, 1)
+    return np.where(k < size, k, period - k)
+
+
+def _replicate_index(size, before, after, mode):
+    _pad_size_check(size, before, after, mode)
+    return np.clip(np.arange(-before, size + after), 0, size - 1)
+
+
+def _circular_index(size, before, after, mode):
+    _pad_size_check(size, before, after, mode)
+    return np.arange(-before, size + after) % size
+
+
+_PAD_INDEX = {"reflect": _reflect_index, "replicate": _replicate_index,
+              "circular": _circular_index}
 
 
 class Triangle(Function):
