@@ -189,6 +189,9 @@ def test_stateless_layers_match_torch(torch, name, args, kwargs):
     ("GroupNorm", (2, 4), dict(), (2, 4, 3, 5)),
     ("GroupNorm", (4, 4), dict(affine=False), (1, 4, 3, 3)),       # batch 1: per sample
     ("GroupNorm", (3, 6), dict(bias=False), (2, 6, 4)),
+    ("InstanceNorm2d", (3,), dict(), (2, 3, 4, 5)),
+    ("InstanceNorm2d", (3,), dict(affine=True), (2, 3, 4, 5)),
+    ("InstanceNorm1d", (3,), dict(affine=True, bias=False), (2, 3, 6)),
     ("PReLU", (), dict(), (2, 3, 4, 4)),
     ("PReLU", (3,), dict(init=0.1), (2, 3, 4, 4)),
 ])
@@ -247,6 +250,25 @@ def test_dropout2d_zeroes_whole_channels():
         nn.Dropout2d()(tn.ones(3, 4))
     with pytest.raises(ValueError, match=r"Dropout2d: p \(the dropout probability\) must be"):
         nn.Dropout2d(2.0)
+
+
+def test_instancenorm_running_statistics_match_torch(torch):
+    """track_running_stats: updated from the instances' statistics while training (with
+    num_batches_tracked left at 0, as PyTorch), used in evaluation."""
+    theirs_m = torch.nn.InstanceNorm2d(3, affine=True, track_running_stats=True, momentum=0.3)
+    ours_m = nn.InstanceNorm2d(3, affine=True, track_running_stats=True, momentum=0.3)
+    assert repr(ours_m) == repr(theirs_m)
+    for seed in range(3):
+        x = 2 * randn(2, 3, 4, 5, seed=seed) + 1
+        theirs_m(torch.tensor(x))
+        ours_m(tn.tensor(x))
+    theirs = {k: v.numpy() for k, v in theirs_m.state_dict().items()}
+    for key, value in ours_m.state_dict().items():
+        np.testing.assert_allclose(value.numpy(), theirs[key], rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
+    theirs_m.eval()
+    ours_m.eval()
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 3, 4, 5, seed=7)))
 
 
 def test_padding_modes_refuse_what_they_cannot_pad():

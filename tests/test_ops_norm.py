@@ -49,6 +49,8 @@ GRADCHECK_CASES = [
              lambda r: [normal(r, 2, 4, 2, 3), positive(r, 4), normal(r, 4)]),
     GradCase("group_norm_instance", lambda x: ops.group_norm(x, 3, eps=1e-3),
              lambda r: [normal(r, 2, 3, 5)]),
+    GradCase("instance_norm_affine", lambda x, w, b: ops.instance_norm(x, weight=w, bias=b),
+             lambda r: [normal(r, 2, 3, 2, 3), positive(r, 3), normal(r, 3)]),
 ]
 
 

@@ -122,6 +122,7 @@ POLICY = {
     "cosine_similarity":                (FLOAT32,        None),
     "layer_norm":                       (FLOAT32,        FLOAT32_INSIDE),  # CPU: as its kernel
     "group_norm":                       (FLOAT32,        FLOAT32_INSIDE),  # as layer_norm
+    "instance_norm":                    (FLOAT32,        FLOAT32_INSIDE),  # as layer_norm
     "batch_norm":                       (FLOAT32_INSIDE, FLOAT32_INSIDE),  # see FLOAT32_INSIDE
     "sync_batch_norm":                  (FLOAT32_INSIDE, FLOAT32_INSIDE),  # see FLOAT32_INSIDE
     # -- resizing -------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Batch normalization layers: ``BatchNorm2d`` (N, C, H, W) and ``BatchNorm1d`` (N, C[, L]).
+"""Batch normalization layers: ``BatchNorm2d`` (N, C, H, W) and ``BatchNorm1d`` (N, C[, L]);
+and ``InstanceNorm2d``/``InstanceNorm1d``, which normalize each sample's channel on its own
+(style transfer, CycleGAN, nnU-Net) and share their parameters and buffers.
 
 Per channel c, with the statistics over every other axis:
 
@@ -25,7 +27,7 @@ from .arguments import check_size
 from .module import Module
 from .parameter import empty_parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d"]
 
 
 class _BatchNorm(Module):
@@ -119,3 +121,44 @@ class BatchNorm1d(_BatchNorm):
         if input.ndim not in (2, 3):
             raise ValueError(f"BatchNorm1d: expected 2D or 3D input (N, C[, L]), "
                              f"got {input.ndim}D input of shape {tuple(input.shape)}")
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance normalization: each (sample, channel) over its own positions (F.instance_norm).
+
+    PyTorch's defaults differ from batch norm's: ``affine=False`` and
+    ``track_running_stats=False``.  With ``track_running_stats`` the running
+    statistics are kept while training and used in evaluation; ``num_batches_tracked``
+    is kept but, as in PyTorch, not counted.
+    """
+    _ranks = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    def _check_input_dim(self, input):
+        if input.ndim not in self._ranks:
+            raise ValueError(f"{self._get_name()}: expected {self._expected} input, got "
+                             f"{input.ndim}D input of shape {tuple(input.shape)}")
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"{self._get_name()}: input has {input.shape[1]} channels "
+                             f"(shape {tuple(input.shape)}) but num_features={self.num_features}")
+        use_input_stats = self.training or not self.track_running_stats
+        return F.instance_norm(input, self.running_mean, self.running_var, self.weight,
+                               self.bias, use_input_stats, self.momentum or 0.0, self.eps)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization of an (N, C, H, W) input: each image's channel on its own."""
+    _ranks, _expected = (4,), "4D (N, C, H, W)"
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization of an (N, C, L) input: each sequence's channel on its own."""
+    _ranks, _expected = (3,), "3D (N, C, L)"
+

@@ -43,7 +43,7 @@ from ..ops.activation import (
     relu, relu_, relu6, sigmoid, silu, softmax, softplus, tanh
 )
 from ..ops.layer_norm import layer_norm
-from ..ops.group_norm import group_norm
+from ..ops.group_norm import group_norm, instance_norm
 from ..ops.loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, dice_loss,
     focal_tversky_loss, kl_div, nll_loss, tversky_loss
