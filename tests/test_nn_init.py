@@ -112,3 +112,39 @@ def test_draws_are_reproducible_with_manual_seed():
 def test_empty_tensor_is_left_alone():
     w = param(0, 3)
     assert init.kaiming_normal_(w) is w and w.shape == (0, 3)
+
+
+def test_trunc_normal_stays_in_its_interval_with_the_truncated_moments():
+    """Values in [a, b]; mean and std those of the truncated normal (scipy's formula)."""
+    from scipy.stats import truncnorm
+    w = tn.empty(400, 500)
+    init.trunc_normal_(w, mean=0.5, std=1.0, a=-0.5, b=2.0)
+    values = w.numpy()
+    assert values.min() >= -0.5 and values.max() <= 2.0 and values.dtype == np.float32
+    expected = truncnorm(-1.0, 1.5, loc=0.5, scale=1.0)
+    assert abs(values.mean() - expected.mean()) < 0.01
+    assert abs(values.std() - expected.std()) < 0.01
+    with pytest.raises(ValueError, match=r"the interval \[a, b\] = \[1.0, 1.0\] is empty"):
+        init.trunc_normal_(w, a=1.0, b=1.0)
+
+
+@pytest.mark.parametrize("shape", [(6, 4, 3, 3), (10, 4), (4, 4)])
+def test_orthogonal_rows_or_columns(shape):
+    w = tn.empty(*shape)
+    init.orthogonal_(w, gain=2.0)
+    m = w.numpy().reshape(shape[0], -1).astype(np.float64)
+    small = min(m.shape)
+    gram = m @ m.T if m.shape[0] == small else m.T @ m
+    np.testing.assert_allclose(gram, 4.0 * np.eye(small), atol=1e-5)
+    with pytest.raises(ValueError, match="orthogonal_: needs at least 2 dims"):
+        init.orthogonal_(tn.empty(3))
+
+
+@pytest.mark.parametrize("name, shape, kwargs", [
+    ("eye_", (3, 5), {}), ("dirac_", (6, 3, 3, 3), {}), ("dirac_", (4, 2, 3, 3), {"groups": 2}),
+    ("dirac_", (2, 3, 4), {})])
+def test_identity_inits_match_torch(torch, name, shape, kwargs):
+    ours, theirs = tn.empty(*shape), torch.empty(*shape)
+    getattr(init, name)(ours, **kwargs)
+    getattr(torch.nn.init, name)(theirs, **kwargs)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

@@ -22,7 +22,7 @@ from ..autograd import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-           "default_weight_and_bias_"]
+           "trunc_normal_", "orthogonal_", "eye_", "dirac_", "default_weight_and_bias_"]
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -86,6 +86,72 @@ def uniform_(tensor, a=0.0, b=1.0):
 def normal_(tensor, mean=0.0, std=1.0):
     """Fill with values drawn from N(mean, std^2)."""
     return _fill(tensor, backend.get_rng().normal(mean, std, size=tuple(tensor.shape)))
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """Fill with N(mean, std^2) values redrawn until they fall in [a, b] (ViT's and timm's
+    init, ``trunc_normal_(w, std=0.02)``): the normal restricted to [a, b], as PyTorch's.
+
+    Drawn by rejection, which is exact and fast while [a, b] holds most of the mass
+    (the usual a, b = -2, 2 around std 0.02 hold all of it).
+    """
+    if not a < b:
+        raise ValueError(f"trunc_normal_: the interval [a, b] = [{a}, {b}] is empty")
+    rng, shape = backend.get_rng(), tuple(tensor.shape)
+    values = rng.normal(mean, std, size=shape)
+    outside = (values < a) | (values > b)
+    for _ in range(1000):
+        if not outside.any():
+            break
+        values[outside] = rng.normal(mean, std, size=int(outside.sum()))
+        outside = (values < a) | (values > b)
+    else:
+        raise ValueError(f"trunc_normal_: [a, b] = [{a}, {b}] holds almost none of "
+                         f"N({mean}, {std}^2)")
+    return _fill(tensor, values)
+
+
+def orthogonal_(tensor, gain=1.0):
+    """Fill with a (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2014): the weight
+    flattened to (rows, everything else) has orthonormal rows or columns, from the QR
+    decomposition of a Gaussian matrix with the signs of R's diagonal (so it is uniform)."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: needs at least 2 dims, got shape {tuple(tensor.shape)}")
+    rows = tensor.shape[0]
+    cols = int(np.prod(tensor.shape[1:]))
+    gaussian = backend.get_rng().normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        gaussian = gaussian.T
+    q, r = np.linalg.qr(gaussian)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tuple(tensor.shape)))
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity (ones on the diagonal, also when not square)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: needs a 2-D tensor, got shape {tuple(tensor.shape)}")
+    return _fill(tensor, np.eye(*tuple(tensor.shape)))
+
+
+def dirac_(tensor, groups=1):
+    """Fill a conv weight (out, in, kH, kW) so that the convolution is the identity on the
+    first min(out, in) channels of each group: 1 at each kernel's centre, 0 elsewhere."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: needs a 3-, 4- or 5-D conv weight, got shape "
+                         f"{tuple(tensor.shape)}")
+    shape = tuple(tensor.shape)
+    if shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({shape[0]}) must be divisible by groups ({groups})")
+    out_per_group = shape[0] // groups
+    values = np.zeros(shape)
+    centre = tuple(size // 2 for size in shape[2:])
+    for g in range(groups):
+        for d in range(min(out_per_group, shape[1])):
+            values[(g * out_per_group + d, d) + centre] = 1.0
+    return _fill(tensor, values)
 
 
 def constant_(tensor, val):
