@@ -126,6 +126,7 @@ OP_CASES = [
     OpCase("sum", "sum", lambda L, x: L.T.sum(x), [normal(3, 4)]),
     OpCase("x.sum(1)", "sum", lambda L, x: x.sum(1), [normal(3, 4)]),
     OpCase("cumsum", "cumsum", lambda L, x: L.T.cumsum(x, 0), [normal(3, 4)]),
+    OpCase("cumprod", "cumprod", lambda L, x: L.T.cumprod(x, 1), [positive(3, 4)]),
     OpCase("prod", "prod", lambda L, x: L.T.prod(x, 1), [positive(3, 4)]),
     OpCase("trace", "trace", lambda L, x: L.T.trace(x), [normal(4, 4)]),
     OpCase("norm", "norm", lambda L, x: L.T.norm(x), [normal(3, 4)]),

@@ -169,6 +169,7 @@ def test_linear_matches_torch(torch, shape):
     ("Mish", (), dict()),
     ("LogSigmoid", (), dict()),
     ("Unflatten", (1, (1, 3)), dict()),
+    ("PixelUnshuffle", (2,), dict()),
     ("ZeroPad2d", (1,), dict()),
     ("ConstantPad2d", ((1, 2, 0, 1), 3.5), dict()),
     ("ReflectionPad2d", (2,), dict()),
@@ -269,6 +270,12 @@ def test_instancenorm_running_statistics_match_torch(torch):
     theirs_m.eval()
     ours_m.eval()
     assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 3, 4, 5, seed=7)))
+
+
+def test_pixel_shuffle_matches_torch(torch):
+    theirs_m, ours_m = torch.nn.PixelShuffle(2), nn.PixelShuffle(2)
+    assert repr(ours_m) == repr(theirs_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 12, 3, 4)))
 
 
 def test_padding_modes_refuse_what_they_cannot_pad():

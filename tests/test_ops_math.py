@@ -44,6 +44,8 @@ GRADCHECK_CASES = [
              lambda r: [positive(r, 4)]),
     GradCase("square", ops.square, lambda r: [normal(r, 3, 2)]),
     GradCase("sin_cos", lambda a: ops.sin(a) * ops.cos(a), lambda r: [normal(r, 5)]),
+    GradCase("erf", ops.erf, lambda r: [normal(r, 2, 3)]),
+    GradCase("atan2_broadcast", ops.atan2, lambda r: [normal(r, 2, 3), normal(r, 3) + 0.5]),
     GradCase("step_functions", lambda a: ops.floor(a) + ops.round(a) + ops.sign(a) + a,
              lambda r: [distinct(r, 6) + 0.3]),
     GradCase("add_sub_alpha", lambda a, b: ops.add(a, b, alpha=2) - ops.sub(a, b, alpha=-3),

@@ -31,6 +31,11 @@ GRADCHECK_CASES = [
              lambda r: [normal(r, 2, 3)]),
     GradCase("logsumexp", lambda a: ops.logsumexp(a, dim=(0, 2)), lambda r: [normal(r, 2, 3, 2)]),
     GradCase("cumsum", lambda a: a.cumsum(1), lambda r: [normal(r, 2, 4)]),
+    GradCase("cumprod", lambda a: a.cumprod(1), lambda r: [normal(r, 2, 4)]),
+    # zeros: the first zero of a row gets the products without it, later ones nothing
+    GradCase("cumprod_with_zeros", lambda a: a.cumprod(1),
+             lambda r: [np.array([[1.5, 0.0, 2.0, 0.0, 3.0], [0.0, 2.0, -1.0, 4.0, 0.5],
+                                  [2.0, 3.0, 0.5, 1.5, 0.0]])]),
     # vector norms (ops/vector_norm.py), away from the kinks of |x| at 0
     GradCase("norm_2_dim", lambda a: a.norm(dim=1), lambda r: [normal(r, 3, 4)]),
     GradCase("norm_1_all", lambda a: ops.norm(a, p=1), lambda r: [distinct(r, 3, 4) + 0.1]),

@@ -224,7 +224,8 @@ METHODS = {
     "clamp": math.clamp, "clip": math.clamp, "clamp_min": math.clamp_min,
     "clamp_max": math.clamp_max, "maximum": math.maximum, "minimum": math.minimum,
     "masked_fill": math.masked_fill, "where": _tensor_where, "lerp": math.lerp,
-    "addcmul": math.addcmul, "addcdiv": math.addcdiv,
+    "addcmul": math.addcmul, "addcdiv": math.addcdiv, "erf": math.erf, "atan2": math.atan2,
+    "arctan2": math.atan2,
     "matmul": math.matmul, "mm": math.mm, "bmm": math.bmm, "mv": math.mv, "dot": math.dot,
     "outer": math.outer,
     # activations (ops/activation.py)
@@ -236,7 +237,7 @@ METHODS = {
     "min": reduce.min, "amax": reduce.amax, "amin": reduce.amin, "argmax": reduce.argmax,
     "argmin": reduce.argmin, "var": reduce.var, "std": reduce.std,
     "logsumexp": reduce.logsumexp, "all": reduce.all, "any": reduce.any,
-    "cumsum": reduce.cumsum, "norm": vector_norm.norm,
+    "cumsum": reduce.cumsum, "cumprod": reduce.cumprod, "norm": vector_norm.norm,
     # sorting (ops/sorting.py)
     "sort": sorting.sort, "argsort": sorting.argsort, "topk": sorting.topk,
     "unique": sorting.unique, "bincount": sorting.bincount,
@@ -261,7 +262,8 @@ METHODS = {
     "scatter_add": shape.scatter_add, "masked_select": shape.masked_select,
     "roll": shape.roll, "diag": shape.diag, "trace": shape.trace, "narrow": shape.narrow,
     "select": shape.select, "tril": shape.tril, "triu": shape.triu, "clone": shape.clone,
-    "contiguous": shape.contiguous,
+    "contiguous": shape.contiguous, "diagonal": shape.diagonal,
+    "repeat_interleave": shape.repeat_interleave,
     # in-place updates (ops/inplace.py); refused on leaves that require grad outside no_grad
     "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
     "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,

@@ -115,6 +115,7 @@ POLICY = {
     # -- sums, products, norms ------------------------------------------------------------
     "sum":                              (FLOAT32,        None),
     "cumsum":                           (FLOAT32,        None),
+    "cumprod":                          (FLOAT32,        None),
     "prod":                             (FLOAT32,        FLOAT32),
     "trace":                            (None,           FLOAT32),  # built from sum
     "norm":                             (FLOAT32,        None),    # also tn.linalg.*norm

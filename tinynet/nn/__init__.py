@@ -18,7 +18,7 @@ from .sync_batchnorm import SyncBatchNorm
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
-from .flatten import Flatten, Unflatten
+from .flatten import Flatten, PixelShuffle, PixelUnshuffle, Unflatten
 from .linear import Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, FocalTverskyLoss,
                    HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss, TverskyLoss)
@@ -40,7 +40,7 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "LogSigmoid", "PReLU", "LayerNorm", "GroupNorm", "Embedding", "ZeroPad2d",
            "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample",
-           "Dropout", "Dropout2d", "Flatten", "Unflatten", "Sequential", "ModuleList",
+           "Dropout", "Dropout2d", "Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle", "Sequential", "ModuleList",
            "ModuleDict",
            "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",

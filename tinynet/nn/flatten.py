@@ -1,9 +1,10 @@
 """``Flatten``: merge the axes start_dim..end_dim into one, e.g. (N, C, H, W) -> (N, C*H*W);
-``Unflatten``: split one axis into several, e.g. (N, C*H*W) -> (N, C, H, W)."""
+``Unflatten``: split one axis into several, e.g. (N, C*H*W) -> (N, C, H, W);
+``PixelShuffle``/``PixelUnshuffle``: channels to r x r blocks of pixels and back."""
 from . import functional as F
 from .module import Module
 
-__all__ = ["Flatten", "Unflatten"]
+__all__ = ["Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle"]
 
 
 class Flatten(Module):
@@ -34,3 +35,32 @@ class Unflatten(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class PixelShuffle(Module):
+    """(N, C r^2, H, W) -> (N, C, H r, W r), r = ``upscale_factor`` (super-resolution)."""
+
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input):
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(N, C, H r, W r) -> (N, C r^2, H, W), r = ``downscale_factor``."""
+
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input):
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+

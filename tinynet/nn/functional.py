@@ -9,14 +9,16 @@ added here too (``tests/test_nn_functional.py`` fails until it is).
 """
 # Some names (abs, all, max, sum, ...) shadow Python's builtins in this module, as in PyTorch's.
 from ..ops.math import (
-    abs, add, addcdiv, addcmul, bmm, ceil, clamp, clamp_max, clamp_min, clip, cos, div, divide,
-    dot, exp, expm1, floor, floor_divide, lerp, log, log10, log1p, log2, masked_fill, matmul, maximum, minimum, mm,
-    mul, multiply, mv, neg, negative, outer, pow, reciprocal, remainder, round, rsqrt, sign, sin,
-    sqrt, square, sub, subtract, true_divide, trunc, where
+    abs, add, addcdiv, addcmul, arctan2, atan2, bmm, ceil, clamp, clamp_max, clamp_min, clip,
+    cos, div, divide, dot, erf, exp, expm1, floor, floor_divide, lerp, log, log10, log1p, log2,
+    masked_fill, matmul, maximum, minimum, mm, mul, multiply, mv, neg, negative, outer, pow,
+    reciprocal, remainder, round, rsqrt, sign, sin, sqrt, square, sub, subtract, true_divide,
+    trunc, where
 )
 from ..ops.einstein_sum import einsum
 from ..ops.reduce import (
-    all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, prod, std, sum, var
+    all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, prod, std,
+    sum, var
 )
 from ..ops.vector_norm import cosine_similarity, norm, normalize
 from ..ops.compare import (
@@ -26,11 +28,12 @@ from ..ops.compare import (
 )
 from ..ops.sorting import argsort, bincount, sort, topk, unique
 from ..ops.shape import (
-    astype, broadcast_to, cat, chunk, clone, concat, concatenate, contiguous, diag, embedding,
-    expand, expand_as, flatten, flip, gather, getitem, index_put, index_select, masked_select,
-    movedim, narrow, pad, permute, repeat, reshape, roll, scatter, scatter_add, select, split,
-    squeeze, stack, swapaxes, swapdims, t, tile, to_device, trace, transpose, tril, triu, unbind,
-    unflatten, unsqueeze
+    astype, broadcast_to, cat, chunk, clone, concat, concatenate, contiguous, diag, diagonal,
+    embedding, expand, expand_as, flatten, flip, gather, getitem, hstack, index_put,
+    index_select, masked_select, meshgrid, movedim, narrow, pad, permute, pixel_shuffle,
+    pixel_unshuffle, repeat, repeat_interleave, reshape, roll, scatter, scatter_add, select,
+    split, squeeze, stack, swapaxes, swapdims, t, tile, to_device, trace, transpose, tril, triu,
+    unbind, unflatten, unsqueeze, vstack
 )
 from ..ops.creation import (
     arange, bernoulli, empty, empty_like, eye, full, full_like, linspace, multinomial, normal,

@@ -36,7 +36,7 @@ from .. import backend
 from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
 from .inplace import assign_in_place, check_in_place
-from .math import add, div, mul, neg, where
+from .math import add, div, erf_array, mul, neg, where
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh",
            "logsigmoid", "sigmoid", "tanh", "softmax", "log_softmax", "hardsigmoid",
@@ -111,16 +111,6 @@ class ELU(Function):
         return xp.where(self.x > 0, g, g * self.alpha * xp.exp(xp.minimum(self.x, 0)))
 
 
-def _erf(x):
-    """The error function on NumPy or CuPy arrays (SciPy's, or CuPy's copy of it), in x's
-    dtype (SciPy has no float16 loop: it would compute a float16 x in float64)."""
-    if backend.get_array_module(x) is np:
-        from scipy.special import erf
-    else:
-        from cupyx.scipy.special import erf
-    return erf(x).astype(x.dtype, copy=False)
-
-
 class GELU(Function):
     """y = x Phi(x), Phi the standard normal cdf (Hendrycks & Gimpel, 2016).
 
@@ -141,7 +131,8 @@ class GELU(Function):
             k = math.sqrt(2 / math.pi)
             t = xp.tanh(k * (x + 0.044715 * x ** 3))
             return 0.5 * (1 + t), 0.5 * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
-        return 0.5 * (1 + _erf(x / math.sqrt(2))), xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        cdf = 0.5 * (1 + erf_array(x / math.sqrt(2)))
+        return cdf, xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
     def backward(self, g):
         cdf, pdf = self._cdf(self.x)

@@ -26,7 +26,7 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "abs", "sin", "cos",
            "sign", "floor", "ceil", "round", "trunc", "clamp", "clip", "clamp_min", "clamp_max",
            "maximum", "minimum", "where", "masked_fill", "lerp", "addcmul", "addcdiv", "matmul",
-           "mm", "bmm", "dot", "mv", "outer"]
+           "mm", "bmm", "dot", "mv", "outer", "erf", "atan2", "arctan2"]
 
 
 def sum_to(grad, shape):
@@ -203,6 +203,23 @@ def _share(wins, ties, dtype):
     return (wins + 0.5 * ties).astype(dtype, copy=False)
 
 
+class Atan2(_BinaryBroadcast):
+    """``atan2(a, b)``, the angle of the point (b, a) in (-pi, pi].
+    d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)."""
+    name = "atan2"
+
+    def compute(self, a, b):
+        self.a, self.b = (a, b) if any(self.needs_input_grad) else (None, None)
+        return backend.get_array_module(a, b).arctan2(a, b)
+
+    def backward(self, gy):
+        with np.errstate(all="ignore"):        # (0, 0): 0 / 0, as PyTorch's nan
+            scale = gy / (self.a * self.a + self.b * self.b)
+        ga = scale * self.b if self.needs_input_grad[0] else None
+        gb = -scale * self.a if self.needs_input_grad[1] else None
+        return self.reduce(ga, gb)
+
+
 class Maximum(_BinaryBroadcast):
     """``max(a, b)`` elementwise; on ties each input gets half the gradient, as in PyTorch."""
     name = "maximum"
@@ -332,6 +349,29 @@ class _Unary(Function):
             x = x.astype(_float_dtype(x.dtype), copy=False)
         with np.errstate(all="ignore"):  # log(0) = -inf, sqrt(-1) = nan, silently
             return self.compute(x, backend.get_array_module(x))
+
+
+def erf_array(x):
+    """The error function on NumPy or CuPy arrays (SciPy's, or CuPy's copy of it), in x's
+    dtype (SciPy has no float16 loop: it would compute a float16 x in float64)."""
+    if backend.get_array_module(x) is np:
+        from scipy.special import erf as scipy_erf
+    else:
+        from cupyx.scipy.special import erf as scipy_erf
+    return scipy_erf(x).astype(x.dtype, copy=False)
+
+
+class Erf(_Unary):
+    """``erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt``; d/dx = 2/sqrt(pi) e^(-x^2)."""
+    to_float = True
+
+    def compute(self, x, xp):
+        self.x = x if self.needs_input_grad[0] else None
+        return erf_array(x)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        return gy * (2.0 / np.sqrt(np.pi)) * xp.exp(-self.x * self.x).astype(gy.dtype)
 
 
 class Neg(_Unary):
@@ -577,6 +617,20 @@ def abs(input):
 def sin(input):
     """Elementwise sine."""
     return Sin()(input)
+
+
+def erf(input):
+    """Elementwise error function (``torch.erf``; the Gaussian cdf is (1 + erf(x / sqrt 2)) / 2)."""
+    return Erf()(input)
+
+
+def atan2(input, other):
+    """Elementwise angle of the point (other, input), ``torch.atan2`` (in radians)."""
+    (a, b), dtype = _promoted(input, other)
+    return Atan2(_float_dtype(dtype))(a, b)
+
+
+arctan2 = atan2
 
 
 def cos(input):

@@ -28,7 +28,7 @@ from ..autograd import Function, Tensor, as_tensor
 from .math import maximum, minimum, sqrt
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var",
-           "std", "logsumexp", "all", "any", "cumsum"]
+           "std", "logsumexp", "all", "any", "cumsum", "cumprod"]
 
 #: What ``max(x, dim)`` and ``min(x, dim)`` return, like ``torch.return_types.max``.
 MaxResult = namedtuple("max", ["values", "indices"])
@@ -445,6 +445,57 @@ class CumSum(Function):
         if gy.ndim == 0:
             return gy
         return xp.flip(xp.cumsum(xp.flip(gy, self.dim), axis=self.dim), self.dim)
+
+
+class CumProd(Function):
+    """Running product along ``dim``, y_j = x_0 x_1 ... x_j.
+
+    dx_i = sum_{j >= i} dy_j y_j / x_i (y_j without its factor x_i): the running sum
+    of dy * y from the end, divided by x.  Where x_i = 0 that division is undefined;
+    only the first zero of a row gets a gradient (every later y_j contains it), and
+    there y_j / x_i is computed directly, as the running product with x_i set to 1.
+    """
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.dim = _normalize_dims(self.dim, x.ndim, "cumprod")[0]
+        dtype = np.int64 if x.dtype.kind in "biu" else None
+        y = xp.cumprod(x, axis=self.dim, dtype=dtype).reshape(x.shape)
+        if self.needs_input_grad[0]:
+            self.x, self.y = x, y
+        return y
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        if gy.ndim == 0:
+            return gy
+        x, y, dim = self.x, self.y, self.dim
+
+        def from_the_end(a):
+            return xp.flip(xp.cumsum(xp.flip(a, dim), axis=dim), dim)
+
+        zero = x == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gx = xp.where(zero, 0, from_the_end(gy * y) / xp.where(zero, 1, x))
+        # The first zero of each row: the products with it replaced by 1, from it on.  (Done
+        # whether or not there is a zero: asking would wait for the GPU.)
+        first = zero & (xp.cumsum(zero, axis=dim) == 1)
+        without = xp.cumprod(xp.where(first, 1, x), axis=dim)
+        after = xp.cumsum(first, axis=dim) > 0              # positions j >= the first zero
+        gx = xp.where(first, from_the_end(gy * without * after), gx)
+        return gx.astype(gy.dtype, copy=False)
+
+
+@autocast_op
+def cumprod(input, dim, *, dtype=None):
+    """Running product along ``dim`` (``torch.cumprod``; diffusion's alphas_cumprod)."""
+    input = as_tensor(input)
+    if dtype is not None:
+        input = input.to(dtype)
+    return CumProd(dim)(input)
 
 
 @autocast_op

@@ -21,7 +21,9 @@ __all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims
            "repeat", "tile", "flip", "getitem", "index_put", "index_select", "gather", "scatter",
            "scatter_add", "masked_select", "roll", "diag", "trace", "embedding", "narrow",
            "select", "split", "chunk", "unbind", "cat", "concat", "concatenate", "stack",
-           "pad", "tril", "triu", "clone", "contiguous", "astype", "to_device"]
+           "pad", "tril", "triu", "clone", "contiguous", "astype", "to_device", "hstack",
+           "vstack", "meshgrid", "repeat_interleave", "diagonal", "pixel_shuffle",
+           "pixel_unshuffle"]
 
 
 def size_argument(sizes, name="size"):
@@ -931,3 +933,108 @@ def astype(input, dtype):
 def to_device(input, device):
     """Copy ``input`` to ``"cpu"`` or ``"gpu"``, keeping it in the graph."""
     return ToDevice(device)(input)
+
+
+# ---------------------------------------------------------------------------
+# Compositions of the ops above (their gradients are those ops')
+# ---------------------------------------------------------------------------
+
+def hstack(tensors):
+    """``cat`` along dim 1, or dim 0 for 1-D tensors (``torch.hstack``)."""
+    tensors = [as_tensor(t) for t in tensors]
+    tensors = [t.reshape(1) if t.ndim == 0 else t for t in tensors]
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """``cat`` along dim 0, a 1-D tensor (n,) taken as a row (1, n) (``torch.vstack``)."""
+    tensors = [as_tensor(t) for t in tensors]
+    return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], 0)
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids of 1-D tensors: ``meshgrid(ys, xs)`` gives Y, X of shape (len ys,
+    len xs) with Y[i, j] = ys[i], X[i, j] = xs[j].  ``indexing="xy"`` swaps the first two
+    axes of every grid (NumPy's default, and the plotting convention)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tensors[0]
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    tensors = [as_tensor(t) for t in tensors]
+    for t in tensors:
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expects 0-D or 1-D tensors, got shape {tuple(t.shape)}")
+    tensors = [t.reshape(-1) for t in tensors]
+    if indexing == "xy" and len(tensors) >= 2:
+        tensors[0], tensors[1] = tensors[1], tensors[0]
+    sizes = tuple(t.shape[0] for t in tensors)
+    grids = []
+    for axis, t in enumerate(tensors):
+        shape = [1] * len(tensors)
+        shape[axis] = sizes[axis]
+        grids.append(expand(t.reshape(shape), sizes))
+    if indexing == "xy" and len(grids) >= 2:      # the grids back in the inputs' order
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
+
+
+def repeat_interleave(input, repeats, dim=None, *, output_size=None):
+    """Each element ``repeats`` times in a row along ``dim`` (the flattened input if None):
+    ``[1, 2]`` with 2 repeats is ``[1, 1, 2, 2]`` (``repeat`` would give ``[1, 2, 1, 2]``).
+    ``repeats`` is an int or one count per element.  A gather, so its gradient sums the copies."""
+    x = as_tensor(input)
+    if dim is None:
+        x, dim = x.reshape(-1), 0
+    dim = _wrap_dim(dim, x.ndim, "repeat_interleave")
+    counts = backend.to_numpy(repeats.data) if isinstance(repeats, Tensor) else \
+        np.asarray(repeats)
+    if counts.ndim == 0:
+        counts = np.full(x.shape[dim], int(counts))
+    if counts.shape != (x.shape[dim],) or (counts < 0).any():
+        raise ValueError(f"repeat_interleave: repeats must be one non-negative count, or one "
+                         f"per element of dim {dim} (size {x.shape[dim]}), got shape "
+                         f"{counts.shape}")
+    return index_select(x, dim, np.repeat(np.arange(x.shape[dim]), counts))
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal of the (dim1, dim2) planes, as the last dim: ``x[i, i + offset]``
+    (``torch.diagonal``; offset > 0 above the main diagonal)."""
+    x = as_tensor(input)
+    dim1, dim2 = (_wrap_dim(d, x.ndim, "diagonal") for d in (dim1, dim2))
+    if dim1 == dim2:
+        raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} twice")
+    planes = movedim(x, (dim1, dim2), (x.ndim - 2, x.ndim - 1))
+    rows, cols = planes.shape[-2:]
+    start_row, start_col = max(-offset, 0), max(offset, 0)
+    length = max(0, min(rows - start_row, cols - start_col))
+    steps = np.arange(length)
+    return getitem(planes, (Ellipsis, start_row + steps, start_col + steps))
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C r^2, H, W) -> (*, C, H r, W r): each group of r^2 channels becomes an r x r block
+    of pixels (the sub-pixel convolution of super-resolution, Shi et al. 2016)."""
+    x, r = as_tensor(input), upscale_factor
+    if x.ndim < 3 or x.shape[-3] % (r * r):
+        raise ValueError(f"pixel_shuffle: the channels (dim -3) of shape {tuple(x.shape)} must "
+                         f"be divisible by upscale_factor^2 = {r * r}")
+    *batch, c, h, w = x.shape
+    n = len(batch)
+    x = x.reshape(*batch, c // (r * r), r, r, h, w)
+    x = permute(x, *range(n), n, n + 3, n + 1, n + 4, n + 2)     # (*, C, H, r, W, r)
+    return x.reshape(*batch, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H r, W r) -> (*, C r^2, H, W): the inverse of ``pixel_shuffle``."""
+    x, r = as_tensor(input), downscale_factor
+    if x.ndim < 3 or x.shape[-2] % r or x.shape[-1] % r:
+        raise ValueError(f"pixel_unshuffle: height and width of shape {tuple(x.shape)} must be "
+                         f"divisible by downscale_factor = {r}")
+    *batch, c, h, w = x.shape
+    n = len(batch)
+    x = x.reshape(*batch, c, h // r, r, w // r, r)
+    x = permute(x, *range(n), n, n + 2, n + 4, n + 1, n + 3)     # (*, C, r, r, H, W)
+    return x.reshape(*batch, c * r * r, h // r, w // r)
+
