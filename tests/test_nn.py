@@ -428,3 +428,32 @@ def test_clip_grad_norm_through_nn_utils():
     grads = np.concatenate([p.grad.numpy().ravel() for p in lin.parameters()])
     assert float(total) > 1.0
     np.testing.assert_allclose(np.linalg.norm(grads), 1.0, rtol=1e-4)
+
+
+def test_parameter_list_and_dict_register_their_parameters(torch):
+    """The same names, order and state_dict keys as PyTorch's; Tensors are wrapped."""
+    def build(lib):
+        class Scales(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scales = lib.nn.ParameterList([lib.ones(2), lib.nn.Parameter(lib.zeros(3))])
+                self.extra = lib.nn.ParameterDict({"gain": lib.ones(1)})
+                self.scales.append(lib.ones(4))
+                self.extra["bias"] = lib.nn.Parameter(lib.zeros(2))
+
+            def forward(self, x):
+                return sum(s.sum() for s in self.scales) * x * self.extra["gain"]
+
+        return Scales()
+
+    ours, theirs = build(tn), build(torch)
+    names = [name for name, _ in ours.named_parameters()]
+    assert names == [name for name, _ in theirs.named_parameters()]
+    assert names == ["scales.0", "scales.1", "scales.2", "extra.gain", "extra.bias"]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert all(p.requires_grad for p in ours.parameters())
+    assert len(ours.scales) == 3 and ours.scales[-1].shape == (4,) and "gain" in ours.extra
+    ours(tn.ones(1)).sum().backward()
+    assert ours.scales[0].grad.tolist() == [1.0, 1.0]
+    assert "(0): Parameter containing: [float32 of size 2]" in repr(ours)
+    assert ours.half().scales[0].dtype == np.float16

@@ -15,7 +15,7 @@ from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU,
                          Tanh)
 from .batchnorm import BatchNorm1d, BatchNorm2d, InstanceNorm1d, InstanceNorm2d
 from .sync_batchnorm import SyncBatchNorm
-from .container import ModuleDict, ModuleList, Sequential
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .flatten import Flatten, PixelShuffle, PixelUnshuffle, Unflatten
@@ -41,7 +41,7 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample",
            "Dropout", "Dropout2d", "Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle", "Sequential", "ModuleList",
-           "ModuleDict",
+           "ModuleDict", "ParameterList", "ParameterDict",
            "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",
            "FocalTverskyLoss"]

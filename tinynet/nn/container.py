@@ -1,16 +1,20 @@
-"""Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``.
+"""Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``; ``ParameterList``, ``ParameterDict``.
 
 Children are registered under string names in order: "0", "1", ... for
 Sequential and ModuleList (so parameter names read "features.0.weight", as in
 PyTorch), the given keys for ModuleDict and for ``Sequential(OrderedDict(...))``.
+ParameterList and ParameterDict do the same for parameters ("scales.0", ...): a
+plain list of Parameters in a Module would be invisible to ``parameters()``, and
+so to the optimizer.
 """
 import numbers
 from collections import OrderedDict
 from collections.abc import Mapping
 
 from .module import Module, _indent
+from .parameter import Parameter
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 
 def _absolute_index(index, length, kind):
@@ -231,3 +235,109 @@ class ModuleDict(Module):
         pairs = modules.items() if isinstance(modules, Mapping) else modules
         for key, module in pairs:
             self[key] = module
+
+
+def _as_parameter(value):
+    """A Parameter as it is; a Tensor or array wrapped in one (as PyTorch does)."""
+    return value if value is None or isinstance(value, Parameter) else Parameter(value)
+
+
+def _parameter_line(name, param):
+    kind = "None" if param is None else \
+        f"Parameter containing: [{param.dtype} of size {'x'.join(map(str, param.shape))}]"
+    return f"  ({name}): {kind}"
+
+
+class ParameterList(Module):
+    """A list of Parameters registered as "0", "1", ...: indexing, assignment, ``len``,
+    iteration, ``append``, ``extend`` and ``+=``, like ModuleList."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return type(self)(list(self._parameters.values())[index])
+        return self._parameters[str(_absolute_index(index, len(self), "ParameterList"))]
+
+    def __setitem__(self, index, value):
+        name = str(_absolute_index(index, len(self), "ParameterList"))
+        self.register_parameter(name, _as_parameter(value))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def append(self, value):
+        self.register_parameter(str(len(self)), _as_parameter(value))
+        return self
+
+    def extend(self, values):
+        for value in list(values):
+            self.append(value)
+        return self
+
+    def __repr__(self):
+        lines = [_parameter_line(name, p) for name, p in self._parameters.items()]
+        return "ParameterList(" + ("\n" + "\n".join(lines) + "\n" if lines else "") + ")"
+
+
+class ParameterDict(Module):
+    """A dict of Parameters registered under their keys (insertion order)."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, _as_parameter(value))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def items(self):
+        return self._parameters.items()
+
+    def values(self):
+        return self._parameters.values()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key):
+        value = self._parameters[key]
+        del self._parameters[key]
+        return value
+
+    def update(self, parameters):
+        pairs = parameters.items() if isinstance(parameters, Mapping) else parameters
+        for key, value in pairs:
+            self[key] = value
+
+    def __repr__(self):
+        lines = [_parameter_line(name, p) for name, p in self._parameters.items()]
+        return "ParameterDict(" + ("\n" + "\n".join(lines) + "\n" if lines else "") + ")"
+

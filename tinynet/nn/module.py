@@ -347,6 +347,9 @@ class Module:
     def double(self):
         return self.to(dtype=np.float64)
 
+    def half(self):
+        return self.to(dtype=np.float16)
+
     # ------------------------------------------------------------------
     # Saving and loading (see state_dict.py)
     # ------------------------------------------------------------------
