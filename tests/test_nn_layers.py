@@ -148,6 +148,10 @@ def test_linear_matches_torch(torch, shape):
     ("MaxPool2d", (3,), dict(stride=2, padding=1)),
     ("AvgPool2d", (2,), dict()),
     ("AdaptiveAvgPool2d", ((1, 1),), dict()),
+    ("AdaptiveAvgPool2d", ((4, 5),), dict()),                  # windows that overlap
+    ("AdaptiveAvgPool2d", ((None, 4),), dict()),
+    ("AdaptiveMaxPool2d", ((4, 5),), dict()),
+    ("AdaptiveMaxPool2d", (3,), dict()),
     ("Upsample", (), dict(scale_factor=2, mode="nearest")),
     ("ReLU", (), dict()),
     ("LeakyReLU", (0.2,), dict()),

@@ -50,6 +50,11 @@ GRADCHECK_CASES = [
              lambda r: [normal(r, 2, 2, 5, 5)]),
     GradCase("adaptive_avg_2x3", lambda x: ops.adaptive_avg_pool2d(x, (2, 3)),
              lambda r: [normal(r, 1, 2, 4, 6)]),
+    # ... and overlapping windows (averaging matrices; the max of each window)
+    GradCase("adaptive_avg_overlapping", lambda x: ops.adaptive_avg_pool2d(x, (3, 4)),
+             lambda r: [normal(r, 1, 2, 5, 7)]),
+    GradCase("adaptive_max_overlapping", lambda x: ops.adaptive_max_pool2d(x, (3, 4)),
+             lambda r: [normal(r, 1, 2, 5, 7)]),
     # Nearest upsampling: integer factors (repeat) and arbitrary sizes (gather).
     GradCase("upsample_nearest_x2", lambda x: ops.upsample_nearest2d(x, scale_factor=2),
              lambda r: [normal(r, 1, 2, 3, 3)]),
@@ -366,8 +371,8 @@ X4 = np.zeros((1, 2, 6, 6), np.float32)
     (lambda: ops.avg_pool2d(np.zeros((6, 6), np.float32), 2), ValueError,
      r"avg_pool2d: expected a 4-D input"),
     (lambda: ops.avg_pool2d(X4, 2, divisor_override=0), ValueError, "divisor_override"),
-    (lambda: ops.adaptive_avg_pool2d(X4, 4), NotImplementedError,
-     r"output size \(4, 4\) does not divide the input size \(6, 6\)"),
+    (lambda: ops.adaptive_max_pool2d(X4, 4, return_indices=True), NotImplementedError,
+     r"adaptive_max_pool2d: return_indices=True is not supported"),
     (lambda: ops.adaptive_avg_pool2d(X4, 0), ValueError, "output_size must be positive"),
     (lambda: ops.interpolate(X4, scale_factor=2, mode="bicubic"), NotImplementedError,
      "mode 'bicubic' is not supported; only 'nearest' and 'bilinear'"),

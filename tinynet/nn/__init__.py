@@ -28,7 +28,7 @@ from .normalization import GroupNorm, LayerNorm
 from .padding import (CircularPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d,
                       ZeroPad2d)
 from .parameter import Parameter
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .sparse import Embedding
 from .upsampling import Upsample
 
@@ -39,7 +39,7 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "GELU", "SiLU", "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish",
            "LogSigmoid", "PReLU", "LayerNorm", "GroupNorm", "Embedding", "ZeroPad2d",
            "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
-           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample",
+           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample",
            "Dropout", "Dropout2d", "Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict",
            "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",

@@ -54,7 +54,8 @@ from ..ops.loss import (
 from ..ops.loss_regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
 from ..ops.linear import linear
 from ..ops.pooling import (
-    adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d, upsample_nearest2d
+    adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, interpolate, max_pool2d,
+    upsample_nearest2d
 )
 from ..ops.batch_norm import batch_norm
 from ..ops.sync_batch_norm import sync_batch_norm

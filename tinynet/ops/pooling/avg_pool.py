@@ -6,14 +6,23 @@ count; backward spreads g / count over each window (``scatter_windows``).
 A large kernel that tiles the input (the global average pool, 7x7 in a
 ResNet) is one ``einsum`` reduction instead of a loop of many tiny operations
 (the crossover is measured in ``benchmarks/NOTES.md``, "Average pooling").
-``adaptive_avg_pool2d`` is an average pool whose windows tile the input.
+``adaptive_avg_pool2d`` is an average pool whose windows tile the input; where
+they cannot (7 outputs from 10 rows), PyTorch's overlapping windows
+[floor(i H / oh), ceil((i + 1) H / oh)) as two averaging matrices, A_h x A_w^T.
+``adaptive_max_pool2d`` takes the maximum of the same windows.
 """
+import numpy as np
+
 from ... import backend
 from ...autograd import Function, as_tensor
 from ..conv.arguments import pair
+from ..math import matmul
+from ..reduce import amax
+from ..shape import stack
+from .max_pool import max_pool2d
 from .windows import check_4d, pad, pool_geometry, scatter_windows, window_views
 
-__all__ = ["avg_pool2d", "adaptive_avg_pool2d"]
+__all__ = ["avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
 
 # Tiling windows with more offsets than this are reduced by one einsum.
 _LOOP_MAX_OFFSETS = 16
@@ -100,25 +109,63 @@ def adaptive_avg_pool2d(input, output_size):
     """Average-pool (N, C, H, W) to (N, C, oh, ow), like ``F.adaptive_avg_pool2d``.
 
     ``output_size`` is an int or a pair (None keeps that input size);
-    ``1`` is the global average pool.  Supported when oh divides H and ow
-    divides W: then every window is an (H/oh, W/ow) block, an ordinary
-    average pool with stride = kernel.  Other sizes raise NotImplementedError.
+    ``1`` is the global average pool.  When oh divides H and ow divides W
+    every window is an (H/oh, W/ow) block, an ordinary average pool with
+    stride = kernel; otherwise the windows overlap, as in PyTorch, and the
+    pool is two matrix products with the windows' averaging matrices.
     """
     x = as_tensor(input)
-    check_4d("adaptive_avg_pool2d", x)
-    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
-    if len(sizes) != 2:
-        raise TypeError(f"adaptive_avg_pool2d: output_size must be an int or a pair, "
-                        f"got {output_size!r}")
+    out = _adaptive_output("adaptive_avg_pool2d", x, output_size)
     size = x.shape[2:]
-    out = pair("adaptive_avg_pool2d", "output_size",
-               [s if o is None else o for o, s in zip(sizes, size)])
-    if min(out) < 1:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {out}")
     if any(s % o for s, o in zip(size, out)):
-        raise NotImplementedError(
-            f"adaptive_avg_pool2d: output size {out} does not divide the input size {size} "
-            f"(input shape {x.shape}); only divisible sizes are supported")
+        rows, cols = (_averaging_matrix(s, o, x) for s, o in zip(size, out))
+        return matmul(matmul(rows, x), cols.T)              # (oh, H) x (H, W) x (W, ow)
     kernel = tuple(s // o for s, o in zip(size, out))
     geo = pool_geometry("adaptive_avg_pool2d", x.shape, kernel, kernel, 0)
     return AvgPool2dFunction(geo)(x)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max-pool (N, C, H, W) to (N, C, oh, ow) over adaptive_avg_pool2d's windows
+    (``F.adaptive_max_pool2d``; ``return_indices`` is not supported).  Divisible sizes
+    are one max pool; others take each window's maximum (oh * ow reductions)."""
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool2d: return_indices=True is not supported")
+    x = as_tensor(input)
+    out = _adaptive_output("adaptive_max_pool2d", x, output_size)
+    size = x.shape[2:]
+    if not any(s % o for s, o in zip(size, out)):
+        kernel = tuple(s // o for s, o in zip(size, out))
+        return max_pool2d(x, kernel, kernel)
+    (h_starts, h_ends), (w_starts, w_ends) = (_window_bounds(s, o) for s, o in zip(size, out))
+    rows = [stack([amax(x[:, :, h0:h1, w0:w1], dim=(2, 3))
+                   for w0, w1 in zip(w_starts, w_ends)], dim=-1)
+            for h0, h1 in zip(h_starts, h_ends)]
+    return stack(rows, dim=-2)
+
+
+def _adaptive_output(op, x, output_size):
+    """The (oh, ow) of ``output_size`` (an int or a pair; None keeps that input size)."""
+    check_4d(op, x)
+    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
+    if len(sizes) != 2:
+        raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    out = pair(op, "output_size", [s if o is None else o for o, s in zip(sizes, x.shape[2:])])
+    if min(out) < 1:
+        raise ValueError(f"{op}: output_size must be positive, got {out}")
+    return out
+
+
+def _window_bounds(size, out):
+    """PyTorch's adaptive windows along one axis: [floor(i size/out), ceil((i+1) size/out))."""
+    i = np.arange(out)
+    return (i * size) // out, -((-(i + 1) * size) // out)
+
+
+def _averaging_matrix(size, out, x):
+    """(out, size) matrix whose row i averages window i (a constant on x's device and dtype)."""
+    starts, ends = _window_bounds(size, out)
+    columns = np.arange(size)
+    inside = (columns >= starts[:, None]) & (columns < ends[:, None])
+    matrix = inside / (ends - starts)[:, None]
+    return as_tensor(backend.to_device(matrix.astype(x.dtype), x.device))
