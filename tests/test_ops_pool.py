@@ -68,6 +68,15 @@ GRADCHECK_CASES = [
     GradCase("bilinear_size_down_align_corners",
              lambda x: ops.interpolate(x, size=(2, 5), mode="bilinear", align_corners=True),
              lambda r: [normal(r, 1, 2, 4, 7)]),
+    GradCase("bicubic_x2", lambda x: ops.interpolate(x, scale_factor=2, mode="bicubic"),
+             lambda r: [normal(r, 1, 2, 3, 4)]),
+    GradCase("bicubic_size_down_align_corners",
+             lambda x: ops.interpolate(x, size=(2, 5), mode="bicubic", align_corners=True),
+             lambda r: [normal(r, 1, 1, 4, 7)]),
+    GradCase("area_and_nearest_exact",
+             lambda x: ops.interpolate(x, size=(3, 4), mode="area").sum() +
+             ops.interpolate(x, scale_factor=1.7, mode="nearest-exact").sum(),
+             lambda r: [normal(r, 1, 2, 5, 7)]),
     GradCase("bilinear_large_random_dirs",
              lambda x: ops.interpolate(x, scale_factor=(1.5, 0.6), mode="bilinear"),
              lambda r: [normal(r, 2, 2, 5, 6)]),
@@ -323,6 +332,17 @@ def test_interpolate_bilinear_parity_with_torch(torch, kwargs, align_corners, rn
                                                       align_corners=align_corners, **kwargs), x)
 
 
+@pytest.mark.parametrize("mode, kwargs", [
+    ("bicubic", dict(scale_factor=2)), ("bicubic", dict(size=(3, 16))),
+    ("bicubic", dict(size=(12, 5), align_corners=True)), ("area", dict(size=(3, 4))),
+    ("area", dict(size=(9, 13))), ("nearest-exact", dict(scale_factor=1.7)),
+    ("nearest-exact", dict(size=(4, 3)))], ids=str)
+def test_interpolate_other_modes_parity_with_torch(torch, mode, kwargs, rng):
+    x = rng.standard_normal((2, 3, 7, 10)).astype(np.float32)
+    _parity(lambda t: ops.interpolate(t, mode=mode, **kwargs),
+            lambda t: torch.nn.functional.interpolate(t, mode=mode, **kwargs), x)
+
+
 def test_bilinear_align_corners_none_means_false(rng):
     x = rng.standard_normal((1, 2, 3, 5)).astype(np.float32)
     np.testing.assert_array_equal(
@@ -374,8 +394,11 @@ X4 = np.zeros((1, 2, 6, 6), np.float32)
     (lambda: ops.adaptive_max_pool2d(X4, 4, return_indices=True), NotImplementedError,
      r"adaptive_max_pool2d: return_indices=True is not supported"),
     (lambda: ops.adaptive_avg_pool2d(X4, 0), ValueError, "output_size must be positive"),
-    (lambda: ops.interpolate(X4, scale_factor=2, mode="bicubic"), NotImplementedError,
-     "mode 'bicubic' is not supported; only 'nearest' and 'bilinear'"),
+    (lambda: ops.interpolate(X4, scale_factor=2, mode="trilinear"), ValueError,
+     "interpolate: mode must be one of 'nearest', 'nearest-exact', 'bilinear', 'bicubic', "
+     "'area', got 'trilinear'"),
+    (lambda: ops.interpolate(X4, scale_factor=2, mode="area", align_corners=True), ValueError,
+     "align_corners option can only be set with the interpolating modes"),
     (lambda: ops.interpolate(X4, scale_factor=2, mode="bilinear", antialias=True),
      NotImplementedError, r"antialias=True is not supported \(mode='bilinear'\)"),
     (lambda: ops.interpolate(X4, scale_factor=0.1, mode="bilinear"), ValueError,

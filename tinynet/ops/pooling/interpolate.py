@@ -1,4 +1,7 @@
-"""Resizing NCHW tensors: ``interpolate`` (modes "nearest" and "bilinear") and upsample_nearest2d.
+"""Resizing NCHW tensors: ``interpolate`` and upsample_nearest2d.
+
+Modes "nearest" and "nearest-exact" gather, "bilinear" and "bicubic" are two
+matrix products (below), "area" is ``adaptive_avg_pool2d`` (avg_pool.py).
 
 Nearest
 -------
@@ -34,6 +37,9 @@ The dense matrices keep it short and the same on a GPU; they cost about
 Ho*H*W + Ho*W*Wo multiply-adds per plane where a two-tap gather would cost
 4*Ho*Wo, which only matters for large images (the ResUNet upsamples with
 "nearest").
+
+Bicubic is the same with four taps a row, i0 - 1 .. i0 + 2 (clamped to the
+edge), weighted by Keys's cubic convolution kernel with A = -0.75 (PyTorch's).
 """
 import math
 import numbers
@@ -44,13 +50,16 @@ from ... import backend
 from ...amp.autocast_mode import autocast_op
 from ...autograd import Function, as_tensor
 from ..blocking import plane_blocks
+from .avg_pool import adaptive_avg_pool2d
 
 __all__ = ["interpolate", "upsample_nearest2d"]
 
 
-def _source_index(out_len, in_len, scale):
-    """src[o] = min(floor(o * scale), in_len - 1), in float32 like PyTorch's CPU kernel."""
-    src = np.floor(np.arange(out_len, dtype=np.float32) * np.float32(scale)).astype(np.int64)
+def _source_index(out_len, in_len, scale, exact=False):
+    """src[o] = min(floor(o * scale), in_len - 1), in float32 like PyTorch's CPU kernel;
+    ``exact`` ("nearest-exact"): the nearest pixel centre, floor((o + 0.5) * scale)."""
+    o = np.arange(out_len, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
+    src = np.floor(o * np.float32(scale)).astype(np.int64)
     return np.minimum(src, in_len - 1)
 
 
@@ -115,9 +124,10 @@ class UpsampleNearest2dFunction(Function):
     Saves nothing but the index maps (or the integer factors).
     """
 
-    def __init__(self, out_size, scales):
+    def __init__(self, out_size, scales, exact=False):
         self.out_size = out_size
         self.scales = scales
+        self.exact = exact
 
     def _integer_factors(self, h, w):
         """(ho // h, wo // w) when every output row/column copies input index o // r, else None.
@@ -140,8 +150,8 @@ class UpsampleNearest2dFunction(Function):
         if self.factors is not None:
             return repeat_elements(x, *self.factors)
         xp = backend.get_array_module(x)
-        self.src_h = _source_index(ho, h, self.scales[0])
-        self.src_w = _source_index(wo, w, self.scales[1])
+        self.src_h = _source_index(ho, h, self.scales[0], self.exact)
+        self.src_w = _source_index(wo, w, self.scales[1], self.exact)
         # Index tables made on the host, kept on the device per content (backend.constant).
         rows, cols = backend.constant(self.src_h, xp), backend.constant(self.src_w, xp)
         return x[:, :, rows[:, None], cols[None, :]]
@@ -194,7 +204,7 @@ def upsample_nearest2d(input, scale_factor=None, size=None):
     return UpsampleNearest2dFunction(out_size, scales)(x)
 
 
-def _source_coordinates(out_len, in_len, scale, align_corners, dtype):
+def _source_coordinates(out_len, in_len, scale, align_corners, dtype, clamp=True):
     """Where each output sample lies on the input axis, PyTorch's linear-mode rule.
 
     ``align_corners=True``: the corner samples of input and output coincide,
@@ -207,7 +217,8 @@ def _source_coordinates(out_len, in_len, scale, align_corners, dtype):
     if align_corners:
         step = dtype.type(in_len - 1) / dtype.type(out_len - 1) if out_len > 1 else dtype.type(0)
         return o * step
-    return np.maximum((o + dtype.type(0.5)) * dtype.type(scale) - dtype.type(0.5), 0)
+    src = (o + dtype.type(0.5)) * dtype.type(scale) - dtype.type(0.5)
+    return src if not clamp else np.maximum(src, 0)
 
 
 def linear_matrix(out_len, in_len, scale, align_corners, dtype):
@@ -223,19 +234,51 @@ def linear_matrix(out_len, in_len, scale, align_corners, dtype):
     return matrix
 
 
+#: Keys's cubic convolution parameter, PyTorch's (and OpenCV's) A
+CUBIC_A = -0.75
+
+
+def _cubic_weights(t):
+    """The 4 weights of taps i0 - 1, i0, i0 + 1, i0 + 2 for a sample at i0 + t (Keys 1981)."""
+    a = CUBIC_A
+
+    def near(d):            # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):             # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
+def cubic_matrix(out_len, in_len, scale, align_corners, dtype):
+    """The (out_len, in_len) matrix of 1-D cubic interpolation, PyTorch's "bicubic" along one
+    axis: four taps around the (unclamped) source coordinate, indices clamped to the edge."""
+    src = _source_coordinates(out_len, in_len, scale, align_corners, np.dtype(dtype),
+                              clamp=False)
+    i0 = np.floor(src).astype(np.int64)
+    weights = _cubic_weights(src - i0)
+    rows = np.arange(out_len)
+    matrix = np.zeros((out_len, in_len), dtype=np.float64)
+    for offset, weight in zip((-1, 0, 1, 2), weights):
+        np.add.at(matrix, (rows, np.clip(i0 + offset, 0, in_len - 1)), weight)
+    return matrix.astype(dtype)
+
+
 class UpsampleBilinear2dFunction(Function):
     """y = L_h @ x @ L_w.T: (N, C, H, W) -> (N, C, Ho, Wo); dx = L_h.T @ dy @ L_w.
 
     Saves only the two interpolation matrices (Ho, H) and (Wo, W), when dx is wanted.
+    ``matrix`` builds them (linear here; cubic for ``UpsampleBicubic2dFunction``).
     """
+    matrix = staticmethod(linear_matrix)
 
     def __init__(self, out_size, scales, align_corners):
         self.out_size, self.scales, self.align_corners = out_size, scales, align_corners
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        rows, cols = (backend.constant(linear_matrix(n_out, n_in, scale, self.align_corners,
-                                                     x.dtype), xp)
+        rows, cols = (backend.constant(self.matrix(n_out, n_in, scale, self.align_corners,
+                                                   x.dtype), xp)
                       for n_out, n_in, scale in zip(self.out_size, x.shape[2:], self.scales))
         self.rows, self.cols = (rows, cols) if self.needs_input_grad[0] else (None, None)
         return xp.matmul(xp.matmul(rows, x), cols.T)
@@ -243,6 +286,11 @@ class UpsampleBilinear2dFunction(Function):
     def backward(self, g):
         xp = backend.get_array_module(g)
         return xp.matmul(xp.matmul(self.rows.T, g), self.cols)
+
+
+class UpsampleBicubic2dFunction(UpsampleBilinear2dFunction):
+    """Bicubic resize: the same two matrix products with cubic interpolation matrices."""
+    matrix = staticmethod(cubic_matrix)
 
 
 def _as_4d(op, input):
@@ -255,21 +303,25 @@ def _as_4d(op, input):
 @autocast_op
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resize (N, C, H, W) like ``torch.nn.functional.interpolate``: "nearest" or "bilinear".
+    """Resize (N, C, H, W) like ``torch.nn.functional.interpolate``.
 
+    ``mode``: "nearest" (PyTorch's, floor(o * scale)), "nearest-exact" (the
+    nearest pixel centre), "bilinear", "bicubic" (Keys's cubic, A = -0.75; it
+    can overshoot the input's range, as PyTorch's does) or "area" (the average
+    of each output pixel's window, ``adaptive_avg_pool2d``).
     Give ``size`` (Ho, Wo) or ``scale_factor`` (then Ho = floor(H * factor)).
-    ``align_corners`` (bilinear only; None means False) puts the corner
+    ``align_corners`` (bilinear and bicubic; None means False) puts the corner
     samples of input and output on each other instead of treating pixels as
     unit areas.  ``recompute_scale_factor=True`` takes the sampling positions
     from the rounded output size instead of ``scale_factor``.  ``antialias``
     is not supported.
     """
-    if mode not in ("nearest", "bilinear"):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; "
-                                  "only 'nearest' and 'bilinear'")
-    if mode == "nearest" and align_corners is not None:
+    if mode not in _MODES:
+        raise ValueError(f"interpolate: mode must be one of {', '.join(map(repr, _MODES))}, "
+                         f"got {mode!r}")
+    if mode not in ("bilinear", "bicubic") and align_corners is not None:
         raise ValueError("interpolate: align_corners option can only be set with the "
-                         "interpolating modes (bilinear), not with mode='nearest'")
+                         f"interpolating modes (bilinear, bicubic), not with mode={mode!r}")
     if antialias:
         raise NotImplementedError(f"interpolate: antialias=True is not supported (mode={mode!r})")
     x = _as_4d("interpolate", input)
@@ -277,4 +329,11 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                                     recompute_scale_factor)
     if mode == "bilinear":
         return UpsampleBilinear2dFunction(out_size, scales, bool(align_corners))(x)
-    return UpsampleNearest2dFunction(out_size, scales)(x)
+    if mode == "bicubic":
+        return UpsampleBicubic2dFunction(out_size, scales, bool(align_corners))(x)
+    if mode == "area":
+        return adaptive_avg_pool2d(x, out_size)
+    return UpsampleNearest2dFunction(out_size, scales, exact=mode == "nearest-exact")(x)
+
+
+_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
