@@ -180,6 +180,13 @@ CASES = {
     "cumprod_through_zeros": (lambda L, a: L.cumprod(a, 1),
                               np.array([[1.5, 0.0, 2.0, 0.0, 3.0], [0.0, 2.0, -1.0, 4.0, 0.5],
                                         [2.0, 3.0, 0.5, 1.5, 0.0]])),
+    "round_decimals": (lambda L, a: (L.round(a * 100, decimals=-1), a.round(decimals=2)),
+                       normal(3, 4)),
+    "fractions_of_integers_are_float32": (
+        lambda L, a: (L.sigmoid(a), L.tanh(a), L.sigmoid(a > 0), a.sigmoid()), np.array([1, -2, 3])),
+    "bincount_keeps_float32_weights": (
+        lambda L, i, w: L.bincount(i, weights=w), np.array([0, 1, 1, 3]),
+        constant(np.float32([0.5, 1.0, 2.0, 0.25]))),
     "erf_atan2": (lambda L, a, b: (L.erf(a), L.atan2(a, b), a.atan2(b)), normal(3, 4),
                   normal(4)),
     # --- activations -------------------------------------------------------------------

@@ -119,6 +119,10 @@ class Size(tuple):
             n *= size
         return n
 
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return Size(item) if isinstance(index, slice) else item      # x.shape[1:] is a Size
+
 
 class Tensor:
     """An n-dimensional array that remembers how it was computed.

@@ -35,6 +35,7 @@ import numpy as np
 from .. import backend
 from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
+from ..dtypes import get_default_dtype
 from .inplace import assign_in_place, check_in_place
 from .math import add, div, erf_array, mul, neg, where
 
@@ -363,14 +364,21 @@ def prelu(input, weight):
     return where(x >= 0, x, mul(weight, x))
 
 
+def _as_float(input):
+    """``input``, an integer or bool tensor cast to the default float (PyTorch's rule for
+    functions whose values are fractions)."""
+    x = as_tensor(input)
+    return x if x.dtype.kind in "fc" else x.to(get_default_dtype())
+
+
 def sigmoid(input):
     """1 / (1 + exp(-input)), elementwise, stable for large |input| (no overflow)."""
-    return Sigmoid()(input)
+    return Sigmoid()(_as_float(input))
 
 
 def tanh(input):
     """Hyperbolic tangent, elementwise; output shape = input shape."""
-    return Tanh()(input)
+    return Tanh()(_as_float(input))
 
 
 def _softmax_input(name, input, dim, dtype):

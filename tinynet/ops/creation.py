@@ -35,22 +35,31 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     return _make(array, requires_grad, device)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def _sizes(sizes, size, name):
+    """The shape given as ``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))`` (PyTorch takes all)."""
+    if size is not None:
+        if sizes:
+            raise TypeError(f"{name}: give the sizes as arguments or as size=, not both")
+        sizes = (size,)
+    return size_argument(sizes, name)
+
+
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """A tensor of zeros: ``tn.zeros(2, 3)`` or ``tn.zeros((2, 3))``; float32 by default."""
-    return full(size_argument(size), 0, dtype=dtype or get_default_dtype(), device=device,
+    return full(_sizes(sizes, size, "zeros"), 0, dtype=dtype or get_default_dtype(), device=device,
                 requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """A tensor of ones; float32 by default."""
-    return full(size_argument(size), 1, dtype=dtype or get_default_dtype(), device=device,
+    return full(_sizes(sizes, size, "ones"), 1, dtype=dtype or get_default_dtype(), device=device,
                 requires_grad=requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """A tensor whose values are whatever the memory held (fill it before reading)."""
     xp = backend.xp_for_device(device or "cpu")
-    array = xp.empty(size_argument(size), dtype=dtype or get_default_dtype())
+    array = xp.empty(_sizes(sizes, size, "empty"), dtype=dtype or get_default_dtype())
     return _make(array, requires_grad, device)
 
 
@@ -110,18 +119,20 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 
 def _random(draw, size, dtype, device, requires_grad):
-    array = draw(size_argument(size)).astype(dtype or get_default_dtype(), copy=False)
+    array = draw(size).astype(dtype or get_default_dtype(), copy=False)
     return _make(array, requires_grad, device)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
+def randn(*sizes, size=None, dtype=None, device=None, requires_grad=False, generator=None):
     """Standard normal samples (mean 0, variance 1)."""
-    return _random(rng_of(generator).standard_normal, size, dtype, device, requires_grad)
+    return _random(rng_of(generator).standard_normal, _sizes(sizes, size, "randn"), dtype,
+                   device, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+def rand(*sizes, size=None, dtype=None, device=None, requires_grad=False, generator=None):
     """Uniform samples in [0, 1)."""
-    return _random(rng_of(generator).random, size, dtype, device, requires_grad)
+    return _random(rng_of(generator).random, _sizes(sizes, size, "rand"), dtype, device,
+                   requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False):
@@ -136,8 +147,14 @@ def rand_like(input, *, dtype=None, device=None, requires_grad=False):
     return rand(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def randint(*args, size=None, dtype=None, device=None, requires_grad=False, generator=None):
-    """Random integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+def randint(*args, low=None, high=None, size=None, dtype=None, device=None,
+            requires_grad=False, generator=None):
+    """Random integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``,
+    any of them also by keyword (``randint(low=0, high=10, size=(3,))``)."""
+    if low is not None:
+        args = (low,) + args
+    if high is not None:
+        args = args + (high,)
     if size is not None:
         args = args + (size,)
     if len(args) == 2:

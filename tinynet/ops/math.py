@@ -653,9 +653,13 @@ def ceil(input):
     return StepFunction("ceil")(input)
 
 
-def round(input):
-    """Round half to even elementwise, as ``torch.round`` (gradient 0)."""
-    return StepFunction("round")(input)
+def round(input, *, decimals=0):
+    """Round half to even elementwise, as ``torch.round`` (gradient 0); ``decimals`` digits
+    after the point (negative: before it), as round(x * 10^d) / 10^d."""
+    if decimals == 0:
+        return StepFunction("round")(input)
+    scale = 10.0 ** decimals
+    return div(StepFunction("round")(mul(input, scale)), scale)
 
 
 def trunc(input):

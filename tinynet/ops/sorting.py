@@ -83,4 +83,6 @@ def bincount(input, weights=None, minlength=0):
     xp = backend.get_array_module(x)
     w = None if weights is None else as_tensor(weights).data
     counts = xp.bincount(x, weights=w, minlength=minlength)
-    return Tensor._from_array(counts if w is not None else counts.astype(np.int64))
+    # NumPy sums weights in float64; PyTorch keeps a floating weights' dtype (float32 stays)
+    dtype = np.int64 if w is None else (w.dtype if w.dtype.kind == "f" else np.float64)
+    return Tensor._from_array(counts.astype(dtype, copy=False))
