@@ -282,6 +282,56 @@ def test_pixel_shuffle_matches_torch(torch):
     assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 12, 3, 4)))
 
 
+@pytest.mark.parametrize("case", ["self_seq_first", "batch_first_padding", "causal_bool",
+                                  "float_mask_per_head", "no_weights", "per_head", "unbatched",
+                                  "no_bias_cross"])
+def test_multihead_attention_matches_torch(torch, case):
+    """Outputs, averaged (or per-head) weights and every gradient, with PyTorch's masks."""
+    E, H, L, S, N = 8, 2, 4, 5, 3
+    batch_first = case in ("batch_first_padding", "no_weights", "per_head")
+    kwargs = dict(bias=case != "no_bias_cross", batch_first=batch_first)
+    theirs_m, ours_m = (lib.nn.MultiheadAttention(E, H, **kwargs) for lib in (torch, tn))
+    assert list(ours_m.state_dict()) == list(theirs_m.state_dict())
+    copy_from_torch(theirs_m, ours_m)
+    shape = (N, L, E) if batch_first else (L, N, E)
+    query = randn(*shape, seed=1)
+    other = randn(*((N, S, E) if batch_first else (S, N, E)), seed=2)
+    key = value = query if case in ("self_seq_first", "causal_bool") else other
+    masks = {}
+    if case == "batch_first_padding":
+        padding = np.zeros((N, S), dtype=bool)
+        padding[0, -2:] = padding[2, -1] = True
+        masks["key_padding_mask"] = padding
+    if case == "causal_bool":
+        masks["attn_mask"] = ~np.tril(np.ones((L, L), dtype=bool))
+    if case == "float_mask_per_head":
+        masks["attn_mask"] = randn(N * H, L, S, seed=3)
+    if case == "unbatched":
+        query, key, value = query[:, 0], other[:, 0], other[:, 0]
+    options = {"no_weights": dict(need_weights=False),
+               "per_head": dict(average_attn_weights=False)}.get(case, {})
+
+    def call(lib, module):
+        inputs = [lib.tensor(a, requires_grad=True) for a in (query, key, value)]
+        given = {name: lib.tensor(mask) for name, mask in masks.items()}
+        out, weights = module(*inputs, **given, **options)
+        (out * lib.tensor(randn(*tuple(out.shape), seed=9))).sum().backward()
+        grads = [None if t.grad is None else t.grad.numpy() for t in inputs]
+        return out.detach().numpy(), None if weights is None else weights.detach().numpy(), \
+            grads, {n: p.grad.numpy() for n, p in module.named_parameters()}
+
+    ours, theirs = call(tn, ours_m), call(torch, theirs_m)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-4, atol=1e-5)
+    assert (ours[1] is None) == (theirs[1] is None)
+    if ours[1] is not None:
+        np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-4, atol=1e-6)
+    for a, b in zip(ours[2], theirs[2]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for name in theirs[3]:
+        np.testing.assert_allclose(ours[3][name], theirs[3][name], rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
+
+
 def test_padding_modes_refuse_what_they_cannot_pad():
     with pytest.raises(ValueError, match=r"pad: mode 'reflect' needs each padding smaller than "
                                          r"the padded dim's size 3, got \(3, 0\)"):

@@ -10,6 +10,7 @@ Submodules: ``init`` (weight initialization), ``functional`` (the ops, as ``F``)
 ``utils`` (gradient clipping, parameter counting), ``parallel`` (DistributedDataParallel).
 """
 from . import functional, init, parallel, utils
+from .attention import MultiheadAttention
 from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
                          LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus,
                          Tanh)
@@ -41,7 +42,7 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample",
            "Dropout", "Dropout2d", "Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle", "Sequential", "ModuleList",
-           "ModuleDict", "ParameterList", "ParameterDict",
+           "ModuleDict", "ParameterList", "ParameterDict", "MultiheadAttention",
            "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",
            "FocalTverskyLoss"]

@@ -60,6 +60,7 @@ from ..ops.pooling import (
 from ..ops.batch_norm import batch_norm
 from ..ops.sync_batch_norm import sync_batch_norm
 from ..ops.dropout import dropout, dropout2d
+from ..ops.attention import scaled_dot_product_attention
 
 # Every name imported above (the same objects as ``tinynet.ops.<name>``).
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

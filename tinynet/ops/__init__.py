@@ -30,3 +30,4 @@ from .pooling import *  # noqa: F401,F403
 from .batch_norm import *  # noqa: F401,F403
 from .sync_batch_norm import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
