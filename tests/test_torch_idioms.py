@@ -84,6 +84,23 @@ def sizes_by_keyword_and_shape_slices(lib):
 
 
 @idiom
+def older_pytorch_code(lib):
+    """Typed constructors, Variable, activation checkpointing and flat parameter vectors."""
+    weights = lib.FloatTensor([1, 3])
+    labels = lib.LongTensor([0, 1, 1])
+    x = lib.autograd.Variable(lib.FloatTensor(data(3, 2)), requires_grad=True)
+    layer = set_weights(lib, lib.nn.Linear(2, 2))
+    out = lib.utils.checkpoint.checkpoint(layer, x, use_reentrant=False)
+    loss = lib.nn.functional.cross_entropy(out, labels, weight=weights)
+    loss.backward()
+    flat = lib.nn.utils.parameters_to_vector(layer.parameters())
+    with lib.no_grad():
+        lib.nn.utils.vector_to_parameters(flat * 2, layer.parameters())
+    return [weights, labels, loss, x.grad, flat, layer.weight, lib.FloatTensor(2, 3).shape,
+            lib.BoolTensor([1, 0]), lib.DoubleTensor([1]).dtype == lib.float64]
+
+
+@idiom
 def legacy_tensor_constructor(lib):
     """``torch.Tensor(...)`` as old code calls it: a list gives float32 values (class
     weights built this way), ints give an uninitialized tensor of that shape."""

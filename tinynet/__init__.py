@@ -60,6 +60,8 @@ from .ops.creation import *  # noqa: F401,F403,E402
 from .dtypes import *  # noqa: F401,F403,E402  (shadows float, int, bool in this file)
 
 
+from .legacy import *  # noqa: F401,F403,E402  (FloatTensor, LongTensor, ...)
+from . import legacy as _legacy  # noqa: E402
 from .autograd.debug import is_anomaly_enabled, set_detect_anomaly as set_anomaly_enabled  # noqa: E402
 from . import testing  # noqa: E402
 
@@ -74,6 +76,7 @@ def numel(input):
 
 _TORCH_FUNCTIONS = (_math.__all__ + _einstein_sum.__all__ + _reduce.__all__ + _vector_norm.__all__ + _compare.__all__
                     + _sorting.__all__ + _shape.__all__ + _creation.__all__ + _dtypes.__all__
+                    + _legacy.__all__
                     + ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "numel"])
 __all__ = sorted(set(_TORCH_FUNCTIONS) | {
     "Tensor", "Size", "Function", "autograd", "pi", "e", "inf", "nan", "finfo", "iinfo", "tensor", "as_tensor", "from_numpy", "is_tensor", "no_grad",

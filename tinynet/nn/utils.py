@@ -1,6 +1,10 @@
-"""Helpers that work on whole modules: gradient clipping and parameter counting."""
+"""Helpers that work on whole modules: gradient clipping, parameter counting, and the
+parameters as one flat vector (``parameters_to_vector``, ``vector_to_parameters``)."""
+from ..autograd import as_tensor, no_grad
+from ..ops.shape import cat
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "count_parameters"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "count_parameters", "parameters_to_vector",
+           "vector_to_parameters"]
 
 
 # The clipping functions live with the optimizers (tinynet.optim, a layer below
@@ -27,3 +31,27 @@ def count_parameters(module, only_trainable=False):
     ``only_trainable=True`` skips frozen parameters (``requires_grad=False``).
     """
     return module.num_parameters(only_trainable=only_trainable)
+
+
+def parameters_to_vector(parameters):
+    """The parameters flattened and concatenated into one 1-D tensor (differentiable)."""
+    return cat([p.reshape(-1) for p in parameters])
+
+
+def vector_to_parameters(vec, parameters):
+    """Copy the consecutive slices of the 1-D ``vec`` into ``parameters`` (in place)."""
+    vec = as_tensor(vec)
+    if vec.ndim != 1:
+        raise TypeError(f"vector_to_parameters: expected a 1-D vector, got shape "
+                        f"{tuple(vec.shape)}")
+    parameters = list(parameters)
+    total = sum(p.numel() for p in parameters)
+    if vec.numel() != total:
+        raise ValueError(f"vector_to_parameters: the vector has {vec.numel()} values, the "
+                         f"parameters {total}")
+    start = 0
+    with no_grad():
+        for p in parameters:
+            p.copy_(vec[start:start + p.numel()].reshape(p.shape))
+            start += p.numel()
+
