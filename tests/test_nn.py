@@ -13,6 +13,7 @@ import tinynet as tn
 import tinynet.nn as nn
 import tinynet.nn.functional as F
 from tinynet.backend import DeviceError
+from gradcases import GradCase, run_case
 
 
 class Block(nn.Module):
@@ -457,3 +458,83 @@ def test_parameter_list_and_dict_register_their_parameters(torch):
     assert ours.scales[0].grad.tolist() == [1.0, 1.0]
     assert "(0): Parameter containing: [float32 of size 2]" in repr(ours)
     assert ours.half().scales[0].dtype == np.float16
+
+
+def test_full_backward_hooks_see_and_replace_gradients_like_torch(torch):
+    """grad_input / grad_output as PyTorch hands them to the hooks, a grad_input the hook
+    replaces reaching the layers below, a pre-hook's grad_output reaching the module."""
+    def run(lib):
+        lib.manual_seed(0)
+        first, second = lib.nn.Linear(3, 4), lib.nn.Linear(4, 2)
+        with lib.no_grad():
+            for p in list(first.parameters()) + list(second.parameters()):
+                p.copy_(lib.tensor(np.linspace(-1, 1, p.numel(), dtype=np.float32)
+                                   .reshape(tuple(p.shape))))
+        seen = []
+
+        def record(module, grad_input, grad_output):
+            seen.append([None if g is None else g.numpy().copy() for g in grad_input + grad_output])
+            return tuple(None if g is None else g * 2 for g in grad_input)
+
+        def halve_output_grad(module, grad_output):
+            return tuple(g / 2 for g in grad_output)
+
+        second.register_full_backward_hook(record)
+        second.register_full_backward_pre_hook(halve_output_grad)
+        first.register_full_backward_hook(record)       # its input needs no gradient
+        x = lib.tensor(np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], dtype=np.float32))
+        second(lib.relu(first(x))).sum().backward()
+        return seen, first.weight.grad.numpy(), second.weight.grad.numpy()
+
+    (ours, ours_w1, ours_w2), (theirs, theirs_w1, theirs_w2) = run(tn), run(torch)
+    assert len(ours) == len(theirs) == 2
+    for mine, reference in zip(ours, theirs):
+        assert [g is None for g in mine] == [g is None for g in reference]
+        for a, b in zip(mine, reference):
+            if b is not None:
+                np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(ours_w1, theirs_w1, rtol=1e-6)
+    np.testing.assert_allclose(ours_w2, theirs_w2, rtol=1e-6)
+
+
+def test_forward_hooks_with_kwargs_and_prepend(torch):
+    def run(lib):
+        class Scale(lib.nn.Module):
+            def forward(self, x, factor=1.0):
+                return x * factor
+
+        module, order = Scale(), []
+        module.register_forward_hook(lambda m, a, out: order.append("second"))
+        module.register_forward_hook(lambda m, a, out: order.append("first"), prepend=True)
+        module.register_forward_pre_hook(lambda m, a, kw: (a, {"factor": kw["factor"] * 10}),
+                                         with_kwargs=True)
+        module.register_forward_hook(lambda m, a, kw, out: out + kw["factor"], with_kwargs=True)
+        out = module(lib.ones(2), factor=0.5)
+        return out.tolist(), order
+
+    assert run(tn) == run(torch) == ([10.0, 10.0], ["first", "second"])
+
+
+class _Scale(nn.Module):
+    def forward(self, x, w):
+        return x * w
+
+
+def _scaled_with_backward_hooks(x, w):
+    """x * w through a module whose backward hooks pass the gradients on unchanged."""
+    module = _Scale()
+    module.register_full_backward_pre_hook(lambda m, grad_output: None)
+    module.register_full_backward_hook(lambda m, grad_input, grad_output: None)
+    return module(x, w)
+
+
+# The identity Function the backward hooks put around a module (nn/hooks.py HookBoundary).
+GRADCHECK_CASES = [
+    GradCase("module_with_backward_hooks", _scaled_with_backward_hooks,
+             lambda r: [r.standard_normal((2, 3)), r.standard_normal(3)]),
+]
+
+
+@pytest.mark.parametrize("case", GRADCHECK_CASES, ids=str)
+def test_gradcheck(case):
+    run_case(case)

@@ -1,16 +1,28 @@
-"""Forward hooks: functions a Module calls around its ``forward``.
+"""Module hooks: functions a Module calls around its ``forward`` and its backward.
 
 ``module.register_forward_hook(fn)`` makes every call ``module(x)`` run
 ``fn(module, args, output)`` after ``forward`` (to capture an activation, for
 Grad-CAM or debugging); ``register_forward_pre_hook(fn)`` runs ``fn(module, args)``
-before it.  Both return a ``RemovableHandle``.
-"""
+before it (``with_kwargs=True``: they also get, and may return, the keyword
+arguments).
 
-__all__ = ["RemovableHandle"]
+``register_full_backward_hook(fn)`` runs ``fn(module, grad_input, grad_output)``
+once the gradients with respect to the module's inputs are known (grad_input: one
+entry per positional Tensor argument, None where none flows; grad_output: one per
+output); returning a tuple replaces grad_input.  ``register_full_backward_pre_hook``
+runs ``fn(module, grad_output)`` before the module's backward and may replace it.
+
+How the backward hooks see those gradients: the module's Tensor inputs and its
+outputs pass through an identity ``Function`` (``HookBoundary``), whose backward
+is where the gradient of each boundary arrives.  All return a ``RemovableHandle``.
+"""
+from ..autograd import Function, Tensor, is_grad_enabled
+
+__all__ = ["RemovableHandle", "HookBoundary", "with_backward_hooks"]
 
 
 class RemovableHandle:
-    """Returned by ``register_forward_hook``: ``handle.remove()`` unregisters the hook."""
+    """Returned by ``register_*_hook``: ``handle.remove()`` unregisters the hook."""
 
     _next_id = 0
 
@@ -27,3 +39,73 @@ class RemovableHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+class HookBoundary(Function):
+    """The identity on several tensors; backward hands their gradients to ``on_gradients``,
+    which returns them (or replacements)."""
+
+    def __init__(self, on_gradients):
+        self.on_gradients = on_gradients
+
+    def forward(self, *xs):
+        return tuple(x.view() for x in xs) if len(xs) > 1 else xs[0].view()
+
+    def backward(self, *grads):
+        grads = self.on_gradients(grads)
+        return tuple(grads) if len(grads) > 1 else grads[0]
+
+
+def with_backward_hooks(module, args, run_forward):
+    """``run_forward(args)`` with ``module``'s backward hooks around it: its inputs and
+    outputs pass through ``HookBoundary``s that call the hooks with the gradients."""
+    state = {"grad_output": None}
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    inputs_watched = bool(positions) and is_grad_enabled()
+
+    def at_inputs(grads):                 # every gradient of the module's inputs is known
+        grad_input = [None] * sum(isinstance(a, Tensor) for a in args)
+        tensor_slots = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        for position, grad in zip(positions, grads):
+            grad_input[tensor_slots.index(position)] = _wrap(grad)
+        grad_input = _run_full_hooks(module, tuple(grad_input), state["grad_output"])
+        return [grad_input[tensor_slots.index(p)].data if grad_input[tensor_slots.index(p)]
+                is not None else g for p, g in zip(positions, grads)]
+
+    def at_outputs(grads):                # the gradients of the outputs arrive first
+        grad_output = tuple(_wrap(g) for g in grads)
+        for hook in list(module._backward_pre_hooks.values()):
+            result = hook(module, grad_output)
+            if result is not None:
+                grad_output = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        state["grad_output"] = grad_output
+        if not inputs_watched:            # no input gradient to wait for
+            _run_full_hooks(module, (None,) * sum(isinstance(a, Tensor) for a in args),
+                            grad_output)
+        return [g.data for g in grad_output]
+
+    if inputs_watched:
+        watched = HookBoundary(at_inputs)(*[args[i] for i in positions])
+        watched = watched if isinstance(watched, tuple) else (watched,)
+        args = list(args)
+        for i, tensor in zip(positions, watched):
+            args[i] = tensor
+        args = tuple(args)
+    output = run_forward(args)
+    outputs = output if isinstance(output, tuple) else (output,)
+    if not is_grad_enabled() or not all(isinstance(o, Tensor) for o in outputs) or \
+            not any(o.requires_grad for o in outputs):
+        return output                     # nothing for a backward to pass through
+    return HookBoundary(at_outputs)(*outputs)
+
+
+def _run_full_hooks(module, grad_input, grad_output):
+    for hook in list(module._backward_hooks.values()):
+        result = hook(module, grad_input, grad_output)
+        if result is not None:
+            grad_input = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    return grad_input
+
+
+def _wrap(array):
+    return None if array is None else Tensor._from_array(array)
