@@ -258,6 +258,8 @@ def test_detect_anomaly_names_the_function_whose_backward_made_a_nan():
                 (x / x).sum().backward()
             (x * 2).sum().backward()                     # finite: nothing raised
         assert not tn.autograd.is_anomaly_enabled()
+        unused = tn.autograd.detect_anomaly()           # on only inside a with block
+        assert not tn.autograd.is_anomaly_enabled() and unused is not None
         tn.autograd.set_detect_anomaly(True)
         try:
             with pytest.raises(RuntimeError, match="returned nan values"):
@@ -662,3 +664,5 @@ def test_numpy_array_of_a_tensor_copies_and_asarray_shares():
     shared[1] = 7
     assert t.tolist() == [1.0, 7.0, 1.0]
     assert np.array(t, dtype=np.float64).dtype == np.float64
+    with pytest.raises(ValueError, match="a copy is needed"):
+        t.__array__(np.float64, copy=False)

@@ -184,6 +184,52 @@ def test_sequential_and_lambda_schedules_resume_from_their_state_dict():
         np.testing.assert_allclose(resumed, expected, rtol=1e-12, err_msg=kind)
 
 
+def test_schedules_compose_and_resume_like_torch(torch):
+    """A warm-up stepped beside a cosine, cosine with ReduceLROnPlateau (the recursion takes
+    over once another schedule changed the lr), and resuming with last_epoch=k."""
+    def run(module, mode):
+        opt = module.SGD([(tn if module is optim else torch).zeros(1, requires_grad=True)], lr=1.0)
+        S, lrs = module.lr_scheduler, []
+        if mode == "warmup_and_cosine":
+            warm, cos = S.LinearLR(opt, 0.1, total_iters=4), S.CosineAnnealingLR(opt, T_max=10)
+            for _ in range(12):
+                opt.step()
+                warm.step()
+                cos.step()
+                lrs.append(opt.param_groups[0]["lr"])
+        elif mode == "cosine_and_plateau":
+            cos = S.CosineAnnealingLR(opt, T_max=10)
+            plateau = S.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+            for _ in range(8):
+                opt.step()
+                cos.step()
+                plateau.step(1.0)
+                lrs.append(opt.param_groups[0]["lr"])
+        else:
+            make = {"resume_cosine": lambda o, e=-1: S.CosineAnnealingLR(o, 6, last_epoch=e),
+                    "resume_exponential": lambda o, e=-1: S.ExponentialLR(o, 0.5, last_epoch=e),
+                    "resume_multiplicative": lambda o, e=-1: S.MultiplicativeLR(
+                        o, lambda epoch: 0.9, last_epoch=e)}[mode]
+            sched = make(opt)
+            for _ in range(3):
+                opt.step()
+                sched.step()
+            lib = tn if module is optim else torch
+            again = module.SGD([lib.zeros(1, requires_grad=True)], lr=1.0)
+            again.load_state_dict(opt.state_dict())
+            resumed = make(again, 3)
+            for _ in range(4):
+                again.step()
+                resumed.step()
+                lrs.append(again.param_groups[0]["lr"])
+        return lrs
+
+    for mode in ("warmup_and_cosine", "cosine_and_plateau", "resume_cosine",
+                 "resume_exponential", "resume_multiplicative"):
+        np.testing.assert_allclose(run(optim, mode), run(torch.optim, mode), rtol=1e-9,
+                                   atol=1e-12, err_msg=mode)
+
+
 def test_cosine_closed_form_values():
     p = tn.tensor(np.zeros(1), requires_grad=True)
     sched = lr_scheduler.CosineAnnealingLR(optim.SGD([p], lr=1.0), T_max=4, eta_min=0.2)

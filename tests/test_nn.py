@@ -431,6 +431,11 @@ def test_clip_grad_norm_through_nn_utils():
     np.testing.assert_allclose(np.linalg.norm(grads), 1.0, rtol=1e-4)
 
 
+def test_a_parameter_of_an_int_is_refused_not_read_as_a_size():
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype"):
+        nn.Parameter(3)
+
+
 def test_parameter_list_and_dict_register_their_parameters(torch):
     """The same names, order and state_dict keys as PyTorch's; Tensors are wrapped."""
     def build(lib):
@@ -460,6 +465,7 @@ def test_parameter_list_and_dict_register_their_parameters(torch):
     assert ours.half().scales[0].dtype == np.float16
 
 
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
 def test_full_backward_hooks_see_and_replace_gradients_like_torch(torch):
     """grad_input / grad_output as PyTorch hands them to the hooks, a grad_input the hook
     replaces reaching the layers below, a pre-hook's grad_output reaching the module."""
@@ -495,6 +501,25 @@ def test_full_backward_hooks_see_and_replace_gradients_like_torch(torch):
                 np.testing.assert_allclose(a, b, rtol=1e-6)
     np.testing.assert_allclose(ours_w1, theirs_w1, rtol=1e-6)
     np.testing.assert_allclose(ours_w2, theirs_w2, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+def test_backward_hooks_of_a_module_with_a_none_output(torch):
+    """MultiheadAttention(need_weights=False) returns (out, None): the hooks still run, with
+    None for the output that is no Tensor, whether or not the input needs a gradient."""
+    for needs_grad in (True, False):
+        results = []
+        for lib in (tn, torch):
+            lib.manual_seed(0)
+            module, seen = lib.nn.MultiheadAttention(4, 2, batch_first=True), []
+            module.register_full_backward_pre_hook(lambda m, go: seen.append("pre"))
+            module.register_full_backward_hook(
+                lambda m, gi, go: seen.append((len(gi), [None if g is None else tuple(g.shape)
+                                                         for g in go])))
+            q = lib.ones(1, 3, 4, requires_grad=needs_grad)
+            module(q, q, q, need_weights=False)[0].sum().backward()
+            results.append(seen)
+        assert results[0] == results[1] == ["pre", (3, [(1, 3, 4), None])]
 
 
 def test_forward_hooks_with_kwargs_and_prepend(torch):

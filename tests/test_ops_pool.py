@@ -391,6 +391,8 @@ X4 = np.zeros((1, 2, 6, 6), np.float32)
     (lambda: ops.avg_pool2d(np.zeros((6, 6), np.float32), 2), ValueError,
      r"avg_pool2d: expected a 4-D input"),
     (lambda: ops.avg_pool2d(X4, 2, divisor_override=0), ValueError, "divisor_override"),
+    (lambda: ops.adaptive_avg_pool2d(X4.astype(np.int64), 4), TypeError,
+     "adaptive_avg_pool2d: expected a floating-point input, got dtype int64"),
     (lambda: ops.adaptive_max_pool2d(X4, 4, return_indices=True), NotImplementedError,
      r"adaptive_max_pool2d: return_indices=True is not supported"),
     (lambda: ops.adaptive_avg_pool2d(X4, 0), ValueError, "output_size must be positive"),

@@ -47,6 +47,8 @@ GRADCHECK_CASES = [
     GradCase("stack", lambda a, b: ops.stack([a, b], dim=1),
              lambda r: [normal(r, 2, 3), normal(r, 2, 3)]),
     GradCase("pad", lambda a: ops.pad(a, (1, 2, 0, 1), value=0.5), lambda r: [normal(r, 1, 2, 3)]),
+    GradCase("diagonal_offset_dims", lambda a: ops.diagonal(a, 1, 2, 0) * 2,
+             lambda r: [normal(r, 3, 2, 4)]),
     GradCase("tril_triu", lambda a: ops.tril(a, -1) + ops.triu(a, 1),
              lambda r: [normal(r, 2, 3, 3)]),
     GradCase("clone", lambda a: a.clone(), lambda r: [normal(r, 3)]),

@@ -266,6 +266,9 @@ CASES = {
         normal(2, 3, 4, 8), normal(2, 3, 5, 8), normal(2, 3, 5, 6),
         constant(np.array([[1, 1, 0, 1, 0], [1, 0, 0, 0, 1], [1, 1, 1, 1, 1],
                            [0, 1, 0, 0, 0]], dtype=bool))),
+    "attention_keeps_float16_with_a_float32_mask": (
+        lambda L, q, m: F(L).scaled_dot_product_attention(q, q, q, attn_mask=m),
+        constant(np.ones((1, 2, 3, 4), np.float16)), constant(np.zeros((3, 3), np.float32))),
     "layer_norm_affine": (lambda L, x, w, b: (F(L).layer_norm(x, (4,), w, b),
                                                F(L).layer_norm(x, x.shape[1:])),
                           normal(2, 3, 4), normal(4), normal(4)),

@@ -84,6 +84,26 @@ def sizes_by_keyword_and_shape_slices(lib):
 
 
 @idiom
+def views_and_edge_values(lib):
+    """Writing through a diagonal view, repeat_interleave's short forms, PReLU and atan2
+    at 0, round(decimals) in float16, the adaptive max pool's gradient with ties."""
+    eye = lib.zeros(3, 4)
+    eye.diagonal().fill_(2)
+    eye.diagonal(1).add_(1)
+    slope = lib.tensor([0.25])
+    x = lib.zeros(3, requires_grad=True)
+    lib.nn.functional.prelu(x, slope).sum().backward()
+    a, b = lib.zeros(2, requires_grad=True), lib.zeros(2, requires_grad=True)
+    lib.atan2(a, b).sum().backward()
+    flat = lib.zeros(1, 1, 5, 5, requires_grad=True)             # every window a tie
+    lib.nn.functional.adaptive_max_pool2d(flat, 3).sum().backward()
+    return [eye, x.grad, a.grad, b.grad, flat.grad,
+            lib.repeat_interleave(lib.tensor([1, 2, 3]), lib.tensor([2])),
+            lib.repeat_interleave(lib.tensor([1, 2, 3])),
+            lib.round(lib.tensor([1.2345, -0.5], dtype=lib.float16), decimals=3)]
+
+
+@idiom
 def older_pytorch_code(lib):
     """Typed constructors, Variable, activation checkpointing and flat parameter vectors."""
     weights = lib.FloatTensor([1, 3])
@@ -97,6 +117,7 @@ def older_pytorch_code(lib):
     with lib.no_grad():
         lib.nn.utils.vector_to_parameters(flat * 2, layer.parameters())
     return [weights, labels, loss, x.grad, flat, layer.weight, lib.FloatTensor(2, 3).shape,
+            lib.LongTensor(2, 3).dtype == lib.int64, lib.LongTensor(2, 3).shape,
             lib.BoolTensor([1, 0]), lib.DoubleTensor([1]).dtype == lib.float64]
 
 

@@ -9,7 +9,9 @@ on the CPU and the GPU alike, with nothing to benchmark or to make
 deterministic.  So ``cudnn.benchmark``, ``cudnn.deterministic``,
 ``cudnn.enabled`` and ``cudnn.allow_tf32`` are accepted and kept, and change
 nothing.  ``cuda.matmul.allow_tf32`` is ``backend.set_tf32``: it switches CuPy's
-float32 GEMMs, the convolutions' included, to TF32.  ``mps`` (Apple GPUs) is
+float32 GEMMs, the convolutions' included, to TF32, from the first GEMM on the GPU
+on (CuPy reads the setting then, so set it before any GPU work; reading it back
+tells what was set, not what an already started CuPy uses).  ``mps`` (Apple GPUs) is
 never available: tinynet's devices are the CPU and CUDA GPUs through CuPy.
 """
 import os

@@ -14,6 +14,8 @@ __all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor
 
 def _typed(name, dtype):
     def construct(*args, device=None):
+        if args and all(type(a) is int for a in args):       # sizes: uninitialized, typed
+            return Tensor(np.empty(args, dtype=dtype), device=device)
         tensor = Tensor(*args, device=device)
         return tensor if tensor.dtype == dtype else tensor.to(dtype)
     construct.__name__ = construct.__qualname__ = name

@@ -74,11 +74,21 @@ class set_detect_anomaly:
         return False
 
 
-class detect_anomaly(set_detect_anomaly):
-    """``with tn.autograd.detect_anomaly(): loss.backward()``: the NaN checks for the block."""
+class detect_anomaly:
+    """``with tn.autograd.detect_anomaly(): loss.backward()``: the NaN checks for the block
+    (switched on when the block starts, as PyTorch's, not when the object is made)."""
 
     def __init__(self, check_nan=True):
-        super().__init__(True, check_nan)
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        self._previous = _anomaly["enabled"]
+        _anomaly["enabled"] = bool(self.check_nan)
+        return self
+
+    def __exit__(self, *exc_info):
+        _anomaly["enabled"] = self._previous
+        return False
 
 
 def check_for_nan(function, gradients):

@@ -275,6 +275,11 @@ class Tensor:
         """NumPy's conversion protocol: ``np.array(t)`` copies (``copy=True``), as NumPy
         promises; ``np.asarray(t)`` of a CPU tensor shares its memory."""
         array = backend.to_numpy(self.data)
+        needs_copy = array is not self.data or (dtype is not None and
+                                                np.dtype(dtype) != array.dtype)
+        if copy is False and needs_copy:
+            raise ValueError("Tensor.__array__: a copy is needed (another dtype, or a GPU "
+                             "tensor) but copy=False")
         if dtype is not None:
             return array.astype(dtype, copy=bool(copy))
         return array.copy() if copy and array is self.data else array

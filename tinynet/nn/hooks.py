@@ -9,7 +9,8 @@ arguments).
 ``register_full_backward_hook(fn)`` runs ``fn(module, grad_input, grad_output)``
 once the gradients with respect to the module's inputs are known (grad_input: one
 entry per positional Tensor argument, None where none flows; grad_output: one per
-output); returning a tuple replaces grad_input.  ``register_full_backward_pre_hook``
+output, None for an output that is not a Tensor); returning a tuple replaces
+grad_input.  (An output that gets no gradient shows zeros, where PyTorch shows None.)  ``register_full_backward_pre_hook``
 runs ``fn(module, grad_output)`` before the module's backward and may replace it.
 
 How the backward hooks see those gradients: the module's Tensor inputs and its
@@ -73,7 +74,10 @@ def with_backward_hooks(module, args, run_forward):
                 is not None else g for p, g in zip(positions, grads)]
 
     def at_outputs(grads):                # the gradients of the outputs arrive first
-        grad_output = tuple(_wrap(g) for g in grads)
+        grad_output = [None] * len(outputs)       # None for an output that is no Tensor
+        for slot, grad in zip(tensor_outputs, grads):
+            grad_output[slot] = _wrap(grad)
+        grad_output = tuple(grad_output)
         for hook in list(module._backward_pre_hooks.values()):
             result = hook(module, grad_output)
             if result is not None:
@@ -82,7 +86,7 @@ def with_backward_hooks(module, args, run_forward):
         if not inputs_watched:            # no input gradient to wait for
             _run_full_hooks(module, (None,) * sum(isinstance(a, Tensor) for a in args),
                             grad_output)
-        return [g.data for g in grad_output]
+        return [grad_output[slot].data for slot in tensor_outputs]
 
     if inputs_watched:
         watched = HookBoundary(at_inputs)(*[args[i] for i in positions])
@@ -93,10 +97,17 @@ def with_backward_hooks(module, args, run_forward):
         args = tuple(args)
     output = run_forward(args)
     outputs = output if isinstance(output, tuple) else (output,)
-    if not is_grad_enabled() or not all(isinstance(o, Tensor) for o in outputs) or \
-            not any(o.requires_grad for o in outputs):
+    tensor_outputs = [i for i, o in enumerate(outputs) if isinstance(o, Tensor)]
+    if not is_grad_enabled() or not any(outputs[i].requires_grad for i in tensor_outputs):
         return output                     # nothing for a backward to pass through
-    return HookBoundary(at_outputs)(*outputs)
+    passed = HookBoundary(at_outputs)(*[outputs[i] for i in tensor_outputs])
+    passed = passed if isinstance(passed, tuple) else (passed,)
+    if not isinstance(output, tuple):
+        return passed[0]
+    output = list(output)
+    for slot, tensor in zip(tensor_outputs, passed):
+        output[slot] = tensor
+    return tuple(output)
 
 
 def _run_full_hooks(module, grad_input, grad_output):

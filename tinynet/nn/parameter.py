@@ -31,6 +31,8 @@ class Parameter(Tensor):
             data = np.empty((0,), dtype=backend.DEFAULT_DTYPE)
         if isinstance(data, Tensor):
             data = data.data  # share the array; drop the graph
+        elif isinstance(data, int) and not isinstance(data, bool):
+            data = np.asarray(data)   # a value (refused below, being an integer), not a size
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self):

@@ -348,7 +348,7 @@ def mish(input, inplace=False):
 
 
 def prelu(input, weight):
-    """input where input >= 0, else weight * input, with a learned slope ``weight``.
+    """input where input > 0, else weight * input, with a learned slope ``weight``.
 
     ``weight`` is (1,) (one slope) or (C,), one slope a channel of dim 1 of
     input (N, C, *); a composition of ops (its gradient reaches the slopes).
@@ -361,7 +361,7 @@ def prelu(input, weight):
                          f"{tuple(x.shape)}")
     if x.ndim >= 2:
         weight = weight.reshape((-1,) + (1,) * (x.ndim - 2))
-    return where(x >= 0, x, mul(weight, x))
+    return where(x > 0, x, mul(weight, x))       # at 0 the slope's side, as PyTorch
 
 
 def _as_float(input):

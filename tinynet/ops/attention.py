@@ -54,8 +54,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         mask = as_tensor(attn_mask)
         if mask.dtype == np.bool_:
             scores = masked_fill(scores, ~mask, float("-inf"))
+        elif mask.dtype in (np.float32, q.dtype):      # PyTorch's rule; the result keeps q's dtype
+            scores = add(scores, mask.to(q.dtype))
         else:
-            scores = add(scores, mask)
+            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool, float32 "
+                            f"or the query's dtype {q.dtype}, got {mask.dtype}")
     weights = softmax(scores, dim=-1)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)

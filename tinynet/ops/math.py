@@ -213,8 +213,10 @@ class Atan2(_BinaryBroadcast):
         return backend.get_array_module(a, b).arctan2(a, b)
 
     def backward(self, gy):
-        with np.errstate(all="ignore"):        # (0, 0): 0 / 0, as PyTorch's nan
-            scale = gy / (self.a * self.a + self.b * self.b)
+        xp = backend.get_array_module(gy)
+        radius2 = self.a * self.a + self.b * self.b
+        # At (0, 0) the angle has no derivative; PyTorch's gradient there is 0, not 0 / 0.
+        scale = gy / xp.where(radius2 == 0, 1, radius2)
         ga = scale * self.b if self.needs_input_grad[0] else None
         gb = -scale * self.a if self.needs_input_grad[1] else None
         return self.reduce(ga, gb)
@@ -658,8 +660,12 @@ def round(input, *, decimals=0):
     after the point (negative: before it), as round(x * 10^d) / 10^d."""
     if decimals == 0:
         return StepFunction("round")(input)
+    x = as_tensor(input)
+    if x.dtype.kind != "f":
+        raise TypeError(f"round: decimals is for floating-point tensors, got dtype {x.dtype}")
+    wide = x.to(np.float32) if x.dtype == np.float16 else x     # x * 10^d overflows float16
     scale = 10.0 ** decimals
-    return div(StepFunction("round")(mul(input, scale)), scale)
+    return div(StepFunction("round")(mul(wide, scale)), scale).to(x.dtype)
 
 
 def trunc(input):

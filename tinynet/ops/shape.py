@@ -978,18 +978,24 @@ def meshgrid(*tensors, indexing="ij"):
     return tuple(grids)
 
 
-def repeat_interleave(input, repeats, dim=None, *, output_size=None):
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Each element ``repeats`` times in a row along ``dim`` (the flattened input if None):
     ``[1, 2]`` with 2 repeats is ``[1, 1, 2, 2]`` (``repeat`` would give ``[1, 2, 1, 2]``).
-    ``repeats`` is an int or one count per element.  A gather, so its gradient sums the copies."""
+    ``repeats`` is an int, or one count per element (a single count is broadcast).  A
+    gather, so its gradient sums the copies.  ``repeat_interleave(counts)`` alone repeats
+    each index: ``[1, 2, 3]`` gives ``[0, 1, 1, 2, 2, 2]``."""
+    if repeats is None:                  # repeat_interleave(counts): the indices, repeated
+        counts = as_tensor(input)
+        return repeat_interleave(Tensor._from_array(
+            backend.get_array_module(counts.data).arange(counts.shape[0])), counts)
     x = as_tensor(input)
     if dim is None:
         x, dim = x.reshape(-1), 0
     dim = _wrap_dim(dim, x.ndim, "repeat_interleave")
     counts = backend.to_numpy(repeats.data) if isinstance(repeats, Tensor) else \
         np.asarray(repeats)
-    if counts.ndim == 0:
-        counts = np.full(x.shape[dim], int(counts))
+    if counts.size == 1:
+        counts = np.full(x.shape[dim], int(counts.reshape(())))
     if counts.shape != (x.shape[dim],) or (counts < 0).any():
         raise ValueError(f"repeat_interleave: repeats must be one non-negative count, or one "
                          f"per element of dim {dim} (size {x.shape[dim]}), got shape "
@@ -997,19 +1003,39 @@ def repeat_interleave(input, repeats, dim=None, *, output_size=None):
     return index_select(x, dim, np.repeat(np.arange(x.shape[dim]), counts))
 
 
+class Diagonal(Function):
+    """The diagonal of the (dim1, dim2) planes of x as its last dim, a view of x (as
+    PyTorch's): ``x.diagonal().fill_(1)`` writes x's diagonal.  dx = dy on the same
+    diagonal of zeros."""
+
+    def __init__(self, offset, dim1, dim2):
+        self.offset, self.dim1, self.dim2 = offset, dim1, dim2
+
+    def _view(self, array):
+        xp = backend.get_array_module(array)
+        view = xp.diagonal(array, self.offset, self.dim1, self.dim2)
+        if xp is np and array.flags.writeable:
+            view.setflags(write=True)   # NumPy hands it out read-only, though it is x's memory
+        return view
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return self._view(x)
+
+    def backward(self, gy):
+        gx = backend.get_array_module(gy).zeros(self.in_shape, dtype=gy.dtype)
+        self._view(gx)[...] = gy
+        return gx
+
+
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal of the (dim1, dim2) planes, as the last dim: ``x[i, i + offset]``
-    (``torch.diagonal``; offset > 0 above the main diagonal)."""
+    (``torch.diagonal``; offset > 0 above the main diagonal), a view of the input."""
     x = as_tensor(input)
     dim1, dim2 = (_wrap_dim(d, x.ndim, "diagonal") for d in (dim1, dim2))
     if dim1 == dim2:
         raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} twice")
-    planes = movedim(x, (dim1, dim2), (x.ndim - 2, x.ndim - 1))
-    rows, cols = planes.shape[-2:]
-    start_row, start_col = max(-offset, 0), max(offset, 0)
-    length = max(0, min(rows - start_row, cols - start_col))
-    steps = np.arange(length)
-    return getitem(planes, (Ellipsis, start_row + steps, start_col + steps))
+    return Diagonal(offset, dim1, dim2)(x)
 
 
 def pixel_shuffle(input, upscale_factor):

@@ -173,9 +173,13 @@ class CosineAnnealingLR(LRScheduler):
 
     After ``T_max`` the curve continues (rises again, period ``2 * T_max``),
     which is what PyTorch's scheduler does too.  PyTorch evaluates this with a
-    recursion (each lr from the previous one); we use the closed form, which
-    gives the same values without accumulating rounding error, at the price
-    of ignoring manual edits of ``group["lr"]`` made between steps.
+    recursion, each lr from the previous one, which composes with other changes
+    of the lr (a warm-up stepped beside it, ReduceLROnPlateau).  tinynet uses the
+    closed form while the lr is the one this schedule set at the last epoch (the
+    same values without accumulated rounding, so a run's schedule does not
+    depend on its length), and PyTorch's recursion once something else changed it:
+
+        lr(e) = eta_min + (lr(e-1) - eta_min) (1 + cos(pi e / T_max)) / (1 + cos(pi (e-1) / T_max))
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
@@ -186,12 +190,24 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        if self.last_epoch == 0:         # PyTorch keeps the optimizer's lrs at epoch 0
+        if self.last_epoch == 0 or self._is_initial:   # PyTorch keeps the optimizer's lrs
             return self._current_lrs()
-        return self._closed_form_lr()
+        ours = self._closed_form_lr(self.last_epoch - 1)
+        return [closed if lr == previous else self._recursive_lr(lr, base)
+                for lr, previous, closed, base in zip(self._current_lrs(), ours,
+                                                      self._closed_form_lr(), self.base_lrs)]
 
-    def _closed_form_lr(self):
-        cosine = (1.0 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2.0
+    def _recursive_lr(self, lr, base):
+        """PyTorch's step from the current ``lr`` (the lr was changed by something else)."""
+        e, period = self.last_epoch, self.T_max
+        if (e - 1 - period) % (2 * period) == 0:       # at the bottom: the ratio is 0 / 0
+            return lr + (base - self.eta_min) * (1 - math.cos(math.pi / period)) / 2
+        ratio = (1 + math.cos(math.pi * e / period)) / (1 + math.cos(math.pi * (e - 1) / period))
+        return self.eta_min + (lr - self.eta_min) * ratio
+
+    def _closed_form_lr(self, epoch=None):
+        epoch = self.last_epoch if epoch is None else epoch
+        cosine = (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
         return [self.eta_min + (base - self.eta_min) * cosine for base in self.base_lrs]
 
 
@@ -228,7 +244,7 @@ class MultiplicativeLR(LambdaLR):
     """Multiply the lr by ``lr_lambda(epoch)`` at every epoch after the first."""
 
     def get_lr(self):
-        if self.last_epoch == 0:
+        if self.last_epoch == 0 or self._is_initial:
             return self._current_lrs()
         return [lr * f(self.last_epoch) for f, lr in zip(self.lr_lambdas, self._current_lrs())]
 
@@ -241,7 +257,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        if self.last_epoch == 0:
+        if self.last_epoch == 0 or self._is_initial:
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
 

@@ -146,6 +146,11 @@ def wrap(value, out=None):
             if isinstance(o, ndarray) and o._host is value:
                 return o
     if isinstance(value, np.ndarray):
+        if not value.flags.writeable:   # CuPy has no read-only arrays; NumPy's diagonal is one
+            try:
+                value.setflags(write=True)
+            except ValueError:          # a view of read-only memory stays so
+                pass
         return ndarray._from_host(value)
     if isinstance(value, np.generic):
         return ndarray._from_host(np.asarray(value))

@@ -17,7 +17,6 @@ from ... import backend
 from ...autograd import Function, as_tensor
 from ..conv.arguments import pair
 from ..math import matmul
-from ..reduce import amax
 from ..shape import stack
 from .max_pool import max_pool2d
 from .windows import check_4d, pad, pool_geometry, scatter_windows, window_views
@@ -116,6 +115,9 @@ def adaptive_avg_pool2d(input, output_size):
     """
     x = as_tensor(input)
     out = _adaptive_output("adaptive_avg_pool2d", x, output_size)
+    if x.dtype.kind != "f":
+        raise TypeError(f"adaptive_avg_pool2d: expected a floating-point input, got dtype "
+                        f"{x.dtype} (an average of integers is not an integer)")
     size = x.shape[2:]
     if any(s % o for s, o in zip(size, out)):
         rows, cols = (_averaging_matrix(s, o, x) for s, o in zip(size, out))
@@ -138,8 +140,11 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
         kernel = tuple(s // o for s, o in zip(size, out))
         return max_pool2d(x, kernel, kernel)
     (h_starts, h_ends), (w_starts, w_ends) = (_window_bounds(s, o) for s, o in zip(size, out))
-    rows = [stack([amax(x[:, :, h0:h1, w0:w1], dim=(2, 3))
-                   for w0, w1 in zip(w_starts, w_ends)], dim=-1)
+    batch, channels = x.shape[:2]
+
+    def window_max(h0, h1, w0, w1):      # max with dim: the gradient to one argmax, as PyTorch
+        return x[:, :, h0:h1, w0:w1].reshape(batch, channels, -1).max(dim=-1)[0]
+    rows = [stack([window_max(h0, h1, w0, w1) for w0, w1 in zip(w_starts, w_ends)], dim=-1)
             for h0, h1 in zip(h_starts, h_ends)]
     return stack(rows, dim=-2)
 
