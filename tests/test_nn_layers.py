@@ -332,6 +332,29 @@ def test_multihead_attention_matches_torch(torch, case):
                                    err_msg=name)
 
 
+@pytest.mark.parametrize("norm_first, activation", [(False, "relu"), (True, "gelu")])
+def test_transformer_encoder_matches_torch(torch, norm_first, activation):
+    """Two layers and a final norm, batch_first, with a key padding mask: the same keys,
+    outputs and gradients as PyTorch's (eval: dropout off)."""
+    def build(lib, **extra):
+        layer = lib.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation=activation,
+                                               batch_first=True, norm_first=norm_first)
+        return lib.nn.TransformerEncoder(layer, 2, norm=lib.nn.LayerNorm(8), **extra).eval()
+
+    theirs_m, ours_m = build(torch, enable_nested_tensor=False), build(tn)
+    assert list(ours_m.state_dict()) == list(theirs_m.state_dict())
+    copy_from_torch(theirs_m, ours_m)
+    padding = np.zeros((2, 5), dtype=bool)
+    padding[1, 3:] = True
+
+    def call(module, x):
+        lib = torch if isinstance(module, torch.nn.Module) else tn
+        return module(x, src_key_padding_mask=lib.tensor(padding))
+
+    ours, theirs = run_both(torch, theirs_m, ours_m, randn(2, 5, 8), call)
+    assert_same(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
 def test_padding_modes_refuse_what_they_cannot_pad():
     with pytest.raises(ValueError, match=r"pad: mode 'reflect' needs each padding smaller than "
                                          r"the padded dim's size 3, got \(3, 0\)"):

@@ -11,6 +11,7 @@ Submodules: ``init`` (weight initialization), ``functional`` (the ops, as ``F``)
 """
 from . import functional, init, parallel, utils
 from .attention import MultiheadAttention
+from .transformer import TransformerEncoder, TransformerEncoderLayer
 from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
                          LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus,
                          Tanh)
@@ -43,6 +44,7 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample",
            "Dropout", "Dropout2d", "Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict", "MultiheadAttention",
+           "TransformerEncoderLayer", "TransformerEncoder",
            "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",
            "FocalTverskyLoss"]
