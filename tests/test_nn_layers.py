@@ -197,6 +197,7 @@ def test_stateless_layers_match_torch(torch, name, args, kwargs):
     ("InstanceNorm2d", (3,), dict(), (2, 3, 4, 5)),
     ("InstanceNorm2d", (3,), dict(affine=True), (2, 3, 4, 5)),
     ("InstanceNorm1d", (3,), dict(affine=True, bias=False), (2, 3, 6)),
+    ("InstanceNorm2d", (3,), dict(affine=True), (3, 4, 5)),                  # unbatched
     ("PReLU", (), dict(), (2, 3, 4, 4)),
     ("PReLU", (3,), dict(init=0.1), (2, 3, 4, 4)),
 ])

@@ -140,10 +140,13 @@ class _InstanceNorm(_BatchNorm):
 
     def _check_input_dim(self, input):
         if input.ndim not in self._ranks:
-            raise ValueError(f"{self._get_name()}: expected {self._expected} input, got "
-                             f"{input.ndim}D input of shape {tuple(input.shape)}")
+            raise ValueError(f"{self._get_name()}: expected {self._expected} input (or one "
+                             f"sample without N), got {input.ndim}D input of shape "
+                             f"{tuple(input.shape)}")
 
     def forward(self, input):
+        if input.ndim == self._ranks[0] - 1:      # one sample without its batch dim, as PyTorch
+            return self.forward(input.unsqueeze(0)).squeeze(0)
         self._check_input_dim(input)
         if input.shape[1] != self.num_features:
             raise ValueError(f"{self._get_name()}: input has {input.shape[1]} channels "
