@@ -187,6 +187,30 @@ CASES = {
     "bincount_keeps_float32_weights": (
         lambda L, i, w: L.bincount(i, weights=w), np.array([0, 1, 1, 3]),
         constant(np.float32([0.5, 1.0, 2.0, 0.25]))),
+    "order_statistics": (lambda L, a: (L.median(a), a.median(1), L.kthvalue(a, 2, 0),
+                                       L.quantile(a, 0.3), a.quantile(0.8, dim=1, keepdim=True),
+                                       L.quantile(a, 0.5, dim=0, interpolation="lower"),
+                                       L.quantile(a, 0.5, dim=0, interpolation="midpoint")),
+                         normal(3, 6)),
+    "searchsorted_bucketize": (
+        lambda L, s, v: (L.searchsorted(s, v), L.searchsorted(s, v, right=True),
+                         L.bucketize(v, s), L.searchsorted(s.repeat(2, 1), v.reshape(2, 3))),
+        np.array([1.0, 3.0, 5.0, 7.0]), np.array([3.0, 6.0, 9.0, 0.0, 1.0, 7.0])),
+    "nan_to_num_fmod": (
+        lambda L, a, b: (L.nan_to_num(a / b), L.nan_to_num(a / b, nan=1.0, posinf=9.0,
+                                                           neginf=-9.0), L.fmod(a, b + 3),
+                         L.fmod(L.tensor([7, -7]), 3)),
+        np.array([1.0, -1.0, 0.0, 2.5]), np.array([0.0, 0.0, 0.0, 2.0])),
+    "matrix_compositions": (
+        lambda L, i, a, b, c: (L.addmm(i, a, b, beta=0.5, alpha=2), L.baddbmm(
+            i, a.unsqueeze(0), b.unsqueeze(0), alpha=0.1), L.cdist(a, c), L.cdist(a, c, p=1)),
+        normal(2, 4), normal(2, 3), normal(3, 4), normal(5, 3)),
+    "take_split_and_indices": (
+        lambda L, a: (L.take_along_dim(a, a.argsort(1), 1), L.take_along_dim(a, L.tensor([0, 5])),
+                      L.tensor_split(a, 4, 1), L.tensor_split(a, [1, 4], 1),
+                      L.tril_indices(3, 4), L.triu_indices(4, 3, 1), L.logspace(0, 2, 5),
+                      L.argwhere(a > 0), L.var_mean(a, 1), L.std_mean(a, 0, keepdim=True)),
+        normal(3, 6)),
     "erf_atan2": (lambda L, a, b: (L.erf(a), L.atan2(a, b), a.atan2(b)), normal(3, 4),
                   normal(4)),
     # --- activations -------------------------------------------------------------------

@@ -240,7 +240,8 @@ METHODS = {
     "cumsum": reduce.cumsum, "cumprod": reduce.cumprod, "norm": vector_norm.norm,
     # sorting (ops/sorting.py)
     "sort": sorting.sort, "argsort": sorting.argsort, "topk": sorting.topk,
-    "unique": sorting.unique, "bincount": sorting.bincount,
+    "unique": sorting.unique, "bincount": sorting.bincount, "median": sorting.median,
+    "kthvalue": sorting.kthvalue, "quantile": sorting.quantile,
     # comparisons (ops/compare.py)
     "eq": compare.eq, "ne": compare.ne, "lt": compare.lt, "le": compare.le, "gt": compare.gt,
     "ge": compare.ge, "greater": compare.gt, "greater_equal": compare.ge, "less": compare.lt,
@@ -263,6 +264,9 @@ METHODS = {
     "roll": shape.roll, "diag": shape.diag, "trace": shape.trace, "narrow": shape.narrow,
     "select": shape.select, "tril": shape.tril, "triu": shape.triu, "clone": shape.clone,
     "contiguous": shape.contiguous, "diagonal": shape.diagonal,
+    "take_along_dim": shape.take_along_dim, "tensor_split": shape.tensor_split,
+    "nan_to_num": math.nan_to_num, "fmod": math.fmod, "addmm": math.addmm,
+    "argwhere": compare.argwhere,
     "repeat_interleave": shape.repeat_interleave,
     # in-place updates (ops/inplace.py); refused on leaves that require grad outside no_grad
     "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,

@@ -9,36 +9,38 @@ added here too (``tests/test_nn_functional.py`` fails until it is).
 """
 # Some names (abs, all, max, sum, ...) shadow Python's builtins in this module, as in PyTorch's.
 from ..ops.math import (
-    abs, add, addcdiv, addcmul, arctan2, atan2, bmm, ceil, clamp, clamp_max, clamp_min, clip,
-    cos, div, divide, dot, erf, exp, expm1, floor, floor_divide, lerp, log, log10, log1p, log2,
-    masked_fill, matmul, maximum, minimum, mm, mul, multiply, mv, neg, negative, outer, pow,
-    reciprocal, remainder, round, rsqrt, sign, sin, sqrt, square, sub, subtract, true_divide,
-    trunc, where
+    abs, add, addcdiv, addcmul, addmm, arctan2, atan2, baddbmm, bmm, ceil, clamp, clamp_max,
+    clamp_min, clip, cos, div, divide, dot, erf, exp, expm1, floor, floor_divide, fmod, lerp,
+    log, log10, log1p, log2, masked_fill, matmul, maximum, minimum, mm, mul, multiply, mv,
+    nan_to_num, neg, negative, outer, pow, reciprocal, remainder, round, rsqrt, sign, sin, sqrt,
+    square, sub, subtract, true_divide, trunc, where
 )
 from ..ops.einstein_sum import einsum
 from ..ops.reduce import (
     all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, prod, std,
-    sum, var
+    std_mean, sum, var, var_mean
 )
-from ..ops.vector_norm import cosine_similarity, norm, normalize
+from ..ops.vector_norm import cdist, cosine_similarity, norm, normalize
 from ..ops.compare import (
-    allclose, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, eq, equal, ge,
-    greater, greater_equal, gt, isclose, isfinite, isinf, isnan, le, less, less_equal, logical_and,
-    logical_not, logical_or, logical_xor, lt, ne, nonzero, not_equal
+    allclose, argwhere, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, eq,
+    equal, ge, greater, greater_equal, gt, isclose, isfinite, isinf, isnan, le, less,
+    less_equal, logical_and, logical_not, logical_or, logical_xor, lt, ne, nonzero, not_equal
 )
-from ..ops.sorting import argsort, bincount, sort, topk, unique
+from ..ops.sorting import (
+    argsort, bincount, bucketize, kthvalue, median, quantile, searchsorted, sort, topk, unique
+)
 from ..ops.shape import (
     astype, broadcast_to, cat, chunk, clone, concat, concatenate, contiguous, diag, diagonal,
     embedding, expand, expand_as, flatten, flip, gather, getitem, hstack, index_put,
     index_select, masked_select, meshgrid, movedim, narrow, pad, permute, pixel_shuffle,
     pixel_unshuffle, repeat, repeat_interleave, reshape, roll, scatter, scatter_add, select,
-    split, squeeze, stack, swapaxes, swapdims, t, tile, to_device, trace, transpose, tril, triu,
-    unbind, unflatten, unsqueeze, vstack
+    split, squeeze, stack, swapaxes, swapdims, t, take_along_dim, tensor_split, tile, to_device,
+    trace, transpose, tril, triu, unbind, unflatten, unsqueeze, vstack
 )
 from ..ops.creation import (
-    arange, bernoulli, empty, empty_like, eye, full, full_like, linspace, multinomial, normal,
-    one_hot, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, zeros,
-    zeros_like
+    arange, bernoulli, empty, empty_like, eye, full, full_like, linspace, logspace, multinomial,
+    normal, one_hot, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
+    tril_indices, triu_indices, zeros, zeros_like
 )
 from ..ops.conv import conv2d, conv_transpose2d
 from ..ops.activation import (

@@ -11,11 +11,11 @@ from .. import backend
 from ..autograd import Tensor, as_tensor
 from .math import _broadcast_shapes
 
-__all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less",
-           "less_equal", "not_equal", "equal", "allclose", "isclose", "isnan", "isinf",
-           "isfinite", "logical_and", "logical_or", "logical_xor", "logical_not",
-           "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "nonzero",
-           "count_nonzero"]
+__all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
+           "not_equal", "equal", "allclose", "isclose", "isnan", "isinf", "isfinite",
+           "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
+           "bitwise_or", "bitwise_xor", "bitwise_not", "nonzero", "count_nonzero",
+           "argwhere"]
 
 
 def _raw(x):
@@ -169,3 +169,9 @@ def count_nonzero(input, dim=None):
     a = _raw(as_tensor(input))
     xp = backend.get_array_module(a)
     return Tensor._from_array(xp.asarray(xp.count_nonzero(a, axis=dim), dtype=np.int64))
+
+
+def argwhere(input):
+    """The indices of the nonzero elements, an (n, ndim) int64 tensor (``nonzero(x)``)."""
+    return nonzero(input)
+

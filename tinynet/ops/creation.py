@@ -16,9 +16,10 @@ from ..dtypes import get_default_dtype, result_type
 from ..random import rng_of
 from .shape import size_argument
 
-__all__ = ["zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like",
-           "empty_like", "rand_like", "randn_like", "eye", "arange", "linspace", "randn",
-           "rand", "randint", "randperm", "normal", "bernoulli", "multinomial", "one_hot"]
+__all__ = ["zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like",
+           "rand_like", "randn_like", "eye", "arange", "linspace", "randn", "rand",
+           "randint", "randperm", "normal", "bernoulli", "multinomial", "one_hot",
+           "logspace", "tril_indices", "triu_indices"]
 
 
 def _make(array, requires_grad, device):
@@ -228,3 +229,24 @@ def one_hot(tensor, num_classes=-1):
         raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got values "
                          f"from {int(indices.min())} to {int(indices.max())}")
     return Tensor._from_array((indices[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    """``steps`` values from base^start to base^end, evenly spaced in the exponent."""
+    exponents = np.linspace(start, end, steps)
+    return _make((base ** exponents).astype(dtype or get_default_dtype()), requires_grad,
+                 device)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None):
+    """The (2, n) row and column indices of the lower triangle of a (row, col) matrix
+    (``offset`` > 0: diagonals above the main one too), row by row."""
+    return _make(np.stack(np.tril_indices(row, offset, col)).astype(dtype or np.int64), False,
+                 device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None):
+    """The (2, n) row and column indices of the upper triangle of a (row, col) matrix."""
+    return _make(np.stack(np.triu_indices(row, offset, col)).astype(dtype or np.int64), False,
+                 device)
+

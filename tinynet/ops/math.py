@@ -22,11 +22,13 @@ from ..autograd import Function, Tensor, as_tensor
 from ..dtypes import get_default_dtype, is_scalar, result_type
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
-           "floor_divide", "remainder", "neg", "negative", "pow", "square", "exp", "log",
-           "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "abs", "sin", "cos",
-           "sign", "floor", "ceil", "round", "trunc", "clamp", "clip", "clamp_min", "clamp_max",
-           "maximum", "minimum", "where", "masked_fill", "lerp", "addcmul", "addcdiv", "matmul",
-           "mm", "bmm", "dot", "mv", "outer", "erf", "atan2", "arctan2"]
+           "floor_divide", "remainder", "neg", "negative", "pow", "square", "exp",
+           "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal",
+           "abs", "sin", "cos", "sign", "floor", "ceil", "round", "trunc", "clamp",
+           "clip", "clamp_min", "clamp_max", "maximum", "minimum", "where",
+           "masked_fill", "lerp", "addcmul", "addcdiv", "matmul", "mm", "bmm", "dot",
+           "mv", "outer", "erf", "atan2", "arctan2", "nan_to_num", "fmod", "addmm",
+           "baddbmm"]
 
 
 def sum_to(grad, shape):
@@ -903,3 +905,43 @@ def dot(input, other):
 def outer(input, vec2):
     """Outer product of two 1-D tensors (n,) and (m,) -> (n, m)."""
     return mul(as_tensor(input).reshape(-1, 1), as_tensor(vec2).reshape(1, -1))
+
+
+# ---------------------------------------------------------------------------
+# Compositions of the ops above (their gradients are those ops')
+# ---------------------------------------------------------------------------
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the
+    dtype's largest and smallest finite values); the gradient passes where x was finite."""
+    x = as_tensor(input)
+    if x.dtype.kind != "f":
+        return x
+    info = np.finfo(x.dtype)
+    high = info.max if posinf is None else posinf
+    low = info.min if neginf is None else neginf
+    x = where(x != x, nan, x)                            # NaN is the one value unequal to itself
+    x = where(x == np.inf, high, x)
+    return where(x == -np.inf, low, x)
+
+
+def fmod(input, other):
+    """The remainder of ``input / other`` rounded towards zero, with the dividend's sign (C's
+    fmod; ``remainder`` takes the divisor's): a - trunc(a / b) b."""
+    a = as_tensor(input)
+    if a.dtype.kind in "iu" and not (isinstance(other, Tensor) and other.dtype.kind == "f") \
+            and not isinstance(other, float):
+        return Tensor._from_array(backend.get_array_module(a.data).fmod(
+            a.data, as_tensor(other).data))
+    return sub(a, mul(trunc(div(a, other)), other))
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat1 @ mat2)`` (mat1 (n, k), mat2 (k, m), input broadcast)."""
+    return add(mul(input, beta), mul(mm(mat1, mat2), alpha))
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (batch1 @ batch2)`` for batches (B, n, k) @ (B, k, m)."""
+    return add(mul(input, beta), mul(bmm(batch1, batch2), alpha))
+

@@ -27,8 +27,8 @@ from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, Tensor, as_tensor
 from .math import maximum, minimum, sqrt
 
-__all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var",
-           "std", "logsumexp", "all", "any", "cumsum", "cumprod"]
+__all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
+           "logsumexp", "all", "any", "cumsum", "cumprod", "var_mean", "std_mean"]
 
 #: What ``max(x, dim)`` and ``min(x, dim)`` return, like ``torch.return_types.max``.
 MaxResult = namedtuple("max", ["values", "indices"])
@@ -505,3 +505,16 @@ def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     return CumSum(dim)(input)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(var(input, ...), mean(input, ...))`` over the same dims (``torch.var_mean``)."""
+    return (var(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim=keepdim))
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(std(input, ...), mean(input, ...))`` over the same dims (``torch.std_mean``)."""
+    return (std(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim=keepdim))
+

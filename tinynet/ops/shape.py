@@ -16,14 +16,15 @@ from ..autograd import Function, Tensor, _wrap_dim, as_tensor
 from ..dtypes import result_type
 from .math import sum_to, where
 
-__all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t",
-           "permute", "movedim", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
-           "repeat", "tile", "flip", "getitem", "index_put", "index_select", "gather", "scatter",
-           "scatter_add", "masked_select", "roll", "diag", "trace", "embedding", "narrow",
-           "select", "split", "chunk", "unbind", "cat", "concat", "concatenate", "stack",
-           "pad", "tril", "triu", "clone", "contiguous", "astype", "to_device", "hstack",
-           "vstack", "meshgrid", "repeat_interleave", "diagonal", "pixel_shuffle",
-           "pixel_unshuffle"]
+__all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t", "permute",
+           "movedim", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
+           "repeat", "tile", "flip", "getitem", "index_put", "index_select", "gather",
+           "scatter", "scatter_add", "masked_select", "roll", "diag", "trace",
+           "embedding", "narrow", "select", "split", "chunk", "unbind", "cat", "concat",
+           "concatenate", "stack", "pad", "tril", "triu", "clone", "contiguous",
+           "astype", "to_device", "hstack", "vstack", "meshgrid", "repeat_interleave",
+           "diagonal", "pixel_shuffle", "pixel_unshuffle", "take_along_dim",
+           "tensor_split"]
 
 
 def size_argument(sizes, name="size"):
@@ -1063,4 +1064,38 @@ def pixel_unshuffle(input, downscale_factor):
     x = x.reshape(*batch, c, h // r, r, w // r, r)
     x = permute(x, *range(n), n, n + 2, n + 4, n + 1, n + 3)     # (*, C, r, r, H, W)
     return x.reshape(*batch, c * r * r, h // r, w // r)
+
+
+def take_along_dim(input, indices, dim=None):
+    """``gather`` with broadcasting: the elements at ``indices`` along ``dim`` (the
+    flattened input if None), e.g. with indices from ``argsort`` or ``argmax(keepdim=True)``."""
+    x, index = as_tensor(input), as_tensor(indices)
+    if dim is None:
+        return gather(x.reshape(-1), 0, index.reshape(-1))
+    dim = _wrap_dim(dim, x.ndim, "take_along_dim")
+    x_shape, index_shape = list(x.shape), list(index.shape)
+    x_shape[dim] = index_shape[dim] = 1
+    common = list(np.broadcast_shapes(tuple(x_shape), tuple(index_shape)))
+    x = expand(x, *[c if d != dim else x.shape[dim] for d, c in enumerate(common)])
+    index = expand(index, *[c if d != dim else index.shape[dim] for d, c in enumerate(common)])
+    return gather(x, dim, index)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    """Split along ``dim`` into n nearly equal parts (an int: the first size % n parts one
+    longer) or at the given indices (a list), as ``numpy.array_split``."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim, "tensor_split")
+    length = x.shape[dim]
+    if isinstance(indices_or_sections, int):
+        parts = indices_or_sections
+        if parts < 1:
+            raise ValueError(f"tensor_split: the number of sections must be positive, got "
+                             f"{parts}")
+        sizes = [length // parts + (1 if i < length % parts else 0) for i in range(parts)]
+        bounds = np.cumsum([0] + sizes)
+    else:
+        bounds = [0] + [min(max(int(i), 0), length) for i in indices_or_sections] + [length]
+    return tuple(narrow(x, dim, int(start), max(int(end) - int(start), 0))
+                 for start, end in zip(bounds[:-1], bounds[1:]))
 

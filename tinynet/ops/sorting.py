@@ -12,9 +12,11 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, _wrap_dim, as_tensor
-from .shape import gather, narrow
+from .math import add, mul, sub
+from .shape import gather, narrow, select
 
-__all__ = ["sort", "argsort", "topk", "unique", "bincount"]
+__all__ = ["sort", "argsort", "topk", "unique", "bincount", "median", "kthvalue", "quantile",
+           "searchsorted", "bucketize"]
 
 #: What ``sort`` and ``topk`` return, like ``torch.return_types.sort``.
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -86,3 +88,100 @@ def bincount(input, weights=None, minlength=0):
     # NumPy sums weights in float64; PyTorch keeps a floating weights' dtype (float32 stays)
     dtype = np.int64 if w is None else (w.dtype if w.dtype.kind == "f" else np.float64)
     return Tensor._from_array(counts.astype(dtype, copy=False))
+
+
+# ---------------------------------------------------------------------------
+# Order statistics: an element of the sorted input (so the gradient reaches that element)
+# ---------------------------------------------------------------------------
+
+#: What ``kthvalue`` and ``median`` with a ``dim`` return, like ``torch.return_types``.
+KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
+MedianResult = namedtuple("median", ["values", "indices"])
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """``(values, indices)`` of the k-th smallest element along ``dim`` (k counts from 1)."""
+    x = as_tensor(input)
+    dim = _wrap_dim(dim, x.ndim, "kthvalue")
+    if not 1 <= k <= x.shape[dim]:
+        raise ValueError(f"kthvalue: k={k} is out of range for dim {dim} of size "
+                         f"{x.shape[dim]}")
+    values, indices = sort(x, dim, stable=True)
+    result = (narrow(values, dim, k - 1, 1), narrow(indices, dim, k - 1, 1))
+    if not keepdim:
+        result = tuple(r.squeeze(dim) for r in result)
+    return KthvalueResult(*result)
+
+
+def median(input, dim=None, keepdim=False):
+    """The median, the lower of the two middle values for an even count (as PyTorch, not
+    their mean); with ``dim``, ``(values, indices)`` along it."""
+    x = as_tensor(input)
+    if dim is None:
+        flat = x.reshape(-1)
+        return kthvalue(flat, (flat.shape[0] + 1) // 2).values
+    dim = _wrap_dim(dim, x.ndim, "median")
+    return MedianResult(*kthvalue(x, (x.shape[dim] + 1) // 2, dim, keepdim))
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The ``q``-quantile(s) along ``dim`` (all elements if None): in the sorted values,
+    position q (n - 1), between two neighbours by ``interpolation`` ("linear", "lower",
+    "higher", "nearest", "midpoint").  ``q`` a number, or a 1-D tensor (a leading dim)."""
+    x = as_tensor(input)
+    if dim is None:
+        x, dim = x.reshape(-1), 0
+    dim = _wrap_dim(dim, x.ndim, "quantile")
+    qs = backend.to_numpy(q.data) if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
+    if ((qs < 0) | (qs > 1)).any():
+        raise ValueError(f"quantile: q must be in [0, 1], got {qs.tolist()}")
+    modes = ("linear", "lower", "higher", "nearest", "midpoint")
+    if interpolation not in modes:
+        raise ValueError(f"quantile: interpolation must be one of {modes}, got "
+                         f"{interpolation!r}")
+    ordered = sort(x, dim).values
+    results = [_quantile_at(ordered, float(p), dim, keepdim, interpolation)
+               for p in qs.reshape(-1)]
+    if qs.ndim == 0:
+        return results[0]
+    from .shape import stack
+    return stack(results, 0)
+
+
+def _quantile_at(ordered, p, dim, keepdim, interpolation):
+    position = p * (ordered.shape[dim] - 1)
+    low, high = int(np.floor(position)), int(np.ceil(position))
+    fraction = {"linear": position - low, "lower": 0.0, "higher": 1.0,
+                "midpoint": 0.5, "nearest": float(round(position) == high)}[interpolation]
+    below, above = select(ordered, dim, low), select(ordered, dim, high)
+    value = add(below, mul(sub(above, below), fraction)) if fraction else below
+    return value.unsqueeze(dim) if keepdim else value
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None,
+                 sorter=None):
+    """Where each value of ``input`` would be inserted into ``sorted_sequence`` (its last dim
+    sorted) to keep it sorted: the first such index, or the last with ``right=True``.
+    A 1-D sequence serves every value; an N-D one, row by row (``input``'s rows)."""
+    if sorter is not None:
+        raise NotImplementedError("searchsorted: sorter is not supported")
+    side = side or ("right" if right else "left")
+    sequence, values = as_tensor(sorted_sequence).data, as_tensor(input).data
+    xp = backend.get_array_module(sequence)
+    if sequence.ndim == 1:
+        result = xp.searchsorted(sequence, values, side=side)
+    else:
+        if sequence.shape[:-1] != values.shape[:-1]:
+            raise ValueError(f"searchsorted: the leading dims of sorted_sequence "
+                             f"{tuple(sequence.shape)} and input {tuple(values.shape)} differ")
+        rows = [xp.searchsorted(s, v, side=side) for s, v in
+                zip(sequence.reshape(-1, sequence.shape[-1]), values.reshape(-1, values.shape[-1]))]
+        result = xp.stack(rows).reshape(values.shape)
+    return Tensor._from_array(result.astype(np.int32 if out_int32 else np.int64))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """The bucket of each value among the sorted 1-D ``boundaries`` (``searchsorted`` with
+    the arguments the other way round; ``right=True``: a value on a boundary goes up)."""
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+

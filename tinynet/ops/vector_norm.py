@@ -19,7 +19,7 @@ from ..autograd import Function, as_tensor
 from .math import clamp_min, div, mul
 from .reduce import _drop_dims, _expand_back, _normalize_dims, dims_argument, sum
 
-__all__ = ["norm", "normalize", "cosine_similarity"]
+__all__ = ["norm", "normalize", "cosine_similarity", "cdist"]
 
 
 def _order(p):
@@ -110,3 +110,15 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     unit1 = div(x1, clamp_min(norm(x1, 2, dim, keepdim=True), eps))
     unit2 = div(x2, clamp_min(norm(x2, 2, dim, keepdim=True), eps))
     return sum(mul(unit1, unit2), dim)
+
+
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """Pairwise p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M):
+    (..., P, R), with d[i, j] = ||x1[i] - x2[j]||_p.  The norm's gradient at a zero
+    distance is 0 (no NaN for a point and itself).  Memory P * R * M per batch."""
+    a, b = as_tensor(x1), as_tensor(x2)
+    if a.ndim < 2 or b.ndim != a.ndim or a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"cdist: expected x1 (..., P, M) and x2 (..., R, M), got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return norm(a.unsqueeze(-2) - b.unsqueeze(-3), p, dim=-1)
+
