@@ -356,6 +356,26 @@ def test_transformer_encoder_matches_torch(torch, norm_first, activation):
     assert_same(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("Conv1d", (4, 6, 3), dict()),
+    ("Conv1d", (4, 6, 5), dict(stride=2, padding=2, bias=False)),
+    ("Conv1d", (4, 6, 4), dict(padding="same", dilation=2, groups=2)),
+    ("ConvTranspose1d", (4, 6, 3), dict(stride=2, padding=1, output_padding=1)),
+    ("MaxPool1d", (3,), dict(stride=2, padding=1)),
+    ("AvgPool1d", (3,), dict(stride=2, padding=1, count_include_pad=False)),
+    ("AdaptiveAvgPool1d", (5,), dict()),
+    ("AdaptiveMaxPool1d", (4,), dict()),
+])
+def test_1d_layers_match_torch(torch, name, args, kwargs):
+    """Signals (N, C, L): the same repr, keys, outputs and gradients as PyTorch."""
+    theirs_m, ours_m = getattr(torch.nn, name)(*args, **kwargs), getattr(nn, name)(*args, **kwargs)
+    assert repr(ours_m) == repr(theirs_m)
+    assert list(ours_m.state_dict()) == list(theirs_m.state_dict())
+    if list(theirs_m.parameters()):
+        copy_from_torch(theirs_m, ours_m)
+    assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 4, 13)))
+
+
 def test_padding_modes_refuse_what_they_cannot_pad():
     with pytest.raises(ValueError, match=r"pad: mode 'reflect' needs each padding smaller than "
                                          r"the padded dim's size 3, got \(3, 0\)"):

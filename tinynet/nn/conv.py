@@ -1,9 +1,11 @@
-"""Convolution layers: ``Conv2d`` and ``ConvTranspose2d`` (PyTorch's arguments and init).
+"""Convolution layers: ``Conv2d``, ``ConvTranspose2d``, and ``Conv1d``, ``ConvTranspose1d``
+(the same on (N, C, L) signals; see ``ops/conv/one_d.py``), PyTorch's arguments and init.
 
 Weights are stored as PyTorch/torchvision store them, so checkpoints load by name:
 
 * Conv2d:          weight (out_channels, in_channels // groups, kH, kW), bias (out_channels,)
 * ConvTranspose2d: weight (in_channels, out_channels // groups, kH, kW), bias (out_channels,)
+* Conv1d, ConvTranspose1d: the same with one kernel size K for (kH, kW)
 
 Default initialization (PyTorch's ``reset_parameters``): weight
 ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias
@@ -12,13 +14,14 @@ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in = weight.shape[1] * kH * kW
 """
 
 from ..ops.conv.arguments import conv2d_padding, pair, transposed_output_size
+from ..ops.conv.one_d import _single
 from . import functional as F
 from . import init
 from .arguments import check_size
 from .module import Module
 from .parameter import empty_parameter
 
-__all__ = ["Conv2d", "ConvTranspose2d"]
+__all__ = ["Conv2d", "ConvTranspose2d", "Conv1d", "ConvTranspose1d"]
 
 
 def _at_least(layer, name, values, minimum):
@@ -33,7 +36,14 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
-    """What Conv2d and ConvTranspose2d share: arguments, parameters, init, repr."""
+    """What the convolution layers share: arguments, parameters, init, repr.  ``_dims``: the
+    spatial dims (2 for Conv2d, 1 for Conv1d), the length of its size tuples."""
+    _dims = 2
+
+    def _sizes(self, name, value):
+        """``value`` as a tuple of ``_dims`` ints (PyTorch's 1-D layers store 1-tuples)."""
+        layer = type(self).__name__
+        return pair(layer, name, value) if self._dims == 2 else (_single(layer, name, value),)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
                  transposed, output_padding, groups, bias, padding_mode, device, dtype):
@@ -54,14 +64,15 @@ class _ConvNd(Module):
             raise ValueError(f"{name}: only padding_mode='zeros' is supported (as in PyTorch)")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _at_least(name, "kernel_size", pair(name, "kernel_size", kernel_size), 1)
-        self.stride = _at_least(name, "stride", pair(name, "stride", stride), 1)
+        self.kernel_size = _at_least(name, "kernel_size", self._sizes("kernel_size", kernel_size),
+                                     1)
+        self.stride = _at_least(name, "stride", self._sizes("stride", stride), 1)
         self.padding = padding if isinstance(padding, str) else \
-            _at_least(name, "padding", pair(name, "padding", padding), 0)
-        self.dilation = _at_least(name, "dilation", pair(name, "dilation", dilation), 1)
+            _at_least(name, "padding", self._sizes("padding", padding), 0)
+        self.dilation = _at_least(name, "dilation", self._sizes("dilation", dilation), 1)
         self.transposed = transposed
         self.output_padding = _at_least(name, "output_padding",
-                                        pair(name, "output_padding", output_padding), 0)
+                                        self._sizes("output_padding", output_padding), 0)
         self.groups = groups
         self.padding_mode = padding_mode
         if transposed:
@@ -82,11 +93,11 @@ class _ConvNd(Module):
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding != (0, 0):
+        if self.padding != (0,) * self._dims:
             s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
+        if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
-        if self.output_padding != (0, 0):
+        if self.output_padding != (0,) * self._dims:
             s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
@@ -176,3 +187,40 @@ class ConvTranspose2d(_ConvNd):
         output_padding = self._output_padding(input, output_size)
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
                                   output_padding, self.groups, self.dilation)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution layer: (N, in_channels, L) -> (N, out_channels, OL), Conv2d's rules
+    along L (``padding`` an int, "valid" or "same"; ``padding_mode`` zeros only)."""
+    _dims = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv1d: padding_mode={padding_mode!r} is not supported "
+                                      "(only 'zeros'; pad with F.pad first)")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
+        conv2d_padding("Conv1d", self.padding, (1,) + self.kernel_size, (1,) + self.stride,
+                       (1,) + self.dilation)
+
+    def forward(self, input):
+        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+
+class ConvTranspose1d(_ConvNd):
+    """1-D transposed convolution layer: (N, in_channels, L) -> (N, out_channels, OL) with
+    ``OL = (L-1)*stride - 2*padding + dilation*(K-1) + output_padding + 1``."""
+    _dims = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         True, output_padding, groups, bias, padding_mode, device, dtype)
+
+    def forward(self, input):
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+

@@ -7,7 +7,8 @@ they have no parameters.  Inputs are (N, C, H, W); ``stride`` defaults to
 from . import functional as F
 from .module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxPool1d",
+           "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d"]
 
 
 class MaxPool2d(Module):
@@ -79,4 +80,42 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
 
     def forward(self, input):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+class MaxPool1d(MaxPool2d):
+    """Maximum over each window of ``kernel_size`` along L: (N, C, L) -> (N, C, OL)."""
+
+    def forward(self, input):
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class AvgPool1d(AvgPool2d):
+    """Mean over each window of ``kernel_size`` along L: (N, C, L) -> (N, C, OL)."""
+
+    def forward(self, input):
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def extra_repr(self):         # PyTorch's 1-D average pool shows 1-tuples
+        return (f"kernel_size={_one(self.kernel_size)}, stride={_one(self.stride)}, "
+                f"padding={_one(self.padding)}")
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Mean pooling of (N, C, L) to (N, C, output_size)."""
+
+    def forward(self, input):
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max pooling of (N, C, L) to (N, C, output_size)."""
+
+    def forward(self, input):
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+def _one(value):
+    return value if isinstance(value, tuple) else (value,)
 

@@ -32,6 +32,7 @@ is most tempted to simplify:
 
 ``transpose.py``         ``conv_transpose2d``: conv2d's input gradient as a layer,
                          built from the GEMM pieces of ``gemm.py``.
+``one_d.py``             ``conv1d``, ``conv_transpose1d``: the 2-D ones on one row.
 
 Shapes: conv2d x (N, C_in, H, W) * weight (C_out, C_in, KH, KW) -> (N, C_out, OH, OW);
 conv_transpose2d x (N, C_in, H, W) * weight (C_in, C_out, KH, KW) -> (N, C_out, OH, OW).
@@ -40,6 +41,7 @@ from .dispatch import (ALGORITHMS, Conv2dFunction, choose_algorithm, conv2d,  # 
                        forced_algorithm, use_algorithm)
 from .reference import Conv2dReference, conv2d_reference  # noqa: F401
 from .transpose import ConvTranspose2dFunction, conv_transpose2d  # noqa: F401
+from .one_d import conv1d, conv_transpose1d  # noqa: F401
 
 # What ``tinynet.ops`` (and so ``tinynet.nn.functional``) re-exports.
-__all__ = ["conv2d", "conv_transpose2d"]
+__all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d"]

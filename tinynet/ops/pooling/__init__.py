@@ -3,13 +3,16 @@
 ``windows.py``      where the windows of a pool sit (shared geometry, strided views)
 ``max_pool.py``     ``max_pool2d``: two 1-D passes with PyTorch's tie order
 ``avg_pool.py``     ``avg_pool2d``, ``adaptive_avg_pool2d``, ``adaptive_max_pool2d``
-``interpolate.py``  ``interpolate`` ("nearest", "bilinear"), ``upsample_nearest2d``
+``interpolate.py``  ``interpolate`` ("nearest", "bilinear", ...), ``upsample_nearest2d``
+``one_d.py``        the 1-D pools of (N, C, L): the 2-D ones on one row
 
 On the CPU they work a block of planes at a time (``tinynet/ops/blocking.py``).
 """
 from .avg_pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d
 from .interpolate import interpolate, upsample_nearest2d
 from .max_pool import max_pool2d
+from .one_d import adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_pool1d
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
-           "upsample_nearest2d", "interpolate"]
+           "upsample_nearest2d", "interpolate", "max_pool1d", "avg_pool1d",
+           "adaptive_avg_pool1d", "adaptive_max_pool1d"]
