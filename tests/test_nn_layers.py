@@ -376,6 +376,14 @@ def test_1d_layers_match_torch(torch, name, args, kwargs):
     assert_same(*run_both(torch, theirs_m, ours_m, randn(2, 4, 13)))
 
 
+def test_1d_layers_take_one_signal_and_an_output_size(torch):
+    for lib in (torch, tn):
+        assert tuple(lib.nn.functional.conv1d(lib.ones(1, 5), lib.ones(1, 1, 2)).shape) == (1, 4)
+        assert tuple(lib.nn.MaxPool1d(2)(lib.ones(2, 6)).shape) == (2, 3)
+        layer = lib.nn.ConvTranspose1d(2, 3, 3, stride=2)
+        assert tuple(layer(lib.ones(1, 2, 11), output_size=[24]).shape) == (1, 3, 24)
+
+
 def test_padding_modes_refuse_what_they_cannot_pad():
     with pytest.raises(ValueError, match=r"pad: mode 'reflect' needs each padding smaller than "
                                          r"the padded dim's size 3, got \(3, 0\)"):

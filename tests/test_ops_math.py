@@ -45,6 +45,10 @@ GRADCHECK_CASES = [
     GradCase("square", ops.square, lambda r: [normal(r, 3, 2)]),
     GradCase("sin_cos", lambda a: ops.sin(a) * ops.cos(a), lambda r: [normal(r, 5)]),
     GradCase("erf", ops.erf, lambda r: [normal(r, 2, 3)]),
+    # fmod's kinks (a / b at an integer) are far from these values
+    GradCase("fmod_broadcast", ops.fmod,
+             lambda r: [np.array([[5.3, -5.3, 2.2], [-1.4, 0.7, 7.9]]),
+                        np.array([0.7, 1.5, -1.9])]),
     GradCase("atan2_broadcast", ops.atan2, lambda r: [normal(r, 2, 3), normal(r, 3) + 0.5]),
     GradCase("step_functions", lambda a: ops.floor(a) + ops.round(a) + ops.sign(a) + a,
              lambda r: [distinct(r, 6) + 0.3]),

@@ -187,6 +187,28 @@ CASES = {
     "bincount_keeps_float32_weights": (
         lambda L, i, w: L.bincount(i, weights=w), np.array([0, 1, 1, 3]),
         constant(np.float32([0.5, 1.0, 2.0, 0.25]))),
+    "order_statistics_with_nan": (
+        lambda L, a: (L.median(a), L.median(a, 1), L.quantile(a, 0.5, dim=1),
+                      L.quantile(a, 0.5, keepdim=True)),
+        np.array([[1.0, np.nan, 3.0, 2.0], [1.0, 2.0, 3.0, 4.0]])),
+    "quantile_tensor_q_in_the_inputs_dtype": (
+        lambda L, a: (L.quantile(a, L.tensor(np.float32([0.3, 0.6, 0.7, 0.1])),
+                                 interpolation="higher"),
+                      L.quantile(a, L.tensor(np.float32([0.3, 0.6, 0.7, 0.1])),
+                                 interpolation="lower")),
+        constant(np.arange(11, dtype=np.float32))),
+    "fmod_exact": (lambda L, a: (L.fmod(a, 0.1), L.fmod(a * 1e7, 3.0), L.fmod(a, float("inf")),
+                                 L.fmod(L.tensor(np.array([-7, 7], np.int32)), 3)),
+                   np.array([5.3, -5.3, 1.0])),
+    "addmm_beta_0_ignores_nan": (
+        lambda L, a, b: L.addmm(L.full((2, 2), float("nan"), dtype=a.dtype), a, b, beta=0),
+        normal(2, 3),
+        normal(3, 2)),
+    "tensor_split_negative_and_var_mean_bool": (
+        lambda L, a: (L.tensor_split(a, [-2, 5]), L.var_mean(a, False), L.std_mean(a, False)),
+        normal(7)),
+    "fill_cuts_the_gradient_of_the_old_values": (
+        lambda L, a: (lambda y: (y.fill_(0.5), y + a)[1])(a * 2), normal(3)),
     "order_statistics": (lambda L, a: (L.median(a), a.median(1), L.kthvalue(a, 2, 0),
                                        L.quantile(a, 0.3), a.quantile(0.8, dim=1, keepdim=True),
                                        L.quantile(a, 0.5, dim=0, interpolation="lower"),

@@ -57,11 +57,13 @@ def _check_supported(array, where):
                     "(tinynet has bool, integer and floating-point tensors)")
 
 
-def _array_from_python(data, where):
+def _array_from_python(data, where, dtype=None):
     """A NumPy array from a Python scalar or (nested) list, with PyTorch's dtypes.
 
     Python floats become float32 (the default dtype), ints int64, bools bool;
-    NumPy scalars keep their dtype.  ``None``, strings and ragged lists are refused.
+    NumPy scalars keep their dtype; a ``dtype`` given is read straight from the
+    values (0.1 as float64 is not 0.1 rounded to float32 first).  ``None``,
+    strings and ragged lists are refused.
     """
     if data is None:
         raise TypeError(f"{where}: could not infer a dtype from None")
@@ -72,6 +74,8 @@ def _array_from_python(data, where):
     except ValueError as exc:
         raise ValueError(f"{where}: the nested sequence is not rectangular ({exc})") from None
     _check_supported(array, where)
+    if dtype is not None:
+        return array.astype(np.dtype(dtype), copy=False)
     if array.dtype == np.float64 and not isinstance(data, np.generic):
         array = array.astype(backend.DEFAULT_DTYPE)
     return array
@@ -88,7 +92,7 @@ def _as_array(data, dtype=None, device=None, copy=False, where="tensor"):
     if isinstance(data, Tensor):
         data = data.data
     if backend.get_array_module(data) is np and not isinstance(data, np.ndarray):
-        data = _array_from_python(data, where)
+        data = _array_from_python(data, where, dtype)
     else:
         _check_supported(data, where)
         if copy:

@@ -159,7 +159,8 @@ class ConvTranspose2d(_ConvNd):
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
         if isinstance(padding, str):
-            raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got {padding!r}")
+            raise ValueError(f"{type(self).__name__}: padding must be an int or a pair, got "
+                             f"{padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          True, output_padding, groups, bias, padding_mode, device, dtype)
 
@@ -167,17 +168,18 @@ class ConvTranspose2d(_ConvNd):
         """The output_padding that makes the output ``output_size`` (H, W) (PyTorch's rule)."""
         if output_size is None:
             return self.output_padding
-        output_size = tuple(output_size)[-2:]
-        if len(output_size) != 2:
-            raise ValueError(f"ConvTranspose2d: output_size must have 2 or 4 elements, "
+        dims, name = self._dims, type(self).__name__
+        output_size = tuple(output_size)[-dims:]
+        if len(output_size) != dims:
+            raise ValueError(f"{name}: output_size must have {dims} or {dims + 2} elements, "
                              f"got {output_size}")
         padding = []
-        for d in range(2):
+        for d in range(dims):
             smallest = transposed_output_size(input.shape[d + 2], self.kernel_size[d],
                                               self.stride[d], self.padding[d], self.dilation[d])
             largest = smallest + self.stride[d] - 1
             if not smallest <= output_size[d] <= largest:
-                raise ValueError(f"ConvTranspose2d: requested output size {output_size} is not "
+                raise ValueError(f"{name}: requested output size {output_size} is not "
                                  f"reachable from input {tuple(input.shape)}: dimension {d} "
                                  f"must be between {smallest} and {largest}")
             padding.append(output_size[d] - smallest)
@@ -209,18 +211,14 @@ class Conv1d(_ConvNd):
                         self.dilation, self.groups)
 
 
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(ConvTranspose2d):
     """1-D transposed convolution layer: (N, in_channels, L) -> (N, out_channels, OL) with
-    ``OL = (L-1)*stride - 2*padding + dilation*(K-1) + output_padding + 1``."""
+    ``OL = (L-1)*stride - 2*padding + dilation*(K-1) + output_padding + 1``; ``forward``
+    may name the wanted ``output_size`` instead."""
     _dims = 1
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         True, output_padding, groups, bias, padding_mode, device, dtype)
-
-    def forward(self, input):
+    def forward(self, input, output_size=None):
+        output_padding = self._output_padding(input, output_size)
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+                                  output_padding, self.groups, self.dilation)
 

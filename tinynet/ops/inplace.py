@@ -138,12 +138,21 @@ def copy_(input, src):
 
 
 def fill_(input, value):
-    """Set every element to ``value`` (a number or a one-element tensor)."""
+    """Set every element to ``value`` (a number or a one-element tensor).
+
+    In a recorded graph the filled tensor is a new node whose gradient does not reach
+    the old values (they are gone), like every in-place op here; writing into the array
+    would leave the old node in place and its gradient with it.
+    """
     check_in_place(input, "fill_")
     if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
         return assign_in_place(input, clone(broadcast_to(value.reshape(()), input.shape)),
                                "fill_")
-    input.data[...] = value.item() if isinstance(value, Tensor) else value
+    number = value.item() if isinstance(value, Tensor) else value
+    if input.requires_grad and is_grad_enabled():
+        everywhere = backend.get_array_module(input.data).ones(input.shape, dtype=bool)
+        return assign_in_place(input, masked_fill(input, everywhere, number), "fill_")
+    input.data[...] = number
     return input
 
 

@@ -925,23 +925,47 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     return where(x == -np.inf, low, x)
 
 
+class Fmod(_BinaryBroadcast):
+    """``fmod(a, b) = a - trunc(a / b) b``, the remainder with the dividend's sign (C's
+    fmod), computed exactly by the array library.  d/da = 1, d/db = -trunc(a / b)."""
+    name = "fmod"
+
+    def compute(self, a, b):
+        if any(self.needs_input_grad):
+            self.a, self.b = a, b
+        return backend.get_array_module(a, b).fmod(a, b)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        ga = gy if self.needs_input_grad[0] else None
+        gb = -gy * xp.trunc(self.a / self.b) if self.needs_input_grad[1] else None
+        return self.reduce(ga, gb)
+
+
 def fmod(input, other):
     """The remainder of ``input / other`` rounded towards zero, with the dividend's sign (C's
-    fmod; ``remainder`` takes the divisor's): a - trunc(a / b) b."""
-    a = as_tensor(input)
-    if a.dtype.kind in "iu" and not (isinstance(other, Tensor) and other.dtype.kind == "f") \
-            and not isinstance(other, float):
-        return Tensor._from_array(backend.get_array_module(a.data).fmod(
-            a.data, as_tensor(other).data))
-    return sub(a, mul(trunc(div(a, other)), other))
+    fmod; ``remainder`` takes the divisor's): fmod(-7, 3) = -1, remainder(-7, 3) = 2."""
+    (a, b), dtype = _promoted(input, other)
+    return Fmod(dtype)(a, b)
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
-    """``beta * input + alpha * (mat1 @ mat2)`` (mat1 (n, k), mat2 (k, m), input broadcast)."""
-    return add(mul(input, beta), mul(mm(mat1, mat2), alpha))
+    """``beta * input + alpha * (mat1 @ mat2)`` (mat1 (n, k), mat2 (k, m), input broadcast);
+    with ``beta=0`` the input is ignored, NaN and inf included (PyTorch's rule)."""
+    return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * (batch1 @ batch2)`` for batches (B, n, k) @ (B, k, m)."""
-    return add(mul(input, beta), mul(bmm(batch1, batch2), alpha))
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def _scaled_sum(input, product, beta, alpha):
+    """beta * input + alpha * product; beta = 0 keeps only input's shape (not its NaNs)."""
+    scaled = mul(product, alpha)
+    if beta == 0:
+        x = as_tensor(input)
+        zeros = backend.get_array_module(x.data).zeros(x.shape, dtype=scaled.dtype)
+        return add(scaled, Tensor._from_array(zeros))          # broadcast to input's shape
+    return add(mul(input, beta), scaled)
 

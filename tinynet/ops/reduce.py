@@ -508,13 +508,16 @@ def cumsum(input, dim, *, dtype=None):
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """``(var(input, ...), mean(input, ...))`` over the same dims (``torch.var_mean``)."""
+    """``(var(input, ...), mean(input, ...))`` over the same dims (``torch.var_mean``);
+    ``var_mean(x, False)`` is the old (input, unbiased) form, as for ``var``."""
+    dims = None if isinstance(dim, bool) else dim
     return (var(input, dim, unbiased, keepdim, correction=correction),
-            mean(input, dim, keepdim=keepdim))
+            mean(input, dims, keepdim=keepdim))
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """``(std(input, ...), mean(input, ...))`` over the same dims (``torch.std_mean``)."""
+    dims = None if isinstance(dim, bool) else dim
     return (std(input, dim, unbiased, keepdim, correction=correction),
-            mean(input, dim, keepdim=keepdim))
+            mean(input, dims, keepdim=keepdim))
 

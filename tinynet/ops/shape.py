@@ -1095,7 +1095,9 @@ def tensor_split(input, indices_or_sections, dim=0):
         sizes = [length // parts + (1 if i < length % parts else 0) for i in range(parts)]
         bounds = np.cumsum([0] + sizes)
     else:
-        bounds = [0] + [min(max(int(i), 0), length) for i in indices_or_sections] + [length]
+        # negative indices count from the end, as in array_split; then clamped into [0, L]
+        bounds = [0] + [min(max(int(i) + (length if int(i) < 0 else 0), 0), length)
+                        for i in indices_or_sections] + [length]
     return tuple(narrow(x, dim, int(start), max(int(end) - int(start), 0))
                  for start, end in zip(bounds[:-1], bounds[1:]))
 

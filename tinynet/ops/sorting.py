@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, _wrap_dim, as_tensor
-from .math import add, mul, sub
+from .math import add, mul, sub, where
 from .shape import gather, narrow, select
 
 __all__ = ["sort", "argsort", "topk", "unique", "bincount", "median", "kthvalue", "quantile",
@@ -115,13 +115,23 @@ def kthvalue(input, k, dim=-1, keepdim=False):
 
 def median(input, dim=None, keepdim=False):
     """The median, the lower of the two middle values for an even count (as PyTorch, not
-    their mean); with ``dim``, ``(values, indices)`` along it."""
+    their mean); NaN where a slice holds a NaN.  With ``dim``, ``(values, indices)``."""
     x = as_tensor(input)
     if dim is None:
-        flat = x.reshape(-1)
-        return kthvalue(flat, (flat.shape[0] + 1) // 2).values
+        return median(x.reshape(-1), 0).values
     dim = _wrap_dim(dim, x.ndim, "median")
-    return MedianResult(*kthvalue(x, (x.shape[dim] + 1) // 2, dim, keepdim))
+    values, indices = sort(x, dim, stable=True)          # NaN sorts last
+    xp = backend.get_array_module(x.data)
+    n = x.shape[dim]
+    # the middle, or the first NaN of a slice that has one (at the count of its numbers)
+    numbers = xp.sum(~xp.isnan(x.data), axis=dim, keepdims=True) if x.dtype.kind == "f" \
+        else xp.full(x.shape[:dim] + (1,) + x.shape[dim + 1:], n)
+    position = xp.where(numbers < n, numbers, (n - 1) // 2).astype(np.int64)
+    result = (gather(values, dim, Tensor._from_array(position)),
+              gather(indices, dim, Tensor._from_array(position)))
+    if not keepdim:
+        result = tuple(r.squeeze(dim) for r in result)
+    return MedianResult(*result)
 
 
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
@@ -129,10 +139,15 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     position q (n - 1), between two neighbours by ``interpolation`` ("linear", "lower",
     "higher", "nearest", "midpoint").  ``q`` a number, or a 1-D tensor (a leading dim)."""
     x = as_tensor(input)
+    kept_shape = (1,) * x.ndim                            # keepdim with dim=None: every dim 1
     if dim is None:
-        x, dim = x.reshape(-1), 0
+        x, dim, flat = x.reshape(-1), 0, True
+    else:
+        flat = False
     dim = _wrap_dim(dim, x.ndim, "quantile")
-    qs = backend.to_numpy(q.data) if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
+    # A tensor q is used in the input's dtype (as PyTorch); a number in float64.
+    qs = backend.to_numpy(q.data).astype(x.dtype) if isinstance(q, Tensor) else \
+        np.asarray(q, dtype=np.float64)
     if ((qs < 0) | (qs > 1)).any():
         raise ValueError(f"quantile: q must be in [0, 1], got {qs.tolist()}")
     modes = ("linear", "lower", "higher", "nearest", "midpoint")
@@ -140,8 +155,19 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
         raise ValueError(f"quantile: interpolation must be one of {modes}, got "
                          f"{interpolation!r}")
     ordered = sort(x, dim).values
-    results = [_quantile_at(ordered, float(p), dim, keepdim, interpolation)
-               for p in qs.reshape(-1)]
+    results = [_quantile_at(ordered, p, dim, keepdim, interpolation) for p in qs.reshape(-1)]
+    if x.dtype.kind == "f":
+        # A slice with a NaN gives its first NaN (sorted last), and its gradient, as PyTorch.
+        xp = backend.get_array_module(x.data)
+        numbers = xp.sum(~xp.isnan(x.data), axis=dim, keepdims=True)
+        has_nan = Tensor._from_array(numbers < x.shape[dim])
+        first_nan = gather(ordered, dim, Tensor._from_array(
+            xp.minimum(numbers, x.shape[dim] - 1).astype(np.int64)))
+        if not keepdim:
+            has_nan, first_nan = has_nan.squeeze(dim), first_nan.squeeze(dim)
+        results = [where(has_nan, first_nan, r) for r in results]
+    if flat and keepdim:
+        results = [r.reshape(kept_shape) for r in results]
     if qs.ndim == 0:
         return results[0]
     from .shape import stack
@@ -149,7 +175,7 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
 
 
 def _quantile_at(ordered, p, dim, keepdim, interpolation):
-    position = p * (ordered.shape[dim] - 1)
+    position = float(p * p.dtype.type(ordered.shape[dim] - 1))     # in q's dtype
     low, high = int(np.floor(position)), int(np.ceil(position))
     fraction = {"linear": position - low, "lower": 0.0, "higher": 1.0,
                 "midpoint": 0.5, "nearest": float(round(position) == high)}[interpolation]

@@ -117,8 +117,10 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
     (..., P, R), with d[i, j] = ||x1[i] - x2[j]||_p.  The norm's gradient at a zero
     distance is 0 (no NaN for a point and itself).  Memory P * R * M per batch."""
     a, b = as_tensor(x1), as_tensor(x2)
-    if a.ndim < 2 or b.ndim != a.ndim or a.shape[-1] != b.shape[-1]:
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         raise ValueError(f"cdist: expected x1 (..., P, M) and x2 (..., R, M), got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if p < 0:
+        raise ValueError(f"cdist: p must be non-negative, got {p}")
     return norm(a.unsqueeze(-2) - b.unsqueeze(-3), p, dim=-1)
 

@@ -31,10 +31,23 @@ def _as_rows(op, input, weight):
     return x.unsqueeze(2), w.unsqueeze(2)
 
 
+def _one_sample(function):
+    """Let a 1-D op take one signal (C, L) without its batch dim, as PyTorch's do."""
+    def wrapped(input, *args, **kwargs):
+        x = as_tensor(input)
+        if x.ndim == 2:
+            return function(x.unsqueeze(0), *args, **kwargs).squeeze(0)
+        return function(x, *args, **kwargs)
+    wrapped.__name__, wrapped.__qualname__ = function.__name__, function.__qualname__
+    wrapped.__doc__ = function.__doc__
+    return wrapped
+
+
+@_one_sample
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation, like ``torch.nn.functional.conv1d``: input (N, C_in, L), weight
     (C_out, C_in/G, K) -> (N, C_out, OL), OL = (L + 2 padding - dilation (K-1) - 1) // stride
-    + 1; ``padding`` may be "same" or "valid"."""
+    + 1; ``padding`` may be "same" or "valid".  One signal (C_in, L) is taken too."""
     x, w = _as_rows("conv1d", input, weight)
     op = "conv1d"
     pad = padding if isinstance(padding, str) else (0, _single(op, "padding", padding))
@@ -43,6 +56,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y.squeeze(2)
 
 
+@_one_sample
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """1-D transposed convolution, like ``torch.nn.functional.conv_transpose1d``: input

@@ -1,7 +1,7 @@
-"""1-D pooling of (N, C, L) signals: the 2-D pools on an image one row high (see
-``ops/conv/one_d.py`` for why that is the same computation, gradients included)."""
+"""1-D pooling of (N, C, L) signals (or one (C, L)): the 2-D pools on an image one row high
+(see ``ops/conv/one_d.py`` for why that is the same computation, gradients included)."""
 from ...autograd import as_tensor
-from ..conv.one_d import _single
+from ..conv.one_d import _one_sample, _single
 from .avg_pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d
 from .max_pool import max_pool2d
 
@@ -15,6 +15,7 @@ def _as_row(op, input):
     return x.unsqueeze(2)
 
 
+@_one_sample
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """The maximum of each window of ``kernel_size`` along L (stride defaults to the kernel)."""
@@ -27,6 +28,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return y.squeeze(2)
 
 
+@_one_sample
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
     """The mean of each window of ``kernel_size`` along L (stride defaults to the kernel)."""
@@ -38,12 +40,14 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return y.squeeze(2)
 
 
+@_one_sample
 def adaptive_avg_pool1d(input, output_size):
     """Mean pooling of (N, C, L) to (N, C, output_size) (PyTorch's windows)."""
     size = _single("adaptive_avg_pool1d", "output_size", output_size)
     return adaptive_avg_pool2d(_as_row("adaptive_avg_pool1d", input), (1, size)).squeeze(2)
 
 
+@_one_sample
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """Max pooling of (N, C, L) to (N, C, output_size) (PyTorch's windows)."""
     size = _single("adaptive_max_pool1d", "output_size", output_size)
