@@ -65,13 +65,15 @@ def with_backward_hooks(module, args, run_forward):
     inputs_watched = bool(positions) and is_grad_enabled()
 
     def at_inputs(grads):                 # every gradient of the module's inputs is known
-        grad_input = [None] * sum(isinstance(a, Tensor) for a in args)
-        tensor_slots = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        # grad_input has one entry per Tensor argument; ``slot`` maps a watched argument to it
+        tensor_args = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        slot = {position: tensor_args.index(position) for position in positions}
+        grad_input = [None] * len(tensor_args)
         for position, grad in zip(positions, grads):
-            grad_input[tensor_slots.index(position)] = _wrap(grad)
+            grad_input[slot[position]] = _wrap(grad)
         grad_input = _run_full_hooks(module, tuple(grad_input), state["grad_output"])
-        return [grad_input[tensor_slots.index(p)].data if grad_input[tensor_slots.index(p)]
-                is not None else g for p, g in zip(positions, grads)]
+        replaced = [grad_input[slot[position]] for position in positions]
+        return [g if new is None else new.data for new, g in zip(replaced, grads)]
 
     def at_outputs(grads):                # the gradients of the outputs arrive first
         grad_output = [None] * len(outputs)       # None for an output that is no Tensor
