@@ -396,9 +396,11 @@ X4 = np.zeros((1, 2, 6, 6), np.float32)
     (lambda: ops.adaptive_max_pool2d(X4, 4, return_indices=True), NotImplementedError,
      r"adaptive_max_pool2d: return_indices=True is not supported"),
     (lambda: ops.adaptive_avg_pool2d(X4, 0), ValueError, "output_size must be positive"),
+    (lambda: ops.interpolate(X4, scale_factor=2, mode="tricubic"), ValueError,
+     "interpolate: mode must be one of 'nearest', 'nearest-exact', 'linear', 'bilinear', "
+     "'bicubic', 'trilinear', 'area', got 'tricubic'"),
     (lambda: ops.interpolate(X4, scale_factor=2, mode="trilinear"), ValueError,
-     "interpolate: mode must be one of 'nearest', 'nearest-exact', 'bilinear', 'bicubic', "
-     "'area', got 'trilinear'"),
+     r"got a 4-D input of shape \(1, 2, 6, 6\), but mode 'trilinear' needs a 5-D input"),
     (lambda: ops.interpolate(X4, scale_factor=2, mode="area", align_corners=True), ValueError,
      "align_corners option can only be set with the interpolating modes"),
     (lambda: ops.interpolate(X4, scale_factor=2, mode="bilinear", antialias=True),

@@ -1,6 +1,6 @@
-"""Batch normalization layers: ``BatchNorm2d`` (N, C, H, W) and ``BatchNorm1d`` (N, C[, L]);
-and ``InstanceNorm2d``/``InstanceNorm1d``, which normalize each sample's channel on its own
-(style transfer, CycleGAN, nnU-Net) and share their parameters and buffers.
+"""Batch normalization layers: ``BatchNorm2d`` (N, C, H, W), ``BatchNorm1d`` (N, C[, L]) and
+``BatchNorm3d`` (N, C, D, H, W); and ``InstanceNorm1d/2d/3d``, which normalize each sample's
+channel on its own (style transfer, CycleGAN, nnU-Net) and share their parameters and buffers.
 
 Per channel c, with the statistics over every other axis:
 
@@ -27,7 +27,8 @@ from .arguments import check_size
 from .module import Module
 from .parameter import empty_parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+           "InstanceNorm3d"]
 
 
 class _BatchNorm(Module):
@@ -123,6 +124,15 @@ class BatchNorm1d(_BatchNorm):
                              f"got {input.ndim}D input of shape {tuple(input.shape)}")
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization over (N, D, H, W) for each channel of an (N, C, D, H, W) volume."""
+
+    def _check_input_dim(self, input):
+        if input.ndim != 5:
+            raise ValueError(f"BatchNorm3d: expected 5D input (N, C, D, H, W), "
+                             f"got {input.ndim}D input of shape {tuple(input.shape)}")
+
+
 class _InstanceNorm(_BatchNorm):
     """Instance normalization: each (sample, channel) over its own positions (F.instance_norm).
 
@@ -165,3 +175,7 @@ class InstanceNorm1d(_InstanceNorm):
     """Instance normalization of an (N, C, L) input: each sequence's channel on its own."""
     _ranks, _expected = (3,), "3D (N, C, L)"
 
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalization of an (N, C, D, H, W) input: each volume's channel on its own."""
+    _ranks, _expected = (5,), "5D (N, C, D, H, W)"

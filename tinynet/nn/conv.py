@@ -1,11 +1,13 @@
 """Convolution layers: ``Conv2d``, ``ConvTranspose2d``, and ``Conv1d``, ``ConvTranspose1d``
-(the same on (N, C, L) signals; see ``ops/conv/one_d.py``), PyTorch's arguments and init.
+(the same on (N, C, L) signals; see ``ops/conv/one_d.py``) and ``Conv3d``, ``ConvTranspose3d``
+(on (N, C, D, H, W) volumes; ``ops/conv/three_d.py``), PyTorch's arguments and init.
 
 Weights are stored as PyTorch/torchvision store them, so checkpoints load by name:
 
 * Conv2d:          weight (out_channels, in_channels // groups, kH, kW), bias (out_channels,)
 * ConvTranspose2d: weight (in_channels, out_channels // groups, kH, kW), bias (out_channels,)
 * Conv1d, ConvTranspose1d: the same with one kernel size K for (kH, kW)
+* Conv3d, ConvTranspose3d: the same with (kD, kH, kW)
 
 Default initialization (PyTorch's ``reset_parameters``): weight
 ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias
@@ -13,15 +15,16 @@ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in = weight.shape[1] * kH * kW
 (for ConvTranspose2d that is out_channels // groups * kH * kW, as in PyTorch).
 """
 
-from ..ops.conv.arguments import conv2d_padding, pair, transposed_output_size
+from ..ops.conv.arguments import conv2d_padding, pair, transposed_output_size, triple
 from ..ops.conv.one_d import _single
+from ..ops.conv.three_d import _depth_padding
 from . import functional as F
 from . import init
 from .arguments import check_size
 from .module import Module
 from .parameter import empty_parameter
 
-__all__ = ["Conv2d", "ConvTranspose2d", "Conv1d", "ConvTranspose1d"]
+__all__ = ["Conv2d", "ConvTranspose2d", "Conv1d", "ConvTranspose1d", "Conv3d", "ConvTranspose3d"]
 
 
 def _at_least(layer, name, values, minimum):
@@ -37,13 +40,27 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 class _ConvNd(Module):
     """What the convolution layers share: arguments, parameters, init, repr.  ``_dims``: the
-    spatial dims (2 for Conv2d, 1 for Conv1d), the length of its size tuples."""
+    spatial dims (2 for Conv2d, 1 for Conv1d, 3 for Conv3d), the length of its size tuples."""
     _dims = 2
 
     def _sizes(self, name, value):
         """``value`` as a tuple of ``_dims`` ints (PyTorch's 1-D layers store 1-tuples)."""
         layer = type(self).__name__
-        return pair(layer, name, value) if self._dims == 2 else (_single(layer, name, value),)
+        if self._dims == 1:
+            return (_single(layer, name, value),)
+        return (pair if self._dims == 2 else triple)(layer, name, value)
+
+    def _border_widths(self):
+        """F.pad's widths for ``padding`` (tuples, "valid" or "same"), last axis first:
+        (left, right, top, bottom[, front, back]); for the non-zero ``padding_mode``s."""
+        if self.padding == "valid":
+            sides = [(0, 0)] * self._dims
+        elif self.padding == "same":     # an odd total puts its extra zero at the end
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            sides = [(t // 2, t - t // 2) for t in totals]
+        else:
+            sides = [(p, p) for p in self.padding]
+        return tuple(width for side in reversed(sides) for width in side)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
                  transposed, output_padding, groups, bias, padding_mode, device, dtype):
@@ -134,17 +151,6 @@ class Conv2d(_ConvNd):
         return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
                         self.groups)
 
-    def _border_widths(self):
-        """F.pad's (left, right, top, bottom) for ``padding`` (pairs, "valid" or "same")."""
-        if self.padding == "valid":
-            return (0, 0, 0, 0)
-        if self.padding == "same":       # an odd total puts its extra row at the bottom/right
-            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            (top, left) = (t // 2 for t in totals)
-            return (left, totals[1] - left, top, totals[0] - top)
-        ph, pw = self.padding
-        return (pw, pw, ph, ph)
-
 
 class ConvTranspose2d(_ConvNd):
     """2-D transposed convolution layer (the adjoint of Conv2d; learned upsampling).
@@ -222,3 +228,36 @@ class ConvTranspose1d(ConvTranspose2d):
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
                                   output_padding, self.groups, self.dilation)
 
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution layer: (N, in_channels, D, H, W) -> (N, out_channels, OD, OH, OW),
+    Conv2d's rules along each of D, H, W (``padding`` an int, a triple, "valid" or "same";
+    every ``padding_mode``).  Volumetric networks (3-D U-Nets, V-Net) are built from it."""
+    _dims = 3
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
+        _depth_padding("Conv3d", self.padding, self.kernel_size, self.stride, self.dilation)
+
+    def forward(self, input):
+        if self.padding_mode == "zeros":
+            return F.conv3d(input, self.weight, self.bias, self.stride, self.padding,
+                            self.dilation, self.groups)
+        padded = F.pad(input, self._border_widths(), mode=self.padding_mode)
+        return F.conv3d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
+
+
+class ConvTranspose3d(ConvTranspose2d):
+    """3-D transposed convolution layer: (N, in_channels, D, H, W) -> (N, out_channels, OD, OH,
+    OW), ``OD = (D-1)*stride - 2*padding + dilation*(kD-1) + output_padding + 1`` (likewise OH,
+    OW); ``forward`` may name the wanted ``output_size`` instead."""
+    _dims = 3
+
+    def forward(self, input, output_size=None):
+        output_padding = self._output_padding(input, output_size)
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding,
+                                  output_padding, self.groups, self.dilation)

@@ -42,7 +42,9 @@ from ..ops.creation import (
     normal, one_hot, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
     tril_indices, triu_indices, zeros, zeros_like
 )
-from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
+from ..ops.conv import (
+    conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
+)
 from ..ops.activation import (
     elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, prelu,
     relu, relu_, relu6, sigmoid, silu, softmax, softplus, tanh
@@ -56,12 +58,13 @@ from ..ops.loss import (
 from ..ops.loss_regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
 from ..ops.linear import linear
 from ..ops.pooling import (
-    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
-    avg_pool1d, avg_pool2d, interpolate, max_pool1d, max_pool2d, upsample_nearest2d
+    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d,
+    adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool2d, avg_pool3d, interpolate,
+    max_pool1d, max_pool2d, max_pool3d, upsample_nearest2d
 )
 from ..ops.batch_norm import batch_norm
 from ..ops.sync_batch_norm import sync_batch_norm
-from ..ops.dropout import dropout, dropout2d
+from ..ops.dropout import dropout, dropout1d, dropout2d, dropout3d
 from ..ops.attention import scaled_dot_product_attention
 
 # Every name imported above (the same objects as ``tinynet.ops.<name>``).

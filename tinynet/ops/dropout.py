@@ -13,7 +13,7 @@ to avoid copying a full-size mask over the bus every step.
 from .. import backend
 from ..autograd import Function, as_tensor
 
-__all__ = ["dropout", "dropout2d"]
+__all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d"]
 
 
 def _uniform(xp, shape):
@@ -68,6 +68,25 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return DropoutFunction(float(p))(x)
 
 
+def _channel_dropout(op, input, p, training, layout):
+    """Zero whole channels of an input of ``layout`` (e.g. "(N, C, H, W)") with probability
+    ``p``; one sample without its batch dim (one rank less) is taken too, as PyTorch does."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"{op}: probability p has to be between 0 and 1, but got {p}")
+    x = as_tensor(input)
+    rank = layout.count(",") + 1
+    if x.ndim == rank - 1:
+        return _channel_dropout(op, x.unsqueeze(0), p, training, layout).squeeze(0)
+    if x.ndim != rank:
+        raise ValueError(f"{op}: expected input {layout} (or one sample without N), got shape "
+                         f"{tuple(x.shape)}")
+    if not training or p == 0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    return DropoutFunction(float(p), whole_channels=True)(x)
+
+
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Channel dropout, like ``torch.nn.functional.dropout2d``: input (N, C, H, W).
 
@@ -76,13 +95,17 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     dropping single pixels regularizes little) and the kept ones are scaled by
     1 / (1 - p).  ``inplace`` is accepted and ignored, as in ``dropout``.
     """
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout2d: probability p has to be between 0 and 1, but got {p}")
     x = as_tensor(input)
-    if x.ndim != 4:
+    if x.ndim != 4:      # PyTorch reads a 3-D input ambiguously (and warns); refuse it here
         raise ValueError(f"dropout2d: expected input (N, C, H, W), got shape {tuple(x.shape)}")
-    if not training or p == 0:
-        return x
-    if x.dtype.kind != "f":
-        raise TypeError(f"dropout2d: expected a floating-point input, got dtype {x.dtype}")
-    return DropoutFunction(float(p), whole_channels=True)(x)
+    return _channel_dropout("dropout2d", x, p, training, "(N, C, H, W)")
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout of (N, C, L) signals (or one (C, L)), like ``F.dropout1d``."""
+    return _channel_dropout("dropout1d", input, p, training, "(N, C, L)")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout of (N, C, D, H, W) volumes (or one (C, D, H, W)), like ``F.dropout3d``."""
+    return _channel_dropout("dropout3d", input, p, training, "(N, C, D, H, W)")

@@ -1,4 +1,4 @@
-"""2-D convolution and transposed convolution.
+"""2-D convolution and transposed convolution (and the 1-D and 3-D ones built on them).
 
 Read in this order:
 
@@ -33,6 +33,8 @@ is most tempted to simplify:
 ``transpose.py``         ``conv_transpose2d``: conv2d's input gradient as a layer,
                          built from the GEMM pieces of ``gemm.py``.
 ``one_d.py``             ``conv1d``, ``conv_transpose1d``: the 2-D ones on one row.
+``three_d.py``           ``conv3d``, ``conv_transpose3d``: one conv2d over the depth
+                         slices under the kernel, stacked as channels.
 
 Shapes: conv2d x (N, C_in, H, W) * weight (C_out, C_in, KH, KW) -> (N, C_out, OH, OW);
 conv_transpose2d x (N, C_in, H, W) * weight (C_in, C_out, KH, KW) -> (N, C_out, OH, OW).
@@ -42,6 +44,8 @@ from .dispatch import (ALGORITHMS, Conv2dFunction, choose_algorithm, conv2d,  # 
 from .reference import Conv2dReference, conv2d_reference  # noqa: F401
 from .transpose import ConvTranspose2dFunction, conv_transpose2d  # noqa: F401
 from .one_d import conv1d, conv_transpose1d  # noqa: F401
+from .three_d import conv3d, conv_transpose3d  # noqa: F401
 
 # What ``tinynet.ops`` (and so ``tinynet.nn.functional``) re-exports.
-__all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d"]
+__all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d", "conv3d",
+           "conv_transpose3d"]

@@ -8,8 +8,21 @@ output size rule.
 import operator
 from typing import NamedTuple
 
-__all__ = ["pair", "output_size", "transposed_output_size", "ConvGeometry", "conv_geometry",
-           "conv2d_padding", "check_operands", "check_groups"]
+__all__ = ["pair", "triple", "output_size", "transposed_output_size", "ConvGeometry",
+           "conv_geometry", "conv2d_padding", "check_operands", "check_groups"]
+
+
+def _ints(op, name, value, count, what):
+    """``value`` (an int, or ``count`` ints) as a tuple of ``count`` ints, else a TypeError."""
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    if len(items) == 1:
+        items = items * count
+    if len(items) == count and not any(isinstance(v, bool) for v in items):
+        try:
+            return tuple(operator.index(v) for v in items)
+        except TypeError:
+            pass
+    raise TypeError(f"{op}: {name} must be an int or {what} of ints, got {value!r}")
 
 
 def pair(op, name, value):
@@ -18,15 +31,13 @@ def pair(op, name, value):
     ``op`` and ``name`` (e.g. ``"conv2d"``, ``"stride"``) label the error
     raised for anything else (floats, bools, strings, three values).
     """
-    items = list(value) if isinstance(value, (tuple, list)) else [value]
-    if len(items) == 1:
-        items = items * 2
-    if len(items) == 2 and not any(isinstance(v, bool) for v in items):
-        try:
-            return tuple(operator.index(v) for v in items)
-        except TypeError:
-            pass
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return _ints(op, name, value, 2, "a pair")
+
+
+def triple(op, name, value):
+    """``value`` as a (d, h, w) triple of ints, for the 3-D ops: ``3`` and ``[3]`` ->
+    ``(3, 3, 3)``; ``(1, 2, 2)`` stays.  Anything else is a TypeError naming ``op`` and ``name``."""
+    return _ints(op, name, value, 3, "a triple")
 
 
 def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):

@@ -22,6 +22,7 @@ from .max_pool import max_pool2d
 from .windows import check_4d, pad, pool_geometry, scatter_windows, window_views
 
 __all__ = ["avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
+# (``adaptive_sizes`` and ``_window_bounds`` are shared with three_d.py and interpolate.py.)
 
 # Tiling windows with more offsets than this are reduced by one einsum.
 _LOOP_MAX_OFFSETS = 16
@@ -150,12 +151,22 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 
 def _adaptive_output(op, x, output_size):
-    """The (oh, ow) of ``output_size`` (an int or a pair; None keeps that input size)."""
+    """The (oh, ow) of ``output_size`` for an (N, C, H, W) ``x``."""
     check_4d(op, x)
-    sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * 2
-    if len(sizes) != 2:
-        raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
-    out = pair(op, "output_size", [s if o is None else o for o, s in zip(sizes, x.shape[2:])])
+    return adaptive_sizes(op, x.shape, output_size)
+
+
+def adaptive_sizes(op, shape, output_size, sizes=pair):
+    """An adaptive pool's output size for an (N, C, *spatial) ``shape``: ``output_size`` is
+    an int or one value per spatial axis (None keeps that input size); ``sizes`` makes the
+    tuple (``pair``, or ``triple`` for volumes)."""
+    dims = len(shape) - 2
+    values = list(output_size) if isinstance(output_size, (tuple, list)) else \
+        [output_size] * dims
+    if len(values) != dims:
+        many = "a pair" if dims == 2 else "a triple"
+        raise TypeError(f"{op}: output_size must be an int or {many}, got {output_size!r}")
+    out = sizes(op, "output_size", [s if o is None else o for o, s in zip(values, shape[2:])])
     if min(out) < 1:
         raise ValueError(f"{op}: output_size must be positive, got {out}")
     return out

@@ -1,4 +1,4 @@
-"""Resizing NCHW tensors: ``interpolate`` and upsample_nearest2d.
+"""Resizing NCHW tensors (and signals and volumes): ``interpolate`` and upsample_nearest2d.
 
 Modes "nearest" and "nearest-exact" gather, "bilinear" and "bicubic" are two
 matrix products (below), "area" is ``adaptive_avg_pool2d`` (avg_pool.py).
@@ -50,7 +50,9 @@ from ... import backend
 from ...amp.autocast_mode import autocast_op
 from ...autograd import Function, as_tensor
 from ..blocking import plane_blocks
-from .avg_pool import adaptive_avg_pool2d
+from ..math import matmul
+from ..shape import repeat_interleave
+from .avg_pool import _window_bounds, adaptive_avg_pool2d
 
 __all__ = ["interpolate", "upsample_nearest2d"]
 
@@ -166,30 +168,37 @@ class UpsampleNearest2dFunction(Function):
         return xp.matmul(xp.matmul(rows.T, g), cols)  # (H, Ho) @ (N, C, Ho, Wo) @ (Wo, W)
 
 
+def _per_axis(op, name, value, dims, kind, check):
+    """``value`` (one value, or one per spatial axis) as a list of ``dims`` values, checked."""
+    values = list(value) if isinstance(value, (tuple, list)) else [value] * dims
+    if len(values) != dims or not all(check(v) for v in values):
+        many = {1: "one", 2: "a pair", 3: "a triple"}[dims]
+        raise ValueError(f"{op}: {name} must be a positive {kind} or {many} of them for a "
+                         f"{dims + 2}-D input, got {value!r}")
+    return values
+
+
 def _output_size(op, shape, size, scale_factor, recompute_scale_factor):
-    """((Ho, Wo), (scale_h, scale_w)): the output size and the source-index scales."""
-    (h, w) = shape[2:]
+    """(output size, source-index scales), one value per spatial axis of ``shape``."""
+    spatial = tuple(shape[2:])
+    dims = len(spatial)
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: give exactly one of size and scale_factor "
                          f"(got size={size!r}, scale_factor={scale_factor!r})")
     if size is not None:
-        sizes = list(size) if isinstance(size, (tuple, list)) else [size] * 2
-        if len(sizes) != 2 or not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
-            raise ValueError(f"{op}: size must be a positive int or a pair of them "
-                             f"for a 4-D input, got {size!r}")
-        out = (int(sizes[0]), int(sizes[1]))
-        return out, (h / out[0], w / out[1])
-    factors = list(scale_factor) if isinstance(scale_factor, (tuple, list)) else [scale_factor] * 2
-    if len(factors) != 2 or not all(isinstance(f, numbers.Real) and f > 0 for f in factors):
-        raise ValueError(f"{op}: scale_factor must be a positive number or a pair of them "
-                         f"for a 4-D input, got {scale_factor!r}")
-    out = (int(math.floor(h * factors[0])), int(math.floor(w * factors[1])))
+        sizes = _per_axis(op, "size", size, dims, "int",
+                          lambda s: isinstance(s, numbers.Integral) and s > 0)
+        out = tuple(int(s) for s in sizes)
+        return out, tuple(n / o for n, o in zip(spatial, out))
+    factors = _per_axis(op, "scale_factor", scale_factor, dims, "number",
+                        lambda f: isinstance(f, numbers.Real) and f > 0)
+    out = tuple(int(math.floor(n * f)) for n, f in zip(spatial, factors))
     if min(out) < 1:
         raise ValueError(f"{op}: scale_factor {scale_factor!r} shrinks the input of shape "
                          f"{tuple(shape)} to nothing")
     if recompute_scale_factor:
-        return out, (h / out[0], w / out[1])
-    return out, (1.0 / factors[0], 1.0 / factors[1])
+        return out, tuple(n / o for n, o in zip(spatial, out))
+    return out, tuple(1.0 / f for f in factors)
 
 
 @autocast_op
@@ -300,33 +309,72 @@ def _as_4d(op, input):
     return x
 
 
+#: The modes of each input rank, PyTorch's: "linear" resizes (N, C, L), "bilinear" and
+#: "bicubic" (N, C, H, W), "trilinear" (N, C, D, H, W).
+_MODES = {3: ("nearest", "nearest-exact", "linear", "area"),
+          4: ("nearest", "nearest-exact", "bilinear", "bicubic", "area"),
+          5: ("nearest", "nearest-exact", "trilinear", "area")}
+_ALL_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+_INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
+
+
 @autocast_op
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resize (N, C, H, W) like ``torch.nn.functional.interpolate``.
+    """Resize (N, C, L), (N, C, H, W) or (N, C, D, H, W) like ``torch.nn.functional.interpolate``.
 
     ``mode``: "nearest" (PyTorch's, floor(o * scale)), "nearest-exact" (the
-    nearest pixel centre), "bilinear", "bicubic" (Keys's cubic, A = -0.75; it
-    can overshoot the input's range, as PyTorch's does) or "area" (the average
-    of each output pixel's window, ``adaptive_avg_pool2d``).
-    Give ``size`` (Ho, Wo) or ``scale_factor`` (then Ho = floor(H * factor)).
-    ``align_corners`` (bilinear and bicubic; None means False) puts the corner
-    samples of input and output on each other instead of treating pixels as
-    unit areas.  ``recompute_scale_factor=True`` takes the sampling positions
-    from the rounded output size instead of ``scale_factor``.  ``antialias``
-    is not supported.
+    nearest pixel centre), "linear" (3-D input), "bilinear" or "bicubic"
+    (4-D; Keys's cubic, A = -0.75, can overshoot the input's range, as
+    PyTorch's does), "trilinear" (5-D), or "area" (the average of each output
+    pixel's window, the adaptive average pool).
+    Give ``size`` or ``scale_factor`` (one value, or one per spatial axis; then
+    Ho = floor(H * factor)).  ``align_corners`` (the interpolating modes; None
+    means False) puts the corner samples of input and output on each other
+    instead of treating pixels as unit areas.  ``recompute_scale_factor=True``
+    takes the sampling positions from the rounded output size instead of
+    ``scale_factor``.  ``antialias`` is not supported.
+
+    Every mode is separable, so 3-D and 5-D inputs reuse the 2-D resize: a
+    signal is an image one row high, and a volume is resized slice by slice in
+    (H, W), then along D (``_resize_depth``).
     """
-    if mode not in _MODES:
-        raise ValueError(f"interpolate: mode must be one of {', '.join(map(repr, _MODES))}, "
-                         f"got {mode!r}")
-    if mode not in ("bilinear", "bicubic") and align_corners is not None:
+    if mode not in _ALL_MODES:
+        raise ValueError(f"interpolate: mode must be one of "
+                         f"{', '.join(map(repr, _ALL_MODES))}, got {mode!r}")
+    if mode not in _INTERPOLATING and align_corners is not None:
         raise ValueError("interpolate: align_corners option can only be set with the "
-                         f"interpolating modes (bilinear, bicubic), not with mode={mode!r}")
+                         "interpolating modes (linear, bilinear, bicubic, trilinear), not with "
+                         f"mode={mode!r}")
     if antialias:
         raise NotImplementedError(f"interpolate: antialias=True is not supported (mode={mode!r})")
-    x = _as_4d("interpolate", input)
+    x = as_tensor(input)
+    if x.ndim not in _MODES:
+        raise ValueError(f"interpolate: expected a 3-D (N, C, L), 4-D (N, C, H, W) or 5-D "
+                         f"(N, C, D, H, W) input, got shape {tuple(x.shape)}")
+    if mode not in _MODES[x.ndim]:
+        needs = next(rank for rank, modes in _MODES.items() if mode in modes)
+        raise ValueError(f"interpolate: got a {x.ndim}-D input of shape {tuple(x.shape)}, but "
+                         f"mode {mode!r} needs a {needs}-D input")
     out_size, scales = _output_size("interpolate", x.shape, size, scale_factor,
                                     recompute_scale_factor)
+    plane_mode = "bilinear" if mode in ("linear", "trilinear") else mode
+    if x.ndim == 4:
+        return _resize_planes(x, out_size, scales, mode, align_corners)
+    if x.ndim == 3:      # a signal: an image one row high
+        y = _resize_planes(x.unsqueeze(2), (1,) + out_size, (1.0,) + scales, plane_mode,
+                           align_corners)
+        return y.squeeze(2)
+    n, c, d, h, w = x.shape
+    y = _resize_planes(x.reshape(n, c * d, h, w), out_size[1:], scales[1:], plane_mode,
+                       align_corners)
+    oh, ow = y.shape[2:]
+    z = _resize_depth(y.reshape(n, c, d, oh * ow), out_size[0], scales[0], mode, align_corners)
+    return z.reshape(n, c, out_size[0], oh, ow)
+
+
+def _resize_planes(x, out_size, scales, mode, align_corners):
+    """The 2-D resize of (N, C, H, W) to (N, C) + out_size."""
     if mode == "bilinear":
         return UpsampleBilinear2dFunction(out_size, scales, bool(align_corners))(x)
     if mode == "bicubic":
@@ -336,4 +384,26 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     return UpsampleNearest2dFunction(out_size, scales, exact=mode == "nearest-exact")(x)
 
 
-_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
+def _resize_depth(z, out_len, scale, mode, align_corners):
+    """Resize (N, C, D, M) along D to (N, C, out_len, M) with the 1-D map of ``mode``.
+
+    Each mode along one axis is a linear map, an (out_len, D) matrix (one-hot
+    rows for nearest, two taps for linear, window averages for area), so the
+    resize is one matrix product and autograd's matmul gives the gradient.  An
+    integer nearest upsampling (the decoder's 2x) repeats the slices instead.
+    """
+    depth = z.shape[2]
+    if mode in ("nearest", "nearest-exact"):
+        factor = out_len // depth
+        if out_len == factor * depth and (factor <= 2 or scale * factor == 1.0):
+            return z if factor == 1 else repeat_interleave(z, factor, dim=2)
+        matrix = _source_index(out_len, depth, scale, mode == "nearest-exact")[:, None] \
+            == np.arange(depth)[None, :]
+    elif mode == "area":
+        starts, ends = _window_bounds(depth, out_len)
+        columns = np.arange(depth)
+        matrix = ((columns >= starts[:, None]) & (columns < ends[:, None])) \
+            / (ends - starts)[:, None]
+    else:
+        matrix = linear_matrix(out_len, depth, scale, bool(align_corners), z.dtype)
+    return matmul(as_tensor(backend.to_device(matrix.astype(z.dtype), z.device)), z)

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from ... import backend
 from ..conv.arguments import output_size, pair
 
-__all__ = ["check_4d", "Geometry", "pool_geometry", "window_views", "pad", "crop",
+__all__ = ["check_4d", "Geometry", "window_arguments", "pool_geometry", "window_views", "pad", "crop",
            "scatter_windows"]
 
 
@@ -65,12 +65,16 @@ def _axis(size, k, s, p, d, ceil_mode):
     return out, extra
 
 
-def pool_geometry(op, shape, kernel_size, stride, padding, dilation=1, ceil_mode=False):
-    """Validate the pooling arguments against an (N, C, H, W) shape; return a Geometry."""
-    kernel = pair(op, "kernel_size", kernel_size)
-    stride = kernel if stride is None or stride == [] else pair(op, "stride", stride)
-    padding = pair(op, "padding", padding)
-    dilation = pair(op, "dilation", dilation)
+def window_arguments(op, shape, kernel_size, stride, padding, dilation, ceil_mode, sizes=pair):
+    """Validate the window arguments of a pool against an (N, C, *spatial) ``shape``.
+
+    Returns (kernel, stride, padding, dilation, [(out, extra) per spatial axis]), the first
+    four as tuples of ints made by ``sizes`` (``pair`` for 2-D pools, ``triple`` for 3-D).
+    """
+    kernel = sizes(op, "kernel_size", kernel_size)
+    stride = kernel if stride is None or stride == [] else sizes(op, "stride", stride)
+    padding = sizes(op, "padding", padding)
+    dilation = sizes(op, "dilation", dilation)
     for name, values, low in (("kernel_size", kernel, 1), ("stride", stride, 1),
                               ("padding", padding, 0), ("dilation", dilation, 1)):
         if min(values) < low:
@@ -79,13 +83,20 @@ def pool_geometry(op, shape, kernel_size, stride, padding, dilation=1, ceil_mode
     if any(p > span // 2 for p, span in zip(padding, spans)):
         raise ValueError(f"{op}: padding {padding} must be at most half of the (dilated) "
                          f"kernel size {spans}")
-    size = tuple(shape[2:])
-    axes = [_axis(*args, ceil_mode) for args in zip(size, kernel, stride, padding, dilation)]
+    axes = [_axis(*args, ceil_mode) for args in zip(shape[2:], kernel, stride, padding, dilation)]
     out = tuple(o for o, _ in axes)
     if min(out) < 1:
         raise ValueError(f"{op}: kernel {kernel} (dilation {dilation}) does not fit in the input "
                          f"of shape {tuple(shape)} with padding {padding}: output size would be "
                          f"{out}")
+    return kernel, stride, padding, dilation, axes
+
+
+def pool_geometry(op, shape, kernel_size, stride, padding, dilation=1, ceil_mode=False):
+    """Validate the pooling arguments against an (N, C, H, W) shape; return a Geometry."""
+    kernel, stride, padding, dilation, axes = window_arguments(
+        op, shape, kernel_size, stride, padding, dilation, ceil_mode)
+    size, out = tuple(shape[2:]), tuple(o for o, _ in axes)
     return Geometry(size, kernel, stride, padding, dilation, tuple(e for _, e in axes), out)
 
 
