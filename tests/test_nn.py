@@ -563,3 +563,11 @@ GRADCHECK_CASES = [
 @pytest.mark.parametrize("case", GRADCHECK_CASES, ids=str)
 def test_gradcheck(case):
     run_case(case)
+
+
+def test_every_layer_of_tinynet_nn_is_in_its_all():
+    """``from tinynet.nn import *`` (and the docs that list ``__all__``) miss no layer."""
+    import inspect
+    layers = {name for name, value in vars(tn.nn).items()
+              if inspect.isclass(value) and issubclass(value, tn.nn.Module)}
+    assert sorted(layers - set(tn.nn.__all__)) == []

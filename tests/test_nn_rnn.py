@@ -388,3 +388,11 @@ def test_lstm_on_the_gpu_equals_the_cpu():
             [p.grad.cpu().numpy() for p in lstm.parameters()]
     for cpu, gpu in zip(found["cpu"], found["gpu"]):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_an_empty_sequence_is_refused_as_pytorch_does(name):
+    layer = getattr(nn, name)(2, 3, batch_first=True)
+    with pytest.raises(RuntimeError, match=rf"{name}: expected a sequence of length at least 1, "
+                                           r"got input of shape \(4, 0, 2\)"):
+        layer(tn.zeros(4, 0, 2))

@@ -305,8 +305,8 @@ def _zeros(*shape):
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda: ops.conv2d(_zeros(3, 8, 8), _zeros(4, 3, 3, 3)), ValueError,
-     r"conv2d: input must be 4-D \(N, C, H, W\), got shape \(3, 8, 8\)"),
+    (lambda: ops.conv2d(_zeros(8, 8), _zeros(4, 3, 3, 3)), ValueError,
+     r"conv2d: input must be 4-D \(N, C, H, W\), got shape \(8, 8\)"),
     (lambda: ops.conv2d(_zeros(1, 3, 8, 8), _zeros(4, 3, 3)), ValueError,
      r"conv2d: weight must be 4-D \(C_out, C_in, KH, KW\), got shape \(4, 3, 3\)"),
     (lambda: ops.conv2d(_zeros(1, 3, 8, 8), _zeros(8, 4, 3, 3)), ValueError,
@@ -430,3 +430,22 @@ def test_tiling_fast_path_equals_the_reference_columns(rng):
     dcols = rng.standard_normal(cols.shape)
     np.testing.assert_allclose(col2im(dcols, x.shape, *geometry, (3, 4)),
                                reference.col2im(dcols, geo), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("conv", [
+    lambda x, w: ops.conv2d(x, w, padding=1, stride=2),
+    lambda x, w: ops.conv_transpose2d(x, w.transpose(0, 1), stride=2, output_padding=1),
+    lambda x, w: ops.conv1d(x[..., 0, :], w[..., 0, :], padding=1),
+])
+def test_one_image_without_its_batch_dim_convolves_like_a_batch_of_one(conv):
+    """PyTorch's convolutions take (C, H, W) (and (C, L)): the same as the batch of one,
+    gradients included."""
+    rng = np.random.default_rng(0)
+    x = tn.tensor(rng.standard_normal((1, 3, 6, 7)), requires_grad=True)
+    w = tn.tensor(rng.standard_normal((4, 3, 3, 3)))
+    batch = conv(x, w)
+    one = conv(x[0], w)
+    assert tuple(one.shape) == tuple(batch.shape)[1:]
+    np.testing.assert_allclose(one.numpy(), batch.numpy()[0], rtol=1e-12, atol=1e-12)
+    one.sum().backward()
+    assert tuple(x.grad.shape) == (1, 3, 6, 7)

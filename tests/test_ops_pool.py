@@ -385,16 +385,13 @@ X4 = np.zeros((1, 2, 6, 6), np.float32)
      r"kernel \(7, 7\) .* does not fit in the input of shape \(1, 2, 6, 6\)"),
     (lambda: ops.max_pool2d(X4, 3, padding=2), ValueError,
      r"padding \(2, 2\) must be at most half of the \(dilated\) kernel size \(3, 3\)"),
-    (lambda: ops.max_pool2d(np.zeros((2, 6, 6), np.float32), 2), ValueError,
-     r"max_pool2d: expected a 4-D input \(N, C, H, W\), got shape \(2, 6, 6\)"),
-    (lambda: ops.max_pool2d(X4, 2, return_indices=True), NotImplementedError, "return_indices"),
+    (lambda: ops.max_pool2d(np.zeros((6, 6), np.float32), 2), ValueError,
+     r"max_pool2d: expected a 4-D input \(N, C, H, W\), got shape \(6, 6\)"),
     (lambda: ops.avg_pool2d(np.zeros((6, 6), np.float32), 2), ValueError,
      r"avg_pool2d: expected a 4-D input"),
     (lambda: ops.avg_pool2d(X4, 2, divisor_override=0), ValueError, "divisor_override"),
     (lambda: ops.adaptive_avg_pool2d(X4.astype(np.int64), 4), TypeError,
      "adaptive_avg_pool2d: expected a floating-point input, got dtype int64"),
-    (lambda: ops.adaptive_max_pool2d(X4, 4, return_indices=True), NotImplementedError,
-     r"adaptive_max_pool2d: return_indices=True is not supported"),
     (lambda: ops.adaptive_avg_pool2d(X4, 0), ValueError, "output_size must be positive"),
     (lambda: ops.interpolate(X4, scale_factor=2, mode="tricubic"), ValueError,
      "interpolate: mode must be one of 'nearest', 'nearest-exact', 'linear', 'bilinear', "
@@ -420,3 +417,21 @@ X4 = np.zeros((1, 2, 6, 6), np.float32)
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("pool", [
+    lambda x: ops.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+    lambda x: ops.max_pool2d(x, 2, return_indices=True),
+    lambda x: ops.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+    lambda x: ops.adaptive_avg_pool2d(x, (3, 4)),
+    lambda x: ops.adaptive_max_pool2d(x, (3, 4), return_indices=True),
+    lambda x: ops.max_pool1d(x[0], 3, 2, 1, return_indices=True),
+])
+def test_one_sample_without_its_batch_dim_pools_like_a_batch_of_one(pool):
+    """PyTorch's pools take (C, H, W) (and (C, L)) too: the same as the batch of one."""
+    x = tn.tensor(np.random.default_rng(0).standard_normal((1, 3, 7, 9)), requires_grad=True)
+    batch, one = pool(x), pool(x[0])
+    for b, o in zip(batch if isinstance(batch, tuple) else [batch],
+                    one if isinstance(one, tuple) else [one]):
+        assert tuple(o.shape) == tuple(b.shape)[1:]
+        np.testing.assert_array_equal(o.numpy(), b.numpy()[0])

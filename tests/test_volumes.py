@@ -1,6 +1,7 @@
 """Volumes (N, C, D, H, W): conv3d, conv_transpose3d, the 3-D pools, 1-D/3-D interpolate,
 BatchNorm3d/InstanceNorm3d, channel dropout, 1-D/3-D padding, and a 3-D U-Net written in
-PyTorch's API: gradient checks, parity with PyTorch (values and gradients), errors."""
+PyTorch's API; and the max pools' indices with max unpooling (1-D, 2-D, 3-D; a SegNet
+block): gradient checks, parity with PyTorch (values and gradients), errors."""
 import numpy as np
 import pytest
 
@@ -58,6 +59,15 @@ GRADCHECK_CASES = [
          (1, 2, 3, 4, 5)),
     case("interpolate_linear_1d", lambda x: F.interpolate(x, 7, mode="linear",
                                                           align_corners=True), (2, 2, 4)),
+    # (non-overlapping windows: where two windows share a maximum, the unpool writes one of
+    # the two values there, PyTorch's too, and the other's gradient is not a derivative)
+    GradCase("max_unpool2d_to_an_odd_size",
+             lambda x, y: F.max_unpool2d(y, F.max_pool2d(x, 2, return_indices=True)[1], 2,
+                                         output_size=x.shape),
+             lambda r: [ties(r, 1, 2, 5, 7), normal(r, 1, 2, 2, 3)]),
+    GradCase("max_unpool3d", lambda x, y: F.max_unpool3d(
+        y, F.max_pool3d(x, 2, return_indices=True)[1], 2),
+        lambda r: [ties(r, 1, 2, 4, 4, 2), normal(r, 1, 2, 2, 2, 1)]),
 ]
 
 
@@ -148,6 +158,54 @@ def test_functional_matches_pytorch(torch, name):
     assert_same(ours, theirs, rtol=1e-10, atol=1e-12, where=name)
 
 
+# Where PyTorch's own backward is not the derivative of its forward, only values are compared:
+# its nearest 1-D/3-D backward maps an unchanged or doubled axis by o and o // 2 (the 2-D
+# forward's shortcut), while its forward takes floor(o * scale); tinynet's gradient is the
+# derivative of the forward (the gradchecks below).
+RESIZE_VALUE_CASES = {
+    "trilinear_keeps_an_axis_of_the_same_length": ((1, 2, 8, 5, 6), dict(
+        scale_factor=(1.1, 2, 0.6), mode="trilinear")),
+    "bilinear_keeps_an_axis_of_the_same_length": ((1, 2, 8, 6), dict(
+        scale_factor=(1.1, 2), mode="bilinear")),
+    "linear_keeps_the_length": ((1, 2, 8), dict(scale_factor=1.1, mode="linear")),
+    "nearest_1d_no_shortcut_at_2_1": ((1, 2, 5), dict(scale_factor=2.1)),
+    "nearest_1d_no_shortcut_at_1_1": ((1, 2, 8), dict(scale_factor=1.1)),
+    "nearest_3d_no_shortcut": ((1, 2, 8, 5, 6), dict(scale_factor=(1.1, 2.1, 1))),
+    "nearest_2d_shortcut_at_2_1": ((1, 2, 5, 7), dict(scale_factor=(2.1, 1.1))),
+    "nearest_exact_2d_no_shortcut": ((1, 2, 8, 6), dict(scale_factor=(1.1, 2.1),
+                                                        mode="nearest-exact")),
+}
+
+
+@pytest.mark.parametrize("name", list(RESIZE_VALUE_CASES))
+def test_interpolate_follows_pytorchs_rule_for_each_rank(torch, name):
+    shape, kwargs = RESIZE_VALUE_CASES[name]
+    x = np.random.default_rng(0).standard_normal(shape)
+    assert_same(F.interpolate(tn.tensor(x), **kwargs),
+                torch.nn.functional.interpolate(torch.tensor(x), **kwargs), rtol=1e-12,
+                atol=1e-12, where=name)
+
+
+@pytest.mark.parametrize("name", [n for n in RESIZE_VALUE_CASES if "nearest" in n])
+def test_interpolate_gradient_is_the_derivative_where_pytorchs_is_not(name):
+    shape, kwargs = RESIZE_VALUE_CASES[name]
+    small = shape[:2] + tuple(min(n, 4) for n in shape[2:])
+    run_case(case(name, lambda x: F.interpolate(x, **kwargs), small))
+
+
+def test_trilinear_keeps_an_inf_in_its_neighbourhood(torch):
+    """The depth pass mixes two slices; a product with a dense (out, D) matrix would spread
+    0 * inf = NaN over every output slice.  (Where PyTorch's lerp gives NaN next to an inf,
+    inf - inf, the two taps give inf: the same places are not finite.)"""
+    x = np.zeros((1, 1, 8, 1, 1))
+    x[0, 0, 3] = np.inf
+    ours = F.interpolate(tn.tensor(x), scale_factor=(2, 1, 1), mode="trilinear").numpy()
+    theirs = torch.nn.functional.interpolate(torch.tensor(x), scale_factor=(2, 1, 1),
+                                             mode="trilinear").numpy()
+    np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(theirs))
+    np.testing.assert_array_equal(ours[np.isfinite(ours)], theirs[np.isfinite(theirs)])
+
+
 @pytest.mark.parametrize("pool", ["max_pool3d", "adaptive_max_pool3d"])
 def test_max_pools_send_tied_gradients_where_pytorch_does(torch, pool):
     """Rounded values tie often; the gradient must go to PyTorch's element of each window
@@ -157,6 +215,92 @@ def test_max_pools_send_tied_gradients_where_pytorch_does(torch, pool):
     ours, theirs = run_both(torch, lambda lib, t: getattr(lib.nn.functional, pool)(t, *args),
                             [x])
     assert_same(ours, theirs, rtol=1e-12, atol=1e-12, where=pool)
+
+
+POOLS_WITH_INDICES = {
+    "max_pool1d": ((2, 3, 9), (3, 2, 1)),
+    "max_pool1d_one_signal": ((3, 9), (2,)),
+    "max_pool2d": ((2, 3, 7, 8), (2,)),
+    "max_pool2d_padded_ceil": ((2, 3, 7, 8), (3, 2, 1, 1, True)),
+    "max_pool2d_dilated": ((2, 3, 9, 8), ((3, 2), (2, 1), (1, 1), (2, 1))),
+    "max_pool2d_one_image": ((3, 9, 8), (2,)),
+    "max_pool3d": ((2, 3, 5, 7, 8), (2,)),
+    "max_pool3d_padded_ceil": ((2, 3, 5, 7, 8), (3, 2, 1, 1, True)),
+    "max_pool3d_one_volume": ((3, 5, 7, 8), ((2, 3, 3), (1, 2, 2), (1, 1, 0), (2, 1, 1))),
+    "adaptive_max_pool1d": ((2, 3, 7), (3,)),
+    "adaptive_max_pool2d_overlapping": ((2, 3, 7, 8), ((3, 5),)),
+    "adaptive_max_pool2d_tiling": ((2, 3, 8, 8), ((4, 2),)),
+    "adaptive_max_pool3d": ((2, 3, 5, 7, 8), ((2, 3, 5),)),
+}
+
+
+@pytest.mark.parametrize("name", list(POOLS_WITH_INDICES))
+def test_max_pool_indices_are_pytorchs(torch, name):
+    """return_indices: the same maxima and the same int64 positions (ties included: the
+    values are rounded, so many windows hold equal maxima)."""
+    shape, args = POOLS_WITH_INDICES[name]
+    op = name.split("_one")[0].split("_padded")[0].split("_dilated")[0].split("_overlapping")[0]
+    op = op.split("_tiling")[0]
+    x = np.round(np.random.default_rng(0).standard_normal(shape) * 2)
+    ours = getattr(F, op)(tn.tensor(x), *args, return_indices=True)
+    theirs = getattr(torch.nn.functional, op)(torch.tensor(x), *args, return_indices=True)
+    assert_same(list(ours), list(theirs), rtol=0, atol=0, where=name)
+
+
+@pytest.mark.parametrize("dims, shape, kernel, stride, padding", [
+    (1, (2, 3, 9), 3, 2, 1), (2, (2, 3, 8, 9), 2, 2, 0), (2, (3, 7, 7), 3, 2, 1),
+    (3, (2, 3, 4, 6, 7), 2, 2, 0)])
+def test_max_unpool_matches_pytorch(torch, dims, shape, kernel, stride, padding):
+    """Pool with indices, unpool to the pool's input size; values and the gradient."""
+    x = np.random.default_rng(0).standard_normal(shape)
+    results = []
+    for lib in (tn, torch):
+        functional = lib.nn.functional
+        pooled, indices = getattr(functional, f"max_pool{dims}d")(
+            lib.tensor(x), kernel, stride, padding, return_indices=True)
+        values = lib.tensor(pooled.numpy(), requires_grad=True)
+        out = getattr(functional, f"max_unpool{dims}d")(values, indices, kernel, stride, padding,
+                                                        output_size=shape[-dims:])
+        out.backward(lib.tensor(np.random.default_rng(1).standard_normal(tuple(out.shape))))
+        results.append([out, values.grad])
+    assert_same(results[0], results[1], rtol=0, atol=0, where=f"max_unpool{dims}d")
+
+
+def segnet_step(lib):
+    """A SegNet-style encoder-decoder (Badrinarayanan et al. 2017): the decoder unpools with
+    the encoder's indices.  One SGD step; returns the output, a gradient and the loss."""
+    nn = lib.nn
+
+    class SegNetBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+            self.pool = nn.MaxPool2d(2, 2, return_indices=True)
+            self.unpool = nn.MaxUnpool2d(2, 2)
+            self.dec = nn.Conv2d(4, 2, 3, padding=1)
+
+        def forward(self, x):
+            features = self.enc(x)
+            pooled, indices = self.pool(features)
+            return self.dec(self.unpool(pooled, indices, output_size=features.size()))
+
+    model = SegNetBlock()
+    rng = np.random.default_rng(0)
+    with lib.no_grad():
+        for p in model.parameters():
+            p.copy_(lib.tensor(rng.uniform(-0.5, 0.5, tuple(p.shape)).astype(np.float32)))
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.1)
+    x = lib.tensor(rng.standard_normal((2, 3, 7, 9)).astype(np.float32))
+    target = lib.tensor(rng.integers(0, 2, (2, 7, 9)))
+    out = model(x)
+    loss = lib.nn.functional.cross_entropy(out, target)
+    loss.backward()
+    optimizer.step()
+    return [out, model.enc[0].weight.grad, loss, model(x)]
+
+
+def test_segnet_unpooling_trains_like_pytorch(torch):
+    assert_same(segnet_step(tn), segnet_step(torch), rtol=1e-4, atol=1e-5, where="SegNet")
 
 
 def test_conv3d_float32_matches_pytorch(torch):
@@ -350,7 +494,17 @@ def test_unet3d_trains_like_pytorch(torch):
     (lambda: F.conv3d(tn.zeros(3, 4, 4), tn.zeros(2, 3, 3, 3, 3)),
      r"conv3d: expected input \(N, C, D, H, W\) or \(C, D, H, W\), got shape \(3, 4, 4\)"),
     (lambda: F.conv3d(tn.zeros(1, 3, 2, 8, 8), tn.zeros(2, 3, 3, 3, 3)),
-     r"conv3d: output depth would be 0 for input shape \(1, 3, 2, 8, 8\)"),
+     r"conv3d: output size would be \(0, 6, 6\) for input shape \(1, 3, 2, 8, 8\)"),
+    (lambda: F.conv3d(tn.zeros(1, 1, 5, 2, 5), tn.zeros(1, 1, 3, 3, 3)),
+     r"conv3d: output size would be \(3, 0, 3\) for input shape \(1, 1, 5, 2, 5\) with "
+     r"weight shape \(1, 1, 3, 3, 3\)"),
+    (lambda: F.conv3d(tn.zeros(1, 1, 3, 3, 3), tn.zeros(1, 1, 3, 3, 3, dtype=tn.float64)),
+     r"conv3d: input dtype float32 and weight dtype float64 differ"),
+    (lambda: F.conv3d(tn.zeros(1, 1, 3, 3, 3), tn.zeros(2, 1, 3, 3, 3), tn.zeros(3)),
+     r"conv3d: bias must have shape \(2,\)"),
+    (lambda: F.conv_transpose3d(tn.zeros(1, 2, 3, 3, 3), tn.zeros(2, 2, 3, 3, 3),
+                                stride=(2, 1, 2), output_padding=(1, 1, 0)),
+     r"conv_transpose3d: output_padding \(1, 1, 0\) must be non-negative and smaller"),
     (lambda: F.conv3d(tn.zeros(1, 3, 4, 4, 4), tn.zeros(2, 3, 3, 3, 3), padding="same",
                       stride=2), r"conv3d: padding='same' is not supported for strided"),
     (lambda: F.conv_transpose3d(tn.zeros(1, 2, 3, 3, 3), tn.zeros(2, 2, 3, 3, 3), stride=2,
@@ -380,6 +534,16 @@ def test_unet3d_trains_like_pytorch(torch):
      r"ReflectionPad3d: padding must be an int or \(left, right, top, bottom, front, back\)"),
     (lambda: nn.Conv3d(3, 4, (3, 3)),
      r"Conv3d: kernel_size must be an int or a triple of ints, got \(3, 3\)"),
+    (lambda: F.max_unpool2d(tn.zeros(1, 2, 3, 3), tn.zeros(1, 2, 3, 2, dtype=tn.int64), 2),
+     r"max_unpool2d: indices of shape \(1, 2, 3, 2\) must have the shape of the input, "
+     r"\(1, 2, 3, 3\)"),
+    (lambda: F.max_unpool2d(tn.zeros(1, 2, 3, 3), tn.zeros(1, 2, 3, 3), 2),
+     r"max_unpool2d: indices must be integers"),
+    (lambda: F.max_unpool2d(tn.zeros(1, 1, 2, 2), tn.tensor([[[[0, 1], [2, 16]]]]), 2),
+     r"max_unpool2d: an index is outside the output of size \(4, 4\) \(16 positions"),
+    (lambda: F.max_unpool2d(tn.zeros(1, 1, 2, 2), tn.zeros(1, 1, 2, 2, dtype=tn.int64), 2,
+                            output_size=(6, 4)),
+     r"max_unpool2d: output_size \(6, 4\) is not reachable from input of shape"),
 ])
 def test_errors_name_the_op_and_shapes(call, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -35,7 +35,7 @@ from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d
 from .parameter import Parameter
 from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
                       AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
-                      MaxPool1d, MaxPool2d, MaxPool3d)
+                      MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from .sparse import Embedding
 from .rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNCell
 from .upsampling import Upsample
@@ -56,4 +56,10 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",
            "FocalTverskyLoss",
-           "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
+           "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+           # volumes (N, C, D, H, W), unpooling, and the rest of the 1-D/3-D padding and dropout
+           "Conv3d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d",
+           "AdaptiveMaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "BatchNorm3d",
+           "InstanceNorm3d", "Dropout1d", "Dropout3d", "ZeroPad1d", "ZeroPad3d", "ConstantPad1d",
+           "ConstantPad3d", "ReflectionPad1d", "ReflectionPad3d", "ReplicationPad1d",
+           "ReplicationPad3d", "CircularPad1d", "CircularPad3d"]

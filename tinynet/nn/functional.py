@@ -60,7 +60,8 @@ from ..ops.linear import linear
 from ..ops.pooling import (
     adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d,
     adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool2d, avg_pool3d, interpolate,
-    max_pool1d, max_pool2d, max_pool3d, upsample_nearest2d
+    max_pool1d, max_pool2d, max_pool3d, max_unpool1d, max_unpool2d, max_unpool3d,
+    upsample_nearest2d
 )
 from ..ops.batch_norm import batch_norm
 from ..ops.sync_batch_norm import sync_batch_norm

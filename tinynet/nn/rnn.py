@@ -43,7 +43,8 @@ __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 
 # ---------------------------------------------------------------------------
 # One time step.  ``gates_x`` is the input's part W_ih x + b_ih, already computed;
-# ``state`` is h, or (h, c) for the LSTM.  ``w_hr`` is the LSTM's projection (or None).
+# ``state`` is h, or (h, c) for the LSTM.  ``w_hr`` is the LSTM's projection (or None);
+# the other steps take it too, unused, so that the layer loop calls every step alike.
 # ---------------------------------------------------------------------------
 
 def _rnn_tanh_step(gates_x, h, w_hh, b_hh, w_hr=None):
@@ -76,10 +77,10 @@ _STEPS = {"RNN_TANH": _rnn_tanh_step, "RNN_RELU": _rnn_relu_step, "LSTM": _lstm_
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _rnn_mode(nonlinearity, layer):
+def _rnn_mode(nonlinearity, class_name):
     if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"{layer}: unknown nonlinearity {nonlinearity!r}; select from 'tanh' "
-                         f"or 'relu'")
+        raise ValueError(f"{class_name}: unknown nonlinearity {nonlinearity!r}; select from "
+                         f"'tanh' or 'relu'")
     return "RNN_" + nonlinearity.upper()
 
 
@@ -215,9 +216,12 @@ class RNNBase(Module):
     def _sequence_first(self, input):
         """The input as (L, N, H_in), after checking its dimensions and features."""
         _check_input(type(self).__name__, input, self.input_size, (2, 3))
-        if input.ndim == 2:
-            return input.unsqueeze(1)
-        return input.transpose(0, 1) if self.batch_first else input
+        x = input.unsqueeze(1) if input.ndim == 2 else \
+            input.transpose(0, 1) if self.batch_first else input
+        if x.shape[0] == 0:
+            raise RuntimeError(f"{type(self).__name__}: expected a sequence of length at least "
+                               f"1, got input of shape {tuple(input.shape)}")
+        return x
 
     def _run_direction(self, x, state, weights, reverse):
         """Run one cell over x (L, N, H_in) from ``state``: ((L, N, H) outputs, last state)."""

@@ -5,11 +5,30 @@ One definition each, shared by the convolutions (this package), pooling
 sits on the input exactly like a convolution kernel, so both have the same
 output size rule.
 """
+import functools
 import operator
 from typing import NamedTuple
 
-__all__ = ["pair", "triple", "output_size", "transposed_output_size", "ConvGeometry",
-           "conv_geometry", "conv2d_padding", "check_operands", "check_groups"]
+__all__ = ["takes_one_sample", "pair", "triple", "output_size", "transposed_output_size",
+           "ConvGeometry", "conv_geometry", "conv2d_padding", "check_operands", "check_groups"]
+
+
+def takes_one_sample(rank):
+    """Decorate an op on batches of ``rank`` dims (4 for (N, C, H, W)) so that it also takes
+    one sample without its batch dim, as PyTorch's do: (C, H, W) runs as a batch of one,
+    and the batch dim is dropped again from the result (from each, for a pool's values and
+    indices)."""
+    def decorate(op):
+        @functools.wraps(op)
+        def run(input, *args, **kwargs):
+            if getattr(input, "ndim", None) != rank - 1:
+                return op(input, *args, **kwargs)
+            result = op(input[None], *args, **kwargs)
+            if isinstance(result, tuple):
+                return tuple(r.squeeze(0) for r in result)
+            return result.squeeze(0)
+        return run
+    return decorate
 
 
 def _ints(op, name, value, count, what):

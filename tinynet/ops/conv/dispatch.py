@@ -207,8 +207,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]``, where ``x_pad`` is the input
     with ``padding`` zeros on each side.
 
-    Shapes: input (N, C_in, H, W), weight (C_out, C_in, KH, KW), bias (C_out,)
-    -> (N, C_out, OH, OW) with ``OH = (H + 2*ph - dh*(KH-1) - 1) // sh + 1``
+    Shapes: input (N, C_in, H, W) (or one image (C_in, H, W)), weight (C_out,
+    C_in, KH, KW), bias (C_out,) -> (N, C_out, OH, OW) with ``OH = (H + 2*ph - dh*(KH-1) - 1) // sh + 1``
     (likewise OW).  ``stride``, ``padding``, ``dilation``: int or (h, w) pair;
     ``padding`` may also be ``"valid"`` (no padding) or ``"same"`` (OH, OW =
     H, W; stride 1 only, and an odd total padding ``dh*(KH-1)`` puts the extra
@@ -224,6 +224,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     fast algorithms are written, and measured, for ``groups=1``, the only
     kind the ResNets and the ResUNet have.
     """
+    if getattr(input, "ndim", None) == 3:   # one image (C, H, W), as PyTorch takes it too
+        return conv2d(input[None], weight, bias, stride, padding, dilation, groups).squeeze(0)
     if forced_algorithm() == "reference":
         return reference.conv2d_reference(input, weight, bias, stride, padding, dilation, groups)
     if check_groups("conv2d", groups) != 1:

@@ -7,7 +7,7 @@ gradient of conv2d serves it; only the reshapes are added (and their gradients
 are reshapes back).
 """
 from ...autograd import as_tensor
-from .arguments import pair
+from .arguments import pair, takes_one_sample
 from .dispatch import conv2d
 from .transpose import conv_transpose2d
 
@@ -31,19 +31,7 @@ def _as_rows(op, input, weight):
     return x.unsqueeze(2), w.unsqueeze(2)
 
 
-def _one_sample(function):
-    """Let a 1-D op take one signal (C, L) without its batch dim, as PyTorch's do."""
-    def wrapped(input, *args, **kwargs):
-        x = as_tensor(input)
-        if x.ndim == 2:
-            return function(x.unsqueeze(0), *args, **kwargs).squeeze(0)
-        return function(x, *args, **kwargs)
-    wrapped.__name__, wrapped.__qualname__ = function.__name__, function.__qualname__
-    wrapped.__doc__ = function.__doc__
-    return wrapped
-
-
-@_one_sample
+@takes_one_sample(3)
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation, like ``torch.nn.functional.conv1d``: input (N, C_in, L), weight
     (C_out, C_in/G, K) -> (N, C_out, OL), OL = (L + 2 padding - dilation (K-1) - 1) // stride
@@ -56,7 +44,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y.squeeze(2)
 
 
-@_one_sample
+@takes_one_sample(3)
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """1-D transposed convolution, like ``torch.nn.functional.conv_transpose1d``: input

@@ -47,12 +47,31 @@ def _volumes(op, input, weight, transposed):
     return x, w, unbatched
 
 
-def _check_channels(op, x, w, groups, transposed):
-    """The channel counts of input and weight agree (PyTorch's rule, with the shapes named)."""
+def _check_operands(op, x, w, bias, groups, transposed):
+    """Channels, bias and dtypes agree (PyTorch's rules), checked here so that an error names
+    the 3-D op and shapes, not the 2-D call they are passed on to."""
     expected = w.shape[0] if transposed else w.shape[1] * groups
     if x.shape[1] != expected or (transposed and w.shape[0] % groups):
         raise ValueError(f"{op}: input has {x.shape[1]} channels but weight of shape "
                          f"{tuple(w.shape)} with groups={groups} expects {expected}")
+    out_channels = w.shape[1] * groups if transposed else w.shape[0]
+    if bias is not None and tuple(as_tensor(bias).shape) != (out_channels,):
+        raise ValueError(f"{op}: bias must have shape ({out_channels},), one value per output "
+                         f"channel of weight shape {tuple(w.shape)}, got "
+                         f"{tuple(as_tensor(bias).shape)}")
+    for name, a in (("weight", w), ("bias", bias)):
+        if a is not None and as_tensor(a).dtype != x.dtype:
+            raise TypeError(f"{op}: input dtype {x.dtype} and {name} dtype "
+                            f"{as_tensor(a).dtype} differ")
+
+
+def _check_output(op, out, x, w, stride, padding, dilation):
+    """Every output side is at least 1, else an error with the 3-D shapes."""
+    if min(out) < 1:
+        raise ValueError(f"{op}: output size would be {tuple(out)} for input shape "
+                         f"{tuple(x.shape)} with weight shape {tuple(w.shape)}, stride {stride}, "
+                         f"padding {padding!r}, dilation {dilation}: the padded input is "
+                         f"smaller than the (dilated) kernel")
 
 
 def _depth_padding(op, padding, kernel, stride, dilation):
@@ -110,21 +129,22 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     op = "conv3d"
     x, w, unbatched = _volumes(op, input, weight, transposed=False)
     groups = int(groups)
-    _check_channels(op, x, w, groups, transposed=False)
+    _check_operands(op, x, w, bias, groups, transposed=False)
     stride, dilation = triple(op, "stride", stride), triple(op, "dilation", dilation)
     if min(stride) < 1 or min(dilation) < 1:
         raise ValueError(f"{op}: stride and dilation must be positive, got {stride} and "
                          f"{dilation}")
     kernel = tuple(w.shape[2:])
     (front, back), hw_padding = _depth_padding(op, padding, kernel, stride, dilation)
+    hw_pads = (0, 0) if hw_padding == "same" else hw_padding
+    out = [output_size(n, k, s, p, d) for n, k, s, p, d in
+           zip(x.shape[2:], kernel, stride, (0,) + hw_pads, dilation)]
+    out[0] = output_size(x.shape[2] + front + back, kernel[0], stride[0], 0, dilation[0])
+    if hw_padding != "same":
+        _check_output(op, out, x, w, stride, padding, dilation)
+    out_depth = out[0]
     if front or back:
         x = pad(x, (0, 0, 0, 0, front, back))
-    out_depth = output_size(x.shape[2], kernel[0], stride[0], 0, dilation[0])
-    if out_depth < 1:
-        raise ValueError(f"{op}: output depth would be {out_depth} for input shape "
-                         f"{tuple(as_tensor(input).shape)} with weight shape {tuple(w.shape)}, "
-                         f"stride {stride}, padding {padding!r}, dilation {dilation}: the "
-                         f"padded input is thinner than the (dilated) kernel")
     slabs = _depth_slabs(x, kernel[0], stride[0], dilation[0], out_depth, groups)
     y = conv2d(slabs, _stacked_weight(w), bias, stride[1:], hw_padding, dilation[1:], groups)
     y = y.reshape((x.shape[0], out_depth) + tuple(y.shape[1:])).permute(0, 2, 1, 3, 4)
@@ -170,22 +190,21 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     op = "conv_transpose3d"
     x, w, unbatched = _volumes(op, input, weight, transposed=True)
     groups = int(groups)
-    _check_channels(op, x, w, groups, transposed=True)
+    _check_operands(op, x, w, bias, groups, transposed=True)
     stride, dilation = triple(op, "stride", stride), triple(op, "dilation", dilation)
     padding, out_pad = triple(op, "padding", padding), triple(op, "output_padding", output_padding)
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ValueError(f"{op}: stride and dilation must be positive and padding "
                          f"non-negative, got {stride}, {dilation} and {padding}")
-    if not 0 <= out_pad[0] < max(stride[0], dilation[0]):
+    if not all(0 <= p < max(s, d) for p, s, d in zip(out_pad, stride, dilation)):
         raise ValueError(f"{op}: output_padding {out_pad} must be non-negative and smaller "
                          f"than stride {stride} or dilation {dilation}")
     n, _, depth = x.shape[:3]
     kernel_depth, out_channels = w.shape[2], w.shape[1] * groups
-    out_depth = transposed_output_size(depth, kernel_depth, stride[0], padding[0], dilation[0],
-                                       out_pad[0])
-    if out_depth < 1:
-        raise ValueError(f"{op}: output depth would be {out_depth} for input shape "
-                         f"{tuple(x.shape)} and weight shape {tuple(w.shape)}")
+    out = [transposed_output_size(*args) for args in
+           zip(x.shape[2:], w.shape[2:], stride, padding, dilation, out_pad)]
+    _check_output(op, out, x, w, stride, padding, dilation)
+    out_depth = out[0]
     slices = x.permute(0, 2, 1, 3, 4).reshape((n * depth,) + tuple(x.shape[1:2] + x.shape[3:]))
     r = conv_transpose2d(slices, _stacked_weight(w), None, stride[1:], padding[1:],
                          pair(op, "output_padding", out_pad[1:]), groups, dilation[1:])

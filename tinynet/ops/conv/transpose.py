@@ -24,7 +24,7 @@ cheap next to the GEMMs.
 from ...amp.autocast_mode import autocast_op
 from ...autograd import Function, as_tensor
 from ..shape import cat
-from .arguments import check_groups, check_operands, conv_geometry, pair
+from .arguments import check_groups, check_operands, conv_geometry, pair, takes_one_sample
 from .columns import im2col
 from .gemm import conv_gemm, conv_gemm_adjoint, weight_gemm
 
@@ -78,6 +78,7 @@ class ConvTranspose2dFunction(Function):
         return dx, dw, db
 
 
+@takes_one_sample(4)
 @autocast_op
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):

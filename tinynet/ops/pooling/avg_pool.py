@@ -15,14 +15,14 @@ import numpy as np
 
 from ... import backend
 from ...autograd import Function, as_tensor
-from ..conv.arguments import pair
+from ..conv.arguments import pair, takes_one_sample
 from ..math import matmul
 from ..shape import stack
 from .max_pool import max_pool2d
 from .windows import check_4d, pad, pool_geometry, scatter_windows, window_views
 
 __all__ = ["avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
-# (``adaptive_sizes`` and ``_window_bounds`` are shared with three_d.py and interpolate.py.)
+# (``adaptive_sizes`` is shared with three_d.py.)
 
 # Tiling windows with more offsets than this are reduced by one einsum.
 _LOOP_MAX_OFFSETS = 16
@@ -90,6 +90,7 @@ class AvgPool2dFunction(Function):
         return scatter_windows(xp, self.geo, self.n_c, g.dtype, lambda k: share)
 
 
+@takes_one_sample(4)
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """2-D average pooling of an (N, C, H, W) tensor, like ``torch.nn.functional.avg_pool2d``.
@@ -105,6 +106,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return AvgPool2dFunction(geo, bool(count_include_pad), divisor_override)(x)
 
 
+@takes_one_sample(4)
 def adaptive_avg_pool2d(input, output_size):
     """Average-pool (N, C, H, W) to (N, C, oh, ow), like ``F.adaptive_avg_pool2d``.
 
@@ -128,26 +130,29 @@ def adaptive_avg_pool2d(input, output_size):
     return AvgPool2dFunction(geo)(x)
 
 
+@takes_one_sample(4)
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max-pool (N, C, H, W) to (N, C, oh, ow) over adaptive_avg_pool2d's windows
-    (``F.adaptive_max_pool2d``; ``return_indices`` is not supported).  Divisible sizes
-    are one max pool; others take each window's maximum (oh * ow reductions)."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool2d: return_indices=True is not supported")
+    (``F.adaptive_max_pool2d``; ``return_indices`` also returns where each maximum lies,
+    h * W + w).  Divisible sizes are one max pool; others take each window's maximum
+    (oh * ow reductions)."""
     x = as_tensor(input)
     out = _adaptive_output("adaptive_max_pool2d", x, output_size)
     size = x.shape[2:]
     if not any(s % o for s, o in zip(size, out)):
         kernel = tuple(s // o for s, o in zip(size, out))
-        return max_pool2d(x, kernel, kernel)
+        return max_pool2d(x, kernel, kernel, return_indices=return_indices)
     (h_starts, h_ends), (w_starts, w_ends) = (_window_bounds(s, o) for s, o in zip(size, out))
     batch, channels = x.shape[:2]
-
-    def window_max(h0, h1, w0, w1):      # max with dim: the gradient to one argmax, as PyTorch
-        return x[:, :, h0:h1, w0:w1].reshape(batch, channels, -1).max(dim=-1)[0]
-    rows = [stack([window_max(h0, h1, w0, w1) for w0, w1 in zip(w_starts, w_ends)], dim=-1)
-            for h0, h1 in zip(h_starts, h_ends)]
-    return stack(rows, dim=-2)
+    values, indices = [], []
+    for h0, h1 in zip(h_starts, h_ends):
+        for w0, w1 in zip(w_starts, w_ends):
+            # max with dim: the gradient to one argmax (the first), as PyTorch
+            best, at = x[:, :, h0:h1, w0:w1].reshape(batch, channels, -1).max(dim=-1)
+            values.append(best)
+            indices.append((h0 + at // (w1 - w0)) * size[1] + w0 + at % (w1 - w0))
+    y = stack(values, dim=-1).reshape(batch, channels, *out)
+    return (y, stack(indices, dim=-1).reshape(batch, channels, *out)) if return_indices else y
 
 
 def _adaptive_output(op, x, output_size):

@@ -50,9 +50,8 @@ from ... import backend
 from ...amp.autocast_mode import autocast_op
 from ...autograd import Function, as_tensor
 from ..blocking import plane_blocks
-from ..math import matmul
 from ..shape import repeat_interleave
-from .avg_pool import _window_bounds, adaptive_avg_pool2d
+from .avg_pool import adaptive_avg_pool2d
 
 __all__ = ["interpolate", "upsample_nearest2d"]
 
@@ -126,21 +125,25 @@ class UpsampleNearest2dFunction(Function):
     Saves nothing but the index maps (or the integer factors).
     """
 
-    def __init__(self, out_size, scales, exact=False):
+    def __init__(self, out_size, scales, exact=False, planar=True):
         self.out_size = out_size
         self.scales = scales
         self.exact = exact
+        self.planar = planar
 
     def _integer_factors(self, h, w):
         """(ho // h, wo // w) when every output row/column copies input index o // r, else None.
 
-        That holds for r = 1 and r = 2 whatever the scale (PyTorch special-cases
-        both), and for larger r when the scale is exactly 1 / r.
+        That holds when the scale is exactly 1 / r; for images (``planar``) in
+        mode "nearest", also for r = 1 and r = 2 whatever the scale, which
+        PyTorch's 2-D nearest kernel special-cases (its 1-D and 3-D kernels and
+        "nearest-exact" do not: a 1-D or 3-D resize passes ``planar=False``).
         """
+        shortcut = self.planar and not self.exact
         factors = []
         for n_in, n_out, scale in zip((h, w), self.out_size, self.scales):
             r = n_out // n_in
-            if n_out != r * n_in or (r > 2 and scale * r != 1.0):
+            if n_out != r * n_in or ((r > 2 or not shortcut) and scale * r != 1.0):
                 return None
             factors.append(r)
         return tuple(factors)
@@ -230,12 +233,24 @@ def _source_coordinates(out_len, in_len, scale, align_corners, dtype, clamp=True
     return src if not clamp else np.maximum(src, 0)
 
 
-def linear_matrix(out_len, in_len, scale, align_corners, dtype):
-    """The (out_len, in_len) matrix of 1-D linear interpolation: ``y = L @ x`` along one axis."""
+def linear_taps(out_len, in_len, scale, align_corners, dtype):
+    """1-D linear interpolation as (i0, i1, t): output o is (1 - t[o]) x[i0[o]] + t[o] x[i1[o]].
+
+    An axis whose length does not change is copied (t = 0), whatever the scale, as
+    PyTorch's linear kernels do (``scale_factor=1.1`` on 8 slices keeps the 8 slices).
+    """
+    if out_len == in_len:
+        same = np.arange(in_len)
+        return same, same, np.zeros(in_len, dtype=dtype)
     src = _source_coordinates(out_len, in_len, scale, align_corners, np.dtype(dtype))
     i0 = np.minimum(np.floor(src).astype(np.int64), in_len - 1)
     i1 = np.minimum(i0 + 1, in_len - 1)
-    t = np.clip(src - i0, 0, 1)
+    return i0, i1, np.clip(src - i0, 0, 1)
+
+
+def linear_matrix(out_len, in_len, scale, align_corners, dtype):
+    """The (out_len, in_len) matrix of 1-D linear interpolation: ``y = L @ x`` along one axis."""
+    i0, i1, t = linear_taps(out_len, in_len, scale, align_corners, dtype)
     rows = np.arange(out_len)
     matrix = np.zeros((out_len, in_len), dtype=dtype)
     np.add.at(matrix, (rows, i0), 1 - t)       # add.at: at the last pixel i0 == i1
@@ -333,7 +348,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     means False) puts the corner samples of input and output on each other
     instead of treating pixels as unit areas.  ``recompute_scale_factor=True``
     takes the sampling positions from the rounded output size instead of
-    ``scale_factor``.  ``antialias`` is not supported.
+    ``scale_factor``.  ``antialias`` is not supported.  As in PyTorch, the
+    linear modes copy an axis whose length the resize keeps (``scale_factor=1.1``
+    of 8 slices is 8 slices, unchanged), and nearest takes the 2x shortcut
+    (o // 2) for images only.
 
     Every mode is separable, so 3-D and 5-D inputs reuse the 2-D resize: a
     signal is an image one row high, and a volume is resized slice by slice in
@@ -363,47 +381,47 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         return _resize_planes(x, out_size, scales, mode, align_corners)
     if x.ndim == 3:      # a signal: an image one row high
         y = _resize_planes(x.unsqueeze(2), (1,) + out_size, (1.0,) + scales, plane_mode,
-                           align_corners)
+                           align_corners, planar=False)
         return y.squeeze(2)
     n, c, d, h, w = x.shape
     y = _resize_planes(x.reshape(n, c * d, h, w), out_size[1:], scales[1:], plane_mode,
-                       align_corners)
+                       align_corners, planar=False)
     oh, ow = y.shape[2:]
     z = _resize_depth(y.reshape(n, c, d, oh * ow), out_size[0], scales[0], mode, align_corners)
     return z.reshape(n, c, out_size[0], oh, ow)
 
 
-def _resize_planes(x, out_size, scales, mode, align_corners):
-    """The 2-D resize of (N, C, H, W) to (N, C) + out_size."""
+def _resize_planes(x, out_size, scales, mode, align_corners, planar=True):
+    """The 2-D resize of (N, C, H, W) to (N, C) + out_size (``planar``: of an image, with
+    the 2-D kernel's nearest shortcuts; see ``UpsampleNearest2dFunction``)."""
     if mode == "bilinear":
         return UpsampleBilinear2dFunction(out_size, scales, bool(align_corners))(x)
     if mode == "bicubic":
         return UpsampleBicubic2dFunction(out_size, scales, bool(align_corners))(x)
     if mode == "area":
         return adaptive_avg_pool2d(x, out_size)
-    return UpsampleNearest2dFunction(out_size, scales, exact=mode == "nearest-exact")(x)
+    return UpsampleNearest2dFunction(out_size, scales, mode == "nearest-exact", planar)(x)
 
 
 def _resize_depth(z, out_len, scale, mode, align_corners):
-    """Resize (N, C, D, M) along D to (N, C, out_len, M) with the 1-D map of ``mode``.
+    """Resize (N, C, D, M) along D to (N, C, out_len, M), PyTorch's 1-D rule of ``mode``.
 
-    Each mode along one axis is a linear map, an (out_len, D) matrix (one-hot
-    rows for nearest, two taps for linear, window averages for area), so the
-    resize is one matrix product and autograd's matmul gives the gradient.  An
-    integer nearest upsampling (the decoder's 2x) repeats the slices instead.
+    Nearest gathers slices src[o] = floor(o * scale) (an exact integer upsampling
+    repeats them); linear mixes the two slices around each source coordinate;
+    area averages each output slice's window (the adaptive average pool).  The
+    gathers and products are tinynet ops, so autograd gives the gradient, and an
+    inf or NaN stays in the slices that use it.
     """
     depth = z.shape[2]
+    if mode == "area":
+        return adaptive_avg_pool2d(z, (out_len, z.shape[3]))
     if mode in ("nearest", "nearest-exact"):
         factor = out_len // depth
-        if out_len == factor * depth and (factor <= 2 or scale * factor == 1.0):
+        if out_len == factor * depth and scale * factor == 1.0:
             return z if factor == 1 else repeat_interleave(z, factor, dim=2)
-        matrix = _source_index(out_len, depth, scale, mode == "nearest-exact")[:, None] \
-            == np.arange(depth)[None, :]
-    elif mode == "area":
-        starts, ends = _window_bounds(depth, out_len)
-        columns = np.arange(depth)
-        matrix = ((columns >= starts[:, None]) & (columns < ends[:, None])) \
-            / (ends - starts)[:, None]
-    else:
-        matrix = linear_matrix(out_len, depth, scale, bool(align_corners), z.dtype)
-    return matmul(as_tensor(backend.to_device(matrix.astype(z.dtype), z.device)), z)
+        return z[:, :, _source_index(out_len, depth, scale, mode == "nearest-exact")]
+    if out_len == depth:      # PyTorch's linear kernels copy an unchanged axis
+        return z
+    i0, i1, t = linear_taps(out_len, depth, scale, bool(align_corners), z.dtype)
+    weight = as_tensor(backend.to_device(t.astype(z.dtype).reshape(-1, 1), z.device))
+    return z[:, :, i0] * (1 - weight) + z[:, :, i1] * weight

@@ -30,8 +30,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ... import backend
-from ...autograd import Function, as_tensor, is_grad_enabled
+from ...autograd import Function, Tensor, as_tensor, is_grad_enabled
 from ..blocking import plane_blocks
+from ..conv.arguments import takes_one_sample
 from .windows import check_4d, pool_geometry
 
 __all__ = ["max_pool2d"]
@@ -184,12 +185,15 @@ class MaxPool2dFunction(Function):
     columns (see ``_phase``).
 
     Backward undoes the passes in reverse order.  Saved: the winning offset of
-    both passes (uint8), (N, C, H, Wo) and (N, C, Ho, Wo).
+    both passes (uint8), (N, C, H, Wo) and (N, C, Ho, Wo).  With ``with_indices``
+    the offsets are kept even without a gradient, and ``self.indices`` is set to
+    the flat position h * W + w of every maximum in its plane (``input_indices``).
     """
 
-    def __init__(self, geo):
+    def __init__(self, geo, with_indices=False):
         self.rows = _axis_windows(geo, 0)
         self.cols = _axis_windows(geo, 1)
+        self.with_indices = with_indices
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -199,7 +203,7 @@ class MaxPool2dFunction(Function):
         y = xp.empty((n, c, ho, wo), dtype=x.dtype)
         y_planes = y.reshape(n * c, ho, wo)
         self.col_arg = self.row_arg = None
-        if is_grad_enabled() and self.needs_input_grad[0]:
+        if (is_grad_enabled() and self.needs_input_grad[0]) or self.with_indices:
             self.col_arg = xp.empty((n * c, h, wo), dtype=self.cols.offset_dtype)
             self.row_arg = xp.empty((n * c, ho, wo), dtype=self.rows.offset_dtype)
         for b in plane_blocks(planes):
@@ -211,7 +215,21 @@ class MaxPool2dFunction(Function):
             self._pool(planes[b], y_planes[b], b)
             if self.row_arg is not None and xp.isnan(y_planes[b]).any():
                 self._pool(planes[b], y_planes[b], b, nan_aware=True)  # rare: route to the last NaN
+        if self.with_indices:
+            self.indices = self.input_indices(xp).reshape(n, c, ho, wo)
         return y
+
+    def input_indices(self, xp):
+        """Where each maximum lies in its (H, W) plane, h * W + w, from the two passes'
+        winning offsets: the H pass chose row h = oh*sh - ph + j*dh, and the W pass, within
+        that row, column w = ow*sw - pw + j'*dw (its offset j' read at row h)."""
+        rows, cols = self.rows, self.cols
+        out_rows = xp.arange(rows.out).reshape(1, -1, 1)
+        out_cols = xp.arange(cols.out).reshape(1, 1, -1)
+        h = out_rows * rows.stride - rows.padding + self.row_arg.astype(xp.int64) * rows.dilation
+        col_offset = xp.take_along_axis(self.col_arg, h, axis=1).astype(xp.int64)
+        w = out_cols * cols.stride - cols.padding + col_offset * cols.dilation
+        return h * cols.length + w
 
     def _pool(self, x, y, b, nan_aware=False):
         """Pool the planes ``x`` (block ``b`` of the stack) into ``y``, W pass then H pass."""
@@ -234,17 +252,20 @@ class MaxPool2dFunction(Function):
         return grad
 
 
+@takes_one_sample(4)
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """2-D max pooling of an (N, C, H, W) tensor, like ``torch.nn.functional.max_pool2d``.
 
     ``stride`` defaults to ``kernel_size``; ``padding`` (at most half the
     kernel) adds -inf borders; ``ceil_mode`` rounds the output size up.
-    Returns (N, C, Ho, Wo).  ``return_indices=True`` is not supported.
+    Returns (N, C, Ho, Wo); with ``return_indices`` also the int64 indices
+    (N, C, Ho, Wo) of the maxima, h * W + w within each plane, which
+    ``max_unpool2d`` takes (SegNet's decoder).
     """
-    if return_indices:
-        raise NotImplementedError("max_pool2d: return_indices=True is not supported")
     x = as_tensor(input)
     check_4d("max_pool2d", x)
     geo = pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    return MaxPool2dFunction(geo)(x)
+    pool = MaxPool2dFunction(geo, with_indices=bool(return_indices))
+    y = pool(x)
+    return (y, Tensor._from_array(pool.indices)) if return_indices else y

@@ -10,11 +10,13 @@ divisor is that product too).  So a 3-D pool is
 
 both by the 2-D ops of this package, gradients included.  Ties of the max
 pool go where PyTorch sends them, to the first maximum in (d, h, w) order:
-pass 1 keeps the first in (h, w) order within a slice, pass 2 the first slice.
+pass 1 keeps the first in (h, w) order within a slice, pass 2 the first slice;
+and so do the indices (``_volume_indices`` joins the two passes' indices).
 The adaptive pools are separable the same way (PyTorch's windows are a box of
 per-axis windows).
 """
 from ...autograd import as_tensor
+from ..shape import take_along_dim
 from ..conv.arguments import triple
 from .avg_pool import adaptive_avg_pool2d, adaptive_max_pool2d, adaptive_sizes, avg_pool2d
 from .max_pool import max_pool2d
@@ -63,18 +65,44 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """3-D max pooling, like ``torch.nn.functional.max_pool3d``: (N, C, D, H, W) ->
     (N, C, OD, OH, OW), ``OD = (D + 2*pd - dd*(KD-1) - 1) // sd + 1`` (rounded up with
     ``ceil_mode``); ``stride`` defaults to ``kernel_size``; padding is -inf.
-    ``return_indices=True`` is not supported."""
+    ``return_indices`` also returns where each maximum lies, d * H * W + h * W + w."""
     op = "max_pool3d"
-    if return_indices:
-        raise NotImplementedError(f"{op}: return_indices=True is not supported")
     x, unbatched = _volume(op, input)
     k, s, p, d = _windows(op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     n, c, depth = x.shape[:3]
-    y = max_pool2d(_slices(x), k[1:], s[1:], p[1:], d[1:], ceil_mode)
-    oh, ow = y.shape[2:]
-    z = max_pool2d(_down_depth(y, n, c, depth), (k[0], 1), (s[0], 1), (p[0], 0), (d[0], 1),
-                   ceil_mode)
-    return _volume_out(z, n, c, oh, ow, unbatched)
+    y = max_pool2d(_slices(x), k[1:], s[1:], p[1:], d[1:], ceil_mode, return_indices)
+    z = max_pool2d(_down_depth(_values(y), n, c, depth), (k[0], 1), (s[0], 1), (p[0], 0),
+                   (d[0], 1), ceil_mode, return_indices)
+    return _volume_result(x, y, z, return_indices, unbatched)
+
+
+def _values(result):
+    """The pooled values of a pool's result, with or without its indices."""
+    return result[0] if isinstance(result, tuple) else result
+
+
+def _volume_result(x, planes, depth, return_indices, unbatched):
+    """The 3-D pool's output from its two passes (and the indices, when asked for)."""
+    n, c, _, h, w = x.shape
+    oh, ow = _values(planes).shape[2:]
+    z = _volume_out(_values(depth), n, c, oh, ow, unbatched)
+    if not return_indices:
+        return z
+    return z, _volume_out(_volume_indices(planes[1], depth[1], c, h, w), n, c, oh, ow,
+                          unbatched)
+
+
+def _volume_indices(plane_indices, depth_indices, channels, height, width):
+    """The index d * H * W + h * W + w of every maximum, from the two passes' indices.
+
+    Pass 2 pooled (N, C, D, M = OH*OW) down D, so its index is d * M + m with m the
+    column it stayed in; pass 1's index h * W + w of slice d at that column completes it.
+    """
+    n, _, oh, ow = plane_indices.shape
+    columns = oh * ow
+    d = depth_indices // columns                                   # (N, C, OD, M)
+    per_slice = plane_indices.reshape(n, channels, -1, columns)    # (N, C, D, M)
+    return d * (height * width) + take_along_dim(per_slice, d, dim=2)
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -97,13 +125,13 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _volume_out(z, n, c, oh, ow, unbatched)
 
 
-def _adaptive(op, pool2d, input, output_size):
+def _adaptive(op, pool2d, input, output_size, *with_indices):
     x, unbatched = _volume(op, input)
     od, oh, ow = adaptive_sizes(op, x.shape, output_size, triple)
     n, c, depth = x.shape[:3]
-    y = pool2d(_slices(x), (oh, ow))
-    z = pool2d(_down_depth(y, n, c, depth), (od, oh * ow))
-    return _volume_out(z, n, c, oh, ow, unbatched)
+    y = pool2d(_slices(x), (oh, ow), *with_indices)
+    z = pool2d(_down_depth(_values(y), n, c, depth), (od, oh * ow), *with_indices)
+    return _volume_result(x, y, z, bool(with_indices and with_indices[0]), unbatched)
 
 
 def adaptive_avg_pool3d(input, output_size):
@@ -114,7 +142,6 @@ def adaptive_avg_pool3d(input, output_size):
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """Max-pool (N, C, D, H, W) to (N, C, od, oh, ow) over PyTorch's adaptive windows
-    (``F.adaptive_max_pool3d``; ``return_indices`` is not supported)."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool3d: return_indices=True is not supported")
-    return _adaptive("adaptive_max_pool3d", adaptive_max_pool2d, input, output_size)
+    (``F.adaptive_max_pool3d``; ``return_indices`` as ``max_pool3d``'s)."""
+    return _adaptive("adaptive_max_pool3d", adaptive_max_pool2d, input, output_size,
+                     bool(return_indices))

@@ -26,8 +26,8 @@ from typing import NamedTuple
 from ... import backend
 from ..conv.arguments import output_size, pair
 
-__all__ = ["check_4d", "Geometry", "window_arguments", "pool_geometry", "window_views", "pad", "crop",
-           "scatter_windows"]
+__all__ = ["check_4d", "Geometry", "window_arguments", "pool_geometry", "window_views", "pad",
+           "crop", "scatter_windows"]
 
 
 def check_4d(op, x):
