@@ -136,15 +136,14 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{dilation}")
     kernel = tuple(w.shape[2:])
     (front, back), hw_padding = _depth_padding(op, padding, kernel, stride, dilation)
-    hw_pads = (0, 0) if hw_padding == "same" else hw_padding
-    out = [output_size(n, k, s, p, d) for n, k, s, p, d in
-           zip(x.shape[2:], kernel, stride, (0,) + hw_pads, dilation)]
-    out[0] = output_size(x.shape[2] + front + back, kernel[0], stride[0], 0, dilation[0])
-    if hw_padding != "same":
-        _check_output(op, out, x, w, stride, padding, dilation)
-    out_depth = out[0]
+    if hw_padding != "same":             # ("same" keeps every size)
+        added = (front + back,) + tuple(2 * p for p in hw_padding)
+        _check_output(op, [output_size(n + a, k, s, 0, d) for n, a, k, s, d in
+                           zip(x.shape[2:], added, kernel, stride, dilation)],
+                      x, w, stride, padding, dilation)
     if front or back:
         x = pad(x, (0, 0, 0, 0, front, back))
+    out_depth = output_size(x.shape[2], kernel[0], stride[0], 0, dilation[0])
     slabs = _depth_slabs(x, kernel[0], stride[0], dilation[0], out_depth, groups)
     y = conv2d(slabs, _stacked_weight(w), bias, stride[1:], hw_padding, dilation[1:], groups)
     y = y.reshape((x.shape[0], out_depth) + tuple(y.shape[1:])).permute(0, 2, 1, 3, 4)
