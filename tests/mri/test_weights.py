@@ -67,11 +67,16 @@ def test_shipped_weights_are_the_defaults_and_load(task):
         {np.dtype(np.float16)}
     model, _ = load_model(path, task=task)
     assert {p.dtype for p in model.parameters()} == {np.dtype(np.float32)}
-    # the final models: every patient trained (no validation), the recipe of the cards
-    config = load_checkpoint_metadata(path)["metadata"]["trained"]["config"]
-    assert config["val_fraction"] == 0 and config["intensity"] == "volume"
+    # the final models: every patient trained (no validation), the recipe of the cards; an
+    # ensemble (the segmenter) records each member's training, seeds apart
+    trained = load_checkpoint_metadata(path)["metadata"]["trained"]
+    members = trained if isinstance(trained, list) else [trained]
     card = (WEIGHTS / SHIPPED_WEIGHTS[task]).with_suffix(".md").read_text()
-    assert f"--epochs {config['epochs']}" in card
+    for record in members:
+        config = record["config"]
+        assert config["val_fraction"] == 0 and config["intensity"] == "volume"
+        assert f"--epochs {config['epochs']}" in card and f"--seed {config['seed']}" in card
+    assert len({record["config"]["seed"] for record in members}) == len(members)
 
 
 def test_the_pipeline_settings_ship_with_the_models():
