@@ -42,6 +42,7 @@ from .backend import gpu_available
 from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,
                      seed, set_rng_state)
 from .device import device
+from .io.torch_save import load, save
 from .gradcheck import GradcheckError, gradcheck
 from .ops import compare as _compare, creation as _creation, einstein_sum as _einstein_sum
 from .ops import math as _math, reduce as _reduce

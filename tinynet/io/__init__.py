@@ -4,10 +4,12 @@
     ckpt = tn.io.load_checkpoint("run/last.npz")        # {"model", "optimizer", ...}
     sd = tn.io.load_torchvision("resnet18-f37072fd.pth")  # no torch needed
     sd = tn.io.load_state_dict_file(path)                # any of .pth/.pt/.safetensors/.npz
+    tn.save(checkpoint, "ck.pt"); tn.load("ck.pt")       # torch.save/torch.load, its format
     tn.io.atomic_write_text("report.json", text)         # every file, written atomically
 
 Nothing here unpickles arbitrary objects: checkpoints are ``.npz`` + JSON, the
-``.pth`` reader only rebuilds tensors, safetensors holds no code at all.
+``.pth`` reader (and ``tn.load``) only rebuilds tensors and plain containers,
+safetensors holds no code at all.
 """
 import os
 from collections import OrderedDict

@@ -311,6 +311,8 @@ class Optimizer:
         device = backend.device_of(param.data)
         loaded = {}
         for key, value in saved_state.items():
+            if isinstance(value, Tensor):      # a state dict read back by tn.load
+                value = value.data
             if key == "step":
                 loaded[key] = int(value)
             elif _is_array(value):
