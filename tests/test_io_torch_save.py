@@ -142,7 +142,21 @@ def test_numpy_values_are_saved_as_tensors_and_numbers(tmp_path):
     assert loaded["scalar"] == 1.5 and type(loaded["scalar"]) is float
 
 
-@pytest.mark.parametrize("map_location", [None, "cpu", tn.device("cpu"), {"cuda:0": "cpu"}])
+def test_what_weights_only_reads_besides_tensors_comes_back(torch, tmp_path):
+    """bytes, sets, shapes, dtypes and devices, from either library."""
+    x = tn.zeros(2, 3)
+    tn.save({"bytes": b"\x00ab", "set": {1, 2}, "shape": x.shape}, tmp_path / "ours.pt")
+    theirs = torch.load(tmp_path / "ours.pt")
+    assert theirs == {"bytes": b"\x00ab", "set": {1, 2}, "shape": (2, 3)}
+    assert tn.load(tmp_path / "ours.pt") == theirs
+    torch.save({"dtype": torch.float16, "device": torch.device("cuda", 1), "bytes": b"ab",
+                "size": torch.Size([4, 5])}, tmp_path / "theirs.pt")
+    assert tn.load(tmp_path / "theirs.pt") == {"dtype": tn.float16, "device": "cuda:1",
+                                               "bytes": b"ab", "size": (4, 5)}
+
+
+@pytest.mark.parametrize("map_location", [None, "cpu", tn.device("cpu"), {"cuda:0": "cpu"},
+                                          lambda storage, location: storage])
 def test_map_location_cpu(tmp_path, map_location):
     tn.save({"w": tn.ones(2)}, tmp_path / "w.pt")
     assert tn.load(tmp_path / "w.pt", map_location=map_location)["w"].device == "cpu"
@@ -183,7 +197,18 @@ def test_files_that_are_not_checkpoints_say_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="load: no such file: .*missing.pt"):
         tn.load(tmp_path / "missing.pt")
     (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(TorchFormatError, match="plain.pt is not a PyTorch .pth file"):
+    with pytest.raises(TorchFormatError, match="plain.pt is not a PyTorch checkpoint"):
         tn.load(tmp_path / "plain.pt")
-    with pytest.raises(NotImplementedError, match="a function as map_location"):
-        tn.load(tmp_path / "plain.pt", map_location=lambda storage, location: storage)
+    tn.save({"w": tn.ones(2)}, tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="load: map_location 'mps' is not a device tinynet has"):
+        tn.load(tmp_path / "w.pt", map_location="mps")
+
+
+def test_pytorchs_legacy_format_is_named_from_a_path_or_a_stream(torch, tmp_path):
+    torch.save({"w": torch.ones(2)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    message = r"load: .*legacy.pt uses PyTorch's legacy \(pre-1.6\) format"
+    with pytest.raises(TorchFormatError, match=message):
+        tn.load(tmp_path / "legacy.pt")
+    with open(tmp_path / "legacy.pt", "rb") as stream, \
+            pytest.raises(TorchFormatError, match=message):
+        tn.load(stream)

@@ -306,7 +306,8 @@ def _zeros(*shape):
 
 @pytest.mark.parametrize("call,error,match", [
     (lambda: ops.conv2d(_zeros(8, 8), _zeros(4, 3, 3, 3)), ValueError,
-     r"conv2d: input must be 4-D \(N, C, H, W\), got shape \(8, 8\)"),
+     r"conv2d: input must be 4-D \(N, C, H, W\) \(or one image \(C, H, W\)\), got shape "
+     r"\(8, 8\)"),
     (lambda: ops.conv2d(_zeros(1, 3, 8, 8), _zeros(4, 3, 3)), ValueError,
      r"conv2d: weight must be 4-D \(C_out, C_in, KH, KW\), got shape \(4, 3, 3\)"),
     (lambda: ops.conv2d(_zeros(1, 3, 8, 8), _zeros(8, 4, 3, 3)), ValueError,

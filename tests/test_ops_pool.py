@@ -386,7 +386,8 @@ X4 = np.zeros((1, 2, 6, 6), np.float32)
     (lambda: ops.max_pool2d(X4, 3, padding=2), ValueError,
      r"padding \(2, 2\) must be at most half of the \(dilated\) kernel size \(3, 3\)"),
     (lambda: ops.max_pool2d(np.zeros((6, 6), np.float32), 2), ValueError,
-     r"max_pool2d: expected a 4-D input \(N, C, H, W\), got shape \(6, 6\)"),
+     r"max_pool2d: expected a 4-D input \(N, C, H, W\) \(or one image \(C, H, W\)\), got "
+     r"shape \(6, 6\)"),
     (lambda: ops.avg_pool2d(np.zeros((6, 6), np.float32), 2), ValueError,
      r"avg_pool2d: expected a 4-D input"),
     (lambda: ops.avg_pool2d(X4, 2, divisor_override=0), ValueError, "divisor_override"),

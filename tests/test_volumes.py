@@ -383,6 +383,20 @@ def test_conv_transpose3d_output_size_picks_the_output_padding(torch):
         ours(tn.tensor(x), output_size=(8, 7, 9))
 
 
+@pytest.mark.parametrize("layer, shape, size", [
+    ("ConvTranspose1d", (3, 9), [19]), ("ConvTranspose2d", (3, 9, 10), [19, 21]),
+    ("ConvTranspose2d", (1, 3, 9, 10), (1, 2, 19, 21)),
+    ("ConvTranspose3d", (3, 4, 5, 6), [9, 11, 13])])
+def test_conv_transpose_output_size_for_one_sample_or_a_batch(torch, layer, shape, size):
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, layer)(3, 2, 3, stride=2).double()
+    ours = getattr(nn, layer)(3, 2, 3, stride=2).double()
+    copy_weights(ours, theirs)
+    x = np.random.default_rng(0).standard_normal(shape)
+    assert_same(ours(tn.tensor(x), output_size=size),
+                theirs(torch.tensor(x), output_size=size), rtol=1e-10, atol=1e-12, where=layer)
+
+
 def test_batchnorm3d_eval_uses_the_running_statistics(torch):
     torch.manual_seed(0)
     layers = [torch.nn.BatchNorm3d(3).double(), nn.BatchNorm3d(3).double()]
@@ -541,6 +555,10 @@ def test_unet3d_trains_like_pytorch(torch):
      r"max_unpool2d: indices must be integers"),
     (lambda: F.max_unpool2d(tn.zeros(1, 1, 2, 2), tn.tensor([[[[0, 1], [2, 16]]]]), 2),
      r"max_unpool2d: an index is outside the output of size \(4, 4\) \(16 positions"),
+    (lambda: F.max_unpool2d(tn.zeros(1, 1, 2, 2), tn.zeros(1, 1, 2, 2, dtype=tn.int64), 2,
+                            output_size=(1, 4, 4)),
+     r"max_unpool2d: output_size must have 2 or 4 elements for input of shape \(1, 1, 2, 2\), "
+     r"got \(1, 4, 4\)"),
     (lambda: F.max_unpool2d(tn.zeros(1, 1, 2, 2), tn.zeros(1, 1, 2, 2, dtype=tn.int64), 2,
                             output_size=(6, 4)),
      r"max_unpool2d: output_size \(6, 4\) is not reachable from input of shape"),

@@ -268,6 +268,12 @@ class _TensorUnpickler(pickle.Unpickler):
             return _get_layout
         if (module, name) == ("torch", "Size"):
             return tuple  # torch.Size((2, 3)) is a tuple subclass
+        if (module, name) == ("torch", "device"):
+            return _device_name  # torch.device("cuda", 0): kept as its name, "cuda:0"
+        if module in ("builtins", "__builtin__") and name in ("set", "frozenset"):
+            return {"set": set, "frozenset": frozenset}[name]
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes  # how protocol 2 pickles bytes
         return None
 
     def persistent_load(self, pid):
@@ -343,6 +349,19 @@ def _record_or_unsupported(storage, dtype, offset, size, stride):
     if dtype in _UNSUPPORTED_DTYPES:
         return _UnsupportedTensor(f"dtype torch.{dtype}")
     return _TensorRecord(storage, dtype, offset, size, stride)
+
+
+def _device_name(kind, index=None):
+    """torch.device(kind[, index]) as the name PyTorch prints: "cpu", "cuda:0"."""
+    return str(kind) if index is None else f"{kind}:{index}"
+
+
+def _latin1_bytes(text, encoding):
+    """_codecs.encode(text, "latin1"): pickle protocol 2's way to write a bytes object."""
+    if encoding != "latin1":
+        raise UnsafePickleError(f"refusing _codecs.encode with encoding {encoding!r}: pickles of "
+                                "bytes use 'latin1'")
+    return text.encode("latin1")
 
 
 def _rebuild_parameter(data, *unused):

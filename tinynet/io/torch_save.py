@@ -34,10 +34,11 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Size, Tensor
 from ._atomic import atomic_write_bytes
-from .torch_pth import (TorchFormatError, _not_zip_message, _TensorRecord, _TensorUnpickler,
-                        _UnsupportedTensor)
+from .. import dtypes
+from .torch_pth import (_LEGACY_MAGIC, _TORCH_DTYPES, TorchFormatError, UnsafePickleError,
+                        _TensorRecord, _TensorUnpickler, _TorchConstant, _UnsupportedTensor)
 
 __all__ = ["save", "load"]
 
@@ -94,6 +95,8 @@ class _CheckpointPickler(pickle._Pickler):
                              self._tensor_arguments(obj), obj=obj)
         elif isinstance(obj, np.generic):
             super().save(obj.item(), save_persistent_id)
+        elif isinstance(obj, tuple) and type(obj) is not tuple:    # tinynet's Size
+            super().save(tuple(obj), save_persistent_id)
         else:
             super().save(obj, save_persistent_id)
 
@@ -128,7 +131,7 @@ def _check_saveable(obj, path="the object"):
                                 "must be numbers, strings or tuples")
             _check_saveable(value, f"{path}[{key!r}]")
         return
-    if type(obj) in (list, tuple):
+    if type(obj) in (list, tuple, set, frozenset) or isinstance(obj, Size):
         for i, value in enumerate(obj):
             _check_saveable(value, f"{path}[{i}]")
         return
@@ -156,7 +159,9 @@ def _zip_bytes(obj):
 
 
 def save(obj, f, pickle_module=None, pickle_protocol=_PROTOCOL, **unused):
-    """Save ``obj`` (a state dict, a checkpoint dict, ...) to ``f``, like ``torch.save``.
+    """Save ``obj`` (a state dict, a checkpoint dict, ...) to ``f``, like ``torch.save``
+    (its other keywords, such as ``_use_new_zipfile_serialization``, are accepted and ignored:
+    the zip format is the only one written).
 
     ``f`` is a path (written atomically: a crash leaves the old file or the new one,
     never half of one) or a writable binary file object.  The file is PyTorch's zip
@@ -176,9 +181,10 @@ def save(obj, f, pickle_module=None, pickle_protocol=_PROTOCOL, **unused):
 
 
 def _device(map_location):
-    """The device map_location names: None and "cpu" are the CPU; "cuda", "cuda:0", "gpu",
-    a tn.device; a dict {saved: wanted} maps every location to its value."""
-    if map_location is None:
+    """The device ``map_location`` names: None, "cpu" or a function (the old idiom
+    ``lambda storage, location: storage``, which keeps tensors where they are read) is the CPU;
+    "cuda", "cuda:0", "gpu" or a tn.device the GPU; a dict {saved: wanted} its one target."""
+    if map_location is None or callable(map_location) and not isinstance(map_location, type):
         return "cpu"
     if isinstance(map_location, dict):
         targets = {str(v) for v in map_location.values()}
@@ -186,11 +192,13 @@ def _device(map_location):
             raise ValueError(f"load: map_location {map_location!r} maps to several devices; "
                              "tinynet loads everything onto one")
         map_location = targets.pop()
-    if callable(map_location):
-        raise NotImplementedError("load: a function as map_location is not supported; give "
-                                  "a device such as 'cpu' or 'cuda'")
     name = str(map_location)
-    return "cpu" if name.startswith("cpu") else "gpu"
+    if name == "cpu" or name.startswith("cpu:"):
+        return "cpu"
+    if name in ("gpu", "cuda") or name.startswith(("cuda:", "gpu:")):
+        return "gpu"
+    raise ValueError(f"load: map_location {map_location!r} is not a device tinynet has; give "
+                     "'cpu' or 'cuda'")
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None,
@@ -204,18 +212,32 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     pre-1.6 format and TorchScript archives are refused with how to convert them.
     """
     device = _device(map_location)
-    where = os.fspath(f) if not hasattr(f, "read") else getattr(f, "name", "<file object>")
-    if not hasattr(f, "read") and not os.path.exists(where):
-        raise FileNotFoundError(f"load: no such file: {where}")
-    if not zipfile.is_zipfile(f):
-        raise TorchFormatError(_not_zip_message(where) if not hasattr(f, "read") else
-                               f"load: {where} is not a PyTorch checkpoint (not a zip archive)")
-    if hasattr(f, "seek"):
-        f.seek(0)
-    with zipfile.ZipFile(f) as archive:
-        unpickler = _TensorUnpickler(archive, where)
-        loaded = unpickler.load_state()
-        return _with_tensors(loaded, unpickler, device, "", {})
+    where = os.fspath(f) if not hasattr(f, "read") else str(getattr(f, "name", "<file object>"))
+    if not hasattr(f, "read"):
+        if not os.path.exists(where):
+            raise FileNotFoundError(f"load: no such file: {where}")
+        with open(where, "rb") as stream:
+            return _load_stream(stream, where, device)
+    return _load_stream(f, where, device)
+
+
+def _load_stream(stream, where, device):
+    start = stream.tell()
+    if stream.read(len(_LEGACY_MAGIC)) == _LEGACY_MAGIC:
+        raise TorchFormatError(f"load: {where} uses PyTorch's legacy (pre-1.6) format, which "
+                               "tinynet does not read; in PyTorch, torch.save(torch.load(path), "
+                               "new_path) writes it again in the zip format")
+    stream.seek(start)
+    if not zipfile.is_zipfile(stream):
+        raise TorchFormatError(f"load: {where} is not a PyTorch checkpoint (not a zip archive)")
+    stream.seek(start)
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            unpickler = _TensorUnpickler(archive, where)
+            return _with_tensors(unpickler.load_state(), unpickler, device, "", {})
+    except (TorchFormatError, UnsafePickleError) as exc:
+        # the restricted unpickler is shared with load_torchvision: name this function
+        raise type(exc)(str(exc).replace("load_torchvision:", "load:", 1)) from None
 
 
 def _with_tensors(obj, unpickler, device, path, done):
@@ -225,6 +247,11 @@ def _with_tensors(obj, unpickler, device, path, done):
             array = unpickler.copy_out(path or "the object itself", obj)
             done[id(obj)] = Tensor._from_array(backend.to_device(array, device))
         return done[id(obj)]
+    if isinstance(obj, _TorchConstant):           # torch.float32 & co: tinynet's dtype
+        if obj.name not in _TORCH_DTYPES or not hasattr(dtypes, obj.name):
+            raise TorchFormatError(f"load: {unpickler.path}: {path or 'the object'} is "
+                                   f"torch.{obj.name}, which tinynet has no equivalent of")
+        return getattr(dtypes, obj.name)
     if isinstance(obj, _UnsupportedTensor):
         raise TorchFormatError(f"load: {unpickler.path}: {path or 'the object'} is a tensor "
                                f"tinynet cannot hold ({obj.description})")
@@ -232,8 +259,8 @@ def _with_tensors(obj, unpickler, device, path, done):
         items = [(k, _with_tensors(v, unpickler, device, f"{path}[{k!r}]", done))
                  for k, v in obj.items()]
         return type(obj)(items) if isinstance(obj, OrderedDict) else dict(items)
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, (list, tuple, set, frozenset)):
         values = [_with_tensors(v, unpickler, device, f"{path}[{i}]", done)
                   for i, v in enumerate(obj)]
-        return values if isinstance(obj, list) else tuple(values)
+        return values if isinstance(obj, list) else type(obj)(values)
     return obj

@@ -175,13 +175,16 @@ class ConvTranspose2d(_ConvNd):
         if output_size is None:
             return self.output_padding
         dims, name = self._dims, type(self).__name__
-        output_size = tuple(output_size)[-dims:]
-        if len(output_size) != dims:
-            raise ValueError(f"{name}: output_size must have {dims} or {dims + 2} elements, "
-                             f"got {output_size}")
+        given = tuple(output_size)
+        batch_dims = input.ndim - dims                  # (N, C) or, for one sample, (C,)
+        if len(given) not in (dims, dims + batch_dims):
+            raise ValueError(f"{name}: output_size must have {dims} or {dims + batch_dims} "
+                             f"elements for input of shape {tuple(input.shape)}, got {given}")
+        output_size = given[-dims:]
+        spatial = input.shape[-dims:]
         padding = []
         for d in range(dims):
-            smallest = transposed_output_size(input.shape[d + 2], self.kernel_size[d],
+            smallest = transposed_output_size(spatial[d], self.kernel_size[d],
                                               self.stride[d], self.padding[d], self.dilation[d])
             largest = smallest + self.stride[d] - 1
             if not smallest <= output_size[d] <= largest:

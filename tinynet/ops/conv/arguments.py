@@ -180,7 +180,8 @@ def check_operands(op, x, weight, bias, transposed):
     """Check ranks, channels, bias length and dtypes; explain any mismatch with the shapes."""
     w_layout = "(C_in, C_out, KH, KW)" if transposed else "(C_out, C_in, KH, KW)"
     if x.ndim != 4:
-        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+        raise ValueError(f"{op}: input must be 4-D (N, C, H, W) (or one image (C, H, W)), got "
+                         f"shape {tuple(x.shape)}")
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-D {w_layout}, got shape {tuple(weight.shape)}")
     in_axis, out_axis = (0, 1) if transposed else (1, 0)

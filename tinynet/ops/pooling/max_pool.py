@@ -268,4 +268,5 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     geo = pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     pool = MaxPool2dFunction(geo, with_indices=bool(return_indices))
     y = pool(x)
+    # the indices are not differentiable: the Function leaves them on itself, not as an output
     return (y, Tensor._from_array(pool.indices)) if return_indices else y

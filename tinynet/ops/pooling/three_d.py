@@ -125,13 +125,15 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _volume_out(z, n, c, oh, ow, unbatched)
 
 
-def _adaptive(op, pool2d, input, output_size, *with_indices):
+def _adaptive(op, pool2d, input, output_size, **indices):
+    """An adaptive 3-D pool as two passes of ``pool2d`` (``indices``: the max pool's
+    ``return_indices``, passed on)."""
     x, unbatched = _volume(op, input)
     od, oh, ow = adaptive_sizes(op, x.shape, output_size, triple)
     n, c, depth = x.shape[:3]
-    y = pool2d(_slices(x), (oh, ow), *with_indices)
-    z = pool2d(_down_depth(_values(y), n, c, depth), (od, oh * ow), *with_indices)
-    return _volume_result(x, y, z, bool(with_indices and with_indices[0]), unbatched)
+    y = pool2d(_slices(x), (oh, ow), **indices)
+    z = pool2d(_down_depth(_values(y), n, c, depth), (od, oh * ow), **indices)
+    return _volume_result(x, y, z, indices.get("return_indices", False), unbatched)
 
 
 def adaptive_avg_pool3d(input, output_size):
@@ -144,4 +146,4 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
     """Max-pool (N, C, D, H, W) to (N, C, od, oh, ow) over PyTorch's adaptive windows
     (``F.adaptive_max_pool3d``; ``return_indices`` as ``max_pool3d``'s)."""
     return _adaptive("adaptive_max_pool3d", adaptive_max_pool2d, input, output_size,
-                     bool(return_indices))
+                     return_indices=bool(return_indices))

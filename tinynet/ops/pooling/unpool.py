@@ -32,10 +32,11 @@ def _output_size(op, x, kernel, stride, padding, output_size, dims):
                     for n, k, s, p in zip(x.shape[-dims:], kernel, stride, padding))
     if output_size is None:
         return default
+    batch_dims = x.ndim - dims                          # (N, C) or, for one sample, (C,)
+    if len(tuple(output_size)) not in (dims, dims + batch_dims):
+        raise ValueError(f"{op}: output_size must have {dims} or {dims + batch_dims} elements "
+                         f"for input of shape {tuple(x.shape)}, got {tuple(output_size)}")
     size = tuple(output_size)[-dims:]
-    if len(size) != dims:
-        raise ValueError(f"{op}: output_size must have {dims} or {dims + 2} elements, got "
-                         f"{tuple(output_size)}")
     for n, want, s in zip(default, size, stride):
         if not n - s < want < n + s:
             raise ValueError(f"{op}: output_size {size} is not reachable from input of shape "

@@ -33,7 +33,8 @@ __all__ = ["check_4d", "Geometry", "window_arguments", "pool_geometry", "window_
 def check_4d(op, x):
     """Raise unless ``x`` is a 4-D (N, C, H, W) tensor."""
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) (or one image (C, H, W)), "
+                         f"got shape {x.shape}")
 
 
 class Geometry(NamedTuple):
