@@ -11,7 +11,8 @@ Submodules: ``init`` (weight initialization), ``functional`` (the ops, as ``F``)
 """
 from . import functional, init, parallel, utils
 from .attention import MultiheadAttention
-from .transformer import TransformerEncoder, TransformerEncoderLayer
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
 from .activation import (ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
                          LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus,
                          Tanh)
@@ -52,7 +53,8 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "Dropout", "Dropout2d", "Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle",
            "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict", "MultiheadAttention",
-           "TransformerEncoderLayer", "TransformerEncoder",
+           "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
+           "TransformerDecoder", "Transformer",
            "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",
            "FocalTverskyLoss",
