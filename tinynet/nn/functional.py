@@ -63,6 +63,7 @@ from ..ops.pooling import (
     max_pool1d, max_pool2d, max_pool3d, max_unpool1d, max_unpool2d, max_unpool3d,
     upsample_nearest2d
 )
+from ..ops.grid_sample import affine_grid, grid_sample
 from ..ops.batch_norm import batch_norm
 from ..ops.sync_batch_norm import sync_batch_norm
 from ..ops.dropout import dropout, dropout1d, dropout2d, dropout3d
