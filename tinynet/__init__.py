@@ -54,6 +54,7 @@ from .ops.math import *  # noqa: F401,F403,E402
 from .ops.einstein_sum import *  # noqa: F401,F403,E402
 from .ops.reduce import *  # noqa: F401,F403,E402
 from .ops.vector_norm import *  # noqa: F401,F403,E402
+from .ops.matrix import det, inverse, logdet, slogdet  # noqa: F401,E402  (torch.det, ...)
 from .ops.compare import *  # noqa: F401,F403,E402
 from .ops.sorting import *  # noqa: F401,F403,E402
 from .ops.shape import *  # noqa: F401,F403,E402

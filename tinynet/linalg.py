@@ -1,12 +1,30 @@
-"""``tn.linalg``: the vector norms of ``torch.linalg`` (matrix functions are not in tinynet).
+"""``tn.linalg``: ``torch.linalg``'s vector norms and its everyday matrix functions.
 
 ``tn.linalg.vector_norm(x, ord=2, dim=None, keepdim=False)`` and
 ``tn.linalg.norm(x, ord=None, dim=None)`` with a vector order are ``tn.norm``
 with PyTorch's argument name ``ord``; see ``tinynet/ops/vector_norm.py``.
+``inv``, ``det``, ``slogdet``, ``solve``, ``cholesky``, ``eigh`` (and ``eigvalsh``) are
+``tinynet/ops/matrix.py``'s, with their gradients; ``matrix_norm`` is the Frobenius norm.
 """
+from .ops.matrix import cholesky, det, eigh, slogdet, solve
+from .ops.matrix import inverse as inv
 from .ops.vector_norm import norm as _norm
 
-__all__ = ["vector_norm", "norm"]
+__all__ = ["vector_norm", "norm", "matrix_norm", "inv", "det", "slogdet", "solve",
+           "cholesky", "eigh", "eigvalsh"]
+
+
+def eigvalsh(A, UPLO="L"):
+    """The eigenvalues (ascending) of symmetric matrices A (..., n, n)."""
+    return eigh(A, UPLO)[0]
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    """The Frobenius norm of the matrices in ``dim`` (other matrix norms are not in tinynet)."""
+    if ord != "fro":
+        raise NotImplementedError(f"linalg.matrix_norm: only ord='fro' is in tinynet, got "
+                                  f"{ord!r}")
+    return _norm(A, 2, tuple(dim), keepdim, dtype)
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
@@ -15,7 +33,10 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 
 
 def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
-    """``vector_norm`` for a vector order (None, a number, inf); matrix norms are refused."""
+    """``vector_norm`` for a vector order (None, a number, inf), ``matrix_norm`` for "fro";
+    other matrix norms are refused."""
+    if ord == "fro":
+        return matrix_norm(A, "fro", (-2, -1) if dim is None else dim, keepdim, dtype=dtype)
     if isinstance(ord, str) or (ord is not None and dim is not None and not isinstance(dim, int)
                                 and len(dim) == 2):
         raise NotImplementedError(f"linalg.norm: matrix norms (ord={ord!r}, dim={dim!r}) are "

@@ -64,6 +64,7 @@ from ..ops.pooling import (
     upsample_nearest2d
 )
 from ..ops.grid_sample import affine_grid, grid_sample
+from ..ops.matrix import cholesky, det, eigh, inverse, logdet, slogdet, solve
 from ..ops.batch_norm import batch_norm
 from ..ops.sync_batch_norm import sync_batch_norm
 from ..ops.dropout import dropout, dropout1d, dropout2d, dropout3d

@@ -28,6 +28,7 @@ from .loss_regression import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .grid_sample import *  # noqa: F401,F403
+from .matrix import *  # noqa: F401,F403
 from .batch_norm import *  # noqa: F401,F403
 from .sync_batch_norm import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
