@@ -26,7 +26,8 @@ Layer k > 0 reads layer k-1's output, with dropout in between while training.
 Parameter names are PyTorch's (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), so its
 state_dicts load by name; all start U(-1/sqrt(H), 1/sqrt(H)).  Everything is built
 from differentiable ops (linear, sigmoid, tanh, stack), so backward, the GPU and
-dtypes need nothing of their own.  Not supported: PackedSequence inputs.
+dtypes need nothing of their own.  A PackedSequence input (``nn.utils.rnn``) gives a
+PackedSequence output, and h_n at each sequence's own last step (``_forward_packed``).
 """
 import math
 import numbers
@@ -37,6 +38,7 @@ from . import init
 from .arguments import check_size
 from .module import Module
 from .parameter import empty_parameter
+from .utils.rnn import PackedSequence, _pack_like, pad_packed_sequence
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -118,6 +120,13 @@ def _check_pair(layer, hx):
         raise TypeError(f"{layer}: hx must be a pair (h_0, c_0), got {type(hx).__name__}")
 
 
+def _keep_ended(running, new, old):
+    """The ``new`` state where ``running`` (N, 1) is True, else the ``old`` one (packed input)."""
+    if isinstance(new, tuple):
+        return tuple(F.where(running, n, o) for n, o in zip(new, old))
+    return F.where(running, new, old)
+
+
 def _uniform_init(module):
     """PyTorch's init of every recurrent weight and bias: U(-1/sqrt(H), 1/sqrt(H))."""
     bound = 1.0 / math.sqrt(module.hidden_size)
@@ -194,11 +203,37 @@ class RNNBase(Module):
         """A no-op: PyTorch packs the weights into one buffer for cuDNN; tinynet has no need."""
 
     def forward(self, input, hx=None):
-        """input (L, N, H_in) (batch_first: (N, L, H_in); unbatched: (L, H_in)) and optional
-        initial states -> (output, h_n), or (output, (h_n, c_n)) for the LSTM."""
+        """input (L, N, H_in) (batch_first: (N, L, H_in); unbatched: (L, H_in); or a
+        PackedSequence) and optional initial states -> (output, h_n), or (output, (h_n, c_n))
+        for the LSTM."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         unbatched = input.ndim == 2
         x = self._sequence_first(input)
-        states = self._initial_states(input, x, hx)
+        output, finals = self._run_layers(x, self._initial_states(input, x, hx))
+        return self._results(output, finals, unbatched)
+
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence -> (PackedSequence, h_n), h_n (and c_n) in the caller's batch order.
+
+        The data is padded back to (L, N, H_in) in the caller's order (so hx and h_n need no
+        reordering) and runs the padded loop, except that a sequence keeps its state at the
+        steps past its end: h = where(t < length, new h, old h).  Its h_n is then its state
+        at its own last step, and the reverse direction starts from h_0 at that step.
+        PyTorch instead shrinks the batch to batch_sizes[t] rows at step t; masking wastes
+        the padded steps' arithmetic but keeps one loop, with no per-step slicing and
+        re-joining of the states.
+        """
+        x, lengths = pad_packed_sequence(packed)
+        _check_input(type(self).__name__, x, self.input_size, (3,))
+        running = F.arange(x.shape[0], device=x.device)[:, None] < lengths.to(x.device)
+        output, finals = self._run_layers(x, self._initial_states(x, x, hx),
+                                          running.unsqueeze(-1).unbind(0))
+        return _pack_like(output, packed), self._results(output, finals, False)[1]
+
+    def _run_layers(self, x, states, running=None):
+        """Every layer and direction over x (L, N, H_in): (output (L, N, D * H), the final
+        states); ``running``: L masks (N, 1), True where a sequence has not ended."""
         finals = []
         for layer in range(self.num_layers):
             if layer > 0:       # dropout on every layer's output but the last
@@ -207,11 +242,11 @@ class RNNBase(Module):
             for direction, suffix in enumerate(self._suffixes()):
                 state = states[layer * len(self._suffixes()) + direction]
                 output, state = self._run_direction(x, state, self._weights(layer, suffix),
-                                                    reverse=direction == 1)
+                                                    direction == 1, running)
                 outputs.append(output)
                 finals.append(state)
             x = outputs[0] if len(outputs) == 1 else F.cat(outputs, -1)
-        return self._results(x, finals, unbatched)
+        return x, finals
 
     def _sequence_first(self, input):
         """The input as (L, N, H_in), after checking its dimensions and features."""
@@ -223,7 +258,7 @@ class RNNBase(Module):
                                f"1, got input of shape {tuple(input.shape)}")
         return x
 
-    def _run_direction(self, x, state, weights, reverse):
+    def _run_direction(self, x, state, weights, reverse, running=None):
         """Run one cell over x (L, N, H_in) from ``state``: ((L, N, H) outputs, last state)."""
         w_ih, w_hh, b_ih, b_hh, w_hr = weights
         step = _STEPS[self.mode]
@@ -234,7 +269,8 @@ class RNNBase(Module):
         gates_x = F.linear(x, w_ih, b_ih).unbind(0)
         outputs = [None] * len(gates_x)
         for t in (reversed(range(len(gates_x))) if reverse else range(len(gates_x))):
-            state = step(gates_x[t], state, w_hh, b_hh, w_hr)
+            new = step(gates_x[t], state, w_hh, b_hh, w_hr)
+            state = new if running is None else _keep_ended(running[t], new, state)
             outputs[t] = state[0] if self.mode == "LSTM" else state
         return F.stack(outputs, 0), state
 

@@ -1,7 +1,9 @@
 """Helpers that work on whole modules: gradient clipping, parameter counting, and the
-parameters as one flat vector (``parameters_to_vector``, ``vector_to_parameters``)."""
-from ..autograd import as_tensor, no_grad
-from ..ops.shape import cat
+parameters as one flat vector (``parameters_to_vector``, ``vector_to_parameters``).
+Submodule ``rnn``: padding and packing batches of sequences (``pad_sequence``, ...)."""
+from . import rnn
+from ...autograd import as_tensor, no_grad
+from ...ops.shape import cat
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "count_parameters", "parameters_to_vector",
            "vector_to_parameters"]
@@ -14,14 +16,14 @@ __all__ = ["clip_grad_norm_", "clip_grad_value_", "count_parameters", "parameter
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Rescale gradients so that their global norm is at most ``max_norm``; return the norm
     (``tinynet.optim.clip_grad_norm_``, under PyTorch's name ``nn.utils.clip_grad_norm_``)."""
-    from ..optim import clip_grad_norm_ as _clip_grad_norm_
+    from ...optim import clip_grad_norm_ as _clip_grad_norm_
     return _clip_grad_norm_(parameters, max_norm, norm_type=norm_type,
                             error_if_nonfinite=error_if_nonfinite)
 
 
 def clip_grad_value_(parameters, clip_value):
     """Clip every gradient element to [-clip_value, clip_value] (see ``tinynet.optim``)."""
-    from ..optim import clip_grad_value_ as _clip_grad_value_
+    from ...optim import clip_grad_value_ as _clip_grad_value_
     return _clip_grad_value_(parameters, clip_value)
 
 
