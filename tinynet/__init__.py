@@ -38,6 +38,7 @@ from . import models
 from . import distributed  # mpi4py is imported only by init_process_group
 from . import utils
 from . import random
+from . import distributions
 from .backend import gpu_available
 from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,
                      seed, set_rng_state)
