@@ -23,9 +23,16 @@ from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Seq
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from .flatten import Flatten, PixelShuffle, PixelUnshuffle, Unflatten
+from .fold import Fold, Unfold
 from .linear import Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, FocalTverskyLoss,
                    HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss, TverskyLoss)
+from .activation import (CELU, GLU, RReLU, SELU, Hardshrink, Softmax2d, Softmin, Softshrink,
+                         Softsign, Tanhshrink, Threshold)
+from .distance import CosineSimilarity, PairwiseDistance
+from .loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss,
+                   MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss,
+                   TripletMarginLoss)
 from .hooks import RemovableHandle
 from .module import Module
 from .normalization import GroupNorm, LayerNorm
@@ -51,7 +58,7 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample",
            "Dropout", "Dropout2d", "Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle",
-           "Sequential", "ModuleList",
+           "Fold", "Unfold", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict", "MultiheadAttention",
            "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
            "TransformerDecoder", "Transformer",
@@ -64,4 +71,10 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "AdaptiveMaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "BatchNorm3d",
            "InstanceNorm3d", "Dropout1d", "Dropout3d", "ZeroPad1d", "ZeroPad3d", "ConstantPad1d",
            "ConstantPad3d", "ReflectionPad1d", "ReflectionPad3d", "ReplicationPad1d",
-           "ReplicationPad3d", "CircularPad1d", "CircularPad3d"]
+           "ReplicationPad3d", "CircularPad1d", "CircularPad3d",
+           # more activations, distances, and the margin and likelihood losses
+           "SELU", "CELU", "Softsign", "Softmin", "GLU", "Threshold", "Tanhshrink", "Hardshrink",
+           "Softshrink", "RReLU", "Softmax2d", "PairwiseDistance", "CosineSimilarity",
+           "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
+           "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
+           "PoissonNLLLoss", "GaussianNLLLoss", "MultiMarginLoss"]

@@ -20,7 +20,9 @@ from ..ops.reduce import (
     all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, prod, std,
     std_mean, sum, var, var_mean
 )
-from ..ops.vector_norm import cdist, cosine_similarity, norm, normalize
+from ..ops.vector_norm import (
+    cdist, cosine_similarity, norm, normalize, pairwise_distance, pdist
+)
 from ..ops.compare import (
     allclose, argwhere, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, eq,
     equal, ge, greater, greater_equal, gt, isclose, isfinite, isinf, isnan, le, less,
@@ -45,9 +47,12 @@ from ..ops.creation import (
 from ..ops.conv import (
     conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
 )
+from ..ops.fold import fold, unfold
 from ..ops.activation import (
     elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, prelu,
-    relu, relu_, relu6, sigmoid, silu, softmax, softplus, tanh
+    relu, relu_, relu6, sigmoid, silu, softmax, softplus, tanh,
+    celu, glu, hardshrink, rrelu, selu, softmin, softshrink, softsign, tanhshrink,
+    threshold
 )
 from ..ops.layer_norm import layer_norm
 from ..ops.group_norm import group_norm, instance_norm
@@ -56,6 +61,11 @@ from ..ops.loss import (
     focal_tversky_loss, kl_div, nll_loss, tversky_loss
 )
 from ..ops.loss_regression import huber_loss, l1_loss, mse_loss, smooth_l1_loss
+from ..ops.loss_margin import (
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss,
+    multi_margin_loss, multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss,
+    triplet_margin_loss
+)
 from ..ops.linear import linear
 from ..ops.pooling import (
     adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d,

@@ -18,7 +18,21 @@ KLDivLoss              F.kl_div                                    log-probabili
 DiceLoss               F.dice_loss                                 probabilities (N, C, H, W)
 TverskyLoss            F.tversky_loss                              probabilities
 FocalTverskyLoss       F.focal_tversky_loss                        probabilities
+MarginRankingLoss      F.margin_ranking_loss                       x1, x2 -> +-1
+HingeEmbeddingLoss     F.hinge_embedding_loss                      distances -> +-1
+SoftMarginLoss         F.soft_margin_loss                          scores -> +-1
+MultiLabelSoftMargin-  F.multilabel_soft_margin_loss               logits (N, C) -> 0/1
+  Loss                                                             (N, C)
+CosineEmbeddingLoss    F.cosine_embedding_loss                     x1, x2 (N, D) -> +-1 (N)
+TripletMarginLoss      F.triplet_margin_loss                       anchor, positive,
+                                                                   negative (N, D)
+PoissonNLLLoss         F.poisson_nll_loss                          log-rates -> counts
+GaussianNLLLoss        F.gaussian_nll_loss                         means, var -> values
+MultiMarginLoss        F.multi_margin_loss                         scores (N, C) -> classes
 =====================  ==========================================  ======================
+
+The losses of ``tinynet.ops.loss_margin`` (MarginRankingLoss and after) show no
+options in their repr, exactly as PyTorch's do.
 
 ``weight`` and ``pos_weight`` are buffers, as in PyTorch: they move with
 ``module.to(device)``.  The deprecated ``size_average``/``reduce`` arguments
@@ -31,7 +45,9 @@ from .module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss",
            "SmoothL1Loss", "HuberLoss", "KLDivLoss", "DiceLoss", "TverskyLoss",
-           "FocalTverskyLoss"]
+           "FocalTverskyLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
+           "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
+           "PoissonNLLLoss", "GaussianNLLLoss", "MultiMarginLoss"]
 
 
 def _legacy_reduction(size_average, reduce, reduction):
@@ -209,3 +225,125 @@ class FocalTverskyLoss(_OverlapLoss):
         return F.focal_tversky_loss(input, target, self.alpha, self.beta, self.gamma,
                                     self.smooth, self.per_image,
                                     from_logits=self.from_logits)
+
+
+class _PlainReprLoss(_Loss):
+    """Base of the margin and likelihood losses: a repr without options, as PyTorch's."""
+
+    def extra_repr(self):
+        return ""
+
+
+class MarginRankingLoss(_PlainReprLoss):
+    """max(0, -y (x1 - x2) + margin); see ``F.margin_ranking_loss``."""
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.margin_ranking_loss(input1, input2, target, self.margin,
+                                     reduction=self.reduction)
+
+
+class HingeEmbeddingLoss(_PlainReprLoss):
+    """x for y = 1, max(0, margin - x) for y = -1; see ``F.hinge_embedding_loss``."""
+
+    def __init__(self, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input, target):
+        return F.hinge_embedding_loss(input, target, self.margin, reduction=self.reduction)
+
+
+class SoftMarginLoss(_PlainReprLoss):
+    """log(1 + exp(-y x)); see ``F.soft_margin_loss``."""
+
+    def forward(self, input, target):
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_PlainReprLoss):
+    """One-vs-all logistic loss per class, averaged over classes; ``weight`` (C,) a buffer."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        return F.multilabel_soft_margin_loss(input, target, self.weight,
+                                             reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(_PlainReprLoss):
+    """1 - cos for y = 1, max(0, cos - margin) for y = -1; see ``F.cosine_embedding_loss``."""
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.cosine_embedding_loss(input1, input2, target, self.margin,
+                                       reduction=self.reduction)
+
+
+class TripletMarginLoss(_PlainReprLoss):
+    """max(0, d(a, p) - d(a, n) + margin); see ``F.triplet_margin_loss``.  margin > 0."""
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got "
+                             f"{margin} instead")
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps,
+                                     self.swap, reduction=self.reduction)
+
+
+class PoissonNLLLoss(_PlainReprLoss):
+    """Poisson negative log-likelihood; see ``F.poisson_nll_loss``."""
+
+    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input, target):
+        return F.poisson_nll_loss(log_input, target, self.log_input, self.full, eps=self.eps,
+                                  reduction=self.reduction)
+
+
+class GaussianNLLLoss(_PlainReprLoss):
+    """Gaussian negative log-likelihood of target under N(input, var); see
+    ``F.gaussian_nll_loss``."""
+
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input, target, var):
+        return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+
+class MultiMarginLoss(_PlainReprLoss):
+    """Multi-class hinge loss (p = 1 or 2); ``weight`` (C,) a buffer; see
+    ``F.multi_margin_loss``."""
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        if p not in (1, 2):
+            raise ValueError(f"MultiMarginLoss: only p == 1 and p == 2 are supported, got p={p}")
+        if weight is not None and weight.ndim != 1:
+            raise ValueError(f"MultiMarginLoss: weight must be one-dimensional, got shape "
+                             f"{tuple(weight.shape)}")
+        self.p, self.margin = p, margin
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        return F.multi_margin_loss(input, target, self.p, self.margin, self.weight,
+                                   reduction=self.reduction)

@@ -20,11 +20,13 @@ from .sorting import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from .fold import *  # noqa: F401,F403
 from .activation import *  # noqa: F401,F403
 from .layer_norm import *  # noqa: F401,F403
 from .group_norm import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .loss_regression import *  # noqa: F401,F403
+from .loss_margin import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .grid_sample import *  # noqa: F401,F403

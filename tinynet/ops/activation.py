@@ -25,6 +25,22 @@ log_softmax    output y                g - exp(y) * sum(g)         (sum over dim
 hardtanh       mask [lo < x < hi]      g inside the open interval, 0 at and beyond its ends
 
 relu6 is hardtanh(0, 6) and logsigmoid is -softplus(-x).
+
+The activations at the end of the file (selu, celu, softsign, softmin, glu,
+threshold, tanhshrink, hardshrink, softshrink, rrelu) are compositions of the
+ops above and of ``tinynet.ops.math``, so their gradients need no Function:
+
+    selu(x)        = scale * elu(x, alpha)        (alpha, scale: Klambauer et al. 2017)
+    celu(x)        = alpha * elu(x / alpha)       = max(0, x) + min(0, alpha (e^(x/alpha) - 1))
+    softsign(x)    = x / (1 + |x|)
+    softmin(x)     = softmax(-x)
+    glu(x)         = a * sigmoid(b),  (a, b) the two halves of x along dim
+    threshold(x)   = x if x > threshold else value
+    tanhshrink(x)  = x - tanh(x)
+    hardshrink(x)  = x if |x| > lambd else 0
+    softshrink(x)  = x - lambd if x > lambd, x + lambd if x < -lambd, else 0
+    rrelu(x)       = x if x >= 0 else a x,  a ~ U(lower, upper) per element while
+                     training, a = (lower + upper) / 2 in evaluation
 ``inplace=True`` (relu, leaky_relu) overwrites the input as PyTorch does, with
 the rules of ``tinynet.ops.inplace``.
 """
@@ -37,11 +53,12 @@ from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
 from ..dtypes import get_default_dtype
 from .inplace import assign_in_place, check_in_place
-from .math import add, div, erf_array, mul, neg, where
+from .math import abs, add, div, erf_array, mul, neg, sub, where
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh",
            "logsigmoid", "sigmoid", "tanh", "softmax", "log_softmax", "hardsigmoid",
-           "hardswish", "mish", "prelu"]
+           "hardswish", "mish", "prelu", "selu", "celu", "softsign", "softmin", "glu",
+           "threshold", "tanhshrink", "hardshrink", "softshrink", "rrelu"]
 
 
 class ReLU(Function):
@@ -411,3 +428,127 @@ def _check_dim(name, input, dim):
     if not isinstance(dim, int) or not -max(ndim, 1) <= dim < max(ndim, 1):
         raise ValueError(f"{name}: dim={dim!r} is out of range for an input of shape "
                          f"{tuple(input.shape)} (valid: {-ndim} .. {ndim - 1})")
+
+
+# ---------------------------------------------------------------------------
+# More activations, composed of the ops above (PyTorch's names and defaults)
+# ---------------------------------------------------------------------------
+
+#: SELU's constants (Klambauer et al., "Self-Normalizing Neural Networks", 2017).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * (max(0, x) + min(0, alpha (e^x - 1))) = scale * elu(x, alpha), elementwise,
+    with alpha ~ 1.6733 and scale ~ 1.0507 (self-normalizing networks)."""
+    return _maybe_in_place("selu", input, lambda x: mul(elu(x, SELU_ALPHA), SELU_SCALE),
+                           inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha (e^(x / alpha) - 1)) = alpha * elu(x / alpha), elementwise.
+
+    Continuously differentiable at 0 for every alpha (unlike elu); alpha must not be 0.
+    """
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides the input)")
+    return _maybe_in_place("celu", input, lambda x: mul(elu(div(x, alpha)), alpha), inplace)
+
+
+def softsign(input):
+    """x / (1 + |x|), elementwise: a cheap tanh-like squashing into (-1, 1)."""
+    x = as_tensor(input)
+    return div(x, add(abs(x), 1.0))
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-input) along ``dim``: weights that favour the smallest entries.
+
+    ``dim=None`` picks PyTorch's legacy default (0 for 0-D, 1-D and 3-D inputs, else 1).
+    """
+    input, dim = _softmax_input("softmin", input, dim, dtype)
+    return softmax(neg(input), dim)
+
+
+def glu(input, dim=-1):
+    """Gated linear unit: a * sigmoid(b), where a and b are the first and second halves
+    of ``input`` along ``dim``; shape (*, 2n, *) -> (*, n, *) (Dauphin et al. 2017)."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise ValueError("glu: does not support scalars because halving size must be even")
+    _check_dim("glu", x, dim)
+    size = x.shape[dim]
+    if size % 2:
+        raise ValueError(f"glu: halving dimension must be even, but dimension {dim} is size "
+                         f"{size} (input shape {tuple(x.shape)})")
+    a, b = x.chunk(2, dim)
+    return mul(a, sigmoid(b))
+
+
+def threshold(input, threshold, value, inplace=False):
+    """x where x > threshold, else ``value``, elementwise (gradient 0 at and below it)."""
+    return _maybe_in_place("threshold", input, lambda x: where(x > threshold, x, value),
+                           inplace)
+
+
+def tanhshrink(input):
+    """x - tanh(x), elementwise."""
+    x = as_tensor(input)
+    return sub(x, tanh(x))
+
+
+def _check_lambd(name, lambd):
+    if lambd < 0:
+        raise ValueError(f"{name}: lambd must be greater or equal to 0, got {lambd}")
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0, elementwise."""
+    _check_lambd("hardshrink", lambd)
+    x = as_tensor(input)
+    return where((x > lambd) | (x < -lambd), x, 0.0)
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd where x > lambd, x + lambd where x < -lambd, else 0, elementwise
+    (the proximal operator of lambd |x|, used by sparse coding)."""
+    _check_lambd("softshrink", lambd)
+    x = as_tensor(input)
+    return where(x > lambd, sub(x, lambd), where(x < -lambd, add(x, lambd), 0.0))
+
+
+def _uniform_like(x, low, high):
+    """An array of x's shape, dtype and device, uniform in [low, high).
+
+    Drawn as dropout draws its masks: from ``backend.get_rng()`` on the CPU (so
+    ``tn.manual_seed`` fixes it), from ``cupy.random`` on the GPU.
+    """
+    xp = backend.get_array_module(x.data)
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
+    if xp is np:
+        u = backend.get_rng().random(x.shape, dtype=dtype)
+    else:
+        u = xp.random.random(x.shape, dtype=dtype)
+    return (low + (high - low) * u).astype(x.dtype, copy=False)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU (Xu et al. 2015): x where x >= 0, else a x.
+
+    While ``training``, a is drawn per element from U(lower, upper) (tinynet's
+    RNG, so ``tn.manual_seed`` repeats it); otherwise a = (lower + upper) / 2,
+    i.e. leaky_relu(x, (lower + upper) / 2).  The gradient is the slope used.
+    """
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, "
+                         f"upper={upper}")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+
+    def randomized(x):
+        if x.dtype.kind != "f":
+            raise TypeError(f"rrelu: expected a floating-point input, got dtype {x.dtype}")
+        slope = where(x >= 0, 1.0, _uniform_like(x, lower, upper))
+        return mul(x, slope.detach())
+    return _maybe_in_place("rrelu", input, randomized, inplace)

@@ -1,4 +1,5 @@
-"""Vector norms and what is built on them: norm, normalize, cosine_similarity.
+"""Vector norms and what is built on them: norm, normalize, cosine_similarity,
+cdist, pairwise_distance and pdist.
 
 ``norm(x, p, dim)`` is the vector p-norm over ``dim`` (every element for None),
 as ``torch.linalg.vector_norm``:
@@ -10,16 +11,24 @@ as ``torch.linalg.vector_norm``:
 Its gradient sign(x) |x|^(p-1) / ||x||^(p-1) is taken as 0 where the norm is 0
 (PyTorch's choice: the norm has no derivative there); for p = +-inf it goes to
 the extreme elements, split evenly among ties.
+
+Distances (PyTorch's definitions):
+
+    pairwise_distance(x1, x2)  ||x1 - x2 + eps||_p over the last dim (rows matched up)
+    pdist(x)                   ||x_i - x_j||_p for the rows i < j of x (N, M), in
+                               row-major order of the upper triangle: (N (N - 1) / 2,)
+    cdist(x1, x2)              ||x1_i - x2_j||_p for every pair of rows: (P, R)
 """
 import numpy as np
 
 from .. import backend
 from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, as_tensor
-from .math import clamp_min, div, mul
+from .math import _broadcast_shapes, add, clamp_min, div, mul, sub
+from .shape import broadcast_to, index_select
 from .reduce import _drop_dims, _expand_back, _normalize_dims, dims_argument, sum
 
-__all__ = ["norm", "normalize", "cosine_similarity", "cdist"]
+__all__ = ["norm", "normalize", "cosine_similarity", "cdist", "pairwise_distance", "pdist"]
 
 
 def _order(p):
@@ -105,11 +114,31 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """cos of the angle between ``x1`` and ``x2`` along ``dim`` (``F.cosine_similarity``).
 
     = sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) over ``dim``; the
-    inputs broadcast, e.g. (N, D) with (1, D) gives (N,).
+    inputs are first broadcast to one shape, which ``dim`` indexes: (N, D) with
+    (1, D) or (D,) gives (N,).  As in PyTorch, the clamp at ``eps`` changes the
+    norms' values but not their gradients (see ``clamp_min_value_only``).
     """
-    unit1 = div(x1, clamp_min(norm(x1, 2, dim, keepdim=True), eps))
-    unit2 = div(x2, clamp_min(norm(x2, 2, dim, keepdim=True), eps))
+    x1, x2 = _broadcast_pair("cosine_similarity", x1, x2)
+    unit1 = div(x1, clamp_min_value_only(norm(x1, 2, dim, keepdim=True), eps))
+    unit2 = div(x2, clamp_min_value_only(norm(x2, 2, dim, keepdim=True), eps))
     return sum(mul(unit1, unit2), dim)
+
+
+def _broadcast_pair(name, x1, x2):
+    """x1 and x2 as Tensors broadcast to their common shape (a ValueError naming both if none)."""
+    x1, x2 = as_tensor(x1), as_tensor(x2)
+    shape = _broadcast_shapes(name, x1, x2)
+    return tuple(x if tuple(x.shape) == shape else broadcast_to(x, shape) for x in (x1, x2))
+
+
+def clamp_min_value_only(input, min):
+    """max(input, min) in value, with the gradient of ``input`` itself (1 everywhere).
+
+    PyTorch's cosine_similarity and gaussian_nll_loss clamp in place under
+    ``no_grad``, so the clamp is invisible to autograd; this does the same.
+    """
+    input = as_tensor(input)
+    return add(input, sub(clamp_min(input, min), input).detach())
 
 
 def cdist(x1, x2, p=2.0, compute_mode=None):
@@ -124,3 +153,36 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
         raise ValueError(f"cdist: p must be non-negative, got {p}")
     return norm(a.unsqueeze(-2) - b.unsqueeze(-3), p, dim=-1)
 
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """||x1 - x2 + eps||_p over the last dim (``F.pairwise_distance``).
+
+    x1, x2: (N, D) and (N, D), or any shapes that broadcast, e.g. (N, D) with
+    (D,) or (1, D); the result drops the last dim of the broadcast shape: (N,)
+    ((N, 1) with ``keepdim``).  ``eps`` (added to the difference, as PyTorch
+    does) keeps the norm away from 0, where it has no gradient.
+    """
+    x1, x2 = _broadcast_pair("pairwise_distance", x1, x2)
+    difference = add(sub(x1, x2), eps)
+    return norm(difference, p, dim=difference.ndim - 1 if difference.ndim else None,
+                keepdim=keepdim)
+
+
+def pdist(input, p=2):
+    """The p-norm distance between every pair of rows of ``input`` (N, M) (``F.pdist``).
+
+    Returns (N (N - 1) / 2,): ||x_0 - x_1||, ||x_0 - x_2||, ..., ||x_{N-2} - x_{N-1}||,
+    the upper triangle of cdist(input, input) above the diagonal, row by row.
+    Memory N^2 / 2 * M.
+    """
+    x = as_tensor(input)
+    if x.ndim != 2:
+        raise ValueError(f"pdist: input must be 2-D (N, M), got shape {tuple(x.shape)}")
+    if p < 0:
+        raise ValueError(f"pdist: p must be non-negative, got {p}")
+    n = x.shape[0]
+    rows, cols = np.triu_indices(n, 1)
+    first = index_select(x, 0, rows.astype(np.int64))
+    second = index_select(x, 0, cols.astype(np.int64))
+    return norm(sub(first, second), p, dim=-1)

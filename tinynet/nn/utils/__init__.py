@@ -2,11 +2,13 @@
 parameters as one flat vector (``parameters_to_vector``, ``vector_to_parameters``).
 Submodule ``rnn``: padding and packing batches of sequences (``pad_sequence``, ...)."""
 from . import rnn
+from .weight_norms import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm
 from ...autograd import as_tensor, no_grad
 from ...ops.shape import cat
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "count_parameters", "parameters_to_vector",
-           "vector_to_parameters"]
+           "vector_to_parameters", "weight_norm", "remove_weight_norm", "spectral_norm",
+           "remove_spectral_norm"]
 
 
 # The clipping functions live with the optimizers (tinynet.optim, a layer below
