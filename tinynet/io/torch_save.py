@@ -8,8 +8,9 @@ The file is PyTorch's own zip format (``torch_pth.py`` describes it), so it goes
 both ways: ``torch.load`` reads what ``tn.save`` wrote, and ``tn.load`` reads
 what ``torch.save`` wrote.  What can be in it is what ``torch.load(...,
 weights_only=True)`` accepts, PyTorch's default since 2.6: tensors, numbers,
-strings, None, and lists, tuples and dicts of them (a training checkpoint, a
-state dict, an optimizer's state).  A pickled module or other Python object is
+strings, bytes, None, and lists, tuples, sets and dicts of them (a training
+checkpoint, a state dict, an optimizer's state); loading also reads torch dtypes
+(as tinynet's), devices (as their names, "cuda:0") and shapes (as tuples).  A pickled module or other Python object is
 refused on both sides: unpickling one can run any code its author wrote.
 
 Saving: every tensor becomes one storage record (its elements, C order,
