@@ -6,12 +6,14 @@ with PyTorch's argument name ``ord``; see ``tinynet/ops/vector_norm.py``.
 ``inv``, ``det``, ``slogdet``, ``solve``, ``cholesky``, ``eigh`` (and ``eigvalsh``) are
 ``tinynet/ops/matrix.py``'s, with their gradients; ``matrix_norm`` is the Frobenius norm.
 """
+from .autograd import as_tensor
+from .ops.math import _cross
 from .ops.matrix import cholesky, det, eigh, slogdet, solve
 from .ops.matrix import inverse as inv
 from .ops.vector_norm import norm as _norm
 
 __all__ = ["vector_norm", "norm", "matrix_norm", "inv", "det", "slogdet", "solve",
-           "cholesky", "eigh", "eigvalsh"]
+           "cholesky", "eigh", "eigvalsh", "cross"]
 
 
 def eigvalsh(A, UPLO="L"):
@@ -42,3 +44,8 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
         raise NotImplementedError(f"linalg.norm: matrix norms (ord={ord!r}, dim={dim!r}) are "
                                   "not in tinynet; vector norms are")
     return _norm(A, 2 if ord is None else ord, dim, keepdim, dtype)
+
+
+def cross(input, other, *, dim=-1):
+    """The cross product of 3-vectors along ``dim`` (the last by default): see ``tn.cross``."""
+    return _cross("linalg.cross", as_tensor(input), as_tensor(other), dim)

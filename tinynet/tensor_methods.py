@@ -268,6 +268,13 @@ METHODS = {
     "nan_to_num": math.nan_to_num, "fmod": math.fmod, "addmm": math.addmm,
     "argwhere": compare.argwhere,
     "repeat_interleave": shape.repeat_interleave,
+    "kron": math.kron, "cross": math.cross, "addmv": math.addmv, "addr": math.addr,
+    "addbmm": math.addbmm, "gcd": math.gcd, "lcm": math.lcm, "diff": reduce.diff,
+    "logcumsumexp": reduce.logcumsumexp, "cummax": reduce.cummax, "cummin": reduce.cummin,
+    "nansum": reduce.nansum, "nanmean": reduce.nanmean, "cov": reduce.cov,
+    "corrcoef": reduce.corrcoef, "histc": sorting.histc, "renorm": vector_norm.renorm,
+    "rot90": shape.rot90, "flipud": shape.flipud, "fliplr": shape.fliplr,
+    "heaviside": compare.heaviside, "signbit": compare.signbit,
     # in-place updates (ops/inplace.py); refused on leaves that require grad outside no_grad
     "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
     "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,

@@ -25,6 +25,9 @@ from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from .flatten import Flatten, PixelShuffle, PixelUnshuffle, Unflatten
 from .fold import Fold, Unfold
 from .linear import Identity, Linear
+from .layers_more import (AlphaDropout, Bilinear, ChannelShuffle, EmbeddingBag,
+                          FeatureAlphaDropout, LocalResponseNorm, LPPool1d, LPPool2d,
+                          UpsamplingBilinear2d, UpsamplingNearest2d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, FocalTverskyLoss,
                    HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss, TverskyLoss)
 from .activation import (CELU, GLU, RReLU, SELU, Hardshrink, Softmax2d, Softmin, Softshrink,
@@ -77,4 +80,8 @@ __all__ = ["Module", "Parameter", "RemovableHandle", "functional", "init", "para
            "Softshrink", "RReLU", "Softmax2d", "PairwiseDistance", "CosineSimilarity",
            "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
            "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
-           "PoissonNLLLoss", "GaussianNLLLoss", "MultiMarginLoss"]
+           "PoissonNLLLoss", "GaussianNLLLoss", "MultiMarginLoss",
+           # bilinear, LRN, alpha dropout, LP pooling, channel shuffle, upsamplers, bags
+           "Bilinear", "LocalResponseNorm", "AlphaDropout", "FeatureAlphaDropout", "LPPool1d",
+           "LPPool2d", "ChannelShuffle", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+           "EmbeddingBag"]

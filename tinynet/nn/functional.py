@@ -79,6 +79,19 @@ from ..ops.batch_norm import batch_norm
 from ..ops.sync_batch_norm import sync_batch_norm
 from ..ops.dropout import dropout, dropout1d, dropout2d, dropout3d
 from ..ops.attention import scaled_dot_product_attention
+from ..ops.layers_more import (
+    alpha_dropout, bilinear, channel_shuffle, embedding_bag, feature_alpha_dropout,
+    local_response_norm, lp_pool1d, lp_pool2d
+)
+
+from ..ops.math import addbmm, addmv, addr, cross, gcd, kron, lcm, tensordot
+from ..ops.reduce import (
+    corrcoef, cov, cummax, cummin, diff, logcumsumexp, nanmean, nansum, trapezoid, trapz
+)
+from ..ops.compare import heaviside, isin, signbit
+from ..ops.sorting import histc
+from ..ops.vector_norm import renorm
+from ..ops.shape import block_diag, cartesian_prod, combinations, fliplr, flipud, rot90
 
 # Every name imported above (the same objects as ``tinynet.ops.<name>``).
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -35,3 +35,4 @@ from .batch_norm import *  # noqa: F401,F403
 from .sync_batch_norm import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
+from .layers_more import *  # noqa: F401,F403

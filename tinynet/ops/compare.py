@@ -15,7 +15,7 @@ __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less
            "not_equal", "equal", "allclose", "isclose", "isnan", "isinf", "isfinite",
            "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
            "bitwise_or", "bitwise_xor", "bitwise_not", "nonzero", "count_nonzero",
-           "argwhere"]
+           "argwhere", "heaviside", "isin", "signbit"]
 
 
 def _raw(x):
@@ -175,3 +175,43 @@ def argwhere(input):
     """The indices of the nonzero elements, an (n, ndim) int64 tensor (``nonzero(x)``)."""
     return nonzero(input)
 
+
+
+# ---------------------------------------------------------------------------
+# Tests of values: heaviside, isin, signbit (no gradient either)
+# ---------------------------------------------------------------------------
+
+def heaviside(input, values):
+    """The step function: 0 where input < 0, ``values`` where input == 0, 1 where input > 0
+    (NaN gives 0, as in PyTorch).  ``input`` and ``values`` must have the same dtype;
+    shapes broadcast."""
+    x, v = as_tensor(input), as_tensor(values)
+    if x.dtype != v.dtype:
+        raise TypeError(f"heaviside: input and values must have the same dtype, got {x.dtype} "
+                        f"and {v.dtype}")
+    a, b = x.data, v.data
+    _broadcast_shapes("heaviside", a, b)
+    xp = backend.get_array_module(a, b)
+    return Tensor._from_array(xp.where(a == 0, b, (a > 0).astype(a.dtype)))
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """True where an element of ``elements`` is in ``test_elements`` (False with
+    ``invert=True``); a bool tensor of ``elements``' shape.  Either may be a number."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin: elements or test_elements must be a Tensor")
+    a, b = _raw(as_tensor(elements)), _raw(as_tensor(test_elements))
+    xp = backend.get_array_module(a, b)
+    return Tensor._from_array(xp.asarray(xp.isin(a, b, assume_unique=assume_unique,
+                                                 invert=invert)))
+
+
+def signbit(input):
+    """True where the sign bit is set: negative numbers, -0.0 and -NaN; False for bools."""
+    a = _raw(as_tensor(input))
+    xp = backend.get_array_module(a)
+    if a.dtype.kind in "bu":
+        return Tensor._from_array(xp.zeros(a.shape, dtype=bool))
+    if a.dtype.kind == "i":
+        return Tensor._from_array(a < 0)
+    return Tensor._from_array(xp.signbit(a))

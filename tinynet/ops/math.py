@@ -28,7 +28,7 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "clip", "clamp_min", "clamp_max", "maximum", "minimum", "where",
            "masked_fill", "lerp", "addcmul", "addcdiv", "matmul", "mm", "bmm", "dot",
            "mv", "outer", "erf", "atan2", "arctan2", "nan_to_num", "fmod", "addmm",
-           "baddbmm"]
+           "baddbmm", "addmv", "addr", "addbmm", "tensordot", "kron", "cross", "gcd", "lcm"]
 
 
 def sum_to(grad, shape):
@@ -969,3 +969,140 @@ def _scaled_sum(input, product, beta, alpha):
         return add(scaled, Tensor._from_array(zeros))          # broadcast to input's shape
     return add(mul(input, beta), scaled)
 
+
+
+# ---------------------------------------------------------------------------
+# More products (compositions of matmul, mul and the shape methods; gradients are theirs)
+# ---------------------------------------------------------------------------
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat @ vec)``: mat (n, m), vec (m,), input broadcast to (n,)."""
+    return _scaled_sum(input, mv(mat, vec), beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    """``beta * input + alpha * outer(vec1, vec2)``: vec1 (n,), vec2 (m,), input broadcast
+    to (n, m)."""
+    vec1, vec2 = as_tensor(vec1), as_tensor(vec2)
+    if vec1.ndim != 1 or vec2.ndim != 1:
+        raise ValueError(f"addr: vec1 and vec2 must be 1-D, got shapes {tuple(vec1.shape)} "
+                         f"and {tuple(vec2.shape)}")
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``: batch1 (B, n, k), batch2
+    (B, k, m), input broadcast to (n, m); the batch of products is summed, not kept."""
+    return _scaled_sum(input, bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def tensordot(a, b, dims=2):
+    """Sum of products over pairs of dims: ``dims=k`` pairs the last k dims of ``a`` with the
+    first k of ``b``; ``dims=([1, 0], [0, 2])`` names the pairs.  The result has a's free
+    dims then b's: a (2, 3, 4), b (3, 4, 5), dims=2 -> (2, 5), c[i, l] = sum_jk a[i, j, k]
+    b[j, k, l].  Done as one matmul of the permuted, flattened operands (so its gradient).
+    """
+    a, b = as_tensor(a), as_tensor(b)
+    if a.dtype != b.dtype:
+        raise TypeError(f"tensordot: both inputs should have the same dtype, got {a.dtype} "
+                        f"and {b.dtype}")
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, (int, np.integer)):
+        if dims < 0:
+            raise ValueError(f"tensordot: expects dims >= 0, but got dims={dims}")
+        if dims > a.ndim or dims > b.ndim:
+            raise ValueError(f"tensordot: dims={dims} is more than the dims of the inputs "
+                             f"(shapes {tuple(a.shape)} and {tuple(b.shape)})")
+        dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        if len(dims) != 2:
+            raise ValueError(f"tensordot: dims must be an int or a pair of lists, got {dims!r}")
+        dims_a, dims_b = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
+        if len(dims_a) != len(dims_b):
+            raise ValueError(f"tensordot: both dimension lists should have the same length, "
+                             f"got {dims_a} and {dims_b}")
+    wrapped_a = [_wrap(d, a.ndim) for d in dims_a]
+    wrapped_b = [_wrap(d, b.ndim) for d in dims_b]
+    for da, db, ia, ib in zip(dims_a, dims_b, wrapped_a, wrapped_b):
+        if a.shape[ia] != b.shape[ib]:
+            raise ValueError(f"tensordot: contracted dimensions need to match, but first has "
+                             f"size {a.shape[ia]} in dim {da} and second has size "
+                             f"{b.shape[ib]} in dim {db}")
+    free_a = [d for d in range(a.ndim) if d not in wrapped_a]
+    free_b = [d for d in range(b.ndim) if d not in wrapped_b]
+    k = int(np.prod([a.shape[d] for d in wrapped_a]))
+    out_shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
+    m = int(np.prod([a.shape[d] for d in free_a]))
+    n = int(np.prod([b.shape[d] for d in free_b]))
+    a2 = a.permute(*(free_a + wrapped_a)).reshape(m, k)
+    b2 = b.permute(*(wrapped_b + free_b)).reshape(k, n)
+    return matmul(a2, b2).reshape(out_shape)
+
+
+def _wrap(dim, ndim):
+    if not -ndim <= dim < max(ndim, 1):
+        raise IndexError(f"tensordot: dimension {dim} is out of range for a tensor with {ndim} "
+                         f"dims")
+    return dim % ndim
+
+
+def kron(input, other):
+    """Kronecker product: every element a[i] of ``input`` times the whole ``other``, as
+    blocks.  Shapes (a_0, ..., a_n) and (b_0, ..., b_n) (the shorter padded with leading 1s)
+    give (a_0 b_0, ..., a_n b_n), with out[i * b + j] = input[i] * other[j] per dim.  Done
+    as a broadcast product of input (a_0, 1, a_1, 1, ...) and other (1, b_0, 1, b_1, ...)."""
+    a, b = as_tensor(input), as_tensor(other)
+    n = max(a.ndim, b.ndim)
+    sa = (1,) * (n - a.ndim) + tuple(a.shape)
+    sb = (1,) * (n - b.ndim) + tuple(b.shape)
+    a2 = a.reshape(tuple(s for size in sa for s in (size, 1)))
+    b2 = b.reshape(tuple(s for size in sb for s in (1, size)))
+    return mul(a2, b2).reshape(tuple(x * y for x, y in zip(sa, sb)))
+
+
+def cross(input, other, dim=None):
+    """The cross product of 3-vectors along ``dim``: c_i = a_{i+1} b_{i+2} - a_{i+2} b_{i+1}
+    (indices mod 3), done with rolls of the inputs.  Both inputs have the same number of
+    dims, size 3 along ``dim``; the other dims broadcast.  ``dim=None`` is PyTorch's old
+    default, the first dim of size 3 (``linalg.cross``'s default is -1)."""
+    a, b = as_tensor(input), as_tensor(other)
+    if dim is None:
+        dim = next((i for i, n in enumerate(a.shape) if n == 3), None)
+        if dim is None:
+            raise ValueError(f"cross: no dimension of size 3 in input of shape "
+                             f"{tuple(a.shape)}; pass dim")
+    return _cross("cross", a, b, dim)
+
+
+def _cross(name, a, b, dim):
+    if a.ndim != b.ndim:
+        raise ValueError(f"{name}: inputs must have the same number of dimensions, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if not -max(a.ndim, 1) <= dim < max(a.ndim, 1) or a.ndim == 0:
+        raise IndexError(f"{name}: dim {dim} is out of range for tensors with {a.ndim} dims")
+    if a.shape[dim] != 3 or b.shape[dim] != 3:
+        raise ValueError(f"{name}: inputs dimension {dim} must have length 3, got "
+                         f"{a.shape[dim]} and {b.shape[dim]}")
+    return sub(mul(a.roll(-1, dim), b.roll(-2, dim)), mul(a.roll(-2, dim), b.roll(-1, dim)))
+
+
+def _integer_elementwise(name, ufunc_name, input, other):
+    (a, b), dtype = _promoted(input, other)
+    for t in (a, b):
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"{name}: only integer tensors, got dtype {t.dtype}")
+    _broadcast_shapes(name, a.data, b.data)
+    xp = backend.get_array_module(a.data, b.data)
+    return Tensor._from_array(getattr(xp, ufunc_name)(a.data.astype(dtype, copy=False),
+                                                      b.data.astype(dtype, copy=False)))
+
+
+def gcd(input, other):
+    """The greatest common divisor, elementwise, of integer tensors (>= 0; gcd(0, 0) = 0)."""
+    return _integer_elementwise("gcd", "gcd", input, other)
+
+
+def lcm(input, other):
+    """The least common multiple, elementwise, of integer tensors (>= 0; 0 if either is 0)."""
+    return _integer_elementwise("lcm", "lcm", input, other)

@@ -25,14 +25,22 @@ import numpy as np
 from .. import backend
 from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, Tensor, as_tensor
-from .math import maximum, minimum, sqrt
+from ..dtypes import get_default_dtype
+from .compare import ne
+from .math import add, clamp, div, matmul, maximum, minimum, mul, sqrt, sub, where
+from .shape import cat, gather, narrow
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
-           "logsumexp", "all", "any", "cumsum", "cumprod", "var_mean", "std_mean"]
+           "logsumexp", "all", "any", "cumsum", "cumprod", "var_mean", "std_mean",
+           "cummax", "cummin", "logcumsumexp", "nansum", "nanmean", "diff", "trapezoid", "trapz",
+           "cov", "corrcoef"]
 
 #: What ``max(x, dim)`` and ``min(x, dim)`` return, like ``torch.return_types.max``.
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
+#: What ``cummax(x, dim)`` and ``cummin(x, dim)`` return, like ``torch.return_types.cummax``.
+CummaxResult = namedtuple("cummax", ["values", "indices"])
+CumminResult = namedtuple("cummin", ["values", "indices"])
 
 
 # ---------------------------------------------------------------------------
@@ -521,3 +529,255 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return (std(input, dim, unbiased, keepdim, correction=correction),
             mean(input, dims, keepdim=keepdim))
 
+
+
+# ---------------------------------------------------------------------------
+# Running extremes, logcumsumexp, NaN-ignoring sums, differences, integrals, covariance
+# ---------------------------------------------------------------------------
+
+def _accumulate(ufunc, a, axis, xp):
+    """``ufunc.accumulate(a, axis)``: NumPy's in one call; CuPy has ``accumulate`` for only a
+    few ufuncs, so there it is one elementwise step per position along ``axis``."""
+    if xp is np:
+        return ufunc.accumulate(a, axis=axis)
+    out = a.copy()
+    for i in range(1, a.shape[axis]):
+        here = (slice(None),) * axis + (i,)
+        before = (slice(None),) * axis + (i - 1,)
+        out[here] = ufunc(out[before], a[here])
+    return out
+
+
+def _cumulative_extreme(name, input, dim):
+    """(values, indices) of the running max/min along ``dim``; a tie moves the index to the
+    later element and a NaN is the extreme from where it appears (PyTorch's rules).  The
+    indices are found on the array; the values are gathered there, so their gradient goes
+    to the chosen element."""
+    x = as_tensor(input)
+    dim = _normalize_dims(dim, x.ndim, name)[0]
+    x1 = x.reshape(1) if x.ndim == 0 else x
+    a = x1.data
+    xp = backend.get_array_module(a)
+    better = xp.maximum if name == "cummax" else xp.minimum
+    running = _accumulate(better, a, dim, xp)
+    # Position i is the running extreme's (latest) home if x_i equals the extreme so far,
+    # or is NaN; the index at j is the latest such i <= j.
+    hits = (a == running) | (a != a)
+    positions = xp.arange(a.shape[dim]).reshape([-1 if i == dim else 1 for i in range(a.ndim)])
+    index = _accumulate(xp.maximum, xp.where(hits, positions, 0), dim, xp).astype(np.int64)
+    values = gather(x1, dim, Tensor._from_array(index))
+    indices = Tensor._from_array(index)
+    if x.ndim == 0:
+        values, indices = values.reshape(()), indices.reshape(())
+    return (CummaxResult if name == "cummax" else CumminResult)(values, indices)
+
+
+def cummax(input, dim):
+    """Running maximum along ``dim``: ``(values, indices)``, values[j] = max(x[..j]) and
+    indices[j] (int64) where it is; ties take the later index, NaN propagates.  The
+    gradient of ``values`` goes to the element at ``indices``."""
+    return _cumulative_extreme("cummax", input, dim)
+
+
+def cummin(input, dim):
+    """Running minimum along ``dim``: ``(values, indices)``, as ``cummax``."""
+    return _cumulative_extreme("cummin", input, dim)
+
+
+def _log_cumsum_exp(x, axis, xp):
+    """log(cumsum(exp(x))) along ``axis``.  NumPy's ``logaddexp.accumulate`` adds one term
+    at a time in log space, exact for any range of values; elsewhere the row maximum is
+    subtracted first (no overflow, but terms far below the maximum can underflow)."""
+    if xp is np:
+        return np.logaddexp.accumulate(x, axis=axis)
+    m = x.max(axis=axis, keepdims=True) if x.size else xp.zeros(())
+    m = xp.where(xp.isfinite(m), m, 0)
+    return xp.log(xp.cumsum(xp.exp(x - m), axis=axis)) + m
+
+
+class LogCumSumExp(Function):
+    """``y_j = log(sum_{i <= j} exp(x_i))`` along ``dim``.
+
+    dx_i = sum_{j >= i} dy_j exp(x_i - y_j).  Each exp(x_i - y_j) <= 1, but summed
+    directly the terms exp(-y_j) may overflow; so, as PyTorch, the positive and negative
+    parts of dy are summed in log space from the end: dx_i = exp(x_i + S+_i) - exp(x_i +
+    S-_i), S+-_i = log(sum_{j >= i} max(+-dy_j, 0) exp(-y_j)).
+    """
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        if x.dtype.kind != "f":
+            raise TypeError(f"logcumsumexp: only floating-point tensors, got dtype {x.dtype}")
+        xp = backend.get_array_module(x)
+        self.dim = _normalize_dims(self.dim, x.ndim, "logcumsumexp")[0]
+        x1 = x.reshape(1) if x.ndim == 0 else x
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            y = _log_cumsum_exp(x1, self.dim, xp).reshape(x.shape)
+        if self.needs_input_grad[0]:
+            self.x, self.y = x1, y.reshape(x1.shape)
+        return y
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        shape, dim = gy.shape, self.dim
+        gy = gy.reshape(self.x.shape)
+
+        def from_the_end(a):
+            return xp.flip(_log_cumsum_exp(xp.flip(a, dim), dim, xp), dim)
+
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            positive = from_the_end(xp.log(xp.maximum(gy, 0)) - self.y)
+            negative = from_the_end(xp.log(xp.maximum(-gy, 0)) - self.y)
+            gx = xp.exp(self.x + positive) - xp.exp(self.x + negative)
+        return gx.reshape(shape).astype(gy.dtype, copy=False)
+
+
+def logcumsumexp(input, dim):
+    """``log(cumsum(exp(input), dim))`` without overflow (``torch.logcumsumexp``); floats."""
+    return LogCumSumExp(dim)(input)
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """``sum`` with NaN counted as zero (their gradient is 0); integers sum as int64."""
+    x = as_tensor(input)
+    if x.dtype.kind == "f":
+        x = where(x != x, 0, x)
+    return sum(x, dim, keepdim, dtype=dtype)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """The mean of the non-NaN elements over ``dim``: nansum / (number of non-NaNs); NaN
+    where all are NaN.  Floating-point tensors only, as in PyTorch."""
+    x = as_tensor(input)
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.dtype.kind != "f":
+        raise TypeError(f"nanmean: expected input to have a floating-point dtype but got "
+                        f"{x.dtype}")
+    present = Tensor._from_array(x.data == x.data)
+    return div(nansum(x, dim, keepdim), sum(present, dim, keepdim))
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The ``n``-th forward difference along ``dim``: out[i] = x[i + 1] - x[i], repeated n
+    times, so the size along dim shrinks by n (to 0 at least).  ``prepend``/``append``
+    tensors are concatenated to the input along dim first.  Bools give x[i + 1] != x[i]."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise ValueError("diff: expects input to be at least one-dimensional")
+    if n < 0:
+        raise ValueError(f"diff: order n must be non-negative but got {n}")
+    dim = _normalize_dims(dim, x.ndim, "diff")[0]
+    parts = [as_tensor(t) for t in (prepend, x, append) if t is not None]
+    for t in parts:
+        if t.ndim != x.ndim:
+            raise ValueError(f"diff: expects prepend or append to be the same dimension as "
+                             f"input ({x.ndim}), got shape {tuple(t.shape)}")
+    if len(parts) > 1:
+        x = cat(parts, dim)
+    for _ in range(n):
+        size = x.shape[dim]
+        if size == 0:
+            break
+        later, earlier = narrow(x, dim, 1, size - 1), narrow(x, dim, 0, size - 1)
+        x = ne(later, earlier) if x.dtype == np.bool_ else sub(later, earlier)
+    return x
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """The trapezoidal rule along ``dim``: sum_i (x[i + 1] - x[i]) (y[i] + y[i + 1]) / 2,
+    with sample points ``x`` (1-D, or y's shape) or an even spacing ``dx`` (1 by default).
+    A dim of size 0 or 1 gives zeros; integer y gives the default float dtype."""
+    y = as_tensor(y)
+    if x is not None and dx is not None:
+        raise TypeError("trapezoid: pass x or dx, not both")
+    dim = _normalize_dims(dim, y.ndim, "trapezoid")[0]
+    if y.shape[dim] == 0:           # zeros, outside the graph (as PyTorch)
+        xp = backend.get_array_module(y.data)
+        shape = y.shape[:dim] + y.shape[dim + 1:]
+        dtype = y.dtype if y.dtype.kind == "f" else get_default_dtype()
+        return Tensor._from_array(xp.zeros(shape, dtype=dtype))
+    count = y.shape[dim] - 1
+    pairs = add(narrow(y, dim, 1, count), narrow(y, dim, 0, count))
+    if x is None:
+        return div(mul(sum(pairs, dim), 1 if dx is None else dx), 2)
+    x = as_tensor(x)
+    if x.ndim == 1:
+        if x.shape[0] != y.shape[dim]:
+            raise ValueError(f"trapezoid: there must be one x value for each sample point: "
+                             f"x has {x.shape[0]}, y has {y.shape[dim]} along dim {dim}")
+        spacing = diff(x).reshape([-1 if i == dim else 1 for i in range(y.ndim)])
+    else:
+        spacing = diff(x, dim=dim)
+    return div(sum(mul(spacing, pairs), dim), 2)
+
+
+def trapz(y, x=None, *, dx=None, dim=-1):
+    """The old name of ``trapezoid``."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    """The covariance matrix of the variables in the rows of ``input`` (vars, observations);
+    a 1-D input is one variable (a 0-d result).  With weights w (``fweights``: integer
+    repeat counts; ``aweights``: float importances; both multiply), mean = sum(x w) / sum(w)
+    and cov = (x - mean) w (x - mean)^T / (sum(w) - correction * sum(w aweights) / sum(w))
+    (without aweights: sum(w) - correction; unweighted: N - correction).  A divisor <= 0
+    is 0 (inf/NaN results, as in PyTorch)."""
+    x = as_tensor(input)
+    if x.ndim > 2:
+        raise ValueError(f"cov: expected input to have two or fewer dimensions but got an "
+                         f"input with {x.ndim} dimensions")
+    x = x.reshape(1, -1) if x.ndim < 2 else x
+    if x.dtype.kind != "f":
+        x = x.to(get_default_dtype())
+    observations = x.shape[1]
+    weights = None
+    for name, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is None:
+            continue
+        w = as_tensor(w)
+        if w.ndim > 1 or (w.ndim == 1 and w.shape[0] != observations):
+            raise ValueError(f"cov: expected {name} to be a 1-D tensor of {observations} "
+                             f"values (one per observation), got shape {tuple(w.shape)}")
+        if name == "fweights" and w.dtype.kind not in "iu":
+            raise TypeError(f"cov: expected fweights to have an integral dtype, got {w.dtype}")
+        if name == "aweights" and w.dtype.kind != "f":
+            raise TypeError(f"cov: expected aweights to have a floating-point dtype, got "
+                            f"{w.dtype}")
+        if bool((w.data < 0).any()):
+            raise ValueError(f"cov: {name} cannot be negative")
+        weights = w if weights is None else mul(weights, w)
+    if weights is None:
+        average = mean(x, 1, keepdim=True)
+        divisor = observations - correction
+    else:
+        total = sum(weights)
+        average = div(sum(mul(x, weights), 1, keepdim=True), total)
+        if correction == 0:
+            divisor = total
+        elif aweights is None:
+            divisor = sub(total, correction)
+        else:
+            divisor = sub(total, div(mul(sum(mul(weights, aweights)), correction), total))
+    if isinstance(divisor, Tensor):
+        divisor = divisor.clamp_min(0)
+    else:
+        divisor = builtins.max(divisor, 0)
+    centered = sub(x, average)
+    weighted = centered if weights is None else mul(centered, weights)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return div(matmul(weighted, centered.transpose(0, 1)), divisor).squeeze()
+
+
+def corrcoef(input):
+    """Pearson correlation coefficients of the variables in the rows of ``input``:
+    cov[i, j] / sqrt(cov[i, i] cov[j, j]), clipped to [-1, 1] (1-D input: a 0-d 1)."""
+    c = cov(input)
+    if c.ndim == 0:
+        return div(c, c)
+    stddev = sqrt(c.diagonal())
+    c = div(div(c, stddev.reshape(-1, 1)), stddev.reshape(1, -1))
+    return clamp(c, -1, 1)

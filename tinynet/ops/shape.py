@@ -8,6 +8,8 @@ reshape back, transpose with the inverse permutation, scatter into zeros at
 the indexed positions, concatenate the pieces, crop the padding, cast back,
 copy back to the original device.
 """
+import itertools
+
 import numpy as np
 
 from .. import backend
@@ -24,7 +26,8 @@ __all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims
            "concatenate", "stack", "pad", "tril", "triu", "clone", "contiguous",
            "astype", "to_device", "hstack", "vstack", "meshgrid", "repeat_interleave",
            "diagonal", "pixel_shuffle", "pixel_unshuffle", "take_along_dim",
-           "tensor_split"]
+           "tensor_split", "rot90", "flipud", "fliplr", "block_diag", "cartesian_prod",
+           "combinations"]
 
 
 def size_argument(sizes, name="size"):
@@ -1101,3 +1104,102 @@ def tensor_split(input, indices_or_sections, dim=0):
     return tuple(narrow(x, dim, int(start), max(int(end) - int(start), 0))
                  for start, end in zip(bounds[:-1], bounds[1:]))
 
+
+
+# ---------------------------------------------------------------------------
+# Rotations, block matrices and combinations (compositions: gradients are those ops')
+# ---------------------------------------------------------------------------
+
+def rot90(input, k=1, dims=(0, 1)):
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first dim
+    towards the second: for a matrix, k=1 turns it counter-clockwise, (n, m) -> (m, n) with
+    out[i, j] = x[j, m - 1 - i].  A flip then a transpose (k=2: two flips)."""
+    dims = list(dims)
+    if len(dims) != 2:
+        raise ValueError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"rot90: expected total dims >= 2, but got total dims = {x.ndim}")
+    d0, d1 = (_wrap_dim(d, x.ndim, "rot90") for d in dims)
+    if d0 == d1:
+        raise ValueError(f"rot90: expected rotation dims to be different, but got dim0 = "
+                         f"{dims[0]} and dim1 = {dims[1]}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(x, (d1,)), d0, d1)
+    if k == 2:
+        return flip(x, (d0, d1))
+    if k == 3:
+        return transpose(flip(x, (d0,)), d0, d1)
+    return clone(x)
+
+
+def flipud(input):
+    """Reverse the order along dim 0 (up/down; ``flip(input, 0)``), for >= 1-D tensors."""
+    x = as_tensor(input)
+    if x.ndim < 1:
+        raise ValueError("flipud: input must be >= 1-d")
+    return flip(x, 0)
+
+
+def fliplr(input):
+    """Reverse the order along dim 1 (left/right; ``flip(input, 1)``), for >= 2-D tensors."""
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"fliplr: input must be >= 2-d, got {x.ndim}-d")
+    return flip(x, 1)
+
+
+def block_diag(*tensors):
+    """The tensors as blocks along the diagonal of one matrix, zeros elsewhere: blocks
+    (r_i, c_i) give (sum r_i, sum c_i).  A 0-d tensor is a (1, 1) block, a 1-D (n,) a row
+    (1, n).  The dtype is the promotion of all; with no tensors, a (1, 0) matrix."""
+    tensors = [as_tensor(t) for t in tensors]
+    for i, t in enumerate(tensors):
+        if t.ndim > 2:
+            raise ValueError(f"block_diag: input tensors must have 2 or fewer dimensions; "
+                             f"input {i} has {t.ndim} dimensions")
+    if not tensors:
+        return Tensor._from_array(np.zeros((1, 0), dtype=np.float32))
+    dtype = result_type(*tensors)
+    blocks = [astype(t.reshape(1, -1) if t.ndim < 2 else t, dtype) for t in tensors]
+    columns = sum(b.shape[1] for b in blocks)
+    rows, left = [], 0
+    for b in blocks:
+        rows.append(pad(b, (left, columns - left - b.shape[1])))
+        left += b.shape[1]
+    return cat(rows, 0)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element from each 1-D tensor, as rows (n_1 n_2 ... n_k, k),
+    in the order of nested loops (the last tensor varies fastest); one tensor is returned
+    as it is.  The tensors must have one dtype."""
+    tensors = [as_tensor(t) for t in tensors]
+    for t in tensors:
+        if t.ndim != 1:
+            raise ValueError(f"cartesian_prod: expects 1-D tensors, got shape {tuple(t.shape)}")
+        if t.dtype != tensors[0].dtype:
+            raise TypeError(f"cartesian_prod: expects all tensors to have the same dtype, got "
+                            f"{tensors[0].dtype} and {t.dtype}")
+    if len(tensors) == 1:
+        return tensors[0]
+    return stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], 1)
+
+
+def combinations(input, r=2, with_replacement=False):
+    """The length-``r`` subsequences of the 1-D ``input`` (itertools.combinations, or
+    combinations_with_replacement), as rows (count, r) in lexicographic order of positions;
+    r = 0 gives an empty 1-D tensor.  A gather, so gradients sum over the copies."""
+    x = as_tensor(input)
+    if x.ndim != 1:
+        raise ValueError(f"combinations: expects a 1-D vector, but got shape {tuple(x.shape)}")
+    if r < 0:
+        raise ValueError(f"combinations: expects a non-negative r, but got r={r}")
+    if r == 0:
+        return getitem(x, slice(0, 0))
+    choose = itertools.combinations_with_replacement if with_replacement else \
+        itertools.combinations
+    index = np.array(list(choose(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    xp = backend.get_array_module(x.data)
+    return getitem(x, Tensor._from_array(xp.asarray(index)))

@@ -16,7 +16,7 @@ from .math import add, mul, sub, where
 from .shape import gather, narrow, select
 
 __all__ = ["sort", "argsort", "topk", "unique", "bincount", "median", "kthvalue", "quantile",
-           "searchsorted", "bucketize"]
+           "searchsorted", "bucketize", "histc"]
 
 #: What ``sort`` and ``topk`` return, like ``torch.return_types.sort``.
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -211,3 +211,29 @@ def bucketize(input, boundaries, *, out_int32=False, right=False):
     the arguments the other way round; ``right=True``: a value on a boundary goes up)."""
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
 
+
+
+def histc(input, bins=100, min=0, max=0):
+    """Histogram of a float tensor: ``bins`` equal-width bins over [min, max] (the data's
+    range when min == max; widened by 1 each way if that is one value); element x goes to
+    bin floor((x - min) bins / (max - min)), x == max to the last; elements outside the
+    range are left out.  A (bins,) tensor of counts in the input's dtype; no gradient."""
+    a = as_tensor(input).data
+    xp = backend.get_array_module(a)
+    if a.dtype.kind != "f":
+        raise TypeError(f"histc: only floating-point tensors, got dtype {a.dtype}")
+    if bins <= 0:
+        raise ValueError(f"histc: bins must be > 0, but got {bins}")
+    low, high = float(min), float(max)
+    if low == high and a.size:
+        low, high = float(a.min()), float(a.max())
+    if low == high:
+        low, high = low - 1, high + 1
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"histc: range of [{low}, {high}] is not finite")
+    if not low < high:
+        raise ValueError(f"histc: max must be larger than min, got min={min}, max={max}")
+    low, high = np.array(low, a.dtype), np.array(high, a.dtype)     # as PyTorch: in x's dtype
+    a = a[(a >= low) & (a <= high)]
+    position = xp.minimum(xp.floor((a - low) * bins / (high - low)).astype(np.int64), bins - 1)
+    return Tensor._from_array(xp.bincount(position, minlength=bins).astype(a.dtype))

@@ -23,12 +23,13 @@ import numpy as np
 
 from .. import backend
 from ..amp.autocast_mode import autocast_op
-from ..autograd import Function, as_tensor
-from .math import _broadcast_shapes, add, clamp_min, div, mul, sub
+from ..autograd import Function, _wrap_dim, as_tensor
+from .math import _broadcast_shapes, add, clamp_min, div, mul, sub, where
 from .shape import broadcast_to, index_select
 from .reduce import _drop_dims, _expand_back, _normalize_dims, dims_argument, sum
 
-__all__ = ["norm", "normalize", "cosine_similarity", "cdist", "pairwise_distance", "pdist"]
+__all__ = ["norm", "normalize", "cosine_similarity", "cdist", "pairwise_distance", "pdist",
+           "renorm"]
 
 
 def _order(p):
@@ -186,3 +187,19 @@ def pdist(input, p=2):
     first = index_select(x, 0, rows.astype(np.int64))
     second = index_select(x, 0, cols.astype(np.int64))
     return norm(sub(first, second), p, dim=-1)
+
+
+def renorm(input, p, dim, maxnorm):
+    """Each slice ``input.select(dim, i)`` whose p-norm exceeds ``maxnorm`` scaled down to
+    norm ``maxnorm`` (by maxnorm / (norm + 1e-7), PyTorch's factor); the others unchanged.
+    The norm is part of the graph, so the gradient includes its derivative, as PyTorch's."""
+    x = as_tensor(input)
+    if p <= 0:
+        raise ValueError(f"renorm: non-positive norm p={p} is not supported")
+    if maxnorm < 0:
+        raise ValueError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    if x.ndim < 2:
+        raise ValueError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
+    dim = _wrap_dim(dim, x.ndim, "renorm")
+    norms = norm(x, p, tuple(d for d in range(x.ndim) if d != dim), keepdim=True)
+    return mul(x, where(norms > maxnorm, div(maxnorm, add(norms, 1e-7)), 1.0))

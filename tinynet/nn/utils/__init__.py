@@ -2,6 +2,7 @@
 parameters as one flat vector (``parameters_to_vector``, ``vector_to_parameters``).
 Submodule ``rnn``: padding and packing batches of sequences (``pad_sequence``, ...)."""
 from . import rnn
+from . import parametrizations, parametrize
 from .weight_norms import remove_spectral_norm, remove_weight_norm, spectral_norm, weight_norm
 from ...autograd import as_tensor, no_grad
 from ...ops.shape import cat
