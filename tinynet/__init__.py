@@ -39,7 +39,7 @@ from . import distributed  # mpi4py is imported only by init_process_group
 from . import utils
 from . import random
 from . import distributions
-from .backend import gpu_available
+from .backend import compile, get_num_threads, gpu_available, set_num_threads  # noqa: A004
 from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,
                      seed, set_rng_state)
 from .device import device

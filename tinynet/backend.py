@@ -251,3 +251,29 @@ def get_rng():
 
 _rng = np.random.default_rng(DEFAULT_SEED)
 _seed = None   # the last manual_seed, applied to CuPy's generator when CuPy is first imported
+
+
+_num_threads = None
+
+
+def get_num_threads():
+    """The threads CPU ops may use (``torch.get_num_threads``): the last
+    ``set_num_threads``, else the CPU count."""
+    return _num_threads or os.cpu_count() or 1
+
+
+def set_num_threads(count):
+    """Record the thread count for ``get_num_threads`` (NumPy's BLAS sets its own at start,
+    so this does not resize it)."""
+    global _num_threads
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"set_num_threads: expected a positive integer, got {count!r}")
+    _num_threads = count
+
+
+def compile(model=None, **options):
+    """``torch.compile``: tinynet has no compiler, so the model or function is returned
+    unchanged; ``@tn.compile(mode=...)`` is a decorator that does the same."""
+    if model is None:
+        return lambda function: function
+    return model

@@ -34,8 +34,8 @@ from . import backend
 
 __all__ = ["float16", "float32", "float64", "half", "float", "double",
            "uint8", "int8", "int16", "int32", "int64", "short", "int", "long", "bool",
-           "get_default_dtype", "is_floating_point", "is_scalar", "promote_types", "result_type",
-           "dtype"]
+           "get_default_dtype", "is_floating_point", "can_cast", "is_scalar", "promote_types",
+           "result_type", "dtype"]
 
 float16 = half = np.float16
 float32 = float = np.float32
@@ -134,3 +134,9 @@ def result_type(*operands):
                             "Tensor, an array or a Python number")
         tiers[tier] = dtype if tiers[tier] is None else promote_types(tiers[tier], dtype)
     return _combine(tiers[0], _combine(tiers[1], tiers[2]))
+
+
+def can_cast(from_, to):
+    """True if PyTorch's casting rules allow an in-place op to store ``from_`` values in
+    ``to`` (``torch.can_cast``): no float to integer, no number to bool."""
+    return _category(from_) <= _category(to)

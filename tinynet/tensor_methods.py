@@ -182,6 +182,123 @@ def _transposed(self):
     return shape.transpose(self)
 
 
+def _matrix_transposed(self):
+    """``x.mT`` (and ``x.mH``: tinynet has no complex dtypes): the last two dims swapped."""
+    if self.ndim < 2:
+        raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. "
+                           f"Got {self.ndim}-D tensor.")
+    return shape.transpose(self, -2, -1)
+
+
+def _hermitian(self):
+    """``x.H``: the (conjugate) transpose of a matrix; a 0-d tensor is itself."""
+    if self.ndim not in (0, 2):
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got "
+                           f"{self.ndim}-D tensor.")
+    return self if self.ndim == 0 else shape.transpose(self, 0, 1)
+
+
+def _unfold(self, dimension, size, step):
+    """``x.unfold(dim, size, step)``: every window of ``size`` elements along ``dim``, ``step``
+    apart, as a new last dim (an ``index_select`` of the windows' positions, so gradients
+    add up over overlaps).  Not ``F.unfold``, which is im2col."""
+    from .autograd import _wrap_dim
+    dim = _wrap_dim(dimension, max(self.ndim, 1), "unfold")
+    length = self.shape[dim] if self.ndim else 1
+    if size < 0 or size > length:
+        raise RuntimeError(f"unfold: maximum size for tensor at dimension {dim} is {length} "
+                           f"but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    x = self if self.ndim else shape.reshape(self, 1)
+    count = (length - size) // step + 1
+    xp = backend.get_array_module(x.data)
+    starts = np.arange(count)[:, None] * step + np.arange(size)[None, :]
+    picked = shape.index_select(x, dim, Tensor._from_array(xp.asarray(starts.reshape(-1))))
+    windows = shape.reshape(picked, x.shape[:dim] + (count, size) + x.shape[dim + 1:])
+    if not self.ndim:
+        return shape.reshape(windows, (1, size))[0]
+    return shape.movedim(windows, dim + 1, -1)
+
+
+def _stride(self, dim=None):
+    """Elements to step in memory per index along each dim (the array's strides)."""
+    strides = tuple(s // self.data.itemsize for s in self.data.strides)
+    return strides if dim is None else strides[dim]
+
+
+def _data_ptr(self):
+    """The address of the first element (NumPy's ``ctypes.data``, CuPy's ``data.ptr``)."""
+    return self.data.data.ptr if self.device != "cpu" else self.data.ctypes.data
+
+
+def _nbytes(self):
+    """Bytes the elements take: ``numel() * element_size()``."""
+    return self.data.size * self.data.itemsize
+
+
+def _itemsize(self):
+    """Bytes per element (``element_size()``)."""
+    return self.data.itemsize
+
+
+def _is_cpu(self):
+    """True for a tensor on the CPU."""
+    return self.device == "cpu"
+
+
+def _get_device(self):
+    """-1 on the CPU, else the GPU index (0: tinynet uses one GPU)."""
+    return -1 if self.device == "cpu" else 0
+
+
+def _is_signed(self):
+    """True for dtypes that hold negative numbers (floats and signed ints)."""
+    return self.dtype.kind in "fi"
+
+
+def _is_nonzero(self):
+    """The truth of a one-element tensor (an error for any other number of elements)."""
+    if self.numel() != 1:
+        raise RuntimeError(f"is_nonzero: Boolean value of Tensor with {self.numel()} elements "
+                           "is ambiguous (it needs exactly one)")
+    return bool(self.data.reshape(-1)[0])
+
+
+def _is_same_size(self, other):
+    """True when ``other`` has this tensor's shape."""
+    return tuple(self.shape) == tuple(other.shape)
+
+
+def _identity(self, *args, **kwargs):
+    """This tensor itself (there is no pinned or shared memory to set up in tinynet)."""
+    return self
+
+
+def _false(self):
+    """False: tinynet does not pin memory."""
+    return False
+
+
+def _apply_(self, callable):
+    """Replace every element ``v`` by ``callable(v)`` in place (slow: a Python call each; CPU
+    only, as in PyTorch)."""
+    return _map_(self, self, lambda value, _: callable(value), "apply_")
+
+
+def _map_(self, tensor, callable, name="map_"):
+    """Replace every element ``v`` by ``callable(v, w)``, ``w`` the matching element of
+    ``tensor`` (broadcast to this shape), in place; CPU only."""
+    if self.device != "cpu":
+        raise TypeError(f"{name} is only implemented on CPU tensors")
+    inplace.check_in_place(self, name)
+    other = np.broadcast_to(tensor.data, self.shape)
+    values = [callable(v.item(), w.item())
+              for v, w in zip(self.data.reshape(-1), other.reshape(-1))]
+    self.data[...] = np.asarray(values, dtype=self.dtype).reshape(self.shape)
+    return self
+
+
 # ---------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------
@@ -282,6 +399,25 @@ METHODS = {
     "scatter_add_": inplace.scatter_add_, "copy_": inplace.copy_, "fill_": inplace.fill_,
     "zero_": inplace.zero_, "uniform_": inplace.uniform_, "normal_": inplace.normal_,
     "bernoulli_": inplace.bernoulli_,
+    # more elementwise math (ops/math.py) and index updates (ops/shape.py)
+    "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan,
+    "sinh": math.sinh, "cosh": math.cosh, "asinh": math.asinh, "acosh": math.acosh,
+    "atanh": math.atanh, "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan,
+    "arcsinh": math.asinh, "arccosh": math.acosh, "arctanh": math.atanh,
+    "erfinv": math.erfinv, "exp2": math.exp2, "logaddexp": math.logaddexp,
+    "logaddexp2": math.logaddexp2, "hypot": math.hypot, "xlogy": math.xlogy,
+    "sinc": math.sinc, "frac": math.frac, "copysign": math.copysign,
+    "float_power": math.float_power, "logit": math.logit, "deg2rad": math.deg2rad,
+    "rad2deg": math.rad2deg, "positive": math.positive, "absolute": math.abs,
+    "fix": math.trunc, "sgn": math.sign, "baddbmm": math.baddbmm,
+    "index_add": shape.index_add, "index_copy": shape.index_copy,
+    "index_fill": shape.index_fill, "masked_scatter": shape.masked_scatter,
+    "ravel": shape.ravel, "moveaxis": shape.movedim, "unfold": _unfold,
+    # memory and device queries (adapters above)
+    "stride": _stride, "data_ptr": _data_ptr, "is_signed": _is_signed,
+    "get_device": _get_device, "is_nonzero": _is_nonzero, "is_same_size": _is_same_size,
+    "pin_memory": _identity, "share_memory_": _identity, "is_pinned": _false,
+    "apply_": _apply_, "map_": _map_,
     # dtype and device (adapters above)
     "to": _to, "cpu": _cpu, "cuda": _gpu, "gpu": _gpu, "type": _type, "type_as": _type_as,
     "astype": shape.astype, "float": _cast(np.float32, "float"),
@@ -300,12 +436,20 @@ METHODS = {
 IN_PLACE_TWINS = ("exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt",
                   "reciprocal", "square", "abs", "neg", "sign", "sin", "cos", "floor", "ceil",
                   "round", "trunc", "clamp_min", "clamp_max", "lerp", "addcmul", "addcdiv",
-                  "remainder", "floor_divide", "sigmoid", "tanh", "tril", "triu")
+                  "remainder", "floor_divide", "sigmoid", "tanh", "tril", "triu",
+                  "erf", "erfinv", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+                  "acosh", "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh",
+                  "arctanh", "atan2", "arctan2", "exp2", "logit", "frac", "fix", "sgn",
+                  "hypot", "xlogy", "copysign", "deg2rad", "rad2deg", "fmod", "nan_to_num",
+                  "absolute", "negative", "multiply", "divide", "subtract", "true_divide",
+                  "addmm", "baddbmm", "index_add", "index_copy", "index_fill",
+                  "masked_scatter", "cumsum", "cumprod")
 METHODS.update({name + "_": inplace.in_place(METHODS[name], name + "_")
                 for name in IN_PLACE_TWINS})
 
 PROPERTIES = {
-    "T": _transposed,
+    "T": _transposed, "mT": _matrix_transposed, "mH": _matrix_transposed, "H": _hermitian,
+    "nbytes": _nbytes, "itemsize": _itemsize, "is_cpu": _is_cpu,
 }
 
 

@@ -92,6 +92,12 @@ from ..ops.compare import heaviside, isin, signbit
 from ..ops.sorting import histc
 from ..ops.vector_norm import renorm
 from ..ops.shape import block_diag, cartesian_prod, combinations, fliplr, flipud, rot90
+from ..ops.math import (
+    absolute, acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctanh, asin, asinh, atan,
+    atanh, copysign, cosh, deg2rad, erfinv, exp2, fix, float_power, frac, hypot, logaddexp,
+    logaddexp2, logit, positive, rad2deg, sgn, sinc, sinh, tan, xlogy
+)
+from ..ops.shape import index_add, index_copy, index_fill, masked_scatter, moveaxis, ravel
 
 # Every name imported above (the same objects as ``tinynet.ops.<name>``).
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -306,6 +306,46 @@ class Module:
             module = child
         return module
 
+    def _member(self, target, store, kind):
+        """The parameter or buffer (``store`` names the dict) at dotted path ``target``."""
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        member = getattr(module, store).get(name)
+        if member is None:
+            raise AttributeError(f"{type(module).__name__} has no {kind} {name!r} "
+                                 f"(looking up {target!r})")
+        return member
+
+    def get_parameter(self, target):
+        """The parameter at dotted path ``target``, e.g. ``"layer4.1.conv1.weight"``."""
+        return self._member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target):
+        """The buffer at dotted path ``target``, e.g. ``"bn1.running_mean"``."""
+        return self._member(target, "_buffers", "buffer")
+
+    def set_submodule(self, target, module):
+        """Replace (or add) the submodule at dotted path ``target`` with ``module``; the
+        parent of the path must exist."""
+        if not target:
+            raise ValueError("set_submodule: cannot set the submodule without a target name")
+        parent_path, _, name = target.rpartition(".")
+        self.get_submodule(parent_path).add_module(name, module)
+
+    def share_memory(self):
+        """Return self (tinynet's DataLoader workers are threads: memory is already shared)."""
+        return self
+
+    def compile(self, *args, **kwargs):
+        """Nothing to do: tinynet has no compiler; the module runs as it is (returns None,
+        as PyTorch's ``Module.compile``, which compiles in place)."""
+        return None
+
+    def to_empty(self, *, device=None, recurse=True):
+        """Move the parameters and buffers to ``device`` (their values are kept: PyTorch
+        leaves them uninitialized).  Returns self."""
+        return self.to(device) if device is not None else self
+
     def apply(self, fn):
         """Call ``fn(module)`` on every child (recursively), then on self; return self."""
         for module in self.children():

@@ -28,7 +28,11 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "clip", "clamp_min", "clamp_max", "maximum", "minimum", "where",
            "masked_fill", "lerp", "addcmul", "addcdiv", "matmul", "mm", "bmm", "dot",
            "mv", "outer", "erf", "atan2", "arctan2", "nan_to_num", "fmod", "addmm",
-           "baddbmm", "addmv", "addr", "addbmm", "tensordot", "kron", "cross", "gcd", "lcm"]
+           "baddbmm", "addmv", "addr", "addbmm", "tensordot", "kron", "cross", "gcd", "lcm",
+           "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsin",
+           "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "erfinv", "exp2", "logaddexp",
+           "logaddexp2", "hypot", "xlogy", "sinc", "frac", "copysign", "float_power", "logit",
+           "deg2rad", "rad2deg", "positive", "absolute", "fix", "sgn"]
 
 
 def sum_to(grad, shape):
@@ -1106,3 +1110,222 @@ def gcd(input, other):
 def lcm(input, other):
     """The least common multiple, elementwise, of integer tensors (>= 0; 0 if either is 0)."""
     return _integer_elementwise("lcm", "lcm", input, other)
+
+
+# ---------------------------------------------------------------------------
+# More elementwise math: trigonometric and hyperbolic functions, erfinv, and
+# compositions of the ops above (their gradients come from those ops)
+# ---------------------------------------------------------------------------
+
+class Trig(_Unary):
+    """tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh (NumPy's names for the arcs).
+
+    Derivatives: tan' = 1 + tan^2, asin' = 1 / sqrt(1 - x^2) = -acos',
+    atan' = 1 / (1 + x^2), sinh' = cosh, cosh' = sinh, asinh' = 1 / sqrt(x^2 + 1),
+    acosh' = 1 / sqrt(x^2 - 1), atanh' = 1 / (1 - x^2).
+    """
+    to_float = True
+    NUMPY_NAMES = {"tan": "tan", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
+                   "sinh": "sinh", "cosh": "cosh", "asinh": "arcsinh", "acosh": "arccosh",
+                   "atanh": "arctanh"}
+
+    def __init__(self, name):
+        self.name = name
+
+    def compute(self, x, xp):
+        y = getattr(xp, self.NUMPY_NAMES[self.name])(x)
+        self.x, self.y = (x, y) if self.needs_input_grad[0] else (None, None)
+        return y
+
+    def backward(self, gy):
+        xp, x = backend.get_array_module(gy), self.x
+        with np.errstate(all="ignore"):
+            derivative = {
+                "tan": lambda: 1 + self.y * self.y,
+                "asin": lambda: 1 / xp.sqrt(1 - x * x),
+                "acos": lambda: -1 / xp.sqrt(1 - x * x),
+                "atan": lambda: 1 / (1 + x * x),
+                "sinh": lambda: xp.cosh(x),
+                "cosh": lambda: xp.sinh(x),
+                "asinh": lambda: 1 / xp.sqrt(x * x + 1),
+                "acosh": lambda: 1 / xp.sqrt(x * x - 1),
+                "atanh": lambda: 1 / (1 - x * x),
+            }[self.name]()
+        return gy * derivative
+
+
+def tan(input):
+    """Elementwise tangent."""
+    return Trig("tan")(input)
+
+
+def asin(input):
+    """Elementwise arcsine (nan outside [-1, 1])."""
+    return Trig("asin")(input)
+
+
+def acos(input):
+    """Elementwise arccosine (nan outside [-1, 1])."""
+    return Trig("acos")(input)
+
+
+def atan(input):
+    """Elementwise arctangent."""
+    return Trig("atan")(input)
+
+
+def sinh(input):
+    """Elementwise hyperbolic sine."""
+    return Trig("sinh")(input)
+
+
+def cosh(input):
+    """Elementwise hyperbolic cosine."""
+    return Trig("cosh")(input)
+
+
+def asinh(input):
+    """Elementwise inverse hyperbolic sine."""
+    return Trig("asinh")(input)
+
+
+def acosh(input):
+    """Elementwise inverse hyperbolic cosine (nan below 1)."""
+    return Trig("acosh")(input)
+
+
+def atanh(input):
+    """Elementwise inverse hyperbolic tangent (+-inf at +-1, nan outside)."""
+    return Trig("atanh")(input)
+
+
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
+class Erfinv(_Unary):
+    """The inverse of ``erf`` on (-1, 1); d/dx = sqrt(pi) / 2 * exp(y^2)."""
+    to_float = True
+
+    def compute(self, x, xp):
+        if xp is np:
+            from scipy.special import erfinv as scipy_erfinv
+        else:
+            from cupyx.scipy.special import erfinv as scipy_erfinv
+        y = scipy_erfinv(x).astype(x.dtype, copy=False)
+        self.y = y if self.needs_input_grad[0] else None
+        return y
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        with np.errstate(over="ignore"):
+            return gy * (np.sqrt(np.pi) / 2) * xp.exp(self.y * self.y)
+
+
+def erfinv(input):
+    """Elementwise inverse error function (``torch.erfinv``; trunc_normal_ uses it)."""
+    return Erfinv()(input)
+
+
+def _floated(input):
+    """``input`` as a Tensor of a floating dtype (an integer one becomes the default float)."""
+    x = as_tensor(input)
+    return x if x.dtype.kind == "f" else x.to(get_default_dtype())
+
+
+def _floated_pair(input, other):
+    """Both operands, promoted together, then made floating (``hypot``, ``logaddexp``, ...)."""
+    (a, b), dtype = _promoted(input, other)
+    dtype = _float_dtype(dtype)
+    return a.to(dtype), b.to(dtype)
+
+
+def exp2(input):
+    """Elementwise ``2 ** input``."""
+    return pow(2.0, _floated(input))
+
+
+def logaddexp(input, other):
+    """``log(exp(input) + exp(other))`` without overflow: ``max + log1p(exp(-|input - other|))``."""
+    a, b = _floated_pair(input, other)
+    return add(maximum(a, b), log1p(exp(neg(abs(sub(a, b))))))
+
+
+def logaddexp2(input, other):
+    """``log2(2 ** input + 2 ** other)``, computed as ``logaddexp`` in base 2."""
+    a, b = _floated_pair(input, other)
+    ln2 = float(np.log(2.0))
+    return div(logaddexp(mul(a, ln2), mul(b, ln2)), ln2)
+
+
+def hypot(input, other):
+    """Elementwise ``sqrt(input^2 + other^2)``, the length of the hypotenuse."""
+    a, b = _floated_pair(input, other)
+    return sqrt(add(square(a), square(b)))
+
+
+def xlogy(input, other):
+    """``input * log(other)``, and 0 where ``input`` is 0 (unless ``other`` is nan)."""
+    a, b = _floated_pair(input, other)
+    xp = backend.get_array_module(a.data, b.data)
+    product = mul(a, log(b))
+    zero = (a.data == 0) & ~xp.isnan(b.data)
+    return where(xp.broadcast_to(zero, product.shape), 0.0, product)
+
+
+def sinc(input):
+    """The normalized sinc, ``sin(pi x) / (pi x)``, and 1 at 0 (gradient 0 there)."""
+    x = _floated(input)
+    at_zero = x.data == 0
+    safe = where(at_zero, 1.0, x)              # keeps 0 / 0 out of the gradient too
+    scaled = mul(safe, float(np.pi))
+    return where(at_zero, 1.0, div(sin(scaled), scaled))
+
+
+def frac(input):
+    """The fractional part, ``input - trunc(input)`` (its sign is input's)."""
+    return sub(input, trunc(input))
+
+
+def copysign(input, other):
+    """``|input|`` with the sign of ``other`` (-0.0 counts as negative); always floating.
+    The gradient reaches ``input`` only."""
+    a, b = _floated_pair(input, other)
+    xp = backend.get_array_module(b.data)
+    negative_sign = xp.signbit(b.data)
+    return mul(abs(a), Tensor._from_array(xp.where(negative_sign, -1, 1).astype(a.dtype)))
+
+
+def float_power(input, exponent):
+    """``input ** exponent`` computed in float64 (``torch.float_power``)."""
+    base = as_tensor(input).to(np.float64)
+    return pow(base, exponent.to(np.float64) if isinstance(exponent, Tensor) else exponent)
+
+
+def logit(input, eps=None):
+    """``log(p / (1 - p))``, the inverse of sigmoid; with ``eps``, p is first clamped into
+    ``[eps, 1 - eps]`` (the gradient is then 0 outside that range)."""
+    p = _floated(input)
+    if eps is not None:
+        p = clamp(p, eps, 1 - eps)
+    return log(div(p, sub(1, p)))
+
+
+def deg2rad(input):
+    """Degrees to radians, elementwise."""
+    return mul(_floated(input), float(np.pi / 180))
+
+
+def rad2deg(input):
+    """Radians to degrees, elementwise."""
+    return mul(_floated(input), float(180 / np.pi))
+
+
+def positive(input):
+    """``input`` itself (``torch.positive``; refused for bool tensors, as in PyTorch)."""
+    x = as_tensor(input)
+    if x.dtype == np.bool_:
+        raise TypeError("positive: the + operator on a bool tensor is not supported")
+    return x
+
+
+absolute, fix, sgn = abs, trunc, sign

@@ -16,7 +16,7 @@ from .. import backend
 from ..amp.autocast_mode import autocast_op
 from ..autograd import Function, Tensor, _wrap_dim, as_tensor
 from ..dtypes import result_type
-from .math import sum_to, where
+from .math import masked_fill, sum_to, where
 
 __all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t", "permute",
            "movedim", "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to",
@@ -27,7 +27,8 @@ __all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims
            "astype", "to_device", "hstack", "vstack", "meshgrid", "repeat_interleave",
            "diagonal", "pixel_shuffle", "pixel_unshuffle", "take_along_dim",
            "tensor_split", "rot90", "flipud", "fliplr", "block_diag", "cartesian_prod",
-           "combinations"]
+           "combinations", "index_add", "index_copy", "index_fill",
+           "masked_scatter", "ravel", "moveaxis"]
 
 
 def size_argument(sizes, name="size"):
@@ -1203,3 +1204,81 @@ def combinations(input, r=2, with_replacement=False):
     index = np.array(list(choose(range(x.shape[0]), r)), dtype=np.int64).reshape(-1, r)
     xp = backend.get_array_module(x.data)
     return getitem(x, Tensor._from_array(xp.asarray(index)))
+
+
+# ---------------------------------------------------------------------------
+# index_add, index_copy, index_fill, masked_scatter: compositions of scatter, where and
+# indexing (their gradients come from those ops)
+# ---------------------------------------------------------------------------
+
+def _index_along(name, input, dim, index, source=None):
+    """``dim`` wrapped, and the 1-D int64 ``index`` as an array, broadcast along ``dim`` to
+    ``source``'s shape when a source is given (the index tensor ``scatter`` wants)."""
+    dim = _wrap_dim(dim, max(input.ndim, 1), name)
+    index = index if isinstance(index, Tensor) else as_tensor(index)
+    if index.dtype.kind not in "iu" or index.ndim > 1:
+        raise TypeError(f"{name}: index must be a 1-D (or 0-d) integer tensor, got dtype "
+                        f"{index.dtype} and shape {tuple(index.shape)}")
+    array = index.data.reshape(-1).astype(np.int64, copy=False)
+    if source is None:
+        return dim, array
+    if source.ndim != input.ndim or source.shape[dim] != array.shape[0] or any(
+            s != i for d, (s, i) in enumerate(zip(source.shape, input.shape)) if d != dim):
+        raise ValueError(f"{name}: source of shape {tuple(source.shape)} does not fit input "
+                         f"{tuple(input.shape)} with {array.shape[0]} indices along dim {dim}")
+    xp = backend.get_array_module(array)
+    view = [-1 if d == dim else 1 for d in range(source.ndim)]
+    return dim, Tensor._from_array(xp.broadcast_to(array.reshape(view), source.shape))
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """``input`` with ``alpha * source[..., j, ...]`` added at ``index[j]`` along ``dim``
+    (repeated indices add up), as ``torch.index_add``."""
+    input, source = as_tensor(input), as_tensor(source)
+    dim, index = _index_along("index_add", input, dim, index, source)
+    return scatter_add(input, dim, index, source if alpha == 1 else source * alpha)
+
+
+def index_copy(input, dim, index, source):
+    """``input`` with ``source[..., j, ...]`` written at ``index[j]`` along ``dim``."""
+    input, source = as_tensor(input), as_tensor(source)
+    dim, index = _index_along("index_copy", input, dim, index, source)
+    return scatter(input, dim, index, source)
+
+
+def index_fill(input, dim, index, value):
+    """``input`` with ``value`` (a number or 0-d tensor) at the positions ``index`` along
+    ``dim``."""
+    input = as_tensor(input)
+    dim, index = _index_along("index_fill", input, dim, index)
+    xp = backend.get_array_module(input.data)
+    mask = xp.zeros(input.shape[dim] if input.ndim else 1, dtype=bool)
+    mask[index] = True
+    view = [-1 if d == dim else 1 for d in range(input.ndim)]
+    return masked_fill(input, mask.reshape(view) if input.ndim else mask.reshape(()), value)
+
+
+def masked_scatter(input, mask, source):
+    """``input`` with the elements of ``source``, in order, written where the bool ``mask``
+    (broadcast to input) is True, as ``torch.masked_scatter``."""
+    input, source = as_tensor(input), as_tensor(source)
+    mask = _index_array(mask)
+    xp = backend.get_array_module(input.data)
+    mask = xp.broadcast_to(xp.asarray(mask), input.shape)
+    if mask.dtype != bool:
+        raise TypeError(f"masked_scatter: mask must be a bool tensor, got dtype {mask.dtype}")
+    count = int(mask.sum())
+    if count > source.numel():
+        raise ValueError(f"masked_scatter: mask has {count} True elements but source has only "
+                         f"{source.numel()}")
+    position = xp.maximum(xp.cumsum(mask.reshape(-1)) - 1, 0).reshape(input.shape)
+    taken = getitem(source.reshape(-1), Tensor._from_array(position))
+    return where(mask, taken.to(input.dtype), input)
+
+
+def ravel(input):
+    """The elements as a 1-D tensor (``flatten()``)."""
+    return reshape(as_tensor(input), -1)
+
+
+moveaxis = movedim
