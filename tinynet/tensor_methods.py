@@ -398,7 +398,16 @@ METHODS = {
     "masked_fill_": inplace.masked_fill_, "scatter_": inplace.scatter_,
     "scatter_add_": inplace.scatter_add_, "copy_": inplace.copy_, "fill_": inplace.fill_,
     "zero_": inplace.zero_, "uniform_": inplace.uniform_, "normal_": inplace.normal_,
-    "bernoulli_": inplace.bernoulli_,
+    "bernoulli_": inplace.bernoulli_, "random_": inplace.random_,
+    "exponential_": inplace.exponential_, "geometric_": inplace.geometric_,
+    "log_normal_": inplace.log_normal_, "cauchy_": inplace.cauchy_,
+    # api parity (ops/shape.py, ops/reduce.py, ops/sorting.py, ops/math.py, ops/vector_norm.py)
+    "hsplit": shape.hsplit, "vsplit": shape.vsplit, "dsplit": shape.dsplit,
+    "diag_embed": shape.diag_embed, "scatter_reduce": shape.scatter_reduce,
+    "aminmax": reduce.aminmax, "inner": math.inner, "dist": vector_norm.dist,
+    "nanmedian": sorting.nanmedian, "mode": sorting.mode,
+    "unique_consecutive": sorting.unique_consecutive,
+    "scatter_reduce_": inplace.in_place(shape.scatter_reduce, "scatter_reduce_"),
     # more elementwise math (ops/math.py) and index updates (ops/shape.py)
     "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan,
     "sinh": math.sinh, "cosh": math.cosh, "asinh": math.asinh, "acosh": math.acosh,

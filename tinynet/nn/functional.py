@@ -98,6 +98,14 @@ from ..ops.math import (
     logaddexp2, logit, positive, rad2deg, sgn, sinc, sinh, tan, xlogy
 )
 from ..ops.shape import index_add, index_copy, index_fill, masked_scatter, moveaxis, ravel
+from ..ops.shape import (
+    atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, column_stack,
+    diag_embed, dsplit, dstack, hsplit, scatter_reduce, unravel_index, vsplit
+)
+from ..ops.math import inner
+from ..ops.vector_norm import dist
+from ..ops.reduce import aminmax
+from ..ops.sorting import mode, nanmedian, unique_consecutive
 
 # Every name imported above (the same objects as ``tinynet.ops.<name>``).
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -20,6 +20,8 @@ ordinary differentiable op, then ``assign_in_place`` makes the tensor hold it:
   the memory and counts versions to detect a saved value that was overwritten;
   the new array avoids that case altogether.
 """
+import numpy as np
+
 from .. import backend
 from ..autograd import Tensor, as_tensor, is_grad_enabled
 from ..dtypes import _category
@@ -30,7 +32,8 @@ from .shape import (astype, broadcast_to, clone, index_put, normalize_index, sca
 
 __all__ = ["check_in_place", "assign_in_place", "add_", "sub_", "mul_", "div_", "pow_",
            "clamp_", "zero_", "fill_", "copy_", "masked_fill_", "scatter_", "scatter_add_",
-           "setitem", "uniform_", "normal_", "in_place", "bernoulli_"]
+           "setitem", "uniform_", "normal_", "in_place", "bernoulli_", "random_",
+           "exponential_", "geometric_", "log_normal_", "cauchy_"]
 
 
 def check_in_place(tensor, name):
@@ -189,3 +192,73 @@ def normal_(input, mean=0.0, std=1.0):
     values = backend.get_rng().normal(mean, std, input.shape)
     input.data[...] = backend.to_device(values.astype(input.dtype), input.device)
     return input
+
+
+# ---------------------------------------------------------------------------
+# In-place random fills from other distributions (tinynet's seeded generator)
+# ---------------------------------------------------------------------------
+
+def _fill_with(name, input, draw, generator):
+    check_in_place(input, name)
+    values = draw(rng_of(generator), input.shape)
+    input.data[...] = backend.to_device(values.astype(input.dtype), input.device)
+    return input
+
+
+def random_(input, *args, generator=None, **kwargs):
+    """Fill with random integers (as values of input's dtype): ``random_(to)`` from
+    [0, to), ``random_(from, to)`` from [from, to), ``random_()`` from [0, 2^mantissa]
+    for floats (2^24 for float32, 2^53 for float64) or [0, max] for integers."""
+    if "from" in kwargs:
+        args = (kwargs.pop("from"),) + args
+    if "to" in kwargs:
+        args = (args[0] if args else 0, kwargs.pop("to"))
+    if kwargs or len(args) > 2:
+        raise TypeError(f"random_: expected random_(to) or random_(from, to), got {args} "
+                        f"{kwargs}")
+    low, high = (0, args[0]) if len(args) == 1 else (args + (0, None))[:2] if args else (0, None)
+    if high is None:                     # inclusive: up to the largest exactly stored integer
+        dtype = input.dtype
+        top = 1 if dtype == np.bool_ else 2 ** (np.finfo(dtype).nmant + 1) if \
+            dtype.kind == "f" else int(np.iinfo(dtype).max)
+        high = top + 1
+    low, high = int(low), int(high)
+    if low >= high:
+        raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                         f">= to={high}")
+    return _fill_with("random_", input,
+                      lambda rng, shape: rng.integers(low, high, shape, dtype=np.int64,
+                                                      endpoint=False) if high <= 2 ** 63 - 1
+                      else rng.integers(low, high - 1, shape, dtype=np.int64, endpoint=True),
+                      generator)
+
+
+def exponential_(input, lambd=1.0, *, generator=None):
+    """Fill with samples of the exponential distribution of rate ``lambd`` (mean 1/lambd)."""
+    if not lambd > 0:
+        raise ValueError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    return _fill_with("exponential_", input,
+                      lambda rng, shape: rng.exponential(1.0 / lambd, shape), generator)
+
+
+def geometric_(input, p, *, generator=None):
+    """Fill with the number of Bernoulli(``p``) trials up to the first success (1, 2, ...)."""
+    if not 0 < p < 1:
+        raise ValueError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    return _fill_with("geometric_", input, lambda rng, shape: rng.geometric(p, shape), generator)
+
+
+def log_normal_(input, mean=1.0, std=2.0, *, generator=None):
+    """Fill with exp(N(mean, std^2)) samples (``mean``/``std`` of the underlying normal)."""
+    if not std > 0:
+        raise ValueError(f"log_normal_ expects std > 0.0, but found std={std}")
+    return _fill_with("log_normal_", input,
+                      lambda rng, shape: rng.lognormal(mean, std, shape), generator)
+
+
+def cauchy_(input, median=0.0, sigma=1.0, *, generator=None):
+    """Fill with Cauchy samples: ``median + sigma * tan(pi (U - 1/2))``."""
+    if not sigma > 0:
+        raise ValueError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    return _fill_with("cauchy_", input,
+                      lambda rng, shape: median + sigma * rng.standard_cauchy(shape), generator)

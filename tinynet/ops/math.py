@@ -32,7 +32,7 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsin",
            "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "erfinv", "exp2", "logaddexp",
            "logaddexp2", "hypot", "xlogy", "sinc", "frac", "copysign", "float_power", "logit",
-           "deg2rad", "rad2deg", "positive", "absolute", "fix", "sgn"]
+           "deg2rad", "rad2deg", "positive", "absolute", "fix", "sgn", "inner"]
 
 
 def sum_to(grad, shape):
@@ -1329,3 +1329,16 @@ def positive(input):
 
 
 absolute, fix, sgn = abs, trunc, sign
+
+
+def inner(input, other):
+    """The inner product over the last dims (``torch.inner``): for 1-D tensors the dot
+    product; in general out[i..., j...] = sum_k a[i..., k] b[j..., k], shape a.shape[:-1] +
+    b.shape[:-1]; a 0-d operand multiplies the other.  ``tensordot`` of the last dims."""
+    a, b = as_tensor(input), as_tensor(other)
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"inner: the last dims of input {tuple(a.shape)} and other "
+                         f"{tuple(b.shape)} must match")
+    return tensordot(a, b, dims=([-1], [-1]))

@@ -33,7 +33,7 @@ from .shape import cat, gather, narrow
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
            "logsumexp", "all", "any", "cumsum", "cumprod", "var_mean", "std_mean",
            "cummax", "cummin", "logcumsumexp", "nansum", "nanmean", "diff", "trapezoid", "trapz",
-           "cov", "corrcoef"]
+           "cov", "corrcoef", "aminmax"]
 
 #: What ``max(x, dim)`` and ``min(x, dim)`` return, like ``torch.return_types.max``.
 MaxResult = namedtuple("max", ["values", "indices"])
@@ -781,3 +781,20 @@ def corrcoef(input):
     stddev = sqrt(c.diagonal())
     c = div(div(c, stddev.reshape(-1, 1)), stddev.reshape(1, -1))
     return clamp(c, -1, 1)
+
+
+#: What ``aminmax`` returns, like ``torch.return_types.aminmax``.
+AminmaxResult = namedtuple("aminmax", ["min", "max"])
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    """``(min, max)`` over ``dim`` (one int; every element if None) in one call
+    (``torch.aminmax``); each gradient is ``amin``'s/``amax``'s, split evenly among ties."""
+    x = as_tensor(input)
+    if x.numel() == 0:
+        raise ValueError(f"aminmax: cannot compute on an empty tensor of shape {tuple(x.shape)}"
+                         + ("" if dim is None else f" (dim={dim})"))
+    if dim is not None and not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"aminmax: dim must be one int or None, got {dim!r}")
+    return AminmaxResult(amin(x, dim if dim is not None else (), keepdim),
+                         amax(x, dim if dim is not None else (), keepdim))

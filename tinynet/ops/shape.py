@@ -28,7 +28,9 @@ __all__ = ["reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims
            "diagonal", "pixel_shuffle", "pixel_unshuffle", "take_along_dim",
            "tensor_split", "rot90", "flipud", "fliplr", "block_diag", "cartesian_prod",
            "combinations", "index_add", "index_copy", "index_fill",
-           "masked_scatter", "ravel", "moveaxis"]
+           "masked_scatter", "ravel", "moveaxis", "broadcast_shapes", "broadcast_tensors",
+           "atleast_1d", "atleast_2d", "atleast_3d", "column_stack", "dstack", "hsplit",
+           "vsplit", "dsplit", "diag_embed", "unravel_index", "scatter_reduce"]
 
 
 def size_argument(sizes, name="size"):
@@ -1282,3 +1284,276 @@ def ravel(input):
 
 
 moveaxis = movedim
+
+
+# ---------------------------------------------------------------------------
+# Broadcasting, at-least-n-d views, stacking and splitting by direction, diagonals
+# (compositions of the ops above: their gradients are those ops')
+# ---------------------------------------------------------------------------
+
+def broadcast_shapes(*shapes):
+    """The shape that tensors of ``shapes`` broadcast to, without making any tensor
+    (``torch.broadcast_shapes((2, 1), (3,))`` is ``Size([2, 3])``); an int is a 1-D shape."""
+    from ..autograd import Size
+    shapes = [(s,) if isinstance(s, (int, np.integer)) else tuple(int(n) for n in s)
+              for s in shapes]
+    for shape in shapes:
+        if any(n < 0 for n in shape):
+            raise ValueError(f"broadcast_shapes: shapes cannot have negative sizes, got "
+                             f"{shape}")
+    try:
+        return Size(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(f"broadcast_shapes: shapes {', '.join(map(str, shapes))} cannot be "
+                         "broadcast together (each dim must match or be 1)") from None
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape (``torch.broadcast_tensors``),
+    a tuple; the gradient of each sums back over the expanded dims."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tensors[0]
+    tensors = [as_tensor(t) for t in tensors]
+    shape = broadcast_shapes(*[t.shape for t in tensors])
+    return tuple(t if tuple(t.shape) == tuple(shape) else BroadcastTo(shape)(t)
+                 for t in tensors)
+
+
+def _atleast(name, ndim, tensors, grow):
+    single = len(tensors) == 1 and not isinstance(tensors[0], (list, tuple))
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tensors[0]
+    out = tuple(grow(t) if t.ndim < ndim else t for t in (as_tensor(t) for t in tensors))
+    return out[0] if single else out
+
+
+def _grow_3d(t):
+    if t.ndim == 0:
+        return t.reshape(1, 1, 1)
+    if t.ndim == 1:
+        return t.reshape(1, t.shape[0], 1)
+    return t.unsqueeze(-1)
+
+
+def atleast_1d(*tensors):
+    """Each tensor viewed with at least 1 dim (a 0-d x becomes shape (1,)); one tensor in,
+    one out; several (or a list), a tuple (``torch.atleast_1d``)."""
+    return _atleast("atleast_1d", 1, tensors, lambda t: t.reshape(1))
+
+
+def atleast_2d(*tensors):
+    """Each tensor viewed with at least 2 dims: () -> (1, 1), (n,) -> (1, n)."""
+    return _atleast("atleast_2d", 2, tensors, lambda t: t.reshape(1, -1) if t.ndim else
+                    t.reshape(1, 1))
+
+
+def atleast_3d(*tensors):
+    """Each tensor viewed with at least 3 dims: () -> (1, 1, 1), (n,) -> (1, n, 1),
+    (m, n) -> (m, n, 1) (NumPy's rule, which PyTorch follows)."""
+    return _atleast("atleast_3d", 3, tensors, _grow_3d)
+
+
+def column_stack(tensors):
+    """The tensors side by side as columns: 0-d and 1-D ones (n,) become (n, 1) columns,
+    then all are joined along dim 1 (``torch.column_stack``)."""
+    tensors = _tensor_list("column_stack", tensors)
+    return cat([t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors], 1)
+
+
+def dstack(tensors):
+    """Join along the third dim (depth), each tensor first made at least 3-D by
+    ``atleast_3d`` (``torch.dstack``)."""
+    tensors = _tensor_list("dstack", tensors)
+    return cat(list(atleast_3d(tensors)), 2)
+
+
+def _direction_split(name, input, indices_or_sections, dim, min_ndim):
+    x = as_tensor(input)
+    if x.ndim < min_ndim:
+        raise ValueError(f"torch.{name} requires a tensor with at least {min_ndim} dimension, "
+                         f"but got a tensor with {x.ndim} dimensions!")
+    if isinstance(indices_or_sections, (int, np.integer)):
+        sections = int(indices_or_sections)
+        if sections <= 0 or x.shape[dim] % sections:
+            raise ValueError(f"torch.{name} attempted to split along dimension {dim}, but the "
+                             f"size of the dimension {x.shape[dim]} is not divisible by the "
+                             f"split_size {sections}!")
+    return tensor_split(x, indices_or_sections, dim)
+
+
+def hsplit(input, indices_or_sections):
+    """Split horizontally: along dim 1, or dim 0 of a 1-D tensor (``torch.hsplit``); an int
+    must divide that dim evenly, a list gives the split indices (as ``tensor_split``)."""
+    x = as_tensor(input)
+    return _direction_split("hsplit", x, indices_or_sections, 0 if x.ndim == 1 else 1, 1)
+
+
+def vsplit(input, indices_or_sections):
+    """Split vertically, along dim 0 of a tensor with at least 2 dims (``torch.vsplit``)."""
+    return _direction_split("vsplit", input, indices_or_sections, 0, 2)
+
+
+def dsplit(input, indices_or_sections):
+    """Split in depth, along dim 2 of a tensor with at least 3 dims (``torch.dsplit``)."""
+    return _direction_split("dsplit", input, indices_or_sections, 2, 3)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """A tensor whose (dim1, dim2) planes have the last dim of ``input`` on their diagonal
+    ``offset`` (above the main one if > 0) and zeros elsewhere: (*, n) -> (*, n + |offset|,
+    n + |offset|) for the default dims (``torch.diag_embed``).  The values are padded to the
+    plane's size and placed by ``where`` with an eye mask, so the gradient is dy's diagonal."""
+    x = as_tensor(input)
+    out_ndim = x.ndim + 1
+    dim1, dim2 = (_wrap_dim(d, out_ndim, "diag_embed") for d in (dim1, dim2))
+    if dim1 == dim2:
+        raise ValueError(f"diag_embed: dim1 and dim2 must differ, got {dim1} twice")
+    if x.ndim == 0:
+        raise ValueError("diag_embed: input must have at least 1 dimension, got a 0-d tensor")
+    n = x.shape[-1] + abs(offset)
+    before, after = (0, abs(offset)) if offset >= 0 else (abs(offset), 0)
+    if offset:
+        x = pad(x, (before, after))
+    xp = backend.get_array_module(x.data)
+    mask = Tensor._from_array(xp.eye(n, k=offset, dtype=bool))
+    zero = Tensor._from_array(xp.zeros((), dtype=x.dtype))
+    planes = where(mask, x.unsqueeze(-1), zero)           # rows: x[..., i] on row i
+    return movedim(planes, (out_ndim - 2, out_ndim - 1), (dim1, dim2))
+
+
+def unravel_index(indices, shape):
+    """The coordinates, in a tensor of ``shape``, of flat (row-major) ``indices``: a tuple of
+    int64 tensors, one per dim, each of the indices' shape (``torch.unravel_index``).  As
+    PyTorch, an index outside the shape wraps around (floor modulo)."""
+    index = as_tensor(indices)
+    if index.dtype.kind not in "iu" or index.dtype == np.bool_:
+        raise TypeError(f"unravel_index: expected 'indices' to be an integer tensor, got "
+                        f"dtype {index.dtype}")
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else \
+        tuple(int(n) for n in shape)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"unravel_index: 'shape' cannot have negative values, got {shape}")
+    flat = index.data.astype(np.int64)
+    xp = backend.get_array_module(flat)
+    if flat.size and 0 in shape:
+        raise ValueError(f"unravel_index: an index into 'shape' {shape}, which has no "
+                         "elements")
+    coords = []
+    for n in reversed(shape):
+        coords.append(xp.mod(flat, n) if n else xp.zeros_like(flat))
+        flat = xp.floor_divide(flat, n) if n else flat
+    return tuple(Tensor._from_array(c) for c in reversed(coords))
+
+
+# ---------------------------------------------------------------------------
+# scatter_reduce
+# ---------------------------------------------------------------------------
+
+_SCATTER_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+def _reduce_at(reduce, target, where, values):
+    """``target[where] = reduce(target[where], values)``, every repeat of an index counted."""
+    xp = backend.get_array_module(target)
+    ufunc = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum",
+             "amin": "minimum"}[reduce]
+    if xp is np:
+        getattr(np, ufunc).at(target, where, values)
+    elif ufunc == "add":
+        _add_at(target, where, values)
+    elif ufunc in ("maximum", "minimum"):
+        import cupyx
+        (cupyx.scatter_max if ufunc == "maximum" else cupyx.scatter_min)(target, where, values)
+    else:                   # no multiply.at on the GPU: done on the host (a device round trip)
+        host = backend.to_numpy(target)
+        np.multiply.at(host, tuple(backend.to_numpy(w) for w in where), backend.to_numpy(values))
+        target[...] = xp.asarray(host)
+
+
+class ScatterReduce(Function):
+    """``y = x`` with each ``src[p]`` combined by ``reduce`` into ``y`` at ``p`` with
+    ``index[p]`` along ``dim`` (x's own value counted unless ``include_self`` is False).
+
+    Gradients as PyTorch's: "sum" passes dy to x and gathers it for src; "mean" divides
+    both by the count averaged at each place; "amax"/"amin" send dy to the values equal to
+    the result, split evenly among ties (x's value counts as one).  Places that received
+    something give x no gradient when ``include_self`` is False.  "prod" has no gradient.
+    """
+
+    def __init__(self, dim, index, reduce, include_self):
+        self.dim, self.index, self.reduce, self.include_self = dim, index, reduce, include_self
+
+    def forward(self, x, src):
+        xp = backend.get_array_module(x)
+        where = _along_dim(self.index, self.dim)
+        values = src[tuple(slice(0, n) for n in self.index.shape)]
+        out = x.copy()
+        if not self.include_self:
+            out[where] = self._identity(x.dtype)
+        _reduce_at(self.reduce, out, where, values)
+        if self.reduce == "mean":
+            count = xp.zeros(x.shape, dtype=np.int64)
+            _add_at(count, where, xp.ones(self.index.shape, dtype=np.int64))
+            if self.include_self:
+                count += 1
+            self.count = xp.maximum(count, 1)
+            divisor = self.count.astype(x.dtype)
+            out = out // divisor if x.dtype.kind in "iub" else out / divisor
+        self.x, self.values, self.out, self.src_shape = x, values, out, src.shape
+        return out
+
+    def _identity(self, dtype):
+        if self.reduce in ("sum", "mean"):
+            return 0
+        if self.reduce == "prod":
+            return 1
+        big = np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+        low = -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+        return low if self.reduce == "amax" else big
+
+    def backward(self, gy):
+        if self.reduce == "prod":
+            raise NotImplementedError("scatter_reduce: the gradient of reduce='prod' is not "
+                                      "implemented in tinynet (sum, mean, amax, amin have one)")
+        xp = backend.get_array_module(gy)
+        where = _along_dim(self.index, self.dim)
+        if self.reduce == "sum":
+            gx, gvalues = gy, gy[where]
+        elif self.reduce == "mean":
+            count = self.count.astype(gy.dtype)
+            gx, gvalues = gy / count, gy[where] / count[where]
+        else:
+            self_hits = (self.x == self.out).astype(gy.dtype)
+            src_hits = (self.values == self.out[where]).astype(gy.dtype)
+            shares = self_hits.copy()
+            _add_at(shares, where, src_hits)
+            spread = gy / shares
+            gx, gvalues = self_hits * spread, src_hits * spread[where]
+        if not self.include_self:
+            gx = gx.copy()
+            gx[where] = 0
+        gsrc = xp.zeros(self.src_shape, dtype=gy.dtype)
+        gsrc[tuple(slice(0, n) for n in self.index.shape)] = gvalues
+        return gx, gsrc
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """``input`` with the values of ``src`` reduced into it at ``index`` along ``dim``
+    (``torch.scatter_reduce``): ``reduce`` is "sum", "prod", "mean" (an integer tensor's
+    mean rounds down), "amax" or "amin"; with ``include_self=False`` the places written to
+    start from the values of ``src`` alone, not ``input``'s.  Gradients for all but "prod"."""
+    input = as_tensor(input)
+    if reduce not in _SCATTER_REDUCTIONS:
+        raise ValueError(f"scatter_reduce: reduce argument must be one of {_SCATTER_REDUCTIONS}, "
+                         f"got {reduce!r}")
+    index, dim = _check_index("scatter_reduce", index, input.ndim, dim, input)
+    src = as_tensor(src)
+    if src.dtype != input.dtype:
+        raise TypeError(f"scatter_reduce: expected src ({src.dtype}) to have the dtype of "
+                        f"input ({input.dtype})")
+    if src.ndim != input.ndim or any(i > s for i, s in zip(index.shape, src.shape)) or \
+            any(i > n for d, (i, n) in enumerate(zip(index.shape, input.shape)) if d != dim):
+        raise ValueError(f"scatter_reduce: index of shape {tuple(index.shape)} must be no larger "
+                         f"than src {tuple(src.shape)} in every dim, and than input "
+                         f"{tuple(input.shape)} outside dim {dim}")
+    return ScatterReduce(dim, index, reduce, include_self)(input, src)

@@ -16,7 +16,7 @@ from .math import add, mul, sub, where
 from .shape import gather, narrow, select
 
 __all__ = ["sort", "argsort", "topk", "unique", "bincount", "median", "kthvalue", "quantile",
-           "searchsorted", "bucketize", "histc"]
+           "searchsorted", "bucketize", "histc", "nanmedian", "mode", "unique_consecutive"]
 
 #: What ``sort`` and ``topk`` return, like ``torch.return_types.sort``.
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -237,3 +237,104 @@ def histc(input, bins=100, min=0, max=0):
     a = a[(a >= low) & (a <= high)]
     position = xp.minimum(xp.floor((a - low) * bins / (high - low)).astype(np.int64), bins - 1)
     return Tensor._from_array(xp.bincount(position, minlength=bins).astype(a.dtype))
+
+
+# ---------------------------------------------------------------------------
+# NaN-ignoring median, the most frequent value, runs of equal values
+# ---------------------------------------------------------------------------
+
+NanmedianResult = namedtuple("nanmedian", ["values", "indices"])
+ModeResult = namedtuple("mode", ["values", "indices"])
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """The median of the non-NaN values (the lower middle one for an even count, as
+    ``median``); NaN only where a slice is all NaN (``torch.nanmedian``).  With ``dim``,
+    ``(values, indices)``; the gradient reaches the chosen element."""
+    x = as_tensor(input)
+    if dim is None:
+        if x.numel() == 0:
+            return Tensor._from_array(backend.get_array_module(x.data).full((), np.nan, x.dtype))
+        return nanmedian(x.reshape(-1), 0).values
+    dim = _wrap_dim(dim, x.ndim, "nanmedian")
+    if x.ndim == 0:
+        x = x.reshape(1)
+    values, indices = sort(x, dim, stable=True)          # NaN sorts last
+    xp = backend.get_array_module(x.data)
+    if x.dtype.kind == "f":
+        numbers = xp.sum(~xp.isnan(x.data), axis=dim, keepdims=True)
+    else:
+        numbers = xp.full(x.shape[:dim] + (1,) + x.shape[dim + 1:], x.shape[dim])
+    position = xp.maximum((numbers - 1) // 2, 0).astype(np.int64)
+    result = (gather(values, dim, Tensor._from_array(position)),
+              gather(indices, dim, Tensor._from_array(position)))
+    if not keepdim:
+        result = tuple(r.squeeze(dim) for r in result)
+    if as_tensor(input).ndim == 0:
+        result = tuple(r.reshape(()) for r in result)
+    return NanmedianResult(*result)
+
+
+def mode(input, dim=-1, keepdim=False):
+    """``(values, indices)``: the most frequent value along ``dim`` (the smallest of those
+    tied for most frequent) and the index of its last occurrence, as PyTorch's CPU kernel
+    (``torch.mode``); the gradient of the values reaches that element.
+
+    The values are sorted (stably); in each run of equal values the count at position j
+    is j - (the run's start) + 1, whose first maximum ends the winning run."""
+    x = as_tensor(input)
+    squeeze_0d = x.ndim == 0
+    if squeeze_0d:
+        x = x.reshape(1)
+    dim = _wrap_dim(dim, x.ndim, "mode")
+    if x.shape[dim] == 0:
+        raise ValueError(f"mode: cannot compute on an empty dim {dim} of shape "
+                         f"{tuple(x.shape)}")
+    from .reduce import _accumulate
+    ordered, order = sort(x, dim, stable=True)
+    xp = backend.get_array_module(x.data)
+    s = xp.moveaxis(ordered.data, dim, -1)
+    n = s.shape[-1]
+    positions = xp.broadcast_to(xp.arange(n), s.shape)
+    starts = xp.concatenate([xp.ones(s.shape[:-1] + (1,), bool), s[..., 1:] != s[..., :-1]],
+                            axis=-1)
+    run_start = _accumulate(np.maximum, xp.where(starts, positions, 0), s.ndim - 1, xp)
+    best = xp.argmax(positions - run_start, axis=-1)[..., None]     # the end of the longest run
+    best = Tensor._from_array(xp.moveaxis(best, -1, dim).astype(np.int64))
+    result = (gather(ordered, dim, best), gather(order, dim, best))
+    if not keepdim or squeeze_0d:
+        result = tuple(r.squeeze(dim) for r in result)
+    return ModeResult(*result)
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """Each run of equal consecutive values kept once (of the flattened input, or of the
+    slices along ``dim``) (``torch.unique_consecutive``), optionally with each element's
+    run number (``return_inverse``) and each run's length (``return_counts``).  No gradient.
+    On the GPU the number of runs is read back to the host to size the output (a device
+    wait, as ``unique``)."""
+    x = as_tensor(input).data
+    xp = backend.get_array_module(x)
+    if dim is None:
+        rows, shape = x.reshape(-1, 1), x.shape
+    else:
+        dim = _wrap_dim(dim, x.ndim, "unique_consecutive")
+        rows, shape = xp.moveaxis(x, dim, 0), (x.shape[dim],)
+        rows = rows.reshape(rows.shape[0], -1)
+    n = rows.shape[0]
+    changes = xp.ones(n, dtype=bool)
+    if n > 1:
+        changes[1:] = xp.any(rows[1:] != rows[:-1], axis=1)
+    starts = xp.nonzero(changes)[0]                   # the host wait on the GPU
+    if dim is None:
+        values = x.reshape(-1)[starts]
+    else:
+        values = xp.take(x, starts, axis=dim)
+    out = [Tensor._from_array(values)]
+    if return_inverse:
+        inverse = (xp.cumsum(changes) - 1).astype(np.int64)
+        out.append(Tensor._from_array(inverse.reshape(shape)))
+    if return_counts:
+        counts = xp.diff(xp.concatenate([starts, xp.asarray([n])])).astype(np.int64)
+        out.append(Tensor._from_array(counts))
+    return out[0] if len(out) == 1 else tuple(out)

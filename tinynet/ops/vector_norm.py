@@ -29,7 +29,7 @@ from .shape import broadcast_to, index_select
 from .reduce import _drop_dims, _expand_back, _normalize_dims, dims_argument, sum
 
 __all__ = ["norm", "normalize", "cosine_similarity", "cdist", "pairwise_distance", "pdist",
-           "renorm"]
+           "renorm", "dist"]
 
 
 def _order(p):
@@ -203,3 +203,10 @@ def renorm(input, p, dim, maxnorm):
     dim = _wrap_dim(dim, x.ndim, "renorm")
     norms = norm(x, p, tuple(d for d in range(x.ndim) if d != dim), keepdim=True)
     return mul(x, where(norms > maxnorm, div(maxnorm, add(norms, 1e-7)), 1.0))
+
+
+def dist(input, other, p=2):
+    """The p-norm of ``input - other`` (broadcast) over all their elements, a 0-d tensor
+    (``torch.dist``); the gradient at a zero difference is 0, as PyTorch's."""
+    from .math import sub
+    return norm(sub(input, other), p)
