@@ -26,9 +26,8 @@ are dropped.  Each is the other's adjoint, so each one's gradient is the other:
 both the fast ones of ``conv/columns.py``.  Unbatched inputs, (C, H, W) for
 unfold and (C*KH*KW, L) for fold, give unbatched outputs, as in PyTorch.
 """
-import numbers
-
 from ..autograd import Function, as_tensor
+from .conv.arguments import output_size, pair
 from .conv.columns import col2im, im2col, is_plain_gemm
 
 __all__ = ["unfold", "fold"]
@@ -36,17 +35,16 @@ __all__ = ["unfold", "fold"]
 
 def _pair(op, name, value, minimum):
     """``value`` (an int or a pair of ints, each >= ``minimum``) as an (h, w) tuple."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) for v in pair):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
+    values = pair(op, name, value)
+    if min(values) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in pair)
+    return values
 
 
 def _blocks(size, kernel, dilation, padding, stride):
-    """(OH, OW): the number of blocks along each axis of an image of spatial ``size``."""
-    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+    """(OH, OW): the number of blocks along each axis of an image of spatial ``size``
+    (a convolution's output size, ``conv.arguments.output_size``)."""
+    return tuple(output_size(n, k, s, p, d)
                  for n, k, d, p, s in zip(size, kernel, dilation, padding, stride))
 
 
